@@ -1,0 +1,131 @@
+"""The run directory: every stage writes its result here so any later stage can be rerun alone.
+
+Layout (heaptrack-style staged pipeline: record, then interpret, then analyse):
+
+    RUN_DIR/
+      meta.json            command, options, versions, machine, llama build info, backend
+      iterations.jsonl     one JSON object per finished iteration, flushed + fsynced as it happens
+      capture/             the raw profiler output (massif.out.PID, memcheck.xml,
+                           heaptrack.*.zst, memray.bin) exactly as the tool wrote it
+      child.log            stdout/stderr of the profiled process
+      analysis.json        what `memprof analyze` computed (recomputable)
+      sites.csv            the allocation-site table of the capture, if any
+      report.md / report.json / report.html / plots/*.png
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from profiler.errors import BadSeries
+
+META = "meta.json"
+ITERATIONS = "iterations.jsonl"
+CAPTURE_DIR = "capture"
+CHILD_LOG = "child.log"
+ANALYSIS = "analysis.json"
+SITES = "sites.csv"
+PLOTS_DIR = "plots"
+
+DEFAULT_RUNS_ROOT = Path("runs")
+
+
+def new_run_dir(out: str | os.PathLike | None, label: str) -> Path:
+    """Create a fresh run directory (runs/<label>-<timestamp> unless `out` is given) and point runs/latest at it."""
+    if out:
+        path = Path(out)
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = DEFAULT_RUNS_ROOT / f"{label}-{stamp}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = DEFAULT_RUNS_ROOT / f"{label}-{stamp}-{n}"
+    path.mkdir(parents=True, exist_ok=True)
+    (path / CAPTURE_DIR).mkdir(exist_ok=True)
+    if not out:
+        latest = DEFAULT_RUNS_ROOT / "latest"
+        try:
+            if latest.is_symlink() or latest.exists():
+                latest.unlink()
+            latest.symlink_to(path.name)
+        except OSError:
+            pass
+    return path
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and ((path / META).exists() or (path / ITERATIONS).exists())
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename) so a killed process never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_meta(run_dir: Path) -> dict:
+    p = run_dir / META
+    if not p.exists():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadSeries(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def update_meta(run_dir: Path, **fields: Any) -> dict:
+    meta = read_meta(run_dir)
+    meta.update(fields)
+    write_json(run_dir / META, meta)
+    return meta
+
+
+class IterationWriter:
+    """Appends one iteration record per line, flushed and fsynced, so a crash loses nothing finished."""
+
+    def __init__(self, path: Path):
+        self._f = open(path, "a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self._f.write(json.dumps(record, default=float) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def iter_records(path: Path, *, allow_torn_tail: bool = False) -> Iterator[dict]:
+    """Yield iteration records. A line that is not a JSON object is an error, except, with
+    `allow_torn_tail` (a run directory whose process may have been killed mid-write), the last one."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if allow_torn_tail and n == len(lines):
+                continue
+            raise BadSeries(f"{path}:{n}: truncated or corrupt line, not a JSON object") from None
+        if not isinstance(rec, dict):
+            raise BadSeries(f"{path}:{n}: not a JSON object")
+        yield rec
+
+
+def find_captures(run_dir: Path) -> list[Path]:
+    d = run_dir / CAPTURE_DIR
+    return sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []

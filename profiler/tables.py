@@ -1,0 +1,84 @@
+"""The common tables every parser produces and every later stage consumes.
+
+A parser turns one capture into a `Capture`: totals the tool itself would
+print, a `sites` DataFrame (one row per allocation site) and, when the format
+has a notion of time, a `timeline` DataFrame (live bytes per site per slice).
+Triage fills `category`, `verdict` and `slope_bytes_per_iter` later.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+# Imported lazily by callers that need DataFrames; this module stays cheap to import.
+
+
+class Frame(NamedTuple):
+    """One stack frame. `module` is always kept (the shared object or Python file);
+    function/file/line may be None when the tool recorded only an address."""
+
+    function: str | None
+    module: str | None
+    file: str | None = None
+    line: int | None = None
+    address: int | None = None
+
+    def label(self) -> str:
+        fn = self.function or (f"0x{self.address:x}" if self.address is not None else "???")
+        if self.file:
+            return f"{fn} ({self.file}:{self.line})" if self.line else f"{fn} ({self.file})"
+        if self.module:
+            return f"{fn} (in {self.module})"
+        return fn
+
+
+# Column order of the sites table. `stack` holds a tuple of Frame, innermost first.
+SITE_COLUMNS = [
+    "site",                  # label of the first frame that is not allocator/GGML plumbing
+    "function",              # that frame's function
+    "module",                # that frame's module (shared object or Python file)
+    "stack",                 # tuple[Frame, ...], innermost first
+    "backend",               # heaptrack | massif | memcheck | memray
+    "live_bytes_end",        # bytes still allocated at the end of the capture
+    "peak_bytes",            # bytes of this site live at the capture's peak (global peak)
+    "alloc_count",           # number of allocation calls (massif: NaN, it does not count calls)
+    "leak_kind",             # memcheck: definite|indirect|possible|reachable; else None
+    "category",              # triage: weights|kv_cache|compute_pool|init|python|libc|unknown
+    "slope_bytes_per_iter",  # triage: live-bytes slope over iterations
+    "verdict",               # triage: leak|pool|init-once|transient
+]
+
+# site_timeline: long format, one row per (site, slice)
+TIMELINE_COLUMNS = [
+    "site",        # matches sites.site
+    "slice",       # iteration number when aligned to iteration records, else time-slice index
+    "t",           # seconds since process start at the slice boundary
+    "live_bytes",  # bytes of this site live at that boundary
+]
+
+ITERATION_COLUMNS = [
+    "iteration", "model", "phase", "rss", "uss", "pss", "rss_anon", "rss_file", "swap",
+    "heap_in_use", "heap_free_retained", "threads", "load_s", "ttft_s", "gen_s", "unload_s",
+    "tokens_per_s", "output_digest", "token_error_rate", "t_start", "t_end",
+]
+
+
+@dataclass
+class Capture:
+    """One parsed capture. `totals` keys are the ones `memprof analyze --json` prints
+    (heaptrack: calls, temporary, peak_heap_bytes, leaked_bytes; memcheck:
+    definitely_lost_bytes, ...; massif: peak_heap_bytes, snapshots; memray:
+    total_allocations, total_bytes_allocated, peak_memory_bytes)."""
+
+    format: str
+    path: str
+    totals: dict[str, Any]
+    sites: Any                 # pandas.DataFrame with SITE_COLUMNS
+    timeline: Any = None       # pandas.DataFrame with TIMELINE_COLUMNS, or None
+    meta: dict[str, Any] = field(default_factory=dict)   # command line, pid, tool version, ...
+
+
+def empty_sites():
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in SITE_COLUMNS})

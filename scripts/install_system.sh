@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the system packages memprof drives (valgrind, heaptrack, libc debug symbols, a C compiler)
+# where they are missing. Idempotent; runs `apt-get update` once when something must be installed.
+set -euo pipefail
+need=()
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+command -v heaptrack >/dev/null 2>&1 || need+=(heaptrack)
+command -v heaptrack_print >/dev/null 2>&1 || need+=(heaptrack)
+command -v ms_print >/dev/null 2>&1 || need+=(valgrind)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing system packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
