@@ -34,6 +34,7 @@ class Frame(NamedTuple):
 
 # Column order of the sites table. `stack` holds a tuple of Frame, innermost first.
 SITE_COLUMNS = [
+    "site_id",               # int, unique per row: one row per distinct allocation stack
     "site",                  # label of the first frame that is not allocator/GGML plumbing
     "function",              # that frame's function
     "module",                # that frame's module (shared object or Python file)
@@ -50,7 +51,7 @@ SITE_COLUMNS = [
 
 # site_timeline: long format, one row per (site, slice)
 TIMELINE_COLUMNS = [
-    "site",        # matches sites.site
+    "site_id",     # matches sites.site_id
     "slice",       # iteration number when aligned to iteration records, else time-slice index
     "t",           # seconds since process start at the slice boundary
     "live_bytes",  # bytes of this site live at that boundary
