@@ -1,0 +1,25 @@
+"""`memprof report PATH`: render report.md, report.json, report.html and plots."""
+from pathlib import Path
+
+import click
+
+from profiler.commands._common import block_option, rules_option
+
+
+@click.command("report")
+@click.argument("path", type=click.Path())
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
+              help="Where to write the report (default: the run directory, or PATH's folder).")
+@rules_option
+@block_option
+def command(path, out_dir, rules, block):
+    """Analyse PATH (as `memprof analyze` does) and write the report files."""
+    from profiler import pipeline
+    from profiler.report import render
+
+    p = Path(path)
+    result = pipeline.analyze(p, rules=rules, block=block, save=p.is_dir())
+    target = Path(out_dir) if out_dir else (p if p.is_dir() else p.parent / f"{p.name}.report")
+    target.mkdir(parents=True, exist_ok=True)
+    for written in render(pipeline.public(result), target):
+        click.echo(str(written))

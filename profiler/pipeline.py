@@ -1,0 +1,147 @@
+"""The analysis pipeline: whatever the user points at, produce one result dict.
+
+A path is a run directory (iteration records plus the raw captures a backend
+left in capture/), a bare capture made elsewhere (recognised by content), or a
+plain memory series (CSV/JSONL). Each is read by its parser, triaged, analysed,
+and joined into the result that `analyze --json`, the report and `check`
+consume. With save=True the result is written back into the run directory
+(analysis.json, sites.csv) so the report stage can be rerun alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from profiler import rundir
+from profiler.errors import BadInput
+
+PRIVATE_KEYS = ("_captures",)
+TOP_SITES_IN_JSON = 200
+
+
+def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10, save: bool = True) -> dict:
+    from profiler import parsers
+
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path}: no such file or directory")
+    if path.is_dir():
+        if not rundir.is_run_dir(path):
+            raise BadInput(f"{path}: not a memprof run directory (no meta.json or iterations.jsonl)")
+        return _analyze_run(path, rules=rules, block=block, save=save)
+    if parsers.detect(path):
+        return _analyze_sources(
+            {"kind": "capture", "path": str(path)}, {}, None, [path], rules=rules, block=block
+        )
+    return _analyze_sources({"kind": "series", "path": str(path)}, {}, path, [], rules=rules, block=block)
+
+
+def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
+    from profiler import parsers
+
+    meta = rundir.read_meta(run_dir)
+    captures = [p for p in rundir.find_captures(run_dir) if parsers.detect(p)]
+    series_path = run_dir if (run_dir / rundir.ITERATIONS).exists() else None
+    result = _analyze_sources(
+        {"kind": "run", "path": str(run_dir)}, meta, series_path, captures, rules=rules, block=block
+    )
+    if save:
+        save_result(run_dir, result)
+    return result
+
+
+def _run_records(run_dir: Path):
+    import pandas as pd
+
+    recs = list(rundir.iter_records(run_dir / rundir.ITERATIONS, allow_torn_tail=True))
+    return pd.DataFrame(recs) if recs else None
+
+
+def _boundaries(df) -> list[tuple[int, float, float]] | None:
+    if df is None or "t_end" not in df.columns:
+        return None
+    rows = df.dropna(subset=["t_end"])
+    wall = rows["wall_end"] if "wall_end" in rows.columns else [float("nan")] * len(rows)
+    return [(int(i), float(t), float(w)) for i, t, w in zip(rows["iteration"], rows["t_end"], wall)]
+
+
+def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture_paths: list[Path],
+                     *, rules, block: int) -> dict:
+    from profiler import analysis, parsers, triage
+
+    df = series = None
+    if source["kind"] == "series":
+        df = analysis.load_series(series_path)
+    elif series_path is not None:
+        df = _run_records(series_path)
+        if df is not None and "rss" in df.columns and df["rss"].notna().any():
+            df = analysis.load_series(series_path)  # validated: iteration markers of a foreign workload have no rss
+    if df is not None and "rss" in df.columns and df["rss"].notna().any():
+        series = analysis.analyze_series(df, block=block)
+    if series is None and not capture_paths:
+        raise BadInput(f"{source['path']}: nothing to analyse (no iteration records with rss, no capture)")
+
+    rule_set = triage.load_rules([Path(r) for r in rules])
+    boundaries = _boundaries(df)
+    captures = [triage.triage_capture(parsers.load_capture(p, boundaries=boundaries), rule_set)
+                for p in capture_paths]
+    result = analysis.result_from_series(series, source, meta)
+    result["captures"] = [capture_to_dict(c) for c in captures]
+    verdict = triage.run_verdict(series, captures)
+    result["triage"] = verdict
+    if series is None or captures:
+        # capture evidence (call stacks over time) outranks an RSS series on its own
+        result["verdict"] = verdict.get("verdict", result.get("verdict"))
+    if captures:
+        result["totals"] = result["captures"][0]["totals"]
+        result["sites"] = result["captures"][0]["sites"]
+    result["_captures"] = captures
+    return result
+
+
+def capture_to_dict(capture) -> dict[str, Any]:
+    import math
+
+    sites = capture.sites.sort_values("live_bytes_end", ascending=False, na_position="last")
+    rows = []
+    for rec in sites.head(TOP_SITES_IN_JSON).to_dict("records"):
+        stack = rec.pop("stack", ()) or ()
+        rec["stack"] = [f.label() if hasattr(f, "label") else str(f) for f in stack]
+        rows.append({k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in rec.items()})
+    return {
+        "format": capture.format,
+        "path": capture.path,
+        "totals": {k: _plain(v) for k, v in capture.totals.items()},
+        "meta": {k: _plain(v) for k, v in (capture.meta or {}).items()},
+        "n_sites": int(len(capture.sites)),
+        "sites": rows,
+    }
+
+
+def _plain(v):
+    """numpy scalars -> Python numbers, so the result is JSON-able."""
+    if hasattr(v, "item") and not isinstance(v, (list, tuple, dict, str)):
+        try:
+            return v.item()
+        except (ValueError, AttributeError):
+            return str(v)
+    return v
+
+
+def public(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in PRIVATE_KEYS}
+
+
+def save_result(run_dir: Path, result: dict) -> None:
+    rundir.write_json(run_dir / rundir.ANALYSIS, public(result))
+    caps = result.get("_captures") or []
+    if caps:
+        import pandas as pd
+
+        frames = []
+        for c in caps:
+            s = c.sites.copy()
+            s["stack"] = [" <- ".join(f.label() for f in (st or ())) for st in s["stack"]]
+            s.insert(0, "capture", Path(c.path).name)
+            frames.append(s)
+        pd.concat(frames).to_csv(run_dir / rundir.SITES, index=False)
