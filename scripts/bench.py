@@ -1,0 +1,43 @@
+"""`make bench`: every benchmark in turn. Speed and memory are measured here, never in tests.
+
+  scripts/bench_switch.py   cost of one model switch under each strategy
+  scripts/bench_parsers.py  our parsers against heaptrack_print, ms_print and `memray stats`
+  memprof --help start-up time
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def startup(n: int = 7) -> None:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run([str(BIN / "memprof"), "--help"], check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t)
+    print(f"memprof --help start-up: median {statistics.median(times) * 1000:.0f} ms over {n} runs (target < 300 ms)")
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv[1:]
+    startup()
+    rc = 0
+    for script in ("bench_switch.py", "bench_parsers.py"):
+        path = HERE / script
+        if not path.exists():
+            print(f"(skipped {script}: not present)")
+            continue
+        print(f"\n== {script}", flush=True)
+        rc |= subprocess.run([sys.executable, str(path), *(["--quick"] if quick else [])]).returncode
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
