@@ -1,0 +1,216 @@
+"""memcheck XML parser on real Valgrind 3.19 captures, checked against Valgrind's own LEAK SUMMARY."""
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from profiler.errors import BadCapture
+from profiler.parsers import detect, load_capture, memcheck
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "memcheck"
+N = 5  # iterations of the planted fixture
+
+_SUMMARY_RE = re.compile(r"^==\d+==\s+(definitely lost|indirectly lost|possibly lost|still reachable|suppressed):"
+                         r" ([\d,]+) bytes in ([\d,]+) blocks", re.M)
+_ERRORS_RE = re.compile(r"ERROR SUMMARY: ([\d,]+) errors from ([\d,]+) contexts \(suppressed: ([\d,]+) from ([\d,]+)\)")
+
+
+def leak_summary(log: Path) -> dict[str, tuple[int, int]]:
+    """Valgrind's text LEAK SUMMARY: kind -> (bytes, blocks), thousands separators removed."""
+    found = {k: (int(b.replace(",", "")), int(n.replace(",", ""))) for k, b, n in _SUMMARY_RE.findall(log.read_text())}
+    assert len(found) == 5, f"no complete LEAK SUMMARY in {log}"
+    return found
+
+
+def error_summary(log: Path) -> tuple[int, int, int, int]:
+    m = _ERRORS_RE.search(log.read_text())
+    assert m, f"no ERROR SUMMARY in {log}"
+    return tuple(int(g.replace(",", "")) for g in m.groups())
+
+
+KEYS = {"definitely lost": "definitely_lost", "indirectly lost": "indirectly_lost",
+        "possibly lost": "possibly_lost", "still reachable": "still_reachable"}
+
+
+@pytest.mark.parametrize("name", ["planted_all", "errors"])
+def test_totals_equal_valgrind_leak_summary(name):
+    cap = load_capture(DATA / f"{name}.xml")
+    assert cap.format == "memcheck"
+    summary = leak_summary(DATA / f"{name}.log")
+    for text, key in KEYS.items():
+        assert (cap.totals[f"{key}_bytes"], cap.totals[f"{key}_blocks"]) == summary[text], key
+    # site rows add up to the totals, kind by kind
+    for kind, key in (("definite", "definitely_lost"), ("indirect", "indirectly_lost"),
+                      ("possible", "possibly_lost"), ("reachable", "still_reachable")):
+        rows = cap.sites[cap.sites.leak_kind == kind]
+        assert rows.live_bytes_end.sum() == cap.totals[f"{key}_bytes"]
+        assert rows.alloc_count.sum() == cap.totals[f"{key}_blocks"]
+
+
+def test_planted_sites_exact():
+    cap = load_capture(DATA / "planted_all.xml")
+    s = cap.sites.set_index("function")
+    assert sorted(s.index) == ["init_once", "leak_lost", "leak_reachable", "pool_acquire"]
+    assert cap.sites.site_id.is_unique
+    assert (s.loc["leak_lost", "leak_kind"], s.loc["leak_lost", "live_bytes_end"], s.loc["leak_lost", "alloc_count"]) \
+        == ("definite", 32768 * N, N)
+    assert (s.loc["leak_reachable", "leak_kind"], s.loc["leak_reachable", "live_bytes_end"],
+            s.loc["leak_reachable", "alloc_count"]) == ("reachable", 16384 * N, N)
+    assert (s.loc["pool_acquire", "leak_kind"], s.loc["pool_acquire", "live_bytes_end"],
+            s.loc["pool_acquire", "alloc_count"]) == ("reachable", 4 * 65536, 4)
+    assert (s.loc["init_once", "leak_kind"], s.loc["init_once", "live_bytes_end"],
+            s.loc["init_once", "alloc_count"]) == ("reachable", 102400, 1)
+    assert s.loc["leak_lost", "site"].startswith("leak_lost (") and s.loc["leak_lost", "site"].endswith("planted.c:46)")
+    assert s.loc["leak_lost", "module"].endswith("/planted")
+    assert all(math.isnan(v) for v in cap.sites.peak_bytes)
+    assert set(cap.sites.backend) == {"memcheck"}
+    # the stack keeps the allocator frame innermost, then the planted call chain
+    stack = s.loc["leak_lost", "stack"]
+    assert [f.function for f in stack] == ["malloc", "leak_lost", "planted_iteration", "main"]
+    assert stack[0].module.endswith("vgpreload_memcheck-amd64-linux.so") and stack[0].file is None
+    assert stack[1].line == 46 and stack[1].address > 0x1000
+    assert cap.timeline is None
+    assert cap.meta["protocol_version"] == 4 and cap.meta["valgrind_version"] == "Valgrind-3.19.0"
+    assert cap.meta["command_line"] == ["./planted", str(N)]
+    assert cap.meta["hidden_kinds"] == [] and cap.meta["finished"] is True
+    assert cap.totals["errors"] == 0 and cap.totals["suppressed"] == 0
+
+
+def test_hidden_kinds_are_unknown_not_zero():
+    cap = load_capture(DATA / "planted_default.xml")
+    summary = leak_summary(DATA / "planted_default.log")
+    assert cap.meta["shown_kinds"] == ["definite", "possible"]
+    assert cap.meta["hidden_kinds"] == ["indirect", "reachable"]
+    # shown kinds still equal the summary, hidden ones are None although the log sums them
+    assert (cap.totals["definitely_lost_bytes"], cap.totals["definitely_lost_blocks"]) == summary["definitely lost"]
+    assert (cap.totals["possibly_lost_bytes"], cap.totals["possibly_lost_blocks"]) == summary["possibly lost"]
+    assert cap.totals["still_reachable_bytes"] is None and cap.totals["still_reachable_blocks"] is None
+    assert summary["still reachable"] == (446464, 10)
+    assert list(cap.sites.function) == ["leak_lost"]
+
+
+def test_errors_suppressions_and_indirect_split():
+    cap = load_capture(DATA / "errors.xml")
+    total_errors, contexts, suppressed, supp_contexts = error_summary(DATA / "errors.log")
+    assert cap.meta["errors_by_kind"] == {"InvalidRead": 2, "UninitCondition": 1}
+    assert cap.totals["errors"] == 3
+    # ERROR SUMMARY counts non-leak errors plus one per definite/possible loss record
+    leak_errs = int((cap.sites.leak_kind.isin(["definite", "possible"])).sum())
+    assert cap.totals["errors"] + leak_errs == total_errors == 5
+    assert cap.meta["error_contexts"] + leak_errs == contexts == 4
+    assert cap.totals["suppressed"] == suppressed == 1
+    assert cap.meta["suppcounts"] == {"fixture_suppressed_leak": 1}
+    # --gen-suppressions=all: one inside every error, and 3.19's top-level duplicate after it
+    assert cap.meta["suppressions_generated"] == 6 and cap.meta["toplevel_suppressions"] == 6
+    s = cap.sites.set_index("leak_kind")
+    # "208 (8 direct, 200 indirect)": the definite record holds 8 direct bytes, 200 are indirect
+    assert s.loc["definite", "live_bytes_end"] == 8 and s.loc["definite", "function"] == "lose_holder"
+    assert s.loc["indirect", "live_bytes_end"] == 200
+    assert cap.meta["indirect_bytes_held"] == {int(s.loc["definite", "site_id"]): 200}
+    assert s.loc["possible", "live_bytes_end"] == 1000 and s.loc["possible", "function"] == "keep_interior"
+
+
+def test_derived_protocol_6_tolerated():
+    cap = load_capture(DATA / "errors_v6_derived.xml")
+    base = load_capture(DATA / "errors.xml")
+    assert cap.meta["protocol_version"] == 6
+    assert cap.meta["errors_by_kind"]["FdNotClosed"] == 1
+    assert cap.totals["errors"] == base.totals["errors"] + 1
+    for key in KEYS.values():
+        assert cap.totals[f"{key}_bytes"] == base.totals[f"{key}_bytes"]
+
+
+def test_sniff_and_detect():
+    assert detect(DATA / "planted_all.xml") == "memcheck"
+    head = (DATA / "planted_all.xml").read_bytes()[:4096]
+    assert memcheck.sniff(head, None)
+    assert not memcheck.sniff(b'<?xml version="1.0"?>\n<html></html>', None)
+    assert not memcheck.sniff(b"desc: (none)\ncmd: ./x\n", None)
+
+
+# --- bad inputs: one BadCapture line each ------------------------------------
+
+def _bad(tmp_path: Path, name: str, data: bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def _one_line(exc: BadCapture) -> str:
+    msg = exc.value.one_line()
+    assert "\n" not in msg and msg
+    return msg
+
+
+def test_truncated_mid_element(tmp_path):
+    data = (DATA / "planted_all.xml").read_bytes()
+    cut = data.index(b"<leakedbytes>") + 8
+    p = _bad(tmp_path, "cut.xml", data[:cut])
+    with pytest.raises(BadCapture) as exc:
+        load_capture(p)
+    assert "truncated" in _one_line(exc)
+
+
+def test_truncated_at_element_boundary(tmp_path):
+    data = (DATA / "planted_all.xml").read_bytes()
+    p = _bad(tmp_path, "cut.xml", data[: data.index(b"<errorcounts>")])
+    with pytest.raises(BadCapture, match="truncated"):
+        load_capture(p)
+
+
+def test_not_well_formed(tmp_path):
+    data = (DATA / "planted_all.xml").read_bytes().replace(b"</leakedbytes>", b"</leakedbites>", 1)
+    with pytest.raises(BadCapture, match="not well-formed"):
+        load_capture(_bad(tmp_path, "bad.xml", data))
+
+
+def test_xml_that_is_not_valgrind(tmp_path):
+    p = _bad(tmp_path, "other.xml", b'<?xml version="1.0"?>\n<catalog><book/></catalog>\n')
+    with pytest.raises(BadCapture):
+        load_capture(p)
+    with pytest.raises(BadCapture, match="not <valgrindoutput>"):
+        memcheck.parse(p)
+
+
+def test_other_valgrind_tool_refused(tmp_path):
+    data = (DATA / "planted_all.xml").read_bytes().replace(b"<protocoltool>memcheck<", b"<protocoltool>helgrind<", 1)
+    with pytest.raises(BadCapture, match="helgrind"):
+        load_capture(_bad(tmp_path, "hg.xml", data))
+
+
+def test_unsupported_protocol(tmp_path):
+    data = (DATA / "planted_all.xml").read_bytes().replace(b"<protocolversion>4<", b"<protocolversion>3<", 1)
+    with pytest.raises(BadCapture, match="protocol version 3"):
+        load_capture(_bad(tmp_path, "v3.xml", data))
+
+
+def test_entity_bomb_refused_without_expansion(tmp_path):
+    lines = ['<!ENTITY e0 "lollollollollollollollollollol">']
+    for i in range(1, 12):
+        lines.append(f'<!ENTITY e{i} "{("&e%d;" % (i - 1)) * 10}">')
+    bomb = ('<?xml version="1.0"?>\n<!DOCTYPE valgrindoutput [\n' + "\n".join(lines) + "\n]>\n"
+            "<valgrindoutput><protocolversion>4</protocolversion><protocoltool>memcheck</protocoltool>"
+            "<preamble><line>&e11;</line></preamble></valgrindoutput>\n")
+    p = _bad(tmp_path, "bomb.xml", bomb.encode())
+    assert detect(p) == "memcheck"
+    t0 = time.perf_counter()
+    with pytest.raises(BadCapture, match="DTD"):
+        load_capture(p)
+    assert time.perf_counter() - t0 < 1.0  # 10**11 expanded characters would take far longer
+
+
+def test_external_entity_refused(tmp_path):
+    xxe = (b'<?xml version="1.0"?>\n<!DOCTYPE valgrindoutput [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+           b"<valgrindoutput><preamble><line>&x;</line></preamble></valgrindoutput>\n")
+    with pytest.raises(BadCapture, match="refused"):
+        load_capture(_bad(tmp_path, "xxe.xml", xxe))
+
+
+def test_undeclared_entity_is_not_well_formed(tmp_path):
+    data = b'<?xml version="1.0"?>\n<valgrindoutput><preamble><line>&x;</line></preamble></valgrindoutput>\n'
+    with pytest.raises(BadCapture, match="not well-formed"):
+        load_capture(_bad(tmp_path, "undef.xml", data))
