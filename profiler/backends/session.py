@@ -1,0 +1,165 @@
+"""One profiled run, end to end, for the `memray` / `valgrind` / `heaptrack` commands.
+
+The commands only parse options; this module does the rest in one order for
+every tool: check the tool (exit 4 before anything is created), validate the
+command, create the run directory, write the loop configuration, run the
+Valgrind preflight and time estimate, wrap the child argv, run it through the
+workload runner (which keeps iterations.jsonl, child.log and meta.json even on
+a crash), record the backend and its capture files in meta.json, turn a
+Valgrind decoder failure into its fix, and keep the capture of a crashed run.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from profiler import rundir
+from profiler.errors import BadInput, UsageProblem, WorkloadFailed
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    backend: str
+    captures: list[Path] = field(default_factory=list)
+    returncode: int | None = None
+    iterations: int = 0
+    elapsed_s: float | None = None
+    failure: WorkloadFailed | None = None
+
+
+def profile(
+    backend_name: str,
+    *,
+    loop=None,
+    command: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    out: str | None = None,
+    assume_yes: bool = False,
+    echo: Callable[[str], None] | None = None,
+    confirm: Callable[[str], bool] | None = None,
+) -> Outcome:
+    """Run the switch loop (`loop`, a LoopConfig) or `command` (argv) under the named backend.
+
+    Raises ToolMissing, UsageProblem, Unsupported (a build Valgrind cannot run) or
+    WorkloadFailed (after the capture and records are saved; `.outcome` holds them)."""
+    from profiler import backends
+
+    echo = echo or (lambda msg: print(msg, file=sys.stderr))
+    options = dict(options or {})
+    backend = backends.get(backend_name)
+    if (loop is None) == (command is None):
+        raise UsageProblem("profile either the switch loop or a command, not both")
+    if command is not None:
+        command = [str(a) for a in command]
+        if not command:
+            raise UsageProblem("no command after --")
+    backend.check_available()
+    if backend_name == "memray" and command is not None:
+        python, _ = backend.split_command(command)
+        backend.check_available(python)
+    elif command is not None:
+        _check_executable(command[0])
+    for s in options.get("suppressions") or ():
+        if not Path(s).is_file():
+            raise BadInput(f"{s}: no such suppression file")
+
+    valgrind = backend_name in ("massif", "memcheck")
+    if valgrind and loop is not None and not options.get("skip_preflight"):
+        from profiler.backends import valgrind_preflight
+
+        valgrind_preflight.check_llama_build()
+
+    if valgrind:
+        from profiler.backends import estimate
+
+        est = estimate.estimate_run(backend_name, loop) if loop is not None else None
+        if est is not None:
+            echo(f"memprof: {estimate.describe(est)}")
+            if not estimate.may_proceed(est, assume_yes=assume_yes, confirm=confirm):
+                raise UsageProblem("cancelled: run fewer iterations or --max-tokens 1, or pass --yes")
+
+    from profiler.workload import runner
+
+    run_dir = rundir.new_run_dir(out, backend_name)
+    if loop is not None:
+        child_argv = runner.prepare_loop(run_dir, loop)
+        expected = int(loop.iterations)
+    else:
+        child_argv = command
+        expected = None
+    wrapped = backend.wrap(child_argv, run_dir, options)
+    backend_meta = {
+        "name": backend_name,
+        "tool_version": backend.tool_version(),
+        "argv": wrapped.argv,
+        "env": wrapped.env,
+        "options": {k: v for k, v in options.items() if v not in (None, (), [], False)},
+        "workload": "loop" if loop is not None else "command",
+    }
+    outcome = Outcome(run_dir=run_dir, backend=backend_name)
+    try:
+        result = runner.run_workload(run_dir, wrapped.argv, env=wrapped.env, expected_iterations=expected,
+                                     label=backend_name)
+        outcome.returncode = result.returncode
+        outcome.iterations = result.iterations
+        outcome.elapsed_s = result.elapsed_s
+    except WorkloadFailed as exc:
+        outcome.failure = exc
+    outcome.captures = backend.capture_paths(run_dir)
+    backend_meta["captures"] = [str(p.relative_to(run_dir)) for p in outcome.captures]
+    rundir.update_meta(run_dir, backend=backend_meta)
+
+    if outcome.failure is not None:
+        if valgrind:
+            from profiler.backends import valgrind_preflight
+
+            valgrind_preflight.check_logs(backend.log_paths(run_dir), llama=loop is not None)
+        kept = ", ".join(p.name for p in outcome.captures if p.stat().st_size) or "no capture"
+        exc = WorkloadFailed(f"{outcome.failure.one_line()}; kept {kept} and the iteration records in {run_dir}")
+        exc.outcome = outcome
+        raise exc
+    return outcome
+
+
+def _check_executable(prog: str) -> None:
+    from profiler.backends.base import which
+
+    if os.sep in prog:
+        if not (os.path.isfile(prog) and os.access(prog, os.X_OK)):
+            raise UsageProblem(f"{prog}: not an executable file")
+    elif not which(prog):
+        raise UsageProblem(f"{prog}: command not found")
+
+
+def summarize(run_dir: Path) -> str:
+    """The console summary of a finished (or crashed) run.
+
+    THE single call site where a fresh run is analysed: it runs the whole
+    pipeline (parsers, triage, analysis) and saves analysis.json."""
+    from profiler import pipeline
+    from profiler.report import console
+
+    return console.summary(pipeline.analyze(run_dir, save=True))
+
+
+def profile_and_summarize(backend_name: str, *, echo_out: Callable[[str], None], **kwargs) -> Outcome:
+    """`profile`, then print the summary of the run; a crashed run is summarised from what it
+    left (when the capture is readable) before its WorkloadFailed is raised."""
+    from profiler.errors import MemprofError
+
+    try:
+        outcome = profile(backend_name, **kwargs)
+    except WorkloadFailed as exc:
+        outcome = getattr(exc, "outcome", None)
+        if outcome is not None and (outcome.captures or (outcome.run_dir / rundir.ITERATIONS).exists()):
+            try:
+                echo_out(summarize(outcome.run_dir))
+            except MemprofError as why:
+                echo_out(f"(the crashed run's capture could not be analysed: {why.one_line()})")
+        raise
+    echo_out(summarize(outcome.run_dir))
+    return outcome
