@@ -1,0 +1,589 @@
+"""heaptrack captures (`heaptrack.NAME.PID.zst` / `.gz`): one streaming pass, vectorised.
+
+A heaptrack file is mostly `+`/`-`/`c`/`R` lines (millions of them) between a
+few thousand definitions (`s` strings, `i` instruction pointers, `t` trace
+nodes, `a` allocation infos = (size, trace)). We decompress in large batches,
+split lines with numpy, handle the rare definition lines in Python and every
+event line with array operations, so time grows with the file but memory only
+with the number of distinct allocation infos and traces.
+
+Figures follow heaptrack_print's own accounting (src/analyze/accumulatedtracedata.cpp
+of heaptrack 1.4) so they agree with `heaptrack_print -f FILE`:
+- calls: number of `+` lines; peak: highest running sum of live bytes, first reached;
+- temporary: a `-` whose info equals the last allocation's info when the previous
+  `+`/`-` event was that `+` (heaptrack keeps "last allocation" as 0 after a `-`, so
+  a `- 0` right after another `-` also counts: we reproduce that);
+- leaked: live bytes at the end; peak RSS: max `R` pages x page size from `I`;
+- per-site peak: the site's live bytes at the moment the global peak is first reached.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from pathlib import Path
+
+from profiler.errors import BadCapture
+from profiler.tables import Capture, Frame
+
+FORMAT = "heaptrack"
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+_VERSION_RE = re.compile(rb"v [0-9a-f]{1,8} [0-9a-f]{1,4}\n")
+
+READ_SIZE = 1 << 20          # compressed bytes per read
+BATCH_SIZE = 16 << 20        # decompressed text handled per vectorised batch
+SUPPORTED_FILE_FORMATS = (1, 2, 3)
+# heaptrack's clock starts when its preload library initialises, some tens of ms after the
+# process (fork) start the iteration records count from: measured 15-30 ms on the planted
+# workload. Boundaries are moved back by this much so a cut never includes the next iteration.
+CLOCK_LAG_S = 0.02
+GRID_MAX = 40                # without boundaries: at most this many equal slices kept while streaming
+
+
+# ----------------------------------------------------------------------------- decompression
+
+def _decompressor(kind: str):
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj()
+    return zlib.decompressobj(wbits=31)
+
+
+def _compression(head: bytes) -> str | None:
+    if head[:4] == ZSTD_MAGIC:
+        return "zstd"
+    if head[:2] == GZIP_MAGIC:
+        return "gzip"
+    return None
+
+
+def _text_pieces(path: Path, kind: str):
+    """Yield decompressed pieces; BadCapture if the stream is corrupt or ends early.
+
+    Handles concatenated frames/members (`cat a.zst b.zst`), as zstd and gzip tools do."""
+    dobj = _decompressor(kind)
+    started = False
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(READ_SIZE)
+            if not data:
+                break
+            while data:
+                try:
+                    out = dobj.decompress(data)
+                except Exception as exc:  # zstd.ZstdError, zlib.error
+                    raise BadCapture(f"{path}: corrupted {kind} stream ({exc})") from None
+                started = True
+                if out:
+                    yield out
+                if dobj.eof:
+                    data = dobj.unused_data
+                    if data:
+                        dobj = _decompressor(kind)
+                else:
+                    data = b""
+    if not started or not dobj.eof:
+        raise BadCapture(f"{path}: truncated {kind} stream (the capture was cut off while being written?)")
+
+
+def _peek_text(path: Path, kind: str, n: int = 64) -> bytes:
+    """The first `n` decompressed bytes (reads at most a few MB: a zstd block needs whole input)."""
+    out = b""
+    dobj = _decompressor(kind)
+    with open(path, "rb") as f:
+        for _ in range(8):
+            data = f.read(READ_SIZE // 2)
+            if not data:
+                break
+            out += dobj.decompress(data)
+            if len(out) >= n or dobj.eof:
+                break
+    return out[:n]
+
+
+def sniff(head: bytes, path) -> bool:
+    kind = _compression(head)
+    if kind is None:
+        return False
+    try:
+        start = _peek_text(Path(path), kind)
+    except Exception:
+        return False
+    return bool(_VERSION_RE.match(start))
+
+
+# ----------------------------------------------------------------------------- lookup tables
+
+def _luts():
+    import numpy as np
+
+    hexv = np.full(256, 255, dtype=np.uint8)
+    for i, ch in enumerate(b"0123456789abcdef"):
+        hexv[ch] = i
+    kind = np.zeros(256, dtype=np.int8)          # 0: definition/metadata line, handled in Python
+    kind[ord("+")] = 1
+    kind[ord("-")] = 2
+    kind[ord("c")] = 3
+    kind[ord("R")] = 4
+    kind[ord("#")] = 5
+    kind[ord("\n")] = 5                           # empty line
+    return hexv, kind
+
+
+class _Reader:
+    """Streaming accumulator. Arrays are indexed by allocation-info number."""
+
+    def __init__(self, path: Path, targets_ms: list[float] | None):
+        import numpy as np
+
+        self.np = np
+        self.path = path
+        self.hexv, self.kindv = _luts()
+        self.lines = 0                      # lines consumed before the current batch
+        # definitions
+        self.strings: list[str] = []
+        self.ips: list[tuple] = []          # (address, module string no., ((fn, file, line), ...))
+        self.trace_ip: list[int] = []       # per trace number - 1
+        self.trace_parent: list[int] = []
+        self.new_sizes: list[int] = []      # infos defined in the current batch
+        self.new_traces: list[int] = []
+        self.new_lines: list[int] = []
+        cap = 1024
+        self.n_infos = 0
+        self.sizes = np.zeros(cap, np.int64)
+        self.info_trace = np.zeros(cap, np.int64)
+        self.def_line = np.zeros(cap, np.int64)
+        self.counts = np.zeros(cap, np.int64)       # live allocations per info
+        self.calls = np.zeros(cap, np.int64)
+        self.temps = np.zeros(cap, np.int64)
+        self.peak_counts = np.zeros(cap, np.int64)
+        self.at_last_c = np.zeros(cap, np.int64)    # live counts just before the last `c` line
+        # totals (reset by `A`, as heaptrack does on attach)
+        self.total_calls = 0
+        self.total_temp = 0
+        self.leaked = 0
+        self.peak = 0
+        self.peak_ms = 0
+        self.allocated = 0
+        self.last_ptr = 0
+        self.peak_rss_pages = 0
+        self.last_ms = 0
+        self.version = None
+        self.file_format = None
+        self.command = None
+        self.page_size = None
+        self.phys_pages = None
+        self.suppressions: list[str] = []
+        self.attached = False
+        # timeline
+        self.grid = targets_ms is None
+        self.grid_dt = 50.0
+        self.targets: list[float] = [] if targets_ms is None else list(targets_ms)
+        self.resolved: dict[int, object] = {}       # target index -> counts copy
+
+    # -- errors --------------------------------------------------------------------------
+    def bad(self, line_no: int, what: str):
+        return BadCapture(f"{self.path}: line {line_no}: {what}")
+
+    # -- capacity ------------------------------------------------------------------------
+    def _grow(self, need: int):
+        np = self.np
+        cap = len(self.sizes)
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        for name in ("sizes", "info_trace", "def_line", "counts", "calls", "temps", "peak_counts", "at_last_c"):
+            old = getattr(self, name)
+            new = np.zeros(cap, np.int64)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def _commit_infos(self):
+        if not self.new_sizes:
+            return
+        n0, k = self.n_infos, len(self.new_sizes)
+        self._grow(n0 + k)
+        self.sizes[n0:n0 + k] = self.new_sizes
+        self.info_trace[n0:n0 + k] = self.new_traces
+        self.def_line[n0:n0 + k] = self.new_lines
+        self.n_infos += k
+        self.new_sizes, self.new_traces, self.new_lines = [], [], []
+
+    # -- definition and metadata lines ------------------------------------------------------
+    def slow_line(self, line: bytes, line_no: int):
+        c = line[:1]
+        try:
+            if c == b"s":
+                if self.file_format is not None and self.file_format >= 3:
+                    sp = line.index(b" ", 2)
+                    n = int(line[2:sp], 16)
+                    s = line[sp + 1:]
+                    if len(s) != n:
+                        raise self.bad(line_no, f"string of {len(s)} bytes, record says {n}")
+                else:
+                    s = line[2:]
+                self.strings.append(s.decode("utf-8", "replace"))
+            elif c == b"i":
+                # i <ip> <module> [<function> [<file> <line>]] [<function> <file> <line>]*
+                v = [int(x, 16) for x in line[2:].split(b" ")]
+                if len(v) < 2 or (len(v) > 5 and (len(v) - 5) % 3):
+                    raise self.bad(line_no, "malformed instruction-pointer record")
+                if 2 < len(v) < 5:
+                    v = v + [0] * (5 - len(v))
+                ns = len(self.strings)
+                strs = [v[1]] + [x for k in range(2, len(v), 3) for x in (v[k], v[k + 1])]
+                if any(x > ns for x in strs):
+                    raise self.bad(line_no, f"reference to undefined string {max(strs):x}")
+                frames = tuple((v[k], v[k + 1], v[k + 2]) for k in range(2, len(v), 3))
+                self.ips.append((v[0], v[1], frames))
+            elif c == b"t":
+                ip, parent = (int(x, 16) for x in line[2:].split(b" "))
+                if not 1 <= ip <= len(self.ips):
+                    raise self.bad(line_no, f"reference to undefined instruction pointer {ip:x}")
+                if parent > len(self.trace_ip):
+                    raise self.bad(line_no, f"reference to undefined trace {parent:x}")
+                self.trace_ip.append(ip)
+                self.trace_parent.append(parent)
+            elif c == b"a":
+                size, trace = (int(x, 16) for x in line[2:].split(b" "))
+                if trace > len(self.trace_ip):
+                    raise self.bad(line_no, f"reference to undefined trace {trace:x}")
+                self.new_sizes.append(size)
+                self.new_traces.append(trace)
+                self.new_lines.append(line_no)
+            elif c == b"v":
+                parts = line[2:].split(b" ")
+                self.version = int(parts[0], 16)
+                self.file_format = int(parts[1], 16) if len(parts) > 1 else 1
+                if self.file_format not in SUPPORTED_FILE_FORMATS:
+                    raise self.bad(line_no, f"heaptrack file format {self.file_format} is not supported "
+                                            f"(supported: {', '.join(map(str, SUPPORTED_FILE_FORMATS))})")
+            elif c == b"X":
+                self.command = line[2:].decode("utf-8", "replace")
+            elif c == b"I":
+                a, b = (int(x, 16) for x in line[2:].split(b" "))
+                self.page_size, self.phys_pages = a, b
+            elif c == b"S":
+                self.suppressions.append(line[2:].decode("utf-8", "replace"))
+            elif c == b"A":
+                pass  # handled by the caller (it splits the batch there)
+            else:
+                raise self.bad(line_no, f"unknown record {line[:20]!r}")
+        except ValueError:
+            raise self.bad(line_no, f"malformed record {line[:40]!r}") from None
+        if self.version is None and c != b"v":
+            raise self.bad(line_no, "no heaptrack version line before the first record")
+
+    # -- one batch of complete lines ----------------------------------------------------
+    def feed(self, batch: bytes):
+        np = self.np
+        if self.lines == 0 and not _VERSION_RE.match(batch[:64]):
+            raise BadCapture(f"{self.path}: compressed data that is not a heaptrack capture "
+                             "(no `v` version line)")
+        arr = np.frombuffer(batch, dtype=np.uint8)
+        nl = np.flatnonzero(arr == 10)
+        starts = np.empty_like(nl)
+        starts[0] = 0
+        starts[1:] = nl[:-1] + 1
+        kind = self.kindv[arr[starts]]
+        slow = np.flatnonzero(kind == 0)
+        a_lines = [int(i) for i in slow if batch[starts[i]:starts[i] + 1] == b"A"]
+        edges = [0] + [i + 1 for i in a_lines] + [len(nl)]
+        si = 0
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            while si < len(slow) and slow[si] < hi:
+                i = int(slow[si])
+                line_no = self.lines + i + 1
+                self.slow_line(batch[starts[i]:nl[i]], line_no)
+                if batch[starts[i]:starts[i] + 1] == b"A":
+                    self._attach()
+                si += 1
+            self._commit_infos()
+            self._events(arr, starts[lo:hi], nl[lo:hi], kind[lo:hi], self.lines + lo)
+        self.lines += len(nl)
+
+    def _attach(self):
+        self.attached = True
+        self.total_calls = self.total_temp = self.leaked = self.peak = self.allocated = 0
+
+    def _hex(self, arr, s, e, first_line):
+        """Parse the hex numbers arr[s:e] for many lines at once; error with a line number on junk."""
+        np = self.np
+        n = len(s)
+        lens = e - s
+        val = np.zeros(n, np.int64)
+        if n == 0:
+            return val
+        lo, hi = int(lens.min()), int(lens.max())
+        if lo < 1 or hi > 15:
+            bad = np.flatnonzero((lens < 1) | (lens > 15))[0]
+            raise self.bad(first_line(bad), "malformed number")
+        for k in range(hi):
+            if k < lo:
+                d = self.hexv[arr[s + k]]
+                if d.max() > 15:
+                    raise self.bad(first_line(int(np.argmax(d > 15))), "malformed number")
+                val = val * 16 + d
+            else:
+                sel = np.flatnonzero(lens > k)
+                d = self.hexv[arr[s[sel] + k]]
+                if d.max() > 15:
+                    raise self.bad(first_line(int(sel[np.argmax(d > 15)])), "malformed number")
+                val[sel] = val[sel] * 16 + d
+        return val
+
+    def _events(self, arr, starts, ends, kind, line0):
+        """All `+ - c R` lines of one segment (no `A` inside), vectorised, in file order."""
+        np = self.np
+        ev = np.flatnonzero((kind >= 1) & (kind <= 4))
+        if len(ev) == 0:
+            return
+        k = kind[ev]
+        s = starts[ev]
+        if (arr[s + 1] != 32).any():
+            bad = int(np.argmax(arr[s + 1] != 32))
+            raise self.bad(line0 + int(ev[bad]) + 1, "malformed event record")
+        vals = self._hex(arr, s + 2, ends[ev], lambda j: line0 + int(ev[j]) + 1)
+
+        is_c = k == 3
+        is_r = k == 4
+        if is_r.any():
+            self.peak_rss_pages = max(self.peak_rss_pages, int(vals[is_r].max()))
+        c_pos = np.flatnonzero(is_c)
+        stamps = vals[c_pos]
+        pm_pos = np.flatnonzero(k <= 2)
+        idx = vals[pm_pos]
+        plus = k[pm_pos] == 1
+        n_inf = self.n_infos
+        if len(idx):
+            if int(idx.max()) >= n_inf:
+                j = int(np.argmax(idx >= n_inf))
+                raise self.bad(line0 + int(ev[pm_pos[j]]) + 1,
+                               f"reference to undefined allocation {int(idx[j]):x}")
+            ev_lines = line0 + ev[pm_pos] + 1
+            early = self.def_line[idx] >= ev_lines
+            if early.any():
+                j = int(np.argmax(early))
+                raise self.bad(int(ev_lines[j]), f"reference to undefined allocation {int(idx[j]):x}")
+        cap = len(self.sizes)
+        counts0 = self.counts.copy()
+        if len(idx):
+            sz = self.sizes[idx]
+            signed = np.where(plus, sz, -sz)
+            running = self.leaked + np.cumsum(signed)
+            # temporary: the previous +/- event was a `+` of the same info (heaptrack's lastAllocationPtr)
+            prev = np.empty_like(idx)
+            prev[0] = self.last_ptr
+            prev[1:] = np.where(plus[:-1], idx[:-1], 0)
+            temp = (~plus) & (idx == prev)
+            self.last_ptr = int(idx[-1]) if plus[-1] else 0
+            n_temp = int(temp.sum())
+            self.total_temp += n_temp
+            if n_temp:
+                self.temps += np.bincount(idx[temp], minlength=cap)
+            top = int(running.max())
+            if top > self.peak:
+                p = int(np.argmax(running))
+                self.peak = top
+                self.peak_counts = counts0 + self._delta(idx[: p + 1], plus[: p + 1], cap)
+                before = np.searchsorted(c_pos, pm_pos[p]) - 1
+                self.peak_ms = int(stamps[before]) if before >= 0 else self.last_ms
+            self.leaked = int(running[-1])
+            inc = np.bincount(idx[plus], minlength=cap)
+            self.calls += inc
+            self.counts += inc - np.bincount(idx[~plus], minlength=cap)
+            self.total_calls += int(plus.sum())
+            self.allocated += int(sz[plus].sum())
+
+        # timeline: a target T resolves to the live counts just before the last `c` with stamp <= T,
+        # once a later stamp > T proves no more events belong before it
+        if len(stamps):
+            if self.grid:
+                self._extend_grid(int(stamps.max()))
+            for ti, t in enumerate(self.targets):
+                if ti in self.resolved or t >= stamps.max():
+                    continue
+                j = int(np.searchsorted(stamps, t, side="right")) - 1
+                if j < 0:
+                    self.resolved[ti] = self.at_last_c.copy()
+                else:
+                    n_before = int(np.searchsorted(pm_pos, c_pos[j]))
+                    self.resolved[ti] = counts0 + self._delta(idx[:n_before], plus[:n_before], cap)
+            n_before = int(np.searchsorted(pm_pos, c_pos[-1]))
+            self.at_last_c = counts0 + self._delta(idx[:n_before], plus[:n_before], cap)
+            self.last_ms = int(stamps[-1])
+
+    def _delta(self, idx, plus, cap):
+        np = self.np
+        if len(idx) == 0:
+            return np.zeros(cap, np.int64)
+        return np.bincount(idx[plus], minlength=cap) - np.bincount(idx[~plus], minlength=cap)
+
+    def _extend_grid(self, max_ms: int):
+        """Equal slices of a duration unknown until the end: double the step whenever there are too many."""
+        while max_ms / self.grid_dt > GRID_MAX:
+            self.grid_dt *= 2
+            keep = {}
+            kept_targets = []
+            for ti, t in enumerate(self.targets):
+                if round(t / self.grid_dt * 2) % 2 == 0:
+                    if ti in self.resolved:
+                        keep[len(kept_targets)] = self.resolved[ti]
+                    kept_targets.append(t)
+            self.targets, self.resolved = kept_targets, keep
+        nxt = (len(self.targets) + 1) * self.grid_dt
+        while nxt < max_ms:
+            self.targets.append(nxt)
+            nxt += self.grid_dt
+
+
+# ----------------------------------------------------------------------------- parse
+
+def parse(path, boundaries=None) -> Capture:
+    from profiler.parsers._stacks import boundary_targets
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
+    kind = _compression(head)
+    if kind is None:
+        raise BadCapture(f"{path}: not a heaptrack capture (neither zstd nor gzip)")
+    bounds = boundary_targets(boundaries)
+    targets = [max(0.0, (t - CLOCK_LAG_S) * 1000.0) for _, t in bounds] if bounds else None
+    rd = _Reader(path, targets)
+
+    pieces: list[bytes] = []
+    size = 0
+    tail = b""
+    for piece in _text_pieces(path, kind):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= BATCH_SIZE:
+            buf = tail + b"".join(pieces)
+            cut = buf.rfind(b"\n") + 1
+            if cut:
+                rd.feed(buf[:cut])
+            tail, pieces, size = buf[cut:], [], 0
+    buf = tail + b"".join(pieces)
+    if buf and not buf.endswith(b"\n"):
+        cut = buf.rfind(b"\n") + 1
+        if cut:
+            rd.feed(buf[:cut])
+        raise BadCapture(f"{path}: line {rd.lines + 1}: file ends in the middle of a record")
+    if buf:
+        rd.feed(buf)
+    if rd.version is None:
+        raise BadCapture(f"{path}: no heaptrack records (empty capture)")
+    return _build(rd, path, bounds)
+
+
+def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
+    frames = cache.get(ip_no)
+    if frames is None:
+        address, module_no, inl = rd.ips[ip_no - 1]
+        s = rd.strings
+        module = s[module_no - 1] if module_no else None
+        if not inl:
+            frames = (Frame(None, module, None, None, address),)
+        else:
+            frames = tuple(
+                Frame(s[fn - 1] if fn else None, module, s[fl - 1] if fl else None, line or None, address)
+                for fn, fl, line in inl
+            )
+        cache[ip_no] = frames
+    return frames
+
+
+def _stack(rd: _Reader, trace: int, ip_cache: dict, stack_cache: dict) -> tuple:
+    """Frames innermost first: walk parents to the root (guarding against cycles in corrupt files)."""
+    chain = []
+    seen = set()
+    t = trace
+    while t and t not in stack_cache and t not in seen:
+        seen.add(t)
+        chain.append(t)
+        t = rd.trace_parent[t - 1]
+    tail = stack_cache.get(t, ())
+    for node in reversed(chain):
+        tail = _frames_of_ip(rd, rd.trace_ip[node - 1], ip_cache) + tail
+        stack_cache[node] = tail
+    return stack_cache.get(trace, ())
+
+
+def _build(rd: _Reader, path: Path, bounds) -> Capture:
+    import numpy as np
+
+    from profiler.parsers._stacks import sites_frame, timeline_frame
+
+    n = rd.n_infos
+    sizes = rd.sizes[:n]
+    traces = rd.info_trace[:n]
+    site_ids = np.unique(traces)
+    pos = np.searchsorted(site_ids, traces)
+    m = len(site_ids)
+
+    def per_site(counts):
+        return np.bincount(pos, weights=(counts[:n] * sizes).astype(np.float64), minlength=m).round().astype(np.int64)
+
+    live_end = per_site(rd.counts)
+    peak = per_site(rd.peak_counts)
+    calls = np.bincount(pos, weights=rd.calls[:n].astype(np.float64), minlength=m).round().astype(np.int64)
+    ip_cache: dict = {}
+    stack_cache: dict = {}
+    rows = (
+        (int(sid), _stack(rd, int(sid), ip_cache, stack_cache), live_end[j], peak[j], int(calls[j]), None)
+        for j, sid in enumerate(site_ids)
+    )
+    sites = sites_frame(rows, FORMAT)
+
+    # timeline
+    if bounds:
+        slices = [it for it, _ in bounds]
+        times = [t for _, t in bounds]
+        targets = range(len(bounds))
+    else:
+        kept = list(range(len(rd.targets)))
+        if len(kept) > GRID_MAX // 2:
+            kept = kept[1::2]
+        slices = list(range(len(kept) + 1))
+        times = [rd.targets[i] / 1000.0 for i in kept] + [rd.last_ms / 1000.0]
+        targets = kept + [None]
+    live = np.zeros((len(slices), m), np.int64)
+    for row, ti in enumerate(targets):
+        counts = rd.resolved.get(ti) if ti is not None else None
+        if counts is None:
+            counts = rd.counts
+        if len(counts) < n:
+            counts = np.concatenate([counts, np.zeros(n - len(counts), np.int64)])
+        live[row] = per_site(counts)
+    timeline = timeline_frame(site_ids, slices, times, live)
+
+    totals = {
+        "calls": rd.total_calls,
+        "temporary": rd.total_temp,
+        "peak_heap_bytes": rd.peak,
+        "leaked_bytes": rd.leaked,
+        "peak_rss_bytes": rd.peak_rss_pages * (rd.page_size or 0),
+        "allocated_bytes_total": rd.allocated,
+    }
+    meta = {
+        "command": rd.command,
+        "heaptrack_version": f"{rd.version >> 16}.{(rd.version >> 8) & 0xff}.{rd.version & 0xff}",
+        "file_format": rd.file_format,
+        "page_size": rd.page_size,
+        "physical_pages": rd.phys_pages,
+        "duration_s": rd.last_ms / 1000.0,
+        "peak_time_s": rd.peak_ms / 1000.0,
+        "attached": rd.attached,
+        "suppressions": rd.suppressions,
+        "distinct_allocation_infos": n,
+        "timeline": ("iteration boundaries (t_end minus %.3f s heaptrack clock lag)" % CLOCK_LAG_S
+                     if bounds else "equal time slices of the capture; last slice = end"),
+    }
+    return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta)
