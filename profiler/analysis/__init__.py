@@ -1,1 +1,173 @@
-"""analysis"""
+"""Analysis of the per-iteration memory series: phases, blocks, regression, verdict, budget.
+
+`load_series(path)` reads a run directory, JSONL or CSV into a DataFrame;
+`analyze_series(df)` turns it into a JSON-able dict (all memory in MB = 2**20
+bytes, the MiB of /proc); `result_from_series(series, source, meta)` wraps that
+into the pipeline's result dict with the top-level copies `--json` prints.
+"""
+from __future__ import annotations
+
+from profiler.analysis.series import load_series
+
+__all__ = ["load_series", "analyze_series", "result_from_series"]
+
+TOP_LEVEL = ("verdict", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation")
+
+
+def analyze_series(df, block: int = 10) -> dict:
+    import numpy as np
+
+    from profiler.analysis import decomposition, permodel, phases, stats, verdict
+    from profiler.analysis.stats import MB, rnd, sig
+
+    if block < 1:
+        block = 10
+    df = df.sort_values("iteration", kind="stable").reset_index(drop=True)
+    it = df["iteration"].to_numpy(dtype=np.int64)
+    y = df["rss"].to_numpy(dtype=float) / MB
+    n = int(y.size)
+    x = it.astype(float)
+
+    ph = phases.detect(it, y)
+    table = phases.phase_table(ph, it, y)
+    s = ph.settle_end
+    late_from = ph.growth_start if ph.growth_start is not None else s
+    late_name = "growth" if ph.growth_start is not None else "stable"
+    xs, ys = x[s:], y[s:]
+    xl, yl = x[late_from:], y[late_from:]
+
+    fit = stats.ols(xs, ys)
+    ts = stats.theil_sen(xs, ys)
+    mk = stats.mann_kendall(ys)
+    late_mk = stats.mann_kendall(yl) if late_from != s else mk
+    late_ts = stats.theil_sen(xl, yl) if late_from != s else ts
+    late_ols = stats.ols(xl, yl) if late_from != s else fit
+    desc = stats.describe(ys) if ys.size else {}
+    mean_s = float(ys.mean()) if ys.size else float(y.mean())
+    std_s = float(ys.std(ddof=1)) if ys.size > 1 else 0.0
+
+    v, why = verdict.decide(n_stable=int(ys.size), mk=late_mk, ts=late_ts, ols=late_ols, mean_mb=mean_s, late_name=late_name)
+
+    extrap = None
+    if np.isfinite(fit["slope"]):
+        extrap = fit["intercept"] + fit["slope"] * (x[-1] + 1000)
+    current = (late_ts["intercept"] + late_ts["slope"] * x[-1]) if np.isfinite(late_ts["slope"]) else y[-1]
+
+    evidence = [why]
+    evidence.append(_stable_sentence(table, it, y, s))
+    evidence.append(
+        f"stable-phase slope {_pm(fit['slope'])} MB/iter (OLS), 95% CI [{_pm(fit['ci'][0])}, {_pm(fit['ci'][1])}]; "
+        f"Theil-Sen {_pm(ts['slope'])} MB/iter, 95% CI [{_pm(ts['ci'][0])}, {_pm(ts['ci'][1])}]; "
+        f"Mann-Kendall z={_f(mk['z'])}, p={verdict._p(mk['p'])}: "
+        + ("rising" if mk["p"] < verdict.TREND_P and mk["z"] > 0 else
+           "falling" if mk["p"] < verdict.TREND_P and mk["z"] < 0 else "no trend"))
+    if late_from != s:
+        evidence.append(
+            f"growth phase from iteration {int(it[late_from])}: Theil-Sen {_pm(late_ts['slope'])} MB/iter, "
+            f"95% CI [{_pm(late_ts['ci'][0])}, {_pm(late_ts['ci'][1])}], Mann-Kendall p={verdict._p(late_mk['p'])}")
+    if ph.sawtooth:
+        evidence.append(
+            f"sawtooth: {ph.sawtooth['trims']} drops of ~{ph.sawtooth['mean_trim_mb']:.0f} MB every "
+            f"~{ph.sawtooth['period']:g} iterations: a pool that grows and is trimmed back")
+    if extrap is not None and mean_s > 0:
+        evidence.append(
+            f"at the stable-phase slope, 1000 more iterations would add {_pm(fit['slope'] * 1000)} MB "
+            f"({fit['slope'] * 1000 / mean_s:+.1%} of the stable mean {mean_s:.0f} MB)")
+
+    result = {
+        "n": n,
+        "metric": "rss",
+        "unit": "MB (2^20 bytes)",
+        "iterations": {"first": int(it[0]), "last": int(it[-1])},
+        "verdict": v,
+        "evidence": evidence,
+        "phases": table,
+        "blocks": stats.blocks(it, y, block),
+        "block_size": int(block),
+        "stable": ({"first": int(it[s]), "last": int(it[-1]), "n": int(ys.size), **desc} if ys.size else None),
+        "noise_sigma_mb": rnd(ph.sigma),
+        "slope_mb_per_iter": sig(fit["slope"]),
+        "slope_ci_mb": [sig(fit["ci"][0]), sig(fit["ci"][1])],
+        "fit": {"intercept_mb": rnd(fit["intercept"], 4), "slope_mb_per_iter": sig(fit["slope"], 6),
+                "first": int(it[s]) if ys.size else None, "last": int(it[-1]),
+                "r_std_mb": rnd(fit["resid_std"])},
+        "theil_sen_mb_per_iter": sig(ts["slope"]),
+        "theil_sen_ci_mb": [sig(ts["ci"][0]), sig(ts["ci"][1])],
+        "trend_test": {"name": "mann-kendall", "s": mk["s"], "z": rnd(mk["z"], 3), "p": sig(mk["p"], 3),
+                       "n": mk["n"]},
+        "late_phase": {"name": late_name, "first": int(it[late_from]) if yl.size else None,
+                       "theil_sen_mb_per_iter": sig(late_ts["slope"]),
+                       "theil_sen_ci_mb": [sig(late_ts["ci"][0]), sig(late_ts["ci"][1])],
+                       "trend_test": {"name": "mann-kendall", "z": rnd(late_mk["z"], 3), "p": sig(late_mk["p"], 3)}},
+        "extrapolation_1000_mb": rnd(extrap),
+        "extrapolation_note": "stable-phase OLS line evaluated 1000 iterations after the last one",
+        "sawtooth": ({k: val for k, val in ph.sawtooth.items()} if ph.sawtooth else None),
+        "peak_mb": rnd(y.max()),
+        "points": _points(df, it, y),
+    }
+    result["per_model"] = permodel.per_model(df, stable_from=s)
+    if decomposition.available(df):
+        rows = decomposition.rows(df)
+        result["decomposition"] = rows
+        result["decomposition_growth"] = decomposition.growth(rows, int(it[s]) if ys.size else int(it[0]))
+        if result["decomposition_growth"]:
+            evidence.append(result["decomposition_growth"]["sentence"])
+    else:
+        result["decomposition"] = []
+        result["decomposition_growth"] = None
+    result["recommendation"] = verdict.recommend(
+        verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
+        slope=float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0, current_mb=float(current))
+    return result
+
+
+def _points(df, it, y) -> list[dict]:
+    models = df["model"].tolist() if "model" in df.columns else [None] * len(it)
+    out = []
+    for i, v, m in zip(it, y, models):
+        p = {"iteration": int(i), "rss_mb": round(float(v), 3)}
+        if m is not None and m == m:
+            p["model"] = str(m)
+        out.append(p)
+    return out
+
+
+def _f(x, nd=2) -> str:
+    import math
+
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+
+
+def _pm(x) -> str:
+    import math
+
+    from profiler.analysis.stats import sig
+
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{sig(x, 3):+g}"
+
+
+def _stable_sentence(table, it, y, s) -> str:
+    warm = [p for p in table if p["name"] == "warmup"]
+    settle = [p for p in table if p["name"] == "settling"]
+    if s >= len(it):
+        return "no stable phase"
+    head = f"stable phase: iterations {int(it[s])}-{int(it[-1])} ({len(it) - s} iterations)"
+    if warm:
+        w = warm[0]
+        head += (f", after a warmup in iterations {w['first']}-{w['last']} "
+                 f"({w['start_mb']:.0f} -> {w['end_mb']:.0f} MB)")
+    if settle:
+        head += f" and settling in {settle[0]['first']}-{settle[0]['last']}"
+    return head
+
+
+def result_from_series(series: dict | None, source: dict, meta: dict | None) -> dict:
+    """The pipeline's result dict for a series (None when there is only a capture)."""
+    result = {"source": dict(source), "meta": dict(meta or {}), "series": series, "captures": []}
+    for key in TOP_LEVEL:
+        result[key] = series.get(key) if series else None
+    if not series:
+        result["verdict"] = "inconclusive"
+    return result

@@ -1,0 +1,82 @@
+"""Split RSS into what the allocator holds for the program, what it keeps after free(),
+the other anonymous memory and file-backed pages, iteration by iteration.
+
+Why: "RSS grew" alone cannot tell a leak (heap in use grows) from glibc keeping
+freed arenas (heap_free_retained grows, and malloc_trim would return it) from
+mmap'd buffers or stacks outside malloc (other anonymous) from mapped files.
+
+    file_mb               = rss_file                     (mapped model files, libraries)
+    heap_in_use_mb        = heap_in_use                  (mallinfo2 uordblks + hblkhd)
+    heap_free_retained_mb = heap_free_retained           (mallinfo2 fordblks)
+    other_anon_mb         = rss_anon - heap_in_use - heap_free_retained, floored at 0
+
+mallinfo2 counts arena bytes whether or not they are resident, so the heap
+parts can exceed rss_anon; the floor keeps `other` from going negative, and
+the growth table reports what the parts leave unexplained.
+
+Growth is measured from the end of warmup to the end as the difference of
+window means (the first 5 stable iterations vs the last 5), so one noisy
+iteration cannot decide which part grew.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from profiler.analysis.stats import MB, rnd
+
+NEEDED = ("rss_anon", "rss_file", "heap_in_use", "heap_free_retained")
+PARTS = [
+    ("heap_free_retained_mb", "allocator retention (free but kept by glibc)"),
+    ("heap_in_use_mb", "heap in use (allocated, not freed)"),
+    ("other_anon_mb", "other anonymous memory (mmap'd buffers, thread stacks)"),
+    ("file_mb", "file-backed pages (mapped models, libraries)"),
+]
+WINDOW = 5
+
+
+def available(df) -> bool:
+    return all(c in df.columns and df[c].notna().any() for c in NEEDED)
+
+
+def rows(df) -> list[dict]:
+    d = df.dropna(subset=list(NEEDED))
+    rss = d["rss"].to_numpy(dtype=float) / MB
+    anon = d["rss_anon"].to_numpy(dtype=float) / MB
+    file_ = d["rss_file"].to_numpy(dtype=float) / MB
+    used = d["heap_in_use"].to_numpy(dtype=float) / MB
+    free = d["heap_free_retained"].to_numpy(dtype=float) / MB
+    other = np.maximum(anon - used - free, 0.0)
+    return [{"iteration": int(i), "rss_mb": rnd(r), "file_mb": rnd(f), "heap_in_use_mb": rnd(u),
+             "heap_free_retained_mb": rnd(fr), "other_anon_mb": rnd(o)}
+            for i, r, f, u, fr, o in zip(d["iteration"], rss, file_, used, free, other)]
+
+
+def growth(decomp: list[dict], start_iteration: int) -> dict | None:
+    """How much of the RSS change after warmup sits in each part, and the sentence naming the largest."""
+    after = [r for r in decomp if r["iteration"] >= start_iteration]
+    if len(after) < 2:
+        return None
+    w = max(1, min(WINDOW, len(after) // 2))
+    head, tail = after[:w], after[-w:]
+
+    def mean(rs, k):
+        return float(np.mean([r[k] for r in rs]))
+
+    keys = ["rss_mb"] + [k for k, _ in PARTS]
+    delta = {k: mean(tail, k) - mean(head, k) for k in keys}
+    explained = sum(delta[k] for k, _ in PARTS)
+    out = {
+        "from": {"first": head[0]["iteration"], "last": head[-1]["iteration"]},
+        "to": {"first": tail[0]["iteration"], "last": tail[-1]["iteration"]},
+        **{k: rnd(v) for k, v in delta.items()},
+        "unexplained_mb": rnd(delta["rss_mb"] - explained),
+    }
+    ranked = sorted(PARTS, key=lambda kv: abs(delta[kv[0]]), reverse=True)
+    out["largest"] = ranked[0][0]
+    d = delta["rss_mb"]
+    verb = "grew" if d >= 0 else "fell"
+    parts = ", ".join(f"{delta[k]:+.0f} MB {label}" for k, label in ranked)
+    out["sentence"] = (f"RSS {verb} {abs(d):.0f} MB after warmup (mean of iterations "
+                       f"{head[0]['iteration']}-{head[-1]['iteration']} vs {tail[0]['iteration']}-{tail[-1]['iteration']}): "
+                       f"{parts}; the largest part is {ranked[0][1]}.")
+    return out

@@ -1,0 +1,234 @@
+"""Find the phases of a memory series from the data: warmup, settling, plateau, growth.
+
+Method (all on RSS in MB, positions rather than iteration numbers):
+
+1. Warmup ends at the first position w from which the series is "on its own
+   line": fit Theil-Sen to the suffix y[w:], take the noise band as 3 robust
+   sigmas (1.4826 x MAD of the residuals, floored at 0.1% of the level so a
+   perfectly flat series still has a band), and accept w when the next three
+   points all lie inside the band. Theil-Sen ignores up to ~29% outliers, so the
+   warmup ramp (738 -> 4219 MB in the seed) does not drag the reference line;
+   as w advances the ramp leaves the suffix and the first point that comes
+   within the plateau's noise band ends the warmup. A ramp that keeps climbing
+   by more than the noise (and 3x the reference slope) per step is still warmup,
+   up to twice the length found so far, so the warmup ends at the ramp's peak
+   (the seed's 738 -> 4219 MB in iterations 1-10). A steady leak with no
+   warmup fits its own line from the first point, so w = 0.
+2. Trims (a sawtooth: a pool grows and is trimmed periodically) are drops
+   between consecutive points larger than 5 robust sigmas of the first
+   differences and 2 sigmas of the level. Two or more trims make the plateau a
+   sawtooth; its period is the median spacing of the trims.
+3. Settling runs from w while the mean residual over a window (5 points, or one
+   sawtooth period) is still more than 2 sigma/sqrt(window) from the reference
+   line on the warmup's side (below it after a rising warmup): the level is inside
+   the band but still approaching the plateau. Only a warmup is followed by
+   settling, and it is capped at half of what follows the warmup (beyond that
+   it is a trend, not settling).
+4. The stable phase is everything after settling. A continuous hinge (a
+   line, then a change of slope at position c) is fitted for every c leaving 8
+   points on each side; the best hinge is kept when it beats one line (F-test
+   p < 0.01), the part after c has a significant positive trend (Mann-Kendall
+   p < 0.01 and the Theil-Sen interval above 0) and the part before it has
+   none: then the stable phase splits into `plateau` and `growth`. Otherwise
+   the whole stable phase is one `growth` phase when it has a significant
+   positive trend, else one `plateau`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from profiler.analysis import stats
+
+MIN_SUFFIX = 4      # points needed to fit a reference line at all
+HEAD = 3            # consecutive points that must sit inside the band to end the warmup
+BAND_SIGMAS = 3.0
+MIN_HINGE_SIDE = 8
+TREND_P = 0.01
+HINGE_P = 0.001     # stricter: the change point is chosen by searching, which flatters the fit
+
+
+@dataclass
+class Phases:
+    warmup_end: int          # first position after the warmup (0: none)
+    settle_end: int          # first position of the stable phase
+    growth_start: int | None  # first position of a growth phase, if any
+    n: int
+    sigma: float             # robust noise of the level around the reference line (MB)
+    ref_slope: float
+    ref_intercept: float
+    sawtooth: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def spans(self) -> list[tuple[str, int, int]]:
+        """(name, first position, last position exclusive) in order."""
+        out = []
+        if self.warmup_end > 0:
+            out.append(("warmup", 0, self.warmup_end))
+        if self.settle_end > self.warmup_end:
+            out.append(("settling", self.warmup_end, self.settle_end))
+        if self.growth_start is None:
+            out.append(("plateau", self.settle_end, self.n))
+        else:
+            if self.growth_start > self.settle_end:
+                out.append(("plateau", self.settle_end, self.growth_start))
+            out.append(("growth", self.growth_start, self.n))
+        return out
+
+
+def _floor(y: np.ndarray) -> float:
+    return max(1e-3 * float(np.median(np.abs(y))), 1e-6)
+
+
+def _line(x, y):
+    ts = stats.theil_sen(x, y)
+    resid = y - (ts["intercept"] + ts["slope"] * x)
+    return ts, resid, max(stats.robust_sigma(resid), _floor(y))
+
+
+def find_warmup(x: np.ndarray, y: np.ndarray) -> tuple[int, dict, float]:
+    n = y.size
+    last_w = max(0, n - MIN_SUFFIX)
+    for w in range(0, last_w + 1):
+        ts, resid, sigma = _line(x[w:], y[w:])
+        head = np.abs(resid[:HEAD])
+        if (head <= BAND_SIGMAS * sigma).all():
+            break
+    else:
+        w = last_w
+        ts, _, sigma = _line(x[w:], y[w:])
+    if w == 0:
+        return w, ts, sigma
+    # a ramp still climbing by more than the noise per step has not ended yet
+    direction = 1.0 if y[w] >= y[0] else -1.0
+    step_min = max(sigma, 3 * abs(ts["slope"]))
+    limit = min(2 * w, last_w)
+    while w < limit and direction * (y[w] - y[w - 1]) > step_min:
+        w += 1
+    ts, _, sigma = _line(x[w:], y[w:])
+    return w, ts, sigma
+
+
+def find_sawtooth(y: np.ndarray, sigma: float) -> dict | None:
+    if y.size < 6:
+        return None
+    d = np.diff(y)
+    sd = max(stats.robust_sigma(d), _floor(y))
+    thr = max(5 * sd, 2 * sigma)
+    drops = np.nonzero(d < -thr)[0]
+    if drops.size < 2:
+        return None
+    ramps = np.delete(d, drops)
+    if ramps.size == 0 or np.median(ramps) <= 0:
+        return None
+    period = float(np.median(np.diff(drops))) if drops.size > 1 else float("nan")
+    return {"trims": int(drops.size), "period": stats.rnd(period, 1),
+            "mean_trim_mb": stats.rnd(-d[drops].mean()), "trim_positions": drops + 1}
+
+
+def find_settling(y: np.ndarray, x: np.ndarray, w: int, ts: dict, sigma: float, window: int) -> int:
+    """Settling only follows a warmup, and only on the warmup's side of the reference line
+    (still below it after a rising warmup): a tilted line under a late growth leaves the
+    early plateau above the line, and that is not settling."""
+    n = y.size
+    rest = n - w
+    if w == 0 or rest < 2 * MIN_SUFFIX:
+        return w
+    direction = 1.0 if y[w] >= y[0] else -1.0
+    window = max(2, min(window, rest // 2))
+    resid = direction * (y[w:] - (ts["intercept"] + ts["slope"] * x[w:]))
+    thr = 2 * sigma / np.sqrt(window)
+    cap = rest // 2
+    for j in range(0, cap + 1):
+        if resid[j:j + window].mean() >= -thr:
+            return w + j
+    return w
+
+
+def _trend(y) -> tuple[dict, dict]:
+    x = np.arange(y.size, dtype=float)
+    return stats.mann_kendall(y), stats.theil_sen(x, y)
+
+
+def significant_rise(y, p_max: float = TREND_P) -> bool:
+    if y.size < MIN_HINGE_SIDE:
+        return False
+    mk, ts = _trend(y)
+    return bool(mk["p"] < p_max and mk["z"] > 0 and ts["ci"][0] > 0)
+
+
+def find_growth(y: np.ndarray) -> int | None:
+    """Position (relative to y) where a growth suffix starts after a flat part, or None."""
+    from scipy import stats as sst
+
+    n = y.size
+    if n < 2 * MIN_HINGE_SIDE:
+        return None
+    x = np.arange(n, dtype=float)
+    one = stats.ols(x, y)
+    sse1 = float(((y - (one["intercept"] + one["slope"] * x)) ** 2).sum())
+    best = None
+    for c in range(MIN_HINGE_SIDE, n - MIN_HINGE_SIDE + 1):
+        A = np.column_stack([np.ones(n), x, np.maximum(0.0, x - c)])
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        sse = float(((y - A @ coef) ** 2).sum())
+        if best is None or sse < best[1]:
+            best = (c, sse, coef)
+    c, sse2, coef = best
+    dof = n - 4          # three coefficients plus the change point
+    if sse2 <= 0 or dof <= 0:
+        return None
+    f = (sse1 - sse2) / (sse2 / dof)
+    p = float(sst.f.sf(f, 1, dof))
+    if p >= HINGE_P or coef[2] <= 0:
+        return None
+    if significant_rise(y[c:], HINGE_P) and not significant_rise(y[:c]):
+        return c
+    return None
+
+
+def detect(iterations, rss_mb) -> Phases:
+    y = np.asarray(rss_mb, dtype=float)
+    n = y.size
+    x = np.arange(n, dtype=float)
+    if n < MIN_SUFFIX:
+        return Phases(0, 0, None, n, _floor(y) if n else 0.0, 0.0, float(y.mean()) if n else 0.0,
+                      notes=[f"only {n} points: no phase detection"])
+    w, ts, sigma = find_warmup(x, y)
+    saw = find_sawtooth(y[w:], sigma)
+    window = 5
+    if saw and saw["period"]:
+        window = max(window, int(round(saw["period"])))
+    s = find_settling(y, x, w, ts, sigma, window)
+    stable = y[s:]
+    c = find_growth(stable)
+    if c is not None:
+        growth = s + c
+    elif significant_rise(stable):
+        growth = s
+    else:
+        growth = None
+    if saw:
+        saw["trim_positions"] = [int(p) + w for p in saw["trim_positions"]]
+    return Phases(w, s, growth, n, sigma, ts["slope"], ts["intercept"], sawtooth=saw)
+
+
+def phase_table(ph: Phases, iterations, rss_mb) -> list[dict]:
+    it = np.asarray(iterations)
+    y = np.asarray(rss_mb, dtype=float)
+    rows = []
+    for name, a, b in ph.spans():
+        if b <= a:
+            continue
+        seg = y[a:b]
+        row = {"name": name, "first": int(it[a]), "last": int(it[b - 1]), "n": int(b - a),
+               "mean_mb": stats.rnd(seg.mean()), "start_mb": stats.rnd(seg[0]), "end_mb": stats.rnd(seg[-1]),
+               "std_mb": stats.rnd(seg.std(ddof=1) if seg.size > 1 else 0.0)}
+        if name == "plateau":
+            row["shape"] = "sawtooth" if ph.sawtooth else "flat"
+            if ph.sawtooth:
+                row["period"] = ph.sawtooth["period"]
+                row["trims"] = ph.sawtooth["trims"]
+        rows.append(row)
+    return rows

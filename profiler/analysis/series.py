@@ -1,0 +1,131 @@
+"""Load a per-iteration memory series from a run directory, a bare JSONL file or a CSV file.
+
+The kind of input is recognised by content, never by file name: a directory is a
+run directory (its iterations.jsonl is read leniently, because a killed run may
+leave half a line at the end), a file whose first non-blank byte is `{` is JSON
+lines (read strictly: a torn line in a file someone hands us is an error, with
+its line number), anything else that decodes as text is CSV. Every problem is
+one `BadSeries` line, because a traceback tells a user nothing about their file.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from profiler.errors import BadSeries
+from profiler.rundir import ITERATIONS, iter_records
+
+REQUIRED = ("iteration", "rss")
+# Leading bytes of compressed or binary captures people hand us by mistake.
+_BINARY_MAGICS = (b"\x28\xb5\x2f\xfd", b"\x1f\x8b", b"\x7fELF", b"PK\x03\x04", b"BZh", b"\xfd7zXZ")
+
+
+def _looks_binary(head: bytes) -> bool:
+    if any(head.startswith(m) for m in _BINARY_MAGICS) or b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut by the head's end is still text
+        return exc.start < len(head) - 4
+    return False
+
+
+def _records_from_jsonl(path: Path, *, lenient: bool) -> list[dict]:
+    if lenient:
+        return list(iter_records(path, allow_torn_tail=True))
+    out = []
+    with open(path, encoding="utf-8", errors="strict") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                raise BadSeries(f"{path}:{n}: truncated or corrupt JSON line") from None
+            if not isinstance(rec, dict):
+                raise BadSeries(f"{path}:{n}: not a JSON object")
+            out.append(rec)
+    return out
+
+
+def _frame_from_csv(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise BadSeries(f"{path}: empty series (no rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadSeries(f"{path}: not a readable CSV series ({first})") from None
+
+
+def _read(path: Path):
+    """A DataFrame of whatever the source holds, before validation."""
+    import pandas as pd
+
+    if path.is_dir():
+        jsonl = path / ITERATIONS
+        if not jsonl.exists():
+            raise BadSeries(f"{path}: run directory has no {ITERATIONS}")
+        return pd.DataFrame(_records_from_jsonl(jsonl, lenient=True)), jsonl
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise BadSeries(f"{path}: cannot read ({exc.strerror})") from None
+    if not head.strip():
+        raise BadSeries(f"{path}: empty series (no rows)")
+    if _looks_binary(head):
+        raise BadSeries(f"{path}: binary file, not a series (expected iterations.jsonl or CSV)")
+    if head.lstrip().startswith(b"{"):
+        try:
+            return pd.DataFrame(_records_from_jsonl(path, lenient=False)), path
+        except UnicodeDecodeError:
+            raise BadSeries(f"{path}: binary file, not a series (expected iterations.jsonl or CSV)") from None
+    return _frame_from_csv(path), path
+
+
+def load_series(path) -> "pandas.DataFrame":  # noqa: F821
+    """The iteration series at `path` as a DataFrame sorted by iteration.
+
+    Required columns: `iteration` and `rss` (bytes). Every other field of the
+    iteration records (model, rss_anon, heap_in_use, load_s, ...) is kept.
+    Rows whose rss is missing (external workloads may omit it) are dropped;
+    rss that is present but not a number is an error.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise BadSeries(f"{path}: no such file or directory")
+    df, src = _read(path)
+    if df.empty:
+        raise BadSeries(f"{src}: empty series (no iteration records)")
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise BadSeries(f"{src}: series lacks column(s) {', '.join(missing)} "
+                        f"(has: {', '.join(map(str, df.columns[:12]))})")
+    for col in REQUIRED:
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = num.isna() & raw.notna()
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise BadSeries(f"{src}: non-numeric {col} {str(raw.iloc[i])[:40]!r} in record {i + 1}")
+        df[col] = num
+    df = df[df["rss"].notna() & df["iteration"].notna()]
+    if df.empty:
+        raise BadSeries(f"{src}: empty series (no record has both iteration and rss)")
+    if (df["rss"] < 0).any():
+        raise BadSeries(f"{src}: negative rss value")
+    df = df.sort_values("iteration", kind="stable").reset_index(drop=True)
+    df["iteration"] = df["iteration"].astype("int64")
+    for col in df.columns:
+        if col not in ("model", "model_path", "strategy", "output_digest", "status") and df[col].dtype == object:
+            conv = pd.to_numeric(df[col], errors="coerce")
+            if conv.notna().sum() == df[col].notna().sum():
+                df[col] = conv
+    return df

@@ -1,0 +1,130 @@
+"""The run verdict (plateau | leak | inconclusive) from the series alone, and the memory budget.
+
+Verdict rules, applied to the late phase (the growth phase when one was found,
+else the whole stable phase after warmup and settling):
+
+- inconclusive: fewer than 8 iterations after warmup and settling; or the
+  evidence conflicts: some test points up (Mann-Kendall p < 0.05, or the
+  Theil-Sen or OLS 95% interval above 0) with a relevant slope, but the leak
+  rule below is not met: more iterations are needed.
+- leak: Mann-Kendall p < 0.01 with z > 0, AND the Theil-Sen 95% interval lies
+  above 0, AND the slope matters in practice: projected over 1000 iterations
+  it adds at least 10% of the stable mean (a 4 GB process growing 0.4 MB per
+  iteration). All three, because one outlier or one pool expansion can fool
+  any single test, and a "significant" 1 kB/iteration drift harms nobody.
+- plateau: otherwise (no significant rise, a falling level, or a rise too small
+  to matter, which the evidence then says).
+
+Budget (the seed's "max expected / alert / RAM"), in MB:
+    max_expected = nice(max(peak RSS seen, stable mean + 3 sigma) x 1.05)
+    alert        = nice(max_expected x 1.10)
+    ram          = the next power of two >= alert x 1.5 (room for the OS and page cache)
+where nice() rounds up to two significant figures. The seed's run (peak 4219,
+plateau 3878 +- 97 MB) gives 4500 / 5000 / 8192 MB: its 4.5 GB, 5 GB and 8 GB.
+For a leak the budget only holds until the leak reaches it, so the
+recommendation says after how many more iterations that happens.
+"""
+from __future__ import annotations
+
+import math
+
+from profiler.analysis.stats import rnd, sig
+
+MIN_STABLE = 8
+TREND_P = 0.01
+WEAK_P = 0.05
+RELEVANT_FRACTION_PER_1000 = 0.10
+
+
+def nice_ceil(x: float) -> float:
+    if not x or x <= 0 or not math.isfinite(x):
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(x)) - 1)
+    return float(math.ceil(round(x / step, 9)) * step)
+
+
+def next_pow2(x: float) -> int:
+    if x <= 1:
+        return 1
+    return int(2 ** math.ceil(math.log2(x)))
+
+
+def _p(p) -> str:
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def _signed(x, digits=3) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{sig(x, digits):+g}"
+
+
+def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late_name: str) -> tuple[str, str]:
+    """(verdict, the sentence that says why)."""
+    if n_stable < MIN_STABLE:
+        return "inconclusive", (f"only {n_stable} iteration(s) after warmup and settling "
+                                f"(at least {MIN_STABLE} are needed): run more iterations")
+    p, z = mk["p"], mk["z"]
+    lo, hi = ts["ci"]
+    slope = ts["slope"]
+    per_1000 = slope * 1000.0
+    relevant = mean_mb > 0 and per_1000 >= RELEVANT_FRACTION_PER_1000 * mean_mb
+    rising = p < TREND_P and z > 0
+    if rising and lo > 0:
+        if relevant:
+            return "leak", (f"the {late_name} phase rises {_signed(slope)} MB/iter "
+                            f"(+{per_1000 / mean_mb:.0%} of its level per 1000 iterations), "
+                            "significant by Mann-Kendall and Theil-Sen: a leak")
+        return "plateau", (f"the {late_name} phase has a statistically significant but negligible rise "
+                           f"({_signed(per_1000)} MB per 1000 iterations, under "
+                           f"{RELEVANT_FRACTION_PER_1000:.0%} of its {mean_mb:.0f} MB level)")
+    ols_lo = ols["ci"][0]
+    signals = []
+    if p < WEAK_P and z > 0:
+        signals.append(f"Mann-Kendall p={_p(p)}")
+    if lo > 0:
+        signals.append(f"Theil-Sen 95% CI [{_signed(lo)}, {_signed(hi)}] MB/iter")
+    if ols_lo is not None and math.isfinite(ols_lo) and ols_lo > 0:
+        signals.append(f"OLS 95% CI [{_signed(ols_lo)}, {_signed(ols['ci'][1])}] MB/iter")
+    if signals and relevant:
+        return "inconclusive", (f"the tests disagree about a rise in the {late_name} phase ("
+                                + "; ".join(signals) + " point up, but not all of Mann-Kendall p < "
+                                f"{TREND_P} and a Theil-Sen interval above 0): run more iterations")
+    if p < TREND_P and z < 0:
+        return "plateau", f"the {late_name} phase falls (Mann-Kendall z={z:.2f}, p={_p(p)}): memory is being returned"
+    return "plateau", f"no significant trend in the {late_name} phase (Mann-Kendall p={_p(p)})"
+
+
+def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
+              slope: float, current_mb: float) -> dict:
+    base = max(peak_mb, mean_mb + 3 * std_mb)
+    max_expected = nice_ceil(base * 1.05)
+    alert = nice_ceil(max_expected * 1.10)
+    ram = next_pow2(alert * 1.5)
+    rec = {"max_expected_mb": max_expected, "alert_mb": alert, "ram_mb": ram,
+           "rule": "max_expected = max(peak, stable mean + 3 sigma) x 1.05; alert = max_expected x 1.10; "
+                   "RAM = next power of two >= alert x 1.5 (MB, rounded up to 2 significant figures)"}
+    if verdict == "leak" and slope > 0:
+        to_alert = max(0.0, (alert - current_mb) / slope)
+        to_ram = max(0.0, (ram - current_mb) / slope)
+        rec["iterations_to_alert"] = int(math.ceil(to_alert))
+        rec["iterations_to_ram"] = int(math.ceil(to_ram))
+        rec["sentence"] = (f"Memory leaks {_signed(slope)} MB/iter: from {current_mb:.0f} MB it crosses the "
+                           f"{alert:.0f} MB alert threshold after ~{to_alert:.0f} more iterations and "
+                           f"{_gb(ram)} of RAM after ~{to_ram:.0f}: no budget holds; find the leak "
+                           f"(or restart the process well before {to_alert:.0f} iterations).")
+    elif verdict == "plateau":
+        rec["sentence"] = (f"Memory plateaus at ~{mean_mb:.0f} MB (+-{std_mb:.0f} MB): expect at most "
+                           f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")
+    else:
+        rec["sentence"] = (f"Not enough evidence for a verdict; provisional budget: at most {max_expected:.0f} MB, "
+                           f"alert above {alert:.0f} MB, {_gb(ram)} of RAM. Run more iterations.")
+    rec["max_expected_mb"] = rnd(max_expected)
+    rec["alert_mb"] = rnd(alert)
+    return rec
+
+
+def _gb(mb: float) -> str:
+    return f"{mb / 1024:g} GB" if mb >= 1024 else f"{mb:g} MB"
