@@ -1,0 +1,213 @@
+"""Backends: the command lines they build (checked by really running them on `true`),
+the Valgrind preflight on real logs and real compiled code, the time estimate's rules."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiler import backends
+from profiler.backends import estimate, valgrind_preflight
+from profiler.errors import ToolMissing, UsageProblem
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "valgrind"
+LOOP_ARGV = [sys.executable, "-m", "profiler.workload.child", "/r/loop.json"]
+needs_valgrind = pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")
+
+
+def test_massif_argv(tmp_path):
+    w = backends.get("massif").wrap(LOOP_ARGV, tmp_path, {"pages_as_heap": True, "threshold": 0.5})
+    cap = tmp_path / "capture"
+    assert w.argv == [
+        "valgrind", "--tool=massif", "--time-unit=ms", "--detailed-freq=1", "--max-snapshots=200",
+        f"--massif-out-file={cap}/massif.out.%p", f"--log-file={cap}/massif.%p.log",
+        "--pages-as-heap=yes", "--threshold=0.5", *LOOP_ARGV,
+    ]
+    assert w.env == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_memcheck_argv_suppressions(tmp_path):
+    extra = tmp_path / "mine.supp"
+    extra.write_text("")
+    mc = backends.get("memcheck")
+    w = mc.wrap(["./prog", "3"], tmp_path, {"suppressions": [extra], "gen_suppressions": True})
+    cap = tmp_path / "capture"
+    assert w.argv[:8] == [
+        "valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes",
+        f"--xml-file={cap}/memcheck.%p.xml", f"--log-file={cap}/memcheck.%p.log", "--num-callers=40",
+    ]
+    supps = [a.split("=", 1)[1] for a in w.argv if a.startswith("--suppressions=")]
+    shipped = sorted(str(p.resolve()) for p in backends.suppressions_dir().glob("*.supp"))
+    assert {"python.supp", "ggml-init.supp"} <= {Path(s).name for s in shipped}
+    assert supps == shipped + [str(extra.resolve())]
+    assert w.argv[-3:] == ["--gen-suppressions=all", "./prog", "3"]
+    bare = mc.wrap(["./prog"], tmp_path, {"no_default_suppressions": True})
+    assert not [a for a in bare.argv if a.startswith("--suppressions")]
+    assert "--gen-suppressions=all" not in bare.argv
+
+
+def test_heaptrack_argv(tmp_path):
+    w = backends.get("heaptrack").wrap(["./prog", "5"], tmp_path, {})
+    assert w.argv == ["heaptrack", "-o", str((tmp_path / "capture").resolve() / "heaptrack.run"), "./prog", "5"]
+    assert w.env == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_memray_argv_loop_and_scripts(tmp_path):
+    m = backends.get("memray")
+    out = str(tmp_path / "capture" / "memray.bin")
+    w = m.wrap(LOOP_ARGV, tmp_path, {})
+    assert w.argv == [sys.executable, "-m", "memray", "run", "--force", "--quiet", "-o", out, "--native",
+                      "-m", "profiler.workload.child", "/r/loop.json"]
+    assert w.env == {}
+    w = m.wrap(["script.py", "a"], tmp_path, {"native": False, "follow_fork": True,
+                                              "trace_python_allocators": True, "aggregate": True})
+    assert w.argv == [sys.executable, "-m", "memray", "run", "--force", "--quiet", "-o", out, "--follow-fork",
+                      "--trace-python-allocators", "--aggregate", "script.py", "a"]
+    shebang = tmp_path / "tool"
+    shebang.write_text("#!/usr/bin/env python3\nprint(1)\n")
+    assert m.wrap([str(shebang)], tmp_path, {}).argv[-1] == str(shebang)
+    assert m.wrap(["python3", "-c", "pass"], tmp_path, {}).argv[:2] == ["python3", "-m"]
+
+
+def test_memray_refuses_native_programs(tmp_path):
+    with pytest.raises(UsageProblem, match="memray profiles only Python"):
+        backends.get("memray").wrap(["/bin/true"], tmp_path, {})
+
+
+def test_unknown_backend():
+    with pytest.raises(UsageProblem, match="unknown backend"):
+        backends.get("callgrind")
+
+
+@pytest.mark.parametrize("name,package", [("massif", "valgrind"), ("heaptrack", "heaptrack")])
+def test_missing_tool_names_the_package(monkeypatch, tmp_path, name, package):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissing, match=f"apt-get install {package}"):
+        backends.get(name).check_available()
+
+
+@needs_valgrind
+@pytest.mark.parametrize("name", ["massif", "memcheck"])
+def test_valgrind_argv_really_runs(tmp_path, name):
+    """Valgrind accepts every option we build (and the shipped suppression files) and writes
+    the capture where capture_paths looks for it."""
+    b = backends.get(name)
+    w = b.wrap([shutil.which("true")], tmp_path, {"gen_suppressions": True, "pages_as_heap": name == "massif"})
+    proc = subprocess.run(w.argv, env={**os.environ, **w.env}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    caps = b.capture_paths(tmp_path)
+    assert len(caps) == 1 and caps[0].stat().st_size > 0
+    logs = b.log_paths(tmp_path)
+    assert len(logs) == 1 and "FATAL" not in logs[0].read_text()
+    if name == "memcheck":
+        assert "<status>\n  <state>FINISHED</state>" in caps[0].read_text()
+    else:
+        assert caps[0].read_text().startswith("desc: --time-unit=ms --detailed-freq=1 --max-snapshots=200")
+
+
+@pytest.mark.skipif(not shutil.which("heaptrack"), reason="heaptrack not installed")
+def test_heaptrack_argv_really_runs(tmp_path):
+    b = backends.get("heaptrack")
+    w = b.wrap([shutil.which("true")], tmp_path, {})
+    proc = subprocess.run(w.argv, env={**os.environ, **w.env}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in b.capture_paths(tmp_path)] in (["heaptrack.run.zst"], ["heaptrack.run.gz"])
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def test_unhandled_instruction_found_in_real_log():
+    text = (DATA / "avx512_memcheck.log").read_text()
+    why = valgrind_preflight.diagnose_log(text)
+    assert why == ("Valgrind could not decode an instruction (vex amd64->IR: unhandled instruction bytes: "
+                   "0x62 0xF1 0x7D 0x48 0xEF 0xC0 0xB8 0x0 0x0 0x0)")
+    assert valgrind_preflight.diagnose_log((DATA / "clean_massif.log").read_text()) is None
+
+
+def test_check_logs_raises_unsupported_with_the_fix():
+    from profiler.errors import ExitCode, Unsupported
+
+    with pytest.raises(Unsupported) as info:
+        valgrind_preflight.check_logs([DATA / "clean_massif.log", DATA / "avx512_memcheck.log"])
+    assert info.value.exit_code == ExitCode.UNSUPPORTED
+    assert "CMAKE_ARGS='-DGGML_NATIVE=OFF" in str(info.value) and "\n" not in info.value.one_line()
+    valgrind_preflight.check_logs([DATA / "clean_massif.log"])  # no error
+
+
+def test_sigill_without_decoder_message():
+    log = "==1== Process terminating with default action of signal 4 (SIGILL)\n==1==  Illegal opcode"
+    assert "SIGILL" in valgrind_preflight.diagnose_log(log)
+
+
+def test_system_info_features():
+    # this repository's build (GGML_NATIVE=OFF) as llama_print_system_info() prints it
+    ok = ("CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
+          "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 |")
+    assert valgrind_preflight.undecodable_features(ok) == []
+    native = ok.replace("BMI2 = 1", "BMI2 = 1 | AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 0 | AMX_INT8 = 1")
+    assert valgrind_preflight.undecodable_features(native) == ["AMX_INT8", "AVX512", "AVX512_VNNI"]
+
+
+@pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("objdump")), reason="needs gcc and objdump")
+def test_library_scan_finds_avx512(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = tmp_path / "k.c"
+    src.write_text("void scale(float *a, int n) { for (int i = 0; i < n; i++) a[i] *= 3.0f; }\n")
+    libs = {}
+    for flag in ("-mavx512f", "-mavx2"):
+        out = tmp_path / f"lib{flag[2:]}.so"
+        subprocess.run(["gcc", "-O3", flag, "-shared", "-fPIC", "-o", str(out), str(src)], check=True)
+        libs[flag] = valgrind_preflight.library_uses_avx512(out)
+    assert libs == {"-mavx512f": True, "-mavx2": False}
+    # the answer is cached by path, size and mtime
+    assert len((tmp_path / "cache" / "memprof" / "evex-scan.json").read_text().split(":")) >= 4
+
+
+# ---------------------------------------------------------------- estimate
+
+
+def _loop(tmp_path, sizes, **kw):
+    from profiler.workload.config import LoopConfig
+
+    models = []
+    for i, size in enumerate(sizes):
+        p = tmp_path / f"m{i}.gguf"
+        with open(p, "wb") as f:
+            f.truncate(size)
+        models.append({"alias": f"m{i}", "path": str(p)})
+    return LoopConfig(models=models, **kw)
+
+
+def test_estimate_follows_the_cost_model(tmp_path):
+    loop = _loop(tmp_path, [500_000_000, 1_000_000_000], iterations=3, max_tokens=2, prompt="x" * 30)
+    est = estimate.estimate_run("massif", loop)
+    c = estimate.COSTS["massif"]
+    tokens = 10 + 1 + 2
+    assert est.tokens == tokens and est.iterations == 3 and est.model_gb == 1.0
+    expected = c.startup_s + 3 * c.per_iteration_s + c.per_gb_token_s * tokens * (0.5 + 1.0 + 0.5)
+    assert est.seconds == pytest.approx(expected)
+    assert estimate.estimate_run("heaptrack", loop) is None
+    assert estimate.estimate_run("memcheck", loop).seconds > est.seconds
+
+
+def test_estimate_asks_only_a_person_and_only_for_long_runs():
+    long = estimate.Estimate("memcheck", 3600.0, 50, 30, 0.6)
+    short = estimate.Estimate("memcheck", 120.0, 2, 3, 0.01)
+    asked = []
+
+    def no(question):
+        asked.append(question)
+        return False
+
+    assert estimate.may_proceed(short, confirm=no, isatty=True)
+    assert estimate.may_proceed(long, confirm=no, isatty=False)      # CI / pipe: never blocks
+    assert estimate.may_proceed(long, assume_yes=True, confirm=no, isatty=True)
+    assert not asked
+    assert not estimate.may_proceed(long, confirm=no, isatty=True)
+    assert asked == ["This will take about 60 min. Continue?"]
+    assert estimate.describe(long).endswith("estimated 60 min (rough, within ~2x)")

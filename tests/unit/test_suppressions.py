@@ -1,0 +1,118 @@
+"""Suppressions written from real memcheck XML: exact content, accepted by Valgrind, and
+really suppressing the records they were written for on a fresh run."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from profiler.backends import suppressions as sup
+from profiler.errors import BadCapture, BadInput
+
+MEMCHECK = Path(__file__).resolve().parents[1] / "data" / "memcheck"
+needs_valgrind = pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")
+
+
+def test_reads_every_error_record():
+    recs = list(sup.read_records(MEMCHECK / "errors.xml"))
+    assert [(r.kind, r.bytes, r.blocks) for r in recs] == [
+        ("InvalidRead", 0, 0), ("UninitCondition", 0, 0), ("Leak_StillReachable", 64, 1),
+        ("Leak_IndirectlyLost", 200, 1), ("Leak_DefinitelyLost", 208, 1), ("Leak_PossiblyLost", 1000, 1),
+    ]
+    assert recs[0].frames[0][0] == "read_past_end" and recs[0].frames[-1][0] == "main"
+    # --gen-suppressions=all: each record carries Valgrind's own suppression
+    assert (recs[0].skind, recs[0].sframes) == ("Memcheck:Addr4", ["fun:read_past_end", "fun:main"])
+    assert (recs[3].skaux, recs[3].sframes) == (["match-leak-kinds: indirect"],
+                                                ["fun:malloc", "fun:lose_holder", "fun:main"])
+
+
+def test_built_from_stacks_when_the_xml_has_no_suppressions():
+    supps, skipped = sup.build([MEMCHECK / "planted_all.xml"])
+    assert skipped == 0
+    assert [(s.name, s.bytes, s.lines) for s in supps] == [
+        ("memprof:pool_acquire:reachable", 262144, ["fun:malloc", "fun:pool_acquire", "fun:planted_iteration", "fun:main"]),
+        ("memprof:leak_lost:definite", 163840, ["fun:malloc", "fun:leak_lost", "fun:planted_iteration", "fun:main"]),
+        ("memprof:init_once:reachable", 102400, ["fun:malloc", "fun:init_once", "fun:planted_setup", "fun:main"]),
+        ("memprof:leak_reachable:reachable", 81920,
+         ["fun:malloc", "fun:leak_reachable", "fun:planted_iteration", "fun:main"]),
+    ]
+    assert {tuple(s.aux) for s in supps} == {("match-leak-kinds: reachable",), ("match-leak-kinds: definite",)}
+
+
+def test_generated_suppressions_used_and_deduplicated():
+    # errors.xml repeats each suppression at top level after </error>: read once per record
+    supps, skipped = sup.build([MEMCHECK / "errors.xml", MEMCHECK / "errors.xml"])
+    assert skipped == 0
+    assert [(s.name, s.kind, s.records, s.bytes) for s in supps] == [
+        ("memprof:keep_interior:possible", "Memcheck:Leak", 2, 2000),
+        ("memprof:lose_holder:definite", "Memcheck:Leak", 2, 416),
+        ("memprof:lose_holder:indirect", "Memcheck:Leak", 2, 400),
+        ("memprof:keep_reachable:reachable", "Memcheck:Leak", 2, 128),
+        ("memprof:branch_on_uninit:Cond", "Memcheck:Cond", 2, 0),
+        ("memprof:read_past_end:Addr4", "Memcheck:Addr4", 2, 0),
+    ]
+
+
+def test_frame_lines():
+    assert sup.frame_line("malloc", "/x/vgpreload.so") == "fun:malloc"
+    # demangled C++ becomes a wildcard over its identifiers (Valgrind matches mangled names)
+    assert sup.frame_line("llama_model_loader::load_all_data(ggml_context*, std::vector<int, std::allocator<int> >&)",
+                          None) == "fun:*llama_model_loader*load_all_data*"
+    assert sup.frame_line("std::vector<char, std::allocator<char> >::_M_realloc_insert(char const&)", None) \
+        == "fun:*std*vector*_M_realloc_insert*"
+    assert sup.frame_line("???", "/usr/lib/libgomp.so.1.0.0") == "obj:/usr/lib/libgomp.so.1.0.0"
+    assert sup.frame_line(None, None) == "fun:*"
+
+
+def test_long_stacks_end_with_ellipsis():
+    rec = sup.Record(kind="Leak_PossiblyLost", bytes=8, frames=[(f"f{i}", None) for i in range(30)])
+    s = sup.suppression_for(rec, frames=5)
+    assert s.lines == ["fun:f0", "fun:f1", "fun:f2", "fun:f3", "fun:f4", "..."]
+    assert s.render().splitlines()[:4] == ["{", "   memprof:f0:possible", "   Memcheck:Leak",
+                                           "   match-leak-kinds: possible"]
+
+
+def test_dtd_refused(tmp_path):
+    bad = tmp_path / "bomb.xml"
+    bad.write_text('<?xml version="1.0"?><!DOCTYPE v [<!ENTITY a "aaaa">]><valgrindoutput>&a;</valgrindoutput>')
+    with pytest.raises(BadCapture, match="DTD or entities"):
+        list(sup.read_records(bad))
+
+
+def test_run_dir_without_memcheck(tmp_path):
+    (tmp_path / "capture").mkdir()
+    with pytest.raises(BadInput, match="no memcheck XML"):
+        sup.write_for_run(tmp_path)
+
+
+@needs_valgrind
+def test_written_file_is_accepted_by_valgrind(tmp_path):
+    out, n, skipped = sup.write_for_run(MEMCHECK / "errors.xml", tmp_path / "e.supp")
+    assert (n, skipped) == (6, 0)
+    text = out.read_text()
+    assert text.startswith("# Valgrind memcheck suppressions written by `memprof suppressions`")
+    assert "REVIEW BEFORE REUSE" in text
+    sup.check_file(out)
+    broken = tmp_path / "broken.supp"
+    broken.write_text("{\n   name\n   Memcheck:Leak\n   nonsense:here\n}\n")
+    with pytest.raises(BadInput, match="Valgrind rejects"):
+        sup.check_file(broken)
+
+
+@needs_valgrind
+def test_rerun_with_written_file_suppresses_those_records(tmp_path, planted_bin):
+    """Suppressions written from the committed planted capture hide every leak record of a
+    fresh memcheck run of the planted program (and Valgrind counts them as suppressed)."""
+    out, n, _ = sup.write_for_run(MEMCHECK / "planted_all.xml", tmp_path / "planted.supp")
+    base = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes"]
+    subprocess.run(base + [f"--xml-file={tmp_path}/before.xml", str(planted_bin), "3"], check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run(base + [f"--xml-file={tmp_path}/after.xml", f"--suppressions={out}", str(planted_bin), "3"],
+                   check=True, capture_output=True, timeout=120)
+    before = [r.kind for r in sup.read_records(tmp_path / "before.xml")]
+    after = [r.kind for r in sup.read_records(tmp_path / "after.xml")]
+    assert len(before) >= 3 and all(k.startswith("Leak_") for k in before)
+    assert after == []
+    assert "memprof:leak_lost:definite" in (tmp_path / "after.xml").read_text()  # listed in <suppcounts>
