@@ -1,0 +1,204 @@
+"""The model-switch loop, run as `python -m profiler.workload.child RUN_DIR/loop.json`.
+
+Each iteration loads the next model (alternating through the list), generates
+greedily while timing the first token, unloads, measures the process and appends
+one record to the iterations file (env MEMPROF_ITERATIONS, else RUN_DIR/iterations.jsonl).
+Measuring right after unload is the point: whatever the process still holds then is
+what a model-switching server keeps. It runs in its own process so that any profiler
+can wrap it and a crash costs only the iteration in flight.
+
+Ctrl-C / SIGTERM stop the loop after the current step (exit 130); a second one exits
+at once. Records are fsynced as written, so nothing finished is lost either way.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from profiler import clock, rundir
+from profiler.errors import ExitCode, MemprofError
+from profiler.workload import measure
+from profiler.workload.config import LoopConfig
+
+CHILD_INFO = "child_info.json"
+
+
+class _Stop:
+    """Set by SIGINT/SIGTERM; the loop checks it between steps."""
+
+    def __init__(self):
+        self.requested = False
+
+    def install(self) -> None:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._handler)
+
+    def _handler(self, signum, frame):
+        if self.requested:           # asked twice: leave now (records are already on disk)
+            os._exit(int(ExitCode.INTERRUPTED))
+        self.requested = True
+
+
+def edit_distance(a: list[int], b: list[int]) -> int:
+    """Levenshtein distance between two token id lists."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def digest(ids: list[int]) -> str:
+    return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
+
+
+def token_error_rate(ids: list[int], reference: list[int]) -> float:
+    if not reference:
+        return 0.0 if not ids else 1.0
+    return edit_distance(ids, reference) / len(reference)
+
+
+def _fail(msg: str, code: int = 1) -> "NoReturn":  # noqa: F821
+    print(f"memprof loop: error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def write_child_info(run_dir: Path, llama_cpp, config: LoopConfig) -> None:
+    try:
+        system_info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    except Exception as exc:  # pragma: no cover - depends on the build
+        system_info = f"unavailable: {exc}"
+    info = {"llama_cpp_python": getattr(llama_cpp, "__version__", None), "system_info": system_info,
+            "pid": os.getpid(), "python": sys.version.split()[0], "threads": config.threads,
+            "strategy": config.strategy}
+    try:
+        rundir.write_json(run_dir / CHILD_INFO, info)
+    except OSError:
+        pass
+
+
+class Loop:
+    """Holds the models (reset strategy) and the first output of each model."""
+
+    def __init__(self, config: LoopConfig, llama_cpp):
+        self.config = config
+        self.llama_cpp = llama_cpp
+        self.instances: dict[str, object] = {}   # reset strategy: alias -> Llama
+        self.reference: dict[str, list[int]] = {}
+
+    def load(self, model: dict):
+        if self.config.strategy == "reset" and model["alias"] in self.instances:
+            return self.instances[model["alias"]]
+        try:
+            llm = self.llama_cpp.Llama(
+                model_path=model["path"], n_ctx=self.config.n_ctx, n_threads=self.config.threads,
+                n_threads_batch=self.config.threads, seed=self.config.seed, verbose=False,
+            )
+        except Exception as exc:
+            _fail(f"llama.cpp could not load {model['alias']} ({model['path']}): {exc}".replace("\n", " "))
+        if self.config.strategy == "reset":
+            self.instances[model["alias"]] = llm
+        return llm
+
+    def generate(self, llm) -> tuple[list[int], float, float]:
+        """Greedy generation of exactly max_tokens (end-of-sequence ignored, so every
+        iteration does the same work); returns ids, time to first token, total time."""
+        prompt = llm.tokenize(self.config.prompt.encode(), add_bos=True, special=False)
+        ids: list[int] = []
+        t0 = time.perf_counter()
+        ttft = None
+        for tok in llm.generate(prompt, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
+            if ttft is None:
+                ttft = time.perf_counter() - t0
+            ids.append(int(tok))
+            if len(ids) >= self.config.max_tokens:
+                break
+        return ids, ttft or 0.0, time.perf_counter() - t0
+
+    def unload(self, alias: str, llm) -> None:
+        if self.config.strategy == "reset":
+            llm.reset()
+            llm._ctx.kv_cache_clear()   # Llama.reset() alone keeps the KV cells of a non-recurrent model
+        else:
+            llm.close()                 # frees the native model now; `del` alone waits for gc (cycles)
+
+    def close(self) -> None:
+        for llm in self.instances.values():
+            llm.close()
+        self.instances.clear()
+
+
+def run(config_path: Path) -> int:
+    config = LoopConfig.load(config_path)
+    run_dir = Path(config_path).resolve().parent
+    out = Path(os.environ.get("MEMPROF_ITERATIONS") or run_dir / rundir.ITERATIONS)
+    stop = _Stop()
+    stop.install()
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        _fail(f"llama_cpp is not importable: {exc}", int(ExitCode.TOOL_MISSING))
+    write_child_info(run_dir, llama_cpp, config)
+    loop = Loop(config, llama_cpp)
+    counter = measure.GcCounter()
+    measure.snapshot(counter)   # start counting gc activity from here
+    done = 0
+    with rundir.IterationWriter(out) as writer:
+        for i in range(1, config.iterations + 1):
+            if stop.requested:
+                break
+            model = config.model_for(i)
+            t_start, wall_start = clock.since_start(), time.time()
+            t = time.perf_counter()
+            llm = loop.load(model)
+            load_s = time.perf_counter() - t
+            ids, ttft_s, gen_s = loop.generate(llm)
+            t = time.perf_counter()
+            loop.unload(model["alias"], llm)
+            del llm
+            unload_s = time.perf_counter() - t
+            mem = measure.snapshot(counter)
+            t_end, wall_end = clock.since_start(), time.time()
+            ref = loop.reference.setdefault(model["alias"], ids)
+            record = {
+                "iteration": i, "model": model["alias"], "model_path": model["path"],
+                "strategy": config.strategy,
+                "t_start": round(t_start, 6), "t_end": round(t_end, 6),
+                "wall_start": round(wall_start, 6), "wall_end": round(wall_end, 6),
+                "load_s": round(load_s, 6), "ttft_s": round(ttft_s, 6), "gen_s": round(gen_s, 6),
+                "unload_s": round(unload_s, 6), "n_tokens": len(ids),
+                "tokens_per_s": round(len(ids) / gen_s, 3) if gen_s > 0 else None,
+                "output_digest": digest(ids), "token_error_rate": round(token_error_rate(ids, ref), 6),
+                **mem, "status": "ok",
+            }
+            writer.write(record)
+            done += 1
+    loop.close()
+    counter.close()
+    if stop.requested:
+        print(f"memprof loop: interrupted after {done} iterations", file=sys.stderr, flush=True)
+        return int(ExitCode.INTERRUPTED)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        _fail("usage: python -m profiler.workload.child RUN_DIR/loop.json", int(ExitCode.USAGE))
+    try:
+        return run(Path(argv[0]))
+    except MemprofError as exc:
+        _fail(exc.one_line(), int(exc.exit_code))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

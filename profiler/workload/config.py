@@ -1,0 +1,79 @@
+"""The loop's configuration: one JSON file the child reads, so any wrapper
+(valgrind, heaptrack, memray) can run the same loop with one argument."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from profiler.errors import UsageProblem
+
+STRATEGIES = ("reload", "reset")
+DEFAULT_PROMPT = "Explain in one sentence why memory usage can grow and then plateau."
+
+
+def default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class LoopConfig:
+    """models: [{alias, path}] visited in turn; strategy "reload" destroys and recreates the
+    Llama every iteration, "reset" keeps one instance per model and resets it on a switch."""
+
+    models: list[dict] = field(default_factory=list)
+    iterations: int = 50
+    strategy: str = "reload"
+    prompt: str = DEFAULT_PROMPT
+    max_tokens: int = 16
+    n_ctx: int = 512
+    threads: int = field(default_factory=default_threads)
+    seed: int = 1234
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        if not self.models:
+            raise UsageProblem("the loop needs at least one model")
+        for m in self.models:
+            if not isinstance(m, dict) or not m.get("alias") or not m.get("path"):
+                raise UsageProblem(f"a loop model needs an alias and a path, got {m!r}")
+        if self.strategy not in STRATEGIES:
+            raise UsageProblem(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        for name in ("iterations", "max_tokens", "n_ctx", "threads"):
+            if int(getattr(self, name)) < 1:
+                raise UsageProblem(f"{name.replace('_', '-')} must be at least 1")
+
+    def model_for(self, iteration: int) -> dict:
+        """The model of 1-based `iteration`: the list is visited in turn."""
+        return self.models[(iteration - 1) % len(self.models)]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "LoopConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["models"] = [{"alias": str(m.get("alias") or ""), "path": str(m.get("path") or "")}
+                           if isinstance(m, dict) else m for m in known.get("models") or []]
+        return cls(**known)
+
+    def save(self, path: Path) -> None:
+        from profiler.rundir import write_json
+
+        write_json(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> "LoopConfig":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageProblem(f"cannot read loop configuration {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageProblem(f"{path}: loop configuration must be a JSON object")
+        return cls.from_json(data)

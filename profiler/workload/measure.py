@@ -1,0 +1,126 @@
+"""What the process holds right now: /proc figures, glibc heap figures, gc activity.
+
+RSS alone cannot tell a leak from a pool: smaps_rollup splits it into anonymous
+(heap, arenas, GGML buffers) and file-backed pages (the mmap'd model), and
+mallinfo2 says how much of the heap is in use versus freed but kept by glibc.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+
+_KB = 1024
+
+
+def _read_kv_kb(path: str, keys: set[str]) -> dict[str, int]:
+    """Parse `Key:   N kB` lines into bytes for the keys asked for."""
+    out: dict[str, int] = {}
+    with open(path, "rb") as f:
+        for raw in f:
+            key, _, rest = raw.partition(b":")
+            k = key.decode()
+            if k in keys:
+                parts = rest.split()
+                if parts:
+                    out[k] = int(parts[0]) * (_KB if len(parts) > 1 and parts[1] == b"kB" else 1)
+    return out
+
+
+_ROLLUP_KEYS = {"Rss", "Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "Shared_Clean", "Shared_Dirty",
+                "Private_Clean", "Private_Dirty", "Anonymous", "Swap"}
+
+
+def proc_memory(pid: int | str = "self") -> dict[str, int]:
+    """rss, pss, uss, rss_anon, rss_file, swap in bytes from /proc/PID/smaps_rollup
+    (file = Rss - Anonymous - shmem, so the mapped model counts as file-backed)."""
+    r = _read_kv_kb(f"/proc/{pid}/smaps_rollup", _ROLLUP_KEYS)
+    status = _read_kv_kb(f"/proc/{pid}/status", {"RssShmem", "VmRSS", "VmSwap"})
+    rss = r.get("Rss", status.get("VmRSS", 0))
+    anon = r.get("Anonymous", 0)
+    shmem = status.get("RssShmem", 0)
+    return {
+        "rss": rss,
+        "uss": r.get("Private_Clean", 0) + r.get("Private_Dirty", 0),
+        "pss": r.get("Pss", 0),
+        "rss_anon": anon,
+        "rss_file": max(rss - anon - shmem, 0),
+        "swap": r.get("Swap", status.get("VmSwap", 0)),
+    }
+
+
+def thread_count(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                 "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+_libc = None
+_mallinfo2 = None
+
+
+def _load_mallinfo2():
+    global _libc, _mallinfo2
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = getattr(_libc, "mallinfo2", None)   # glibc >= 2.33 only
+        if fn is not None:
+            fn.restype = _Mallinfo2
+            fn.argtypes = []
+        _mallinfo2 = fn
+    return _mallinfo2
+
+
+def heap() -> dict[str, int | None]:
+    """heap_in_use (uordblks + hblkhd), heap_free_retained (fordblks), heap_mmap (hblkhd);
+    all None where glibc's mallinfo2 is absent (musl, old glibc)."""
+    fn = _load_mallinfo2()
+    if fn is None:
+        return {"heap_in_use": None, "heap_free_retained": None, "heap_mmap": None}
+    mi = fn()
+    return {"heap_in_use": mi.uordblks + mi.hblkhd, "heap_free_retained": mi.fordblks,
+            "heap_mmap": mi.hblkhd}
+
+
+class GcCounter:
+    """Counts garbage-collector runs and collected objects between two reads."""
+
+    def __init__(self):
+        self.collections = 0
+        self.collected = 0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase, info):
+        if phase == "stop":
+            self.collections += 1
+            self.collected += info.get("collected", 0)
+
+    def take(self) -> dict[str, int]:
+        out = {"gc_collections": self.collections, "gc_collected": self.collected}
+        self.collections = self.collected = 0
+        return out
+
+    def close(self) -> None:
+        try:
+            gc.callbacks.remove(self._cb)
+        except ValueError:
+            pass
+
+
+def snapshot(gc_counter: GcCounter | None = None) -> dict:
+    """Every memory figure of an iteration record, measured now."""
+    out: dict = {}
+    out.update(proc_memory())
+    out.update(heap())
+    out["threads"] = thread_count()
+    if gc_counter is not None:
+        out.update(gc_counter.take())
+    return out
