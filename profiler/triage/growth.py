@@ -1,0 +1,192 @@
+"""Per-site verdicts from live bytes over iterations: leak, pool, init-once or transient.
+
+The question is the shape of each site's live bytes at the iteration
+boundaries, not how much it holds at exit: a pool that fills during warmup and
+a leak that never stops can hold the same bytes at the end. Shapes:
+
+  transient  ends at ~0 although it was live at some point (freed again)
+  leak       keeps growing through the later half of the run: a positive
+             Theil-Sen slope there, an end above everything the first half
+             held, more than one growth step late in the run, and no flat tail
+  init-once  reaches its level in one step (whenever it first appears) and
+             never grows again
+  pool       grows in several steps, then holds a level (or varies without
+             trend): memory kept and reused
+
+Theil-Sen (median of pairwise slopes) ignores a single late pool expansion
+that an OLS line would read as growth. Without a timeline (memcheck at exit)
+the loss kind and the block count stand in for the shape, a heuristic the
+evidence says aloud.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+LEAK, POOL, INIT_ONCE, TRANSIENT = "leak", "pool", "init-once", "transient"
+VERDICTS = (LEAK, POOL, INIT_ONCE, TRANSIENT)
+SEVERITY = {LEAK: 3, POOL: 2, INIT_ONCE: 1, TRANSIENT: 0}
+
+FLAT_REL = 0.001            # a step within 0.1 % of the site's maximum counts as flat
+END_ZERO_REL = 0.02         # ending at <= 2 % of its peak counts as freed
+MIN_LEAK_GROWTH = 1024      # bytes the later half must add before a site is called a leak
+MIN_FLAT_TAIL = 2           # flat steps at the end (at least, or a quarter of the steps) = plateau
+
+
+@dataclass
+class Judgement:
+    verdict: str
+    slope_bytes_per_iter: float
+    evidence: str
+
+
+def theil_sen(y: Sequence[float], x: Sequence[float] | None = None) -> float:
+    """Median of the pairwise slopes; 0.0 for fewer than two points."""
+    n = len(y)
+    if n < 2:
+        return 0.0
+    xs = list(range(n)) if x is None else list(x)
+    slopes = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = xs[j] - xs[i]
+            if dx:
+                slopes.append((y[j] - y[i]) / dx)
+    if not slopes:
+        return 0.0
+    slopes.sort()
+    m = len(slopes)
+    return slopes[m // 2] if m % 2 else (slopes[m // 2 - 1] + slopes[m // 2]) / 2.0
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def fmt_bytes(n: float) -> str:
+    n = float(n)
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            v = n / size
+            return f"{sign}{v:.1f} {unit}" if v < 100 else f"{sign}{v:.0f} {unit}"
+    return f"{sign}{n:.0f} B"
+
+
+def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: float = 0.0,
+                 alloc_count: float | None = None, unit: str = "iteration") -> Judgement:
+    """Verdict for one site from its live bytes at each boundary (all slices, zeros filled in)."""
+    v = [0.0 if (x is None or (isinstance(x, float) and math.isnan(x))) else float(x) for x in live]
+    s = list(slices)
+    n = len(v)
+    peak = max([float(peak_bytes or 0.0)] + v) if v else float(peak_bytes or 0.0)
+    if n == 0:
+        return Judgement(TRANSIENT if peak <= 0 else INIT_ONCE, 0.0, "no timeline for this site")
+    vmax = max(v)
+    end = v[-1]
+    per = f"/{unit}"
+    if vmax <= 0:
+        seen = f"peak {fmt_bytes(peak)}" if peak > 0 else (
+            f"{int(alloc_count)} allocations" if alloc_count and not math.isnan(alloc_count) else "allocated")
+        return Judgement(TRANSIENT, 0.0, f"never live at {_a(unit)} boundary ({seen}): freed within each {unit}")
+    if end <= END_ZERO_REL * peak:
+        first = s[v.index(vmax)]
+        return Judgement(TRANSIENT, 0.0,
+                         f"live bytes end at {fmt_bytes(end)} after {fmt_bytes(vmax)} at {unit} {first}: freed again")
+
+    f = next(i for i, x in enumerate(v) if x > 0)
+    tol = FLAT_REL * vmax
+    steps = [v[i] - v[i - 1] for i in range(f + 1, n)]
+    ups = [i for i in range(f + 1, n) if v[i] - v[i - 1] > tol]
+    flat_tail = 0
+    for d in reversed(steps):
+        if abs(d) <= tol:
+            flat_tail += 1
+        else:
+            break
+    half = max(f, n // 2)
+    if n - half < 3:
+        half = max(f, n - 3) if n - f >= 3 else f
+    late_x, late_y = s[half:], v[half:]
+    slope = theil_sen(late_y, late_x)
+    late_ups = sum(1 for i in ups if i > half)
+    early_max = max(v[:half]) if half > 0 else 0.0
+    late_growth = end - v[half]
+    plateau = flat_tail >= max(MIN_FLAT_TAIL, math.ceil(0.25 * len(steps))) if steps else True
+    span = f"{unit}s {s[half]}-{s[-1]}"
+    appeared = f" (first live at {unit} {s[f]})" if f > 0 else ""
+
+    if (slope > 0 and not plateau and end >= early_max + MIN_LEAK_GROWTH
+            and late_growth >= MIN_LEAK_GROWTH and late_ups >= min(2, n - 1 - half)):
+        return Judgement(LEAK, slope,
+                         f"live bytes grow {fmt_bytes(slope)}{per} over {span} (Theil-Sen), "
+                         f"grew in {len(ups)} of {len(steps)} steps and end at {fmt_bytes(end)}"
+                         f"{' (their maximum)' if end >= vmax - tol else f' (maximum {fmt_bytes(vmax)})'}"
+                         f"{appeared}: no plateau")
+    if not ups:
+        return Judgement(INIT_ONCE, slope,
+                         f"reached {fmt_bytes(v[f])} at {unit} {s[f]} in one step and never grew again"
+                         f" (ends at {fmt_bytes(end)})")
+    last_up = s[ups[-1]]
+    if flat_tail:
+        return Judgement(POOL, slope,
+                         f"grew in {len(ups)} steps to {fmt_bytes(vmax)} by {unit} {last_up}{appeared}, "
+                         f"then flat for the last {flat_tail} {unit}{'s' if flat_tail > 1 else ''}: kept and reused")
+    return Judgement(POOL, slope,
+                     f"varies between {fmt_bytes(min(v[f:]))} and {fmt_bytes(vmax)} without a lasting trend "
+                     f"({fmt_bytes(slope)}{per} over {span}, ends at {fmt_bytes(end)}): not growing without bound")
+
+
+LOST_KINDS = ("definite", "indirect")
+
+
+def judge_exit_record(leak_kind: str | None, blocks: float | None, nbytes: float,
+                      iterations: int | None, category: str | None = None) -> Judgement:
+    """Verdict for a memcheck loss record: what is left at exit, no timeline.
+
+    Lost blocks are leaks whatever the count. For reachable/possible blocks the
+    count must stand in for the shape: a multiple of the iterations means one
+    allocation per iteration, all kept (a leak that a pointer still reaches);
+    one block is set-up kept to the end; a few blocks but fewer than the
+    iterations is a pool that stopped growing."""
+    kind = (leak_kind or "").lower().replace("leak_", "")
+    kind = {"definitelylost": "definite", "indirectlylost": "indirect", "possiblylost": "possible",
+            "stillreachable": "reachable"}.get(kind, kind)
+    b = None if blocks is None or (isinstance(blocks, float) and math.isnan(blocks)) else int(blocks)
+    size = fmt_bytes(nbytes or 0)
+    count = f"{b} block{'s' if b != 1 else ''}" if b is not None else "blocks"
+    if kind in LOST_KINDS:
+        slope = (nbytes / iterations) if (iterations and b and b % iterations == 0) else 0.0
+        return Judgement(LEAK, float(slope), f"{kind}ly lost at exit: {size} in {count} (memcheck)")
+    if not iterations or b is None:
+        return Judgement(INIT_ONCE, 0.0,
+                         f"{kind or 'still'} reachable at exit: {size} in {count}; without the number of "
+                         f"iterations the block count cannot tell a leak from set-up (heuristic)")
+    if b >= iterations and b % iterations == 0:
+        return Judgement(LEAK, float(nbytes) / iterations,
+                         f"{kind} at exit: {size} in {count} = {b // iterations} per iteration over "
+                         f"{iterations} iterations, none freed: a leak still reachable "
+                         f"(block-count heuristic, memcheck has no timeline)")
+    if b == 1 or category in ("init", "libc", "python", "weights"):
+        return Judgement(INIT_ONCE, 0.0,
+                         f"{kind} at exit: {size} in {count} in a run of {iterations} iterations: "
+                         f"allocated at set-up and kept (block-count heuristic, memcheck has no timeline)")
+    if b < iterations:
+        return Judgement(POOL, 0.0,
+                         f"{kind} at exit: {size} in {count}, fewer than the {iterations} iterations: "
+                         f"grew a few times and stopped, a pool (block-count heuristic, memcheck has no timeline)")
+    return Judgement(INIT_ONCE, 0.0,
+                     f"{kind} at exit: {size} in {count}, not a multiple of the {iterations} iterations: "
+                     f"not one allocation per iteration (block-count heuristic, memcheck has no timeline)")
+
+
+def judge_without_timeline(live_end: float, peak: float, alloc_count: float | None) -> Judgement:
+    """A capture with no notion of time (e.g. an aggregated memray file): only end versus peak."""
+    live_end = float(live_end or 0)
+    peak = float(peak or 0)
+    if live_end <= END_ZERO_REL * max(peak, live_end) or live_end <= 0:
+        return Judgement(TRANSIENT, 0.0, f"freed by the end (peak {fmt_bytes(peak)}); no timeline")
+    return Judgement(INIT_ONCE, 0.0,
+                     f"{fmt_bytes(live_end)} still live at the end; no timeline to tell growth from set-up")

@@ -1,0 +1,102 @@
+"""Re-name sites by the rules' plumbing list and merge the rows that end up with the same name.
+
+Parsers name a site after the first frame that is not malloc/new; for GGML
+that is `ggml_aligned_malloc` or `ggml_backend_cpu_buffer_type_alloc_buffer`
+for half the stacks, which says nothing. Skipping the rules' plumbing frames
+names a site after whoever asked for the buffer (the KV cache, the graph
+allocator), and rows that now share a name are one site: their bytes and
+counts add up, their timelines add up slice by slice, and the heaviest stack
+stays as the representative. Memcheck rows keep their loss kind apart
+(a definitely lost and a still reachable record of one function are two
+different findings).
+"""
+from __future__ import annotations
+
+import math
+
+from profiler.tables import SITE_COLUMNS
+
+EXTRA_COLUMNS = ["evidence", "n_stacks", "rule"]
+
+
+def _label(frame) -> str:
+    try:
+        return frame.label()
+    except AttributeError:
+        return str(frame)
+
+
+def rename(sites, rules):
+    """A copy of `sites` with site/function/module re-named and category filled (row per stack)."""
+    df = sites.copy()
+    names, fns, mods, cats, rule_src = [], [], [], [], []
+    cache: dict = {}
+    for stack, site, fn, mod in zip(df["stack"], df["site"], df["function"], df["module"]):
+        stack = tuple(stack) if stack is not None and not (isinstance(stack, float) and math.isnan(stack)) else ()
+        hit = cache.get(stack)
+        if hit is None:
+            idx = rules.site_index(stack)
+            cat, rule, _ = rules.classify(stack)
+            if idx is None:
+                hit = (site, fn, mod, cat, None)
+            else:
+                fr = stack[idx]
+                hit = (_label(fr), getattr(fr, "function", None), getattr(fr, "module", None), cat,
+                       rule.source if rule is not None else None)
+            if hit[3] is None:
+                hit = hit[:3] + ("unknown",) + hit[4:]
+            cache[stack] = hit
+        names.append(hit[0])
+        fns.append(hit[1])
+        mods.append(hit[2])
+        cats.append(hit[3])
+        rule_src.append(hit[4])
+    df["site"] = names
+    df["function"] = fns
+    df["module"] = mods
+    df["category"] = cats
+    df["rule"] = rule_src
+    return df
+
+
+def merge(sites, timeline):
+    """Merge rows sharing (site, leak_kind). Returns (sites, timeline, old->new site_id map)."""
+    import numpy as np
+    import pandas as pd
+
+    df = sites.copy()
+    if df.empty:
+        df["n_stacks"] = pd.Series(dtype="int64")
+        return df, timeline, {}
+    df["_kind"] = df["leak_kind"].fillna("")
+    df["_w0"] = pd.to_numeric(df["peak_bytes"], errors="coerce").fillna(0)
+    df["_w1"] = pd.to_numeric(df["live_bytes_end"], errors="coerce").fillna(0)
+    df["_w2"] = pd.to_numeric(df["alloc_count"], errors="coerce").fillna(0)
+    df = df.sort_values(["_w0", "_w1", "_w2", "site_id"], ascending=[False, False, False, True], kind="mergesort")
+    groups = df.groupby(["site", "_kind"], sort=False, dropna=False)
+    rep = groups.head(1).set_index(["site", "_kind"])
+    sums = groups.agg(
+        live_bytes_end=("live_bytes_end", "sum"),
+        peak_bytes=("peak_bytes", lambda s: s.sum(min_count=1)),
+        alloc_count=("alloc_count", lambda s: s.sum(min_count=1)),
+        n_stacks=("site_id", "size"),
+    )
+    out = rep.drop(columns=["live_bytes_end", "peak_bytes", "alloc_count"]).join(sums)
+    out = out.reset_index()
+    new_id = dict(zip(zip(rep.index.get_level_values(0), rep.index.get_level_values(1)), rep["site_id"]))
+    id_map = {int(old): int(new_id[(s, k)]) for old, s, k in zip(df["site_id"], df["site"], df["_kind"])}
+    cols = [c for c in SITE_COLUMNS if c in out.columns] + [c for c in out.columns
+                                                           if c not in SITE_COLUMNS and not c.startswith("_")]
+    out = out[cols].sort_values("site_id", kind="mergesort").reset_index(drop=True)
+    for c in ("live_bytes_end", "n_stacks", "site_id"):
+        out[c] = out[c].astype("int64")
+    for c in ("peak_bytes", "alloc_count"):     # NaN where the tool has no such figure (memcheck, massif)
+        out[c] = out[c].astype("float64" if out[c].isna().any() else "int64")
+    if timeline is not None and len(timeline):
+        tl = timeline.copy()
+        tl["site_id"] = tl["site_id"].map(lambda x: id_map.get(int(x), int(x))).astype("int64")
+        tl = (tl.groupby(["site_id", "slice"], sort=True, as_index=False)
+                .agg(t=("t", "max"), live_bytes=("live_bytes", "sum")))
+        tl["live_bytes"] = tl["live_bytes"].astype(np.int64)
+        timeline = tl[["site_id", "slice", "t", "live_bytes"]]
+    return out, timeline, id_map

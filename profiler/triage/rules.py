@@ -1,0 +1,298 @@
+"""Call-stack rules as data: which frames are plumbing, and which category a stack belongs to.
+
+The rules live in TOML (profiler/rules/*.toml, plus the user's --rules files)
+so that a new llama.cpp release or a new runtime needs a data change, not a
+code change. A file holds one optional `[plumbing]` table and any number of
+`[[rule]]` tables:
+
+    [plumbing]
+    functions = ["ggml_aligned_malloc", ...]     # frames skipped when naming a site
+
+    [[rule]]
+    category = "kv_cache"
+    functions = ["llama_kv_cache*"]              # shell globs on the demangled name
+    modules = ["libllama.so*"]                   # shell globs on the object's file name
+    note = "why this rule exists"
+    innermost = true                             # only at the site frame (default: any depth)
+
+A rule with both lists needs both to match the same frame. Matching walks the
+stack innermost outward, skipping plumbing, and stops at the first frame a rule
+claims. `innermost` rules claim only the site frame itself: the interpreter
+(`PyObject_Call`, `_PyEval_EvalFrameDefault`) and libc's start-up code are on the
+path of almost every call, so an outer frame of theirs says nothing about who
+allocated. Rules are tried in three tiers: the user's rules (any kind) first, then the shipped
+rules that name functions, then the shipped rules that name only modules. The
+module-only tier is a fallback because a whole library is a blunt instrument:
+`strdup` in libc.so called from `llama_vocab::load` is vocabulary, not libc.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from profiler.errors import BadInput
+
+CATEGORIES = ("weights", "kv_cache", "compute_pool", "init", "python", "libc", "unknown")
+BUILTIN_FILES = ("ggml.toml", "python.toml", "libc.toml")   # order breaks ties on the same frame
+_CATEGORY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    category: str
+    functions: tuple[str, ...]
+    modules: tuple[str, ...]
+    source: str           # "file:line" of the [[rule]] table, for messages and evidence
+    note: str = ""
+    user: bool = False
+    innermost: bool = False
+    _fn_re: re.Pattern | None = field(default=None, compare=False, repr=False)
+    _mod_re: re.Pattern | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def tier(self) -> int:
+        if self.user:
+            return 0
+        return 1 if self.functions else 2
+
+    def matches(self, names: Sequence[str], module: str | None) -> bool:
+        if self._fn_re is not None and not any(self._fn_re.match(n) for n in names):
+            return False
+        if self._mod_re is not None:
+            if not module or not (self._mod_re.match(os.path.basename(module)) or self._mod_re.match(module)):
+                return False
+        return True
+
+
+def _compile(patterns: Iterable[str]) -> re.Pattern | None:
+    pats = [p for p in patterns if p]
+    if not pats:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in pats))
+
+
+def function_names(function: str | None) -> tuple[str, ...]:
+    """The forms a pattern may match: the name as recorded, without its argument list
+    (`llama_kv_cache::llama_kv_cache(llama_model const&, ...)` -> `llama_kv_cache::llama_kv_cache`),
+    and without a leading return type (`void std::vector<...>::_M_realloc_insert<...>`)."""
+    if not function:
+        return ()
+    name = function.strip()
+    forms = [name]
+    bare = re.sub(r"\s*\[clone [^\]]*\]$", "", name)
+    bare = _strip_args(bare)
+    if bare != name:
+        forms.append(bare)
+    # a return type is separated from the qualified name by a space outside any brackets
+    depth = 0
+    cut = -1
+    for i, ch in enumerate(bare):
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        elif ch == " " and depth == 0 and not bare[:i].endswith("operator"):
+            cut = i
+    if cut >= 0 and cut + 1 < len(bare):
+        tail = bare[cut + 1:]
+        if tail not in forms and not tail.startswith(("const", "&", "*")):
+            forms.append(tail)
+    return tuple(forms)
+
+
+def _strip_args(name: str) -> str:
+    s = re.sub(r"(\s+const)?(\s*&{1,2})?$", "", name)
+    if not s.endswith(")"):
+        return name
+    depth = 0
+    for i in range(len(s) - 1, -1, -1):
+        if s[i] == ")":
+            depth += 1
+        elif s[i] == "(":
+            depth -= 1
+            if depth == 0:
+                head = s[:i]
+                # `operator()` keeps its own parentheses
+                if head.endswith("operator"):
+                    return s[: i + 2] if s[i:i + 2] == "()" else head
+                return head.rstrip() or name
+    return name
+
+
+class Rules:
+    """An ordered rule set plus the plumbing list; matching results are cached per frame."""
+
+    def __init__(self, rules: list[Rule], plumbing: Iterable[str], sources: list[str]):
+        self.rules = sorted(rules, key=lambda r: r.tier)      # stable: file order kept within a tier
+        self.plumbing = tuple(dict.fromkeys(plumbing))
+        self.sources = sources
+        self._plumbing_re = _compile(self.plumbing)
+        self._tiers = sorted({r.tier for r in self.rules})
+        self._cache: dict[tuple, Rule | None] = {}
+        self._plumb_cache: dict[str | None, bool] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+    def is_plumbing(self, frame) -> bool:
+        fn = getattr(frame, "function", None)
+        hit = self._plumb_cache.get(fn)
+        if hit is None:
+            hit = bool(fn) and self._plumbing_re is not None and any(
+                self._plumbing_re.match(n) for n in function_names(fn))
+            self._plumb_cache[fn] = hit
+        return hit
+
+    def site_index(self, stack: Sequence) -> int | None:
+        """Index of the frame a site is named after: the innermost that is not plumbing.
+        A stack made only of plumbing keeps its outermost frame (the best we know)."""
+        if not stack:
+            return None
+        for i, fr in enumerate(stack):
+            if not self.is_plumbing(fr):
+                return i
+        return len(stack) - 1
+
+    # -- categories -----------------------------------------------------------------------
+    def rule_for_frame(self, frame, tier: int, at_site: bool = True) -> Rule | None:
+        fn = getattr(frame, "function", None)
+        module = getattr(frame, "module", None) or getattr(frame, "file", None)
+        key = (fn, module, tier, at_site)
+        if key in self._cache:
+            return self._cache[key]
+        names = function_names(fn)
+        hit = None
+        for r in self.rules:
+            if r.tier != tier or (r.innermost and not at_site):
+                continue
+            if r.functions and not names:
+                continue
+            if r.matches(names, module):
+                hit = r
+                break
+        self._cache[key] = hit
+        return hit
+
+    def classify(self, stack: Sequence) -> tuple[str, Rule | None, int | None]:
+        """(category, the rule that decided, index of the frame it matched)."""
+        if not stack:
+            return "unknown", None, None
+        start = self.site_index(stack) or 0
+        frames = [(i, stack[i]) for i in range(start, len(stack)) if not self.is_plumbing(stack[i])]
+        for tier in self._tiers:
+            for i, fr in frames:
+                r = self.rule_for_frame(fr, tier, i == start)
+                if r is not None:
+                    return r.category, r, i
+        # only plumbing was recognisable (a truncated stack): let function rules look at it
+        for tier in self._tiers:
+            if tier == 2:
+                continue
+            for i, fr in enumerate(stack):
+                r = self.rule_for_frame(fr, tier, True)
+                if r is not None:
+                    return r.category, r, i
+        return "unknown", None, None
+
+    def category(self, stack: Sequence) -> str:
+        return self.classify(stack)[0]
+
+    def describe(self) -> str:
+        return ", ".join(self.sources)
+
+
+def _read_toml(path: Path, label: str) -> tuple[dict, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{label}: no such rules file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{label}: cannot read rules file ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise BadInput(f"{label}: not valid TOML: {msg}") from None
+
+
+def _rule_lines(text: str) -> list[int]:
+    return [n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[rule]]")]
+
+
+def _str_list(value, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadInput(f"{where}: '{key}' must be a list of strings")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def parse_rules(data: dict, text: str, label: str, *, user: bool) -> tuple[list[Rule], list[str]]:
+    """Validate one file's tables; every mistake is one line naming the file and line."""
+    unknown = set(data) - {"plumbing", "rule"}
+    if unknown:
+        raise BadInput(f"{label}: unknown table(s) {', '.join(sorted(unknown))} (expected [plumbing] and [[rule]])")
+    plumbing_tbl = data.get("plumbing", {})
+    if not isinstance(plumbing_tbl, dict):
+        raise BadInput(f"{label}: [plumbing] must be a table with a 'functions' list")
+    plumbing = list(_str_list(plumbing_tbl.get("functions"), f"{label}: [plumbing]", "functions"))
+    raw = data.get("rule", [])
+    if not isinstance(raw, list):
+        raise BadInput(f"{label}: 'rule' must be an array of tables ([[rule]])")
+    lines = _rule_lines(text)
+    rules = []
+    for n, tbl in enumerate(raw):
+        line = lines[n] if n < len(lines) else None
+        where = f"{label}:{line}" if line else f"{label}: rule {n + 1}"
+        if not isinstance(tbl, dict):
+            raise BadInput(f"{where}: [[rule]] must be a table")
+        extra = set(tbl) - {"category", "functions", "modules", "note", "innermost"}
+        if extra:
+            raise BadInput(f"{where}: unknown key(s) {', '.join(sorted(extra))} in [[rule]]")
+        cat = tbl.get("category")
+        if not isinstance(cat, str) or not _CATEGORY_NAME.match(cat):
+            raise BadInput(f"{where}: [[rule]] needs a category name (one of {', '.join(CATEGORIES)} or your own)")
+        fns = _str_list(tbl.get("functions"), where, "functions")
+        mods = _str_list(tbl.get("modules"), where, "modules")
+        if not fns and not mods:
+            raise BadInput(f"{where}: [[rule]] for '{cat}' has neither functions nor modules")
+        note = tbl.get("note", "")
+        innermost = tbl.get("innermost", False)
+        if not isinstance(innermost, bool):
+            raise BadInput(f"{where}: 'innermost' must be true or false")
+        rules.append(Rule(cat, fns, mods, where, str(note), user, innermost, _compile(fns), _compile(mods)))
+    return rules, plumbing
+
+
+def load_rules(extra: Iterable[str | os.PathLike] = ()) -> Rules:
+    """The shipped rules plus the user's files; the user's rules are tried first."""
+    all_rules: list[Rule] = []
+    plumbing: list[str] = []
+    sources: list[str] = []
+    for p in extra:
+        p = Path(p)
+        data, text = _read_toml(p, str(p))
+        rules, plumb = parse_rules(data, text, str(p), user=True)
+        all_rules.extend(rules)
+        plumbing.extend(plumb)
+        sources.append(str(p))
+    pkg = resources.files("profiler") / "rules"
+    for name in BUILTIN_FILES:
+        res = pkg / name
+        text = res.read_text(encoding="utf-8")
+        label = f"profiler/rules/{name}"
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:   # a packaging defect, still one line
+            raise BadInput(f"{label}: not valid TOML: {exc}") from None
+        rules, plumb = parse_rules(data, text, label, user=False)
+        all_rules.extend(rules)
+        plumbing.extend(plumb)
+        sources.append(label)
+    return Rules(all_rules, plumbing, sources)

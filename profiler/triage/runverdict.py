@@ -1,0 +1,245 @@
+"""The run's verdict: join the RSS series with the triaged sites and say what grew and why.
+
+An RSS slope alone cannot tell a leak from a pool still filling, and a site
+table alone cannot see memory no allocation site holds (glibc keeping freed
+arenas, file-backed pages, objects waiting for Python's cyclic collector).
+Put together they can: a site whose live bytes keep growing is a leak whatever
+RSS does; RSS that grows while no site's live bytes do is growth OUTSIDE the
+heap sites, and the RSS decomposition (when the run recorded it) says which
+part of memory it sits in.
+"""
+from __future__ import annotations
+
+import math
+
+from profiler.triage.growth import LEAK, SEVERITY, fmt_bytes
+
+MB = float(1 << 20)
+# RSS growth counts as "explained" by the sites when they account for at least this share of it
+EXPLAINED_SHARE = 0.5
+MAX_NAMED = 5
+
+
+def _f(x) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if math.isnan(v) else v
+
+
+def _unit(capture) -> str:
+    tri = (capture.meta or {}).get("triage") or {}
+    return tri.get("timeline_unit") or "iteration"
+
+
+def _has_peaks(capture) -> bool:
+    s = capture.sites
+    return len(s) > 0 and "peak_bytes" in s and s["peak_bytes"].notna().any() and float(s["peak_bytes"].fillna(0).sum()) > 0
+
+
+def capture_summary(capture, top: int = 5) -> dict:
+    """Per-capture figures the report and the run verdict share (JSON-able)."""
+    s = capture.sites
+    unit = _unit(capture)
+    has_peak = _has_peaks(capture)
+    weight_col = "peak_bytes" if has_peak else "live_bytes_end"
+    by_cat: dict[str, dict] = {}
+    if len(s):
+        for cat, g in s.groupby(s["category"].fillna("unknown"), sort=False):
+            by_cat[str(cat)] = {
+                "peak_bytes": int(g["peak_bytes"].fillna(0).sum()) if has_peak else None,
+                "live_bytes_end": int(g["live_bytes_end"].fillna(0).sum()),
+                "slope_bytes_per_iter": float(g["slope_bytes_per_iter"].fillna(0).sum()),
+                "sites": int(len(g)),
+                "verdicts": {str(k): int(v) for k, v in g["verdict"].value_counts().items()},
+            }
+    order = sorted(by_cat, key=lambda c: (-(by_cat[c]["peak_bytes"] or by_cat[c]["live_bytes_end"]), c))
+    leaking = []
+    if len(s):
+        lk = s[s["verdict"] == LEAK].sort_values(["slope_bytes_per_iter", "live_bytes_end"], ascending=False)
+        for r in lk.to_dict("records"):
+            leaking.append(_site_brief(r, capture, unit))
+    top_sites = []
+    if len(s):
+        for r in s.sort_values(weight_col, ascending=False).head(top).to_dict("records"):
+            top_sites.append(_site_brief(r, capture, unit))
+    totals = capture.totals or {}
+    return {
+        "format": capture.format,
+        "path": capture.path,
+        "unit": unit,
+        "weight": weight_col,
+        "peak_total_bytes": int(s["peak_bytes"].fillna(0).sum()) if has_peak and len(s) else None,
+        "peak_heap_bytes": totals.get("peak_heap_bytes", totals.get("peak_memory_bytes")),
+        "live_end_total_bytes": int(s["live_bytes_end"].fillna(0).sum()) if len(s) else 0,
+        "categories": {c: by_cat[c] for c in order},
+        "peak_by_category": {c: (by_cat[c]["peak_bytes"] if has_peak else by_cat[c]["live_bytes_end"]) for c in order},
+        "growth_by_category": {c: by_cat[c]["slope_bytes_per_iter"] for c in order},
+        "verdicts": {str(k): int(v) for k, v in s["verdict"].value_counts().items()} if len(s) else {},
+        "leaking_sites": leaking,
+        "top_sites": top_sites,
+    }
+
+
+def _site_brief(r: dict, capture, unit: str) -> dict:
+    return {
+        "site": r.get("site"),
+        "function": r.get("function"),
+        "module": r.get("module"),
+        "category": r.get("category"),
+        "verdict": r.get("verdict"),
+        "slope_bytes_per_iter": _f(r.get("slope_bytes_per_iter")),
+        "live_bytes_end": int(_f(r.get("live_bytes_end"))),
+        "peak_bytes": int(_f(r.get("peak_bytes"))) if r.get("peak_bytes") == r.get("peak_bytes") else None,
+        "leak_kind": r.get("leak_kind"),
+        "evidence": r.get("evidence"),
+        "backend": capture.format,
+        "unit": unit,
+    }
+
+
+def _name(site: dict) -> str:
+    return site.get("function") or site.get("site") or "???"
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.0f}%" if whole else "n/a"
+
+
+def _rss_growing(series: dict | None) -> bool:
+    if not series:
+        return False
+    if series.get("verdict") == "leak":
+        return True
+    ci = series.get("slope_ci_mb") or []
+    return bool(len(ci) == 2 and ci[0] is not None and _f(ci[0]) > 0)
+
+
+def _rss_slope(series: dict) -> float:
+    late = series.get("late_phase") or {}
+    if late.get("name") == "growth" and late.get("theil_sen_mb_per_iter") is not None:
+        return _f(late.get("theil_sen_mb_per_iter"))
+    return _f(series.get("slope_mb_per_iter"))
+
+
+def run_verdict(series: dict | None, captures: list) -> dict:
+    """{verdict, evidence, peak_by_category, growth_by_category, leaking_sites, explained, captures}."""
+    summaries = [capture_summary(c) for c in captures]
+    evidence: list[str] = []
+    leaking: dict[str, dict] = {}
+    for summ in summaries:
+        for site in summ["leaking_sites"]:
+            key = site["site"]
+            if key not in leaking or site["slope_bytes_per_iter"] > leaking[key]["slope_bytes_per_iter"]:
+                leaking[key] = site
+    leaking_sites = sorted(leaking.values(), key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"]))
+
+    primary = next((s for s in summaries if s["peak_total_bytes"]), summaries[0] if summaries else None)
+    peak_by_category = dict(primary["peak_by_category"]) if primary else {}
+    growth_by_category = dict(primary["growth_by_category"]) if primary else {}
+
+    for summ in summaries:
+        evidence.append(_capture_sentence(summ))
+        if summ["peak_total_bytes"]:
+            evidence.append(_peak_sentence(summ))
+
+    rss_growing = _rss_growing(series)
+    site_growth_mb = sum(d["slope_bytes_per_iter"] for d in leaking_sites if d["unit"] == "iteration") / MB
+    if series:
+        evidence.append(
+            f"RSS series: verdict {series.get('verdict')}, slope {_rss_slope(series):+.3g} MB/iteration"
+            + (f" (95% CI [{_f(series['slope_ci_mb'][0]):+.3g}, {_f(series['slope_ci_mb'][1]):+.3g}])"
+               if series.get("slope_ci_mb") and None not in series["slope_ci_mb"] else ""))
+
+    outside = None
+    if rss_growing:
+        rss_slope = _rss_slope(series)
+        if captures and site_growth_mb < EXPLAINED_SHARE * max(rss_slope, 0.0):
+            outside = max(rss_slope - site_growth_mb, 0.0)
+            evidence.append(_outside_sentence(series, rss_slope, site_growth_mb, outside))
+
+    if leaking_sites:
+        verdict = "leak"
+    elif series:
+        verdict = series.get("verdict") or "inconclusive"
+    elif summaries:
+        verdict = "plateau"
+    else:
+        verdict = "inconclusive"
+    explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
+    return {
+        "verdict": verdict,
+        "evidence": evidence,
+        "peak_by_category": peak_by_category,
+        "growth_by_category": growth_by_category,
+        "growth_unit": f"bytes per {primary['unit']}" if primary else "bytes per iteration",
+        "leaking_sites": leaking_sites,
+        "site_growth_mb_per_iter": site_growth_mb,
+        "growth_outside_sites_mb_per_iter": outside,
+        "explained": explained,
+        "captures": summaries,
+    }
+
+
+def _capture_sentence(summ: dict) -> str:
+    counts = summ["verdicts"]
+    total = sum(counts.values())
+    parts = ", ".join(f"{counts[v]} {v}" for v in sorted(counts, key=lambda v: -SEVERITY.get(v, 0)))
+    head = f"{summ['format']}: {total} sites ({parts})" if total else f"{summ['format']}: no allocation sites"
+    lk = summ["leaking_sites"]
+    if not lk:
+        return head + "; no site's live bytes keep growing."
+    named = "; ".join(
+        f"{_name(d)} [{d['category']}] "
+        + (f"{fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" if d["slope_bytes_per_iter"] else
+           f"{fmt_bytes(d['live_bytes_end'])} {d['leak_kind'] or 'live'} at exit")
+        for d in lk[:MAX_NAMED])
+    more = f" and {len(lk) - MAX_NAMED} more" if len(lk) > MAX_NAMED else ""
+    return f"{head}; leaking: {named}{more}."
+
+
+def _peak_sentence(summ: dict) -> str:
+    peak = summ["peak_total_bytes"]
+    cats = [(c, b) for c, b in summ["peak_by_category"].items() if b]
+    parts = ", ".join(f"{c} {fmt_bytes(b)} ({_pct(b, peak)})" for c, b in cats[:6])
+    tops = [d for d in summ["top_sites"] if d.get("peak_bytes")][:3]
+    top = "; largest sites: " + ", ".join(f"{_name(d)} {fmt_bytes(d['peak_bytes'])} [{d['verdict']}]" for d in tops) \
+        if tops else ""
+    return f"{summ['format']} heap peak {fmt_bytes(peak)}: {parts}{top}."
+
+
+def _outside_sentence(series: dict, rss_slope: float, site_mb: float, outside: float) -> str:
+    dg = series.get("decomposition_growth") or None
+    s = (f"RSS grows {rss_slope:+.3g} MB/iteration but the live allocation sites grow only "
+         f"{site_mb:.3g} MB/iteration: {outside:.3g} MB/iteration sits OUTSIDE any live site")
+    if dg and dg.get("sentence"):
+        return f"{s}; {dg['sentence']}"
+    return (s + " (allocator retention of freed memory, file-backed pages, memory not seen by the heap "
+            "profiler such as mmap, or objects waiting for Python's cyclic GC; record the RSS "
+            "decomposition to tell which).")
+
+
+def _explained(verdict: str, series, leaking: list, summaries: list, site_mb: float, outside) -> str:
+    if leaking:
+        names = ", ".join(_name(d) for d in leaking[:MAX_NAMED])
+        cats = sorted({d["category"] for d in leaking})
+        rate = f" adding {site_mb:.3g} MB/iteration" if site_mb else ""
+        tail = ""
+        if outside:
+            tail = f"; RSS grows {outside:.3g} MB/iteration more outside any live site"
+        return (f"Leak: {len(leaking)} site(s) keep growing{rate}: {names} "
+                f"(categories: {', '.join(cats)}){tail}.")
+    if outside:
+        return (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
+                f"site (allocator retention, file-backed pages, or objects awaiting Python's GC).")
+    if summaries:
+        primary = next((s for s in summaries if s["peak_total_bytes"]), summaries[0])
+        cats = list(primary["peak_by_category"].items())
+        top = ", ".join(f"{c} {fmt_bytes(b)}" for c, b in cats[:3] if b)
+        pools = sum(s["verdicts"].get("pool", 0) for s in summaries)
+        return (f"No site keeps growing ({pools} pool site(s) plateau); the peak is held by {top}."
+                if top else "No site keeps growing.")
+    if series:
+        return f"Series verdict {verdict}; no capture to name sites."
+    return "Nothing to judge."
