@@ -101,7 +101,7 @@ def analyze_series(df, block: int = 10) -> dict:
                        "trend_test": {"name": "mann-kendall", "z": rnd(late_mk["z"], 3), "p": sig(late_mk["p"], 3)}},
         "extrapolation_1000_mb": rnd(extrap),
         "extrapolation_note": "stable-phase OLS line evaluated 1000 iterations after the last one",
-        "sawtooth": ({k: val for k, val in ph.sawtooth.items()} if ph.sawtooth else None),
+        "sawtooth": _sawtooth(ph.sawtooth, it),
         "peak_mb": rnd(y.max()),
         "points": _points(df, it, y),
     }
@@ -119,6 +119,14 @@ def analyze_series(df, block: int = 10) -> dict:
         verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
         slope=float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0, current_mb=float(current))
     return result
+
+
+def _sawtooth(saw: dict | None, it) -> dict | None:
+    if not saw:
+        return None
+    out = {k: v for k, v in saw.items() if k != "trim_positions"}
+    out["trim_iterations"] = [int(it[p]) for p in saw["trim_positions"]]   # first iteration after each drop
+    return out
 
 
 def _points(df, it, y) -> list[dict]:

@@ -1,0 +1,185 @@
+"""Known-answer series (scripts/make_series_fixtures.py plants each shape): verdict, phases, blocks.
+
+Phase boundaries are asserted within a tolerance, not exactly, because the data
+cannot pin them down more finely: a boundary point whose step is within one
+noise sigma of the plateau (seed_like: the last warmup step is +124 MB under
+97 MB noise) belongs to either side equally well, so +-1 iteration; a change of
+slope under noise is located to about sigma/slope iterations (4 MB / 3 MB per
+iteration), so +-3 for the growth onset.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from profiler.analysis import analyze_series, load_series, result_from_series
+from profiler.analysis.verdict import nice_ceil, recommend
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "series"
+MB = 1 << 20
+
+
+def analyse(name, **kw):
+    return analyze_series(load_series(DATA / name), **kw)
+
+
+def phase(result, name):
+    found = [p for p in result["phases"] if p["name"] == name]
+    return found[0] if found else None
+
+
+def test_plateau_with_noise():
+    r = analyse("plateau_noise.csv")
+    assert r["verdict"] == "plateau"
+    assert [p["name"] for p in r["phases"]] == ["plateau"]
+    assert r["trend_test"]["name"] == "mann-kendall" and r["trend_test"]["p"] > 0.05
+    lo, hi = r["slope_ci_mb"]
+    assert lo < 0 < hi
+    assert any("no trend" in e for e in r["evidence"])
+
+
+def test_slow_leak_hidden_in_noise():
+    # +0.5 MB/iter under uniform +-20 MB noise for 100 iterations
+    r = analyse("slow_leak.csv")
+    assert r["verdict"] == "leak"
+    assert r["slope_ci_mb"][0] < 0.5 < r["slope_ci_mb"][1]
+    assert r["theil_sen_ci_mb"][0] > 0
+    assert r["trend_test"]["p"] < 1e-6
+    assert phase(r, "growth")["first"] == 1
+    rec = r["recommendation"]
+    assert rec["iterations_to_alert"] > 0 and "leaks" in rec["sentence"]
+
+
+def test_seed_like_warmup_then_plateau():
+    r = analyse("seed_like.jsonl")
+    assert r["verdict"] == "plateau"
+    warm = phase(r, "warmup")
+    assert warm["first"] == 1 and 9 <= warm["last"] <= 11
+    assert warm["start_mb"] == 738.0
+    assert r["stable"]["first"] == warm["last"] + 1 or phase(r, "settling")
+    assert r["stable"]["last"] == 50
+    # exact block means: the fixture plants 2980 (the seed's block 1) and 3862/3905/3931/3894
+    assert [b["mean_mb"] for b in r["blocks"]] == [2980.0, 3862.0, 3905.0, 3931.0, 3894.0]
+    assert [b["delta_mb"] for b in r["blocks"]] == [None, 882.0, 43.0, 26.0, -37.0]
+    assert [(b["first"], b["last"]) for b in r["blocks"]] == [(1, 10), (11, 20), (21, 30), (31, 40), (41, 50)]
+    assert r["blocks"][0]["min_mb"] == 738.0 and r["blocks"][0]["max_mb"] == 4219.0
+    assert r["recommendation"]["max_expected_mb"] == 4500.0
+    assert r["recommendation"]["alert_mb"] == 5000.0
+    assert r["recommendation"]["ram_mb"] == 8192
+
+
+def test_sawtooth_is_a_plateau():
+    r = analyse("sawtooth.csv")
+    assert r["verdict"] == "plateau"
+    assert 4 <= phase(r, "warmup")["last"] <= 6
+    plateau = phase(r, "plateau")
+    assert plateau["shape"] == "sawtooth" and plateau["period"] == 12.0
+    assert r["sawtooth"]["trims"] == 9
+    # the planted trims fall back to k % 12 == 0, i.e. iterations 6 + 12 j
+    assert r["sawtooth"]["trim_iterations"] == [18 + 12 * j for j in range(9)]
+
+
+def test_plateau_then_growth():
+    r = analyse("plateau_then_growth.csv")
+    assert r["verdict"] == "leak"
+    assert [p["name"] for p in r["phases"]] == ["plateau", "growth"]
+    assert 43 <= phase(r, "growth")["first"] <= 49
+    assert abs(r["late_phase"]["theil_sen_mb_per_iter"] - 3.0) < 0.2
+
+
+def test_five_points_are_inconclusive():
+    r = analyse("short.csv")
+    assert r["verdict"] == "inconclusive"
+    assert "only 5 iteration" in r["evidence"][0]
+
+
+def test_killed_run_is_inconclusive_while_still_climbing():
+    r = analyse("killed_run")
+    assert r["n"] == 12
+    assert r["verdict"] == "inconclusive"
+
+
+@pytest.mark.parametrize("block, expected", [(7, [1, 8, 15, 22, 29, 36, 43, 50]), (25, [1, 26])])
+def test_block_size(block, expected):
+    r = analyse("seed_like.jsonl", block=block)
+    assert [b["first"] for b in r["blocks"]] == expected
+    y = load_series(DATA / "seed_like.jsonl")["rss"].to_numpy() / MB
+    assert r["blocks"][0]["mean_mb"] == round(float(y[:block].mean()), 2)
+
+
+def test_per_model_against_the_raw_records():
+    recs = [json.loads(line) for line in (DATA / "seed_like.jsonl").read_text().splitlines()]
+    r = analyse("seed_like.jsonl")
+    pm = r["per_model"]
+    assert set(pm) == {"0.6b", "1.7b"}
+    for model in pm:
+        deltas = [(recs[i]["rss"] - recs[i - 1]["rss"]) / MB for i in range(1, len(recs)) if recs[i]["model"] == model]
+        mine = [rec for rec in recs if rec["model"] == model]
+        assert pm[model]["iterations"] == len(mine) == 25
+        assert pm[model]["net_mb_per_switch"] == round(sum(deltas) / len(deltas), 2)
+        assert pm[model]["ttft_s"] == round(sum(m["ttft_s"] for m in mine) / 25, 4)
+        assert pm[model]["token_error_rate"] == round(sum(m["token_error_rate"] for m in mine) / 25, 4)
+    assert pm["1.7b"]["token_error_rate"] == 0.1
+
+
+def test_decomposition_parts_and_growth():
+    r = analyse("seed_like.jsonl")
+    recs = [json.loads(line) for line in (DATA / "seed_like.jsonl").read_text().splitlines()]
+    row, rec = r["decomposition"][20], recs[20]
+    assert row["iteration"] == 21
+    assert row["file_mb"] == round(rec["rss_file"] / MB, 2)
+    other = (rec["rss_anon"] - rec["heap_in_use"] - rec["heap_free_retained"]) / MB
+    assert row["other_anon_mb"] == round(max(other, 0.0), 2)
+    g = r["decomposition_growth"]
+    assert g["largest"] == "heap_free_retained_mb"
+    assert "allocator retention" in g["sentence"]
+    parts = g["heap_free_retained_mb"] + g["heap_in_use_mb"] + g["other_anon_mb"] + g["file_mb"]
+    assert abs(parts + g["unexplained_mb"] - g["rss_mb"]) < 0.05
+
+
+def test_no_decomposition_without_the_columns():
+    r = analyse("plateau_noise.csv")
+    assert r["decomposition"] == [] and r["decomposition_growth"] is None
+
+
+def test_result_is_json_and_has_top_level_copies():
+    series = analyse("seed_like.jsonl")
+    res = result_from_series(series, {"kind": "series", "path": "x"}, {"argv": ["memprof"]})
+    json.dumps(res, allow_nan=False)
+    for key in ("verdict", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation"):
+        assert res[key] == series[key]
+    assert res["captures"] == [] and res["series"] is series
+    assert result_from_series(None, {"kind": "capture", "path": "y"}, None)["verdict"] == "inconclusive"
+
+
+def test_seed_budget_rule():
+    # the seed's own figures: peak 4219 MB, plateau 3878 +- 97 MB -> its 4.5 GB / 5 GB / 8 GB
+    rec = recommend(verdict="plateau", peak_mb=4219, mean_mb=3878, std_mb=97, slope=0.0, current_mb=3878)
+    assert (rec["max_expected_mb"], rec["alert_mb"], rec["ram_mb"]) == (4500.0, 5000.0, 8192)
+    assert nice_ceil(57.3) == 58.0 and nice_ceil(4430) == 4500.0
+
+
+def _synthetic(y):
+    return pd.DataFrame({"iteration": np.arange(1, len(y) + 1), "rss": (np.asarray(y) * MB).astype(np.int64)})
+
+
+def test_verdicts_hold_over_many_noise_draws():
+    """Not one lucky seed: 30 fresh draws of each shape. Pure noise may look like a leak at the
+    nominal 1% rate (Mann-Kendall p < 0.01), so allow one false alarm in 30."""
+    rng = np.random.default_rng(7)
+    plateau = leak = 0
+    for _ in range(30):
+        noise = analyze_series(_synthetic(2000 + rng.normal(0, 15, 60)))
+        plateau += noise["verdict"] == "plateau"
+        slow = analyze_series(_synthetic(1500 + 0.5 * np.arange(100) + rng.uniform(-20, 20, 100)))
+        leak += slow["verdict"] == "leak"
+    assert plateau >= 29
+    assert leak == 30
+
+
+def test_flat_constant_series_is_a_plateau():
+    r = analyze_series(_synthetic([1000.0] * 20))
+    assert r["verdict"] == "plateau"
+    assert r["stable"]["std_mb"] == 0.0
