@@ -70,3 +70,75 @@ valgrind_fixtures() {
     rm -rf "$tmp"
 }
 if want valgrind; then valgrind_fixtures; fi
+
+# --- heaptrack (heaptrack 1.4, file format 3) ---------------------------------------
+# planted, 12 iterations, iteration markers beside the capture. Built -O0 (gcc -O1 deletes
+# init_once's and scratch_work's malloc/free). Oracles written next to it:
+#   .print.txt      heaptrack_print -f (totals at the end)
+#   .leaks.txt      heaptrack_print -l 1 (leak list)
+#   .flame_<cost>   heaptrack_print -F with --flamegraph-cost-type peak|leaked|allocations|temporary:
+#                   one line per allocation trace with the exact figure (sum of peak = peak heap)
+# planted.gz is the same text recompressed with gzip, for the gzip path.
+heaptrack_fixtures() {
+    local out="$DATA/heaptrack" tmp
+    tmp="$(mktemp -d)"
+    mkdir -p "$out"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
+    (
+        cd "$tmp"
+        MEMPROF_ITERATIONS="$tmp/planted.iterations.jsonl" heaptrack -o "$tmp/planted" ./planted 12
+        zstd -dc planted.zst | gzip -9n > planted.gz
+        heaptrack_print -f planted.zst > planted.print.txt
+        heaptrack_print -f planted.zst -l 1 -a 0 -p 0 -T 0 > planted.leaks.txt
+        for cost in peak leaked allocations temporary; do
+            heaptrack_print -f planted.zst -F "planted.flame_$cost.txt" --flamegraph-cost-type "$cost" \
+                -a 0 -p 0 -T 0 > /dev/null
+        done
+        heaptrack_print -f planted.zst -M planted.heaptrack_M.massif > /dev/null
+    )
+    cp "$tmp"/planted.zst "$tmp"/planted.gz "$tmp"/planted.iterations.jsonl "$tmp"/planted.print.txt \
+       "$tmp"/planted.leaks.txt "$tmp"/planted.flame_*.txt "$out/"
+    # heaptrack_print -M output is a massif-format file: it belongs to the massif fixtures
+    mkdir -p "$DATA/massif"
+    cp "$tmp/planted.heaptrack_M.massif" "$DATA/massif/heaptrack_M.massif"
+    # ms_print refuses it (the header is at the end): keep its complaint as the record
+    ms_print "$DATA/massif/heaptrack_M.massif" > "$DATA/massif/heaptrack_M.massif.ms_print.txt" 2>&1 || true
+    rm -rf "$tmp"
+}
+if want heaptrack; then heaptrack_fixtures; fi
+
+# --- massif (Valgrind 3.19) ---------------------------------------------------------
+# planted.massif.out     planted 12 iterations, --time-unit=ms --detailed-freq=1, markers beside it
+# pages.massif.out       planted 3 iterations with --pages-as-heap=yes (root label differs)
+# templated.massif.out   C++ names with spaces, commas, brackets, namespaces (templated.cpp), time unit i
+# bytes.massif.out       templated again with --time-unit=B
+# stripped.massif.out    a stripped non-PIE program: frames are `??? (in ...)`; its unstripped twin
+#                        is rebuilt by the tests (same addresses) to resolve them with profiler.symbols
+# Every capture has its ms_print output beside it (<name>.ms_print.txt).
+massif_fixtures() {
+    local out="$DATA/massif" tmp
+    tmp="$(mktemp -d)"
+    mkdir -p "$out"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
+    g++ -O1 -g -o "$tmp/templated" "$out/templated.cpp"
+    gcc -O0 -g -no-pie -fno-pie -o "$tmp/stripped" "$out/stripped.c"
+    strip "$tmp/stripped"
+    (
+        cd "$tmp"
+        MEMPROF_ITERATIONS="$tmp/planted.massif.iterations.jsonl" valgrind --tool=massif --time-unit=ms \
+            --detailed-freq=1 --massif-out-file=planted.massif.out ./planted 12
+        valgrind --tool=massif --pages-as-heap=yes --time-unit=ms --threshold=5.0 \
+            --massif-out-file=pages.massif.out ./planted 3
+        valgrind --tool=massif --massif-out-file=templated.massif.out ./templated
+        valgrind --tool=massif --time-unit=B --detailed-freq=2 --massif-out-file=bytes.massif.out ./templated
+        valgrind --tool=massif --detailed-freq=1 --massif-out-file=stripped.massif.out ./stripped
+    )
+    local f
+    for f in planted pages templated bytes stripped; do
+        cp "$tmp/$f.massif.out" "$out/"
+        ms_print "$out/$f.massif.out" > "$out/$f.massif.out.ms_print.txt"
+    done
+    cp "$tmp/planted.massif.iterations.jsonl" "$out/"
+    rm -rf "$tmp"
+}
+if want massif; then massif_fixtures; fi

@@ -22,6 +22,7 @@ ALLOCATOR_FUNCTIONS = frozenset({
     "__GI___libc_free", "__GI___libc_realloc", "__GI___posix_memalign", "__mmap", "__GI___mmap64",
     "__GI___mmap", "__brk", "__sbrk", "__GI___sbrk", "__default_morecore", "_int_malloc",
     "_int_realloc", "_int_memalign", "tcache_init", "sysmalloc", "malloc_hook_ini",
+    "__mmap64", "__glibc_morecore", "morecore", "__mremap",
 })
 # C++ allocation entry points carry their signature: match by prefix.
 ALLOCATOR_PREFIXES = ("operator new", "operator delete")
