@@ -128,7 +128,7 @@ def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: fl
     if not ups:
         return Judgement(INIT_ONCE, slope,
                          f"reached {fmt_bytes(v[f])} at {unit} {s[f]} in one step and never grew again"
-                         f" (ends at {fmt_bytes(end)})")
+                         f" ({fmt_bytes(end)} at the last {unit})")
     last_up = s[ups[-1]]
     if flat_tail:
         return Judgement(POOL, slope,

@@ -26,6 +26,17 @@ def _label(frame) -> str:
         return str(frame)
 
 
+def _site_label(stack, idx: int) -> str:
+    """The site frame's label; an unresolved frame is named by its object and the first resolved
+    caller instead of its address, which moves from run to run (ASLR) and would split one site in two."""
+    fr = stack[idx]
+    if getattr(fr, "function", None):
+        return _label(fr)
+    mod = getattr(fr, "module", None) or "???"
+    caller = next((f for f in stack[idx + 1:] if getattr(f, "function", None)), None)
+    return f"??? (in {mod})" + (f" <- {caller.function}" if caller is not None else "")
+
+
 def rename(sites, rules):
     """A copy of `sites` with site/function/module re-named and category filled (row per stack)."""
     df = sites.copy()
@@ -41,7 +52,7 @@ def rename(sites, rules):
                 hit = (site, fn, mod, cat, None)
             else:
                 fr = stack[idx]
-                hit = (_label(fr), getattr(fr, "function", None), getattr(fr, "module", None), cat,
+                hit = (_site_label(stack, idx), getattr(fr, "function", None), getattr(fr, "module", None), cat,
                        rule.source if rule is not None else None)
             if hit[3] is None:
                 hit = hit[:3] + ("unknown",) + hit[4:]

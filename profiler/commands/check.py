@@ -1,0 +1,44 @@
+"""`memprof check RUN_DIR|CAPTURE`: exit 1 when something leaks, for CI."""
+import json
+
+import click
+
+from profiler.commands._common import rules_option
+
+
+def analyze_for_check(path, rules) -> dict:
+    """The analysis `check` and `compare` judge: the pipeline's, without writing into the run."""
+    from profiler import pipeline
+
+    return pipeline.analyze(path, rules=rules, save=False)
+
+
+@click.command("check")
+@click.argument("path", type=click.Path())
+@click.option("--max-slope", type=float, default=None, metavar="MB_PER_ITER",
+              help="Fail when the RSS series' stable-phase slope exceeds this many MB per iteration.")
+@click.option("--allow", "allow", multiple=True, metavar="PATTERN",
+              help="Glob on a site, function or module whose leak is accepted (repeatable).")
+@rules_option
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+def command(path, max_slope, allow, rules, as_json):
+    """Exit 1 when a site (not --allow'ed) leaks or the RSS slope exceeds --max-slope; 0 otherwise.
+    Leaking sites are printed one per line: site, [category], growth, backend."""
+    from profiler.errors import ExitCode
+    from profiler.triage import gate
+
+    result = analyze_for_check(path, rules)
+    found = gate.check_result(result, max_slope=max_slope, allow=allow)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+    else:
+        for d in found["leaking_sites"]:
+            click.echo(gate.site_line(d))
+        for reason in found["reasons"]:
+            if not reason.startswith("site leaks: "):
+                click.echo(reason)
+        if not found["failed"]:
+            n = sum(c["sites"] for c in found["captures"])
+            extra = f", {len(found['allowed_sites'])} allowed" if found["allowed_sites"] else ""
+            click.echo(f"ok: no leak ({n} sites checked{extra})", err=True)
+    return int(ExitCode.LEAK_FOUND) if found["failed"] else int(ExitCode.OK)

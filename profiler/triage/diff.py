@@ -1,0 +1,164 @@
+"""Two analysed runs (or captures) side by side: per-site and per-category deltas, verdict changes.
+
+Sites are joined by their triaged name (the first non-plumbing frame), which
+stays stable across runs of the same build, so "the leak sites grew" reads
+directly off the live-bytes delta of two runs with different iteration counts,
+while pools and set-up stay put.
+"""
+from __future__ import annotations
+
+import math
+
+from profiler.triage.growth import fmt_bytes
+
+
+def _num(x):
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _pair_captures(a: list, b: list) -> list[tuple]:
+    """Captures of the same format pair up; otherwise the first of each side."""
+    pairs, used = [], set()
+    for ca in a:
+        cb = next((c for j, c in enumerate(b) if j not in used and c.format == ca.format), None)
+        if cb is not None:
+            used.add(b.index(cb))
+            pairs.append((ca, cb))
+    if not pairs and a and b:
+        pairs.append((a[0], b[0]))
+    return pairs
+
+
+def _site_table(cap) -> dict[str, dict]:
+    out = {}
+    for r in cap.sites.to_dict("records"):
+        key = r["site"]
+        prev = out.get(key)
+        row = {
+            "site": key, "function": r.get("function"), "category": r.get("category"),
+            "verdict": r.get("verdict"), "live_bytes_end": _num(r.get("live_bytes_end")) or 0.0,
+            "peak_bytes": _num(r.get("peak_bytes")), "slope_bytes_per_iter": _num(r.get("slope_bytes_per_iter")) or 0.0,
+            "leak_kind": r.get("leak_kind"),
+        }
+        if prev is None:
+            out[key] = row
+        else:   # memcheck keeps loss kinds apart: add them up for the comparison
+            prev["live_bytes_end"] += row["live_bytes_end"]
+            prev["slope_bytes_per_iter"] += row["slope_bytes_per_iter"]
+            if row["verdict"] == "leak":
+                prev["verdict"] = "leak"
+    return out
+
+
+def _delta(x, y):
+    if x is None and y is None:
+        return None
+    return (y or 0.0) - (x or 0.0)
+
+
+def compare_captures(ca, cb) -> dict:
+    ta, tb = _site_table(ca), _site_table(cb)
+    rows = []
+    for key in list(ta) + [k for k in tb if k not in ta]:
+        a, b = ta.get(key), tb.get(key)
+        ref = a or b
+        row = {
+            "site": key,
+            "function": ref.get("function"),
+            "category": (b or a).get("category"),
+            "verdict_a": a["verdict"] if a else None,
+            "verdict_b": b["verdict"] if b else None,
+            "live_end_a": a["live_bytes_end"] if a else None,
+            "live_end_b": b["live_bytes_end"] if b else None,
+            "peak_a": a["peak_bytes"] if a else None,
+            "peak_b": b["peak_bytes"] if b else None,
+            "slope_a": a["slope_bytes_per_iter"] if a else None,
+            "slope_b": b["slope_bytes_per_iter"] if b else None,
+        }
+        row["live_end_delta"] = _delta(row["live_end_a"], row["live_end_b"])
+        row["peak_delta"] = _delta(row["peak_a"], row["peak_b"])
+        row["slope_delta"] = _delta(row["slope_a"], row["slope_b"])
+        row["verdict_changed"] = row["verdict_a"] != row["verdict_b"]
+        rows.append(row)
+    rows.sort(key=lambda r: (-abs(r["live_end_delta"] or 0.0), -abs(r["peak_delta"] or 0.0), r["site"]))
+    cats: dict[str, dict] = {}
+    for r in rows:
+        c = cats.setdefault(r["category"] or "unknown", {
+            "live_end_a": 0.0, "live_end_b": 0.0, "peak_a": 0.0, "peak_b": 0.0, "slope_a": 0.0, "slope_b": 0.0})
+        for k in c:
+            c[k] += r.get(k) or 0.0
+    for c in cats.values():
+        c["live_end_delta"] = c["live_end_b"] - c["live_end_a"]
+        c["peak_delta"] = c["peak_b"] - c["peak_a"]
+        c["slope_delta"] = c["slope_b"] - c["slope_a"]
+    changes = [r for r in rows if r["verdict_changed"]]
+    return {
+        "format_a": ca.format, "format_b": cb.format, "path_a": ca.path, "path_b": cb.path,
+        "sites": rows,
+        "categories": dict(sorted(cats.items(), key=lambda kv: -abs(kv[1]["live_end_delta"]))),
+        "verdict_changes": [{"site": r["site"], "from": r["verdict_a"], "to": r["verdict_b"]} for r in changes],
+        "grew": [r["site"] for r in rows if (r["live_end_delta"] or 0) > 0 and
+                 "leak" in (r["verdict_a"], r["verdict_b"])],
+    }
+
+
+def compare_results(a: dict, b: dict) -> dict:
+    """Everything `memprof compare` shows, JSON-able."""
+    sa, sb = a.get("series") or {}, b.get("series") or {}
+    runs = {
+        "a": {"path": (a.get("source") or {}).get("path"), "verdict": a.get("verdict"),
+              "slope_mb_per_iter": sa.get("slope_mb_per_iter"), "peak_mb": sa.get("peak_mb"), "n": sa.get("n")},
+        "b": {"path": (b.get("source") or {}).get("path"), "verdict": b.get("verdict"),
+              "slope_mb_per_iter": sb.get("slope_mb_per_iter"), "peak_mb": sb.get("peak_mb"), "n": sb.get("n")},
+    }
+    pairs = _pair_captures(a.get("_captures") or [], b.get("_captures") or [])
+    return {
+        "runs": runs,
+        "verdict_changed": runs["a"]["verdict"] != runs["b"]["verdict"],
+        "captures": [compare_captures(ca, cb) for ca, cb in pairs],
+    }
+
+
+def _b(x) -> str:
+    return "-" if x is None else fmt_bytes(x)
+
+
+def _d(x) -> str:
+    if x is None:
+        return "-"
+    return ("+" if x > 0 else "") + fmt_bytes(x) if x else "0"
+
+
+def to_text(cmp: dict, top: int = 20) -> str:
+    """A plain-text rendering for the terminal."""
+    ra, rb = cmp["runs"]["a"], cmp["runs"]["b"]
+    lines = [f"A: {ra['path']}  verdict {ra['verdict']}", f"B: {rb['path']}  verdict {rb['verdict']}"]
+    if ra.get("slope_mb_per_iter") is not None or rb.get("slope_mb_per_iter") is not None:
+        lines.append(f"RSS slope MB/iteration: A {ra.get('slope_mb_per_iter')}  B {rb.get('slope_mb_per_iter')}; "
+                     f"peak MB: A {ra.get('peak_mb')}  B {rb.get('peak_mb')}")
+    for c in cmp["captures"]:
+        lines.append("")
+        lines.append(f"{c['format_a']} vs {c['format_b']}: per category (live at end, peak, slope per iteration)")
+        for cat, v in c["categories"].items():
+            lines.append(f"  {cat:<13} live {_b(v['live_end_a'])} -> {_b(v['live_end_b'])} ({_d(v['live_end_delta'])})"
+                         f"  peak {_b(v['peak_a'])} -> {_b(v['peak_b'])} ({_d(v['peak_delta'])})"
+                         f"  slope {_b(v['slope_a'])} -> {_b(v['slope_b'])}")
+        lines.append("  sites (largest change first):")
+        for r in c["sites"][:top]:
+            va, vb = r["verdict_a"] or "absent", r["verdict_b"] or "absent"
+            verdict = va if va == vb else f"{va} -> {vb}"
+            lines.append(f"  {r['site']}  [{r['category']}]  {verdict}  live {_b(r['live_end_a'])} -> "
+                         f"{_b(r['live_end_b'])} ({_d(r['live_end_delta'])})  peak {_d(r['peak_delta'])}  "
+                         f"slope {_b(r['slope_a'])} -> {_b(r['slope_b'])}")
+        if len(c["sites"]) > top:
+            lines.append(f"  ... {len(c['sites']) - top} more (--json shows all)")
+        if c["grew"]:
+            lines.append("  leak sites that grew: " + ", ".join(c["grew"]))
+        if c["verdict_changes"]:
+            lines.append("  verdict changes: " + "; ".join(f"{v['site']}: {v['from'] or 'absent'} -> "
+                                                         f"{v['to'] or 'absent'}" for v in c["verdict_changes"]))
+    return "\n".join(lines)

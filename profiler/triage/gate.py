@@ -1,0 +1,74 @@
+"""The CI gate behind `memprof check`: which findings fail a build, and which the user allowed.
+
+A site fails when its verdict is `leak` and no --allow pattern names it (a
+glob on the site label, the function, or the module's path or file name).
+The RSS series fails when its stable-phase slope exceeds --max-slope; a run
+with no capture at all (nothing to name sites) fails on the series verdict.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+
+from profiler.triage.growth import LEAK, fmt_bytes
+
+
+def _allowed(site: dict, patterns) -> str | None:
+    names = [site.get("site"), site.get("function"), site.get("module")]
+    mod = site.get("module")
+    if isinstance(mod, str):
+        names.append(os.path.basename(mod))
+    for pat in patterns:
+        for n in names:
+            if isinstance(n, str) and fnmatch.fnmatchcase(n, pat):
+                return pat
+    return None
+
+
+def check_result(result: dict, *, max_slope: float | None = None, allow=()) -> dict:
+    """{failed, reasons, leaking_sites, allowed_sites, series_slope_mb_per_iter, ...}; JSON-able."""
+    from profiler.triage.runverdict import _site_brief, _unit
+
+    allow = list(allow or ())
+    captures = result.get("_captures") or []
+    leaking, allowed = [], []
+    for cap in captures:
+        unit = _unit(cap)
+        s = cap.sites
+        if not len(s):
+            continue
+        for r in s[s["verdict"] == LEAK].to_dict("records"):
+            brief = _site_brief(r, cap, unit)
+            pat = _allowed(brief, allow)
+            if pat:
+                allowed.append({**brief, "allowed_by": pat})
+            else:
+                leaking.append(brief)
+    leaking.sort(key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"], str(d["site"])))
+    series = result.get("series") or None
+    slope = series.get("slope_mb_per_iter") if series else None
+    reasons = []
+    for d in leaking:
+        reasons.append(f"site leaks: {d['site']}")
+    if max_slope is not None and slope is not None and float(slope) > max_slope:
+        reasons.append(f"RSS slope {float(slope):+.4g} MB/iteration exceeds --max-slope {max_slope:g}")
+    if not captures and series and series.get("verdict") == "leak" and max_slope is None:
+        reasons.append("the RSS series verdict is leak (no capture to name sites; set --max-slope to gate on the slope)")
+    return {
+        "failed": bool(reasons),
+        "reasons": reasons,
+        "verdict": result.get("verdict"),
+        "leaking_sites": leaking,
+        "allowed_sites": allowed,
+        "series_slope_mb_per_iter": slope,
+        "max_slope_mb_per_iter": max_slope,
+        "captures": [{"format": c.format, "path": c.path, "sites": int(len(c.sites))} for c in captures],
+    }
+
+
+def site_line(d: dict) -> str:
+    """One leaking site per line: what, where, how fast, seen by which tool."""
+    rate = (f"{fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" if d.get("slope_bytes_per_iter")
+            else f"{fmt_bytes(d['live_bytes_end'])} at exit")
+    kind = f" {d['leak_kind']}" if d.get("leak_kind") else ""
+    return f"{d['site']}\t[{d['category']}]\t+{rate}\t{d['backend']}{kind}"
