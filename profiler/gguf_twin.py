@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+# Part of the cached file name: bump it whenever the bytes a spec produces change.
+TWIN_VERSION = 2
 QK8_0 = 32                 # values per Q8_0 block
 Q8_0_BLOCK_BYTES = 2 + QK8_0  # f16 scale + 32 int8
 ALIGNMENT = 32             # GGUF default data alignment

@@ -21,7 +21,8 @@ from profiler.errors import BadModel, UsageProblem
 
 ALIASES = ("0.6b", "1.7b", "tiny-0.6b", "tiny-1.7b")
 ENV_VARS = {"0.6b": "MEMPROF_MODEL_0_6B", "1.7b": "MEMPROF_MODEL_1_7B"}
-TWIN_FILES = {alias: f"qwen3-{alias}-twin-q8_0.gguf" for alias in ALIASES}
+TWIN_VERSION = 2  # = profiler.gguf_twin.TWIN_VERSION (kept here so listing imports no numpy)
+TWIN_FILES = {alias: f"qwen3-{alias}-twin-v{TWIN_VERSION}-q8_0.gguf" for alias in ALIASES}
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,13 @@ def resolve_model(name: str, overrides: dict[str, str] | None = None, *, create:
     raise UsageProblem(f"unknown model {name!r}: use one of {', '.join(ALIASES)} or a path to a .gguf file")
 
 
-def ensure_twin(alias: str, cache_dir_: Path | None = None, *, show_progress: bool | None = None) -> Path:
+def ensure_twin(alias: str, cache_dir: Path | None = None, *, show_progress: bool | None = None) -> Path:
     """The synthetic twin for `alias`, written once into the cache (progress bar on a tty)."""
     from profiler import gguf_twin
 
     if alias not in gguf_twin.SPECS:
         raise UsageProblem(f"no synthetic twin for {alias!r}: use one of {', '.join(gguf_twin.SPECS)}")
-    path = twin_path(alias, Path(cache_dir_) if cache_dir_ else None)
+    path = twin_path(alias, Path(cache_dir) if cache_dir else None)  # twin_path sees the module's cache_dir()
     if path.is_file():
         return path
     spec = gguf_twin.SPECS[alias]

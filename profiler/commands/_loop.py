@@ -1,0 +1,122 @@
+"""The switch-loop options shared by `memprof run` and the profiler commands.
+
+Each command may override the defaults (Valgrind runs want fewer iterations and
+tokens), so the decorator is a factory: `@loop_options(iterations=4, max_tokens=4)`.
+"""
+from __future__ import annotations
+
+import click
+
+QUICK = {"models": ("tiny-0.6b", "tiny-1.7b"), "iterations": 6, "max_tokens": 8}
+
+DEFAULTS = {
+    "models": ("0.6b", "1.7b"),
+    "iterations": 50,
+    "strategy": "reload",
+    "prompt": None,          # LoopConfig's default prompt
+    "max_tokens": 16,
+    "n_ctx": 512,
+    "threads": None,         # all usable cores
+}
+
+
+def loop_options(**default_overrides):
+    """Decorator adding --model, --iterations, --strategy, --prompt, --max-tokens, --n-ctx,
+    --threads, --out, --quick and --model-path; `default_overrides` replace DEFAULTS."""
+    unknown = set(default_overrides) - set(DEFAULTS) - {"quick"}
+    if unknown:
+        raise TypeError(f"unknown loop option defaults: {sorted(unknown)}")
+    d = {**DEFAULTS, **default_overrides}
+    models_default = ", ".join(d["models"])
+
+    def decorate(f):
+        # Click lists options in decorator order, so apply them bottom-up.
+        opts = [
+            click.option("--model", "-m", "models", multiple=True, default=d["models"], show_default=True,
+                         metavar="ALIAS|PATH",
+                         help="Model to load, repeatable; the loop alternates between them. "
+                              "Aliases: 0.6b, 1.7b, tiny-0.6b, tiny-1.7b."),
+            click.option("--iterations", "-n", type=click.IntRange(1, 100000), default=d["iterations"],
+                         show_default=True, help="Load/generate/unload iterations."),
+            click.option("--strategy", type=click.Choice(["reload", "reset"]), default=d["strategy"],
+                         show_default=True,
+                         help="reload: destroy and recreate the model every iteration; "
+                              "reset: keep one instance per model and reset it on a switch."),
+            click.option("--prompt", default=d["prompt"], help="Prompt text for each generation."),
+            click.option("--max-tokens", type=click.IntRange(1, 4096), default=d["max_tokens"],
+                         show_default=True, help="Tokens generated per iteration (greedy)."),
+            click.option("--n-ctx", type=click.IntRange(16, 1 << 20), default=d["n_ctx"], show_default=True,
+                         help="Context size (sizes the KV cache)."),
+            click.option("--threads", type=click.IntRange(1, 1024), default=d["threads"],
+                         help="llama.cpp threads [default: all usable cores]."),
+            click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+                         help="Run directory [default: runs/<command>-<timestamp>]."),
+            click.option("--quick", is_flag=True, default=bool(d.get("quick", False)),
+                         help="Tiny twins, 6 iterations, 8 tokens (unless given): a smoke run in seconds."),
+            click.option("--model-path", "model_paths", multiple=True, metavar="ALIAS=PATH",
+                         help="Use this GGUF file for ALIAS (e.g. 1.7b=/models/Qwen3-1.7B-Q8_0.gguf)."),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+def _given(name: str, opts: dict) -> bool:
+    """Whether the user set option `name` (not merely its default)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and name in ctx.params:
+        src = ctx.get_parameter_source(name)
+        return src not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+    return opts.get(name) not in (None, ())
+
+
+def loop_config_from_options(opts: dict, *, validate_models: bool = True):
+    """Build a LoopConfig from the parsed loop options (the command's kwargs).
+
+    --quick replaces the models, iterations and tokens the user did not give. Every
+    model is resolved and, with `validate_models`, checked to be a complete GGUF file
+    before llama.cpp sees it; a missing synthetic twin is written once.
+    """
+    from profiler import models as M
+    from profiler.workload.config import LoopConfig
+
+    opts = dict(opts)
+    for key, value in DEFAULTS.items():
+        if opts.get(key) in (None, ()):
+            opts[key] = value
+    if opts.get("quick"):
+        for key, value in QUICK.items():
+            if not _given(key, opts) or opts.get(key) in (None, ()):
+                opts[key] = value
+    overrides = M.parse_overrides(opts.get("model_paths"))
+    # user files first: a bad path fails at once, before any twin is written
+    resolved = [M.resolve_model(name, overrides, create=False) for name in opts["models"]]
+    if validate_models:
+        for r in resolved:
+            if r.source != "twin":
+                M.validate_gguf(r.path)
+    for i, r in enumerate(resolved):
+        if r.source == "twin":
+            resolved[i] = r = M.resolve_model(r.alias, overrides)
+            if validate_models:
+                M.validate_gguf(r.path)
+    kw = dict(
+        models=[{"alias": r.alias, "path": str(r.path.resolve())} for r in resolved],
+        iterations=int(opts["iterations"]),
+        strategy=opts.get("strategy") or DEFAULTS["strategy"],
+        max_tokens=int(opts["max_tokens"]),
+        n_ctx=int(opts["n_ctx"]),
+    )
+    if opts.get("prompt"):
+        kw["prompt"] = opts["prompt"]
+    if opts.get("threads"):
+        kw["threads"] = int(opts["threads"])
+    return LoopConfig(**kw)
+
+
+def loop_run_dir(opts: dict, label: str):
+    from profiler.rundir import new_run_dir
+
+    return new_run_dir(opts.get("out"), label)
