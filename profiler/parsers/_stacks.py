@@ -68,7 +68,10 @@ def sites_frame(rows: Iterable[tuple], backend: str):
         cols["category"].append(None)
         cols["slope_bytes_per_iter"].append(np.nan)
         cols["verdict"].append(None)
-    df = pd.DataFrame(cols, columns=SITE_COLUMNS)
+    # text columns stay `object` so a missing function/module is None, not NaN (pandas 3 infers str)
+    text = {"site", "function", "module", "stack", "backend", "leak_kind", "category", "verdict"}
+    df = pd.DataFrame({c: pd.Series(v, dtype=object) if c in text else v for c, v in cols.items()},
+                      columns=SITE_COLUMNS)
     df["site_id"] = df["site_id"].astype("int64")
     df["live_bytes_end"] = df["live_bytes_end"].astype("int64")
     df["peak_bytes"] = df["peak_bytes"].astype("int64")

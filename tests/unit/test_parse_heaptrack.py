@@ -1,0 +1,285 @@
+"""heaptrack parser on a real heaptrack 1.4 capture of the planted workload (scripts/make_fixtures.sh).
+
+Oracles are heaptrack_print's own outputs stored beside the capture: the totals
+of `heaptrack_print -f`, and the exact per-trace figures of its flame-graph
+output (`-F --flamegraph-cost-type peak|leaked|allocations|temporary`).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from profiler.errors import BadCapture
+from profiler.parsers import detect, load_capture
+from profiler.parsers import heaptrack as ht
+
+DATA = Path(__file__).parent.parent / "data" / "heaptrack"
+ZST = DATA / "planted.zst"
+GZ = DATA / "planted.gz"
+ITERATIONS = 12
+KiB = 1024
+
+
+def boundaries():
+    recs = [json.loads(line) for line in (DATA / "planted.iterations.jsonl").read_text().splitlines()]
+    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
+
+
+@pytest.fixture(scope="module")
+def cap():
+    return load_capture(ZST)
+
+
+@pytest.fixture(scope="module")
+def aligned():
+    return load_capture(ZST, boundaries=boundaries())
+
+
+def print_totals() -> dict[str, str]:
+    out = {}
+    for line in (DATA / "planted.print.txt").read_text().splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            out[key] = value
+    return out
+
+
+def flame(cost: str) -> list[int]:
+    return [int(line.rsplit(" ", 1)[1]) for line in (DATA / f"planted.flame_{cost}.txt").read_text().splitlines()]
+
+
+def assert_printed(value: int, printed: str):
+    """heaptrack_print prints bytes 1000-based with two decimals (e.g. 1.16M): compare at that precision."""
+    m = re.fullmatch(r"([0-9.]+)([KMGT]?)B?", printed.split(" ")[0])
+    assert m, printed
+    scale = 1000 ** " KMGT".index(m.group(2) or " ")
+    assert f"{value / scale:.2f}" == m.group(1) if scale > 1 else str(value) == m.group(1)
+
+
+def site(cap, function):
+    rows = cap.sites[cap.sites["function"] == function]
+    assert len(rows) == 1, (function, cap.sites["function"].tolist())
+    return rows.iloc[0]
+
+
+# --- totals against heaptrack_print ---------------------------------------------------------
+
+def test_totals_equal_heaptrack_print(cap):
+    printed = print_totals()
+    assert cap.totals["calls"] == int(printed["calls to allocation functions"].split()[0]) == 68
+    assert cap.totals["temporary"] == int(printed["temporary memory allocations"].split()[0]) == 26
+    assert_printed(cap.totals["peak_heap_bytes"], printed["peak heap memory consumption"])
+    assert_printed(cap.totals["leaked_bytes"], printed["total memory leaked"])
+    assert_printed(cap.totals["peak_rss_bytes"], printed["peak RSS (including heaptrack overhead)"])
+
+
+def test_exact_totals_from_flamegraph_costs(cap):
+    # every trace's peak is taken at the same instant, so they add up to the global peak exactly
+    assert cap.totals["peak_heap_bytes"] == sum(flame("peak")) == 1158144
+    assert cap.totals["leaked_bytes"] == sum(flame("leaked")) == 954368
+    assert cap.totals["calls"] == sum(flame("allocations"))
+    assert cap.totals["temporary"] == sum(flame("temporary"))
+    assert cap.totals["allocated_bytes_total"] == 2656248
+
+
+def test_per_site_figures_equal_heaptrack_per_trace_figures(cap):
+    # one site per allocation trace, like heaptrack's unmerged allocations
+    assert sorted(cap.sites["peak_bytes"]) == sorted(flame("peak"))
+    assert sorted(cap.sites["live_bytes_end"]) == sorted(flame("leaked"))
+    assert sorted(cap.sites["alloc_count"]) == sorted(flame("allocations"))
+    assert cap.sites["site_id"].is_unique
+
+
+# --- the planted sites ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("function, live_end, peak, calls", [
+    ("leak_lost", 32 * KiB * ITERATIONS, 32 * KiB * ITERATIONS, ITERATIONS),
+    ("leak_reachable", 16 * KiB * ITERATIONS, 16 * KiB * ITERATIONS, ITERATIONS),
+    ("pool_acquire", 256 * KiB, 256 * KiB, 4),
+    ("scratch_work", 0, 128 * KiB, ITERATIONS),   # live at the peak: the peak is inside the last scratch_work
+    ("init_once", 100 * KiB, 100 * KiB, 1),
+])
+def test_planted_sites(cap, function, live_end, peak, calls):
+    row = site(cap, function)
+    assert row["live_bytes_end"] == live_end
+    assert row["peak_bytes"] == peak
+    assert row["alloc_count"] == calls
+    assert row["backend"] == "heaptrack"
+    assert row["site"].startswith(f"{function} (") and "planted.c:" in row["site"]
+    top = row["stack"][0]
+    assert top.function == function and top.module.endswith("/planted") and top.line > 0
+    assert [f.function for f in row["stack"][1:3]] == ["planted_iteration" if function != "init_once"
+                                                       else "planted_setup", "main"]
+
+
+def test_site_skips_allocator_frames_and_keeps_module_when_unsymbolised(cap):
+    # libstdc++'s emergency pool: an address-only frame keeps its module
+    row = cap.sites[cap.sites["site"].str.contains("libstdc")].iloc[0]
+    assert row["function"] is None and row["module"].endswith("libstdc++.so.6")
+    assert row["peak_bytes"] == 72704 and row["live_bytes_end"] == 0
+
+
+def test_inlined_frames_are_expanded(cap):
+    # fopen's buffer: __GI__IO_doallocbuf appears twice (an inlined frame of the same ip)
+    stacks = [s for s in cap.sites["stack"] if s and s[0].function == "__GI__IO_file_doallocate"]
+    assert stacks
+    names = [f.function for f in stacks[0]]
+    assert names.count("__GI__IO_doallocbuf") == 2
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+def series(capture, function):
+    sid = site(capture, function)["site_id"]
+    tl = capture.timeline[capture.timeline["site_id"] == sid].sort_values("slice")
+    return tl["slice"].tolist(), tl["live_bytes"].tolist()
+
+
+def test_timeline_at_iteration_boundaries(aligned):
+    slices, leak = series(aligned, "leak_lost")
+    assert slices == list(range(1, ITERATIONS + 1))
+    assert leak == [32 * KiB * i for i in slices]
+    _, pool = series(aligned, "pool_acquire")
+    assert pool == [64 * KiB * min(i, 4) for i in slices]
+    _, scratch = series(aligned, "scratch_work")
+    assert scratch == [0] * ITERATIONS
+    _, init = series(aligned, "init_once")
+    assert init == [100 * KiB] * ITERATIONS
+    t = aligned.timeline.drop_duplicates("slice")["t"].tolist()
+    assert t == [b[1] for b in boundaries()]
+
+
+def test_timeline_without_boundaries_is_equal_time_slices(cap):
+    tl = cap.timeline
+    per_slice = tl.drop_duplicates("slice").sort_values("slice")
+    assert 10 <= len(per_slice) <= 21
+    steps = per_slice["t"].diff().dropna().round(6).tolist()[:-1]  # the last slice is the end
+    assert len(set(steps)) == 1
+    # the last slice is the end state
+    last = tl[tl["slice"] == per_slice["slice"].max()].set_index("site_id")["live_bytes"]
+    assert (last == cap.sites.set_index("site_id")["live_bytes_end"]).all()
+    _, leak = series(cap, "leak_lost")
+    assert leak == sorted(leak) and leak[-1] == 12 * 32 * KiB
+
+
+def test_meta(cap):
+    assert cap.meta["command"] == "./planted 12"
+    assert cap.meta["heaptrack_version"] == "1.4.0" and cap.meta["file_format"] == 3
+    assert cap.meta["page_size"] == 4096
+
+
+def test_gzip_capture_gives_the_same_result(cap):
+    g = load_capture(GZ)
+    assert g.totals == cap.totals
+    assert g.sites.drop(columns=["stack"]).equals(cap.sites.drop(columns=["stack"]))
+    assert g.sites["stack"].tolist() == cap.sites["stack"].tolist()
+
+
+def test_detect():
+    assert detect(ZST) == "heaptrack" and detect(GZ) == "heaptrack"
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+def text() -> bytes:
+    return zstandard.ZstdDecompressor().decompressobj().decompress(ZST.read_bytes())
+
+
+def zst(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor().compress(data)
+
+
+def bad(tmp_path, name, data: bytes) -> str:
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(BadCapture) as exc:
+        load_capture(p)
+    msg = str(exc.value)
+    assert "\n" not in msg and str(p) in msg
+    return msg
+
+
+def test_empty(tmp_path):
+    assert "empty" in bad(tmp_path, "e.zst", b"")
+
+
+def test_truncated_stream(tmp_path):
+    raw = ZST.read_bytes()
+    assert "truncated" in bad(tmp_path, "t.zst", raw[: len(raw) - 20])
+
+
+def test_truncated_gzip_names_truncation(tmp_path):
+    g = GZ.read_bytes()
+    msg = bad(tmp_path, "t.gz", g[: len(g) - 10])
+    assert "truncated" in msg
+
+
+def test_corrupted_bytes(tmp_path):
+    raw = bytearray(ZST.read_bytes())
+    for i in range(200, 260):
+        raw[i] ^= 0x5A
+    msg = bad(tmp_path, "c.zst", bytes(raw))
+    assert "corrupt" in msg or "line" in msg
+
+
+def test_foreign_zstd_and_text(tmp_path):
+    msg = bad(tmp_path, "foreign.zst", zst(b"hello, this is not heaptrack\n" * 10))
+    assert "not a capture" in msg
+    bad(tmp_path, "plain.txt", b"just some text\n")
+    bad(tmp_path, "foreign.gz", gzip.compress(b'{"json": true}\n'))
+
+
+def test_file_stops_mid_record(tmp_path):
+    t = text()
+    cut = t.index(b"\n+ ", len(t) // 2) + 2      # "...\n+" with no number and no newline
+    msg = bad(tmp_path, "mid.zst", zst(t[:cut]))
+    line = t[:cut].count(b"\n") + 1
+    assert f"line {line}:" in msg and "middle of a record" in msg
+
+
+def test_garbage_line_is_reported_with_its_number(tmp_path):
+    lines = text().split(b"\n")
+    lines.insert(40, b"Q this is not a heaptrack record")
+    assert "line 41:" in bad(tmp_path, "g.zst", zst(b"\n".join(lines)))
+    lines = text().split(b"\n")
+    k = next(i for i, l in enumerate(lines) if l.startswith(b"+ ") and i > 60)
+    lines[k] = b"+ zz"
+    assert f"line {k + 1}: malformed number" in bad(tmp_path, "n.zst", zst(b"\n".join(lines)))
+
+
+@pytest.mark.parametrize("record, what", [
+    (b"+ fff", "undefined allocation"),
+    (b"t 3 ff", "undefined trace"),
+    (b"i 1234 ff", "undefined string"),
+    (b"a 10 fff", "undefined trace"),
+])
+def test_undefined_references(tmp_path, record, what):
+    lines = text().split(b"\n")
+    lines.insert(30, record)
+    msg = bad(tmp_path, "u.zst", zst(b"\n".join(lines)))
+    assert "line 31:" in msg and what in msg
+
+
+def test_use_before_definition(tmp_path):
+    # an allocation event for info 1 placed before the `a` line that defines info 1
+    lines = text().split(b"\n")
+    a_lines = [i for i, l in enumerate(lines) if l.startswith(b"a ")]
+    lines.insert(a_lines[1], b"+ 1")
+    msg = bad(tmp_path, "early.zst", zst(b"\n".join(lines)))
+    assert f"line {a_lines[1] + 1}:" in msg and "undefined allocation" in msg
+
+
+def test_unsupported_file_format(tmp_path):
+    t = text().replace(b"v 10400 3\n", b"v 10400 9\n", 1)
+    assert "line 1:" in bad(tmp_path, "v.zst", zst(t))
+
+
+def test_sniff_is_exclusive():
+    massif = Path(__file__).parent.parent / "data" / "massif" / "planted.massif.out"
+    assert not ht.sniff(massif.read_bytes()[:4096], massif)
+    assert ht.sniff(ZST.read_bytes()[:4096], ZST)
