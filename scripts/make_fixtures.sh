@@ -142,3 +142,37 @@ massif_fixtures() {
     rm -rf "$tmp"
 }
 if want massif; then massif_fixtures; fi
+
+# --- memray (memray 1.20 .bin + `memray stats --json` oracle) ----------------
+# Scripts are run by relative path from a fixed directory so the Python frames
+# (co_filename) in the captures do not depend on where the clone lives.
+# planted_native.bin's native frames resolve only while the .so it was recorded
+# with exists (memray symbolises at read time): the unit tests assert its totals
+# and its Python-level frames only; the integration test re-records it.
+memray_fixtures() {
+    local out="$DATA/memray" tmp n=5
+    tmp="$(mktemp -d)"
+    mkdir -p "$out"
+    gcc -O0 -g -fno-omit-frame-pointer -shared -fPIC -DPLANTED_LIB \
+        -o "$tmp/libplanted.so" "$ROOT/tests/workloads/planted.c"
+    rm -f "$out"/*.bin "$out"/*.stats.json "$out"/*.iterations.jsonl
+    (
+        cd "$ROOT"
+        # planted sites, Python stacks only, one Python frame per planted C function; uncompressed
+        MEMPROF_ITERATIONS="$out/planted_python.iterations.jsonl" "$PY" -m memray run -q --no-compress \
+            -o "$out/planted_python.bin" tests/workloads/planted_driver.py "$tmp/libplanted.so" $n --split
+        # the same with native (hybrid) stacks, LZ4-compressed as memray writes by default
+        MEMPROF_ITERATIONS="$out/planted_native.iterations.jsonl" "$PY" -m memray run -q --native \
+            -o "$out/planted_native.bin" tests/workloads/planted_driver.py "$tmp/libplanted.so" $n --split
+    )
+    (
+        cd "$out"
+        "$PY" -m memray run -q -o pyalloc.bin pyalloc.py
+        "$PY" -m memray run -q --aggregate -o pyalloc_aggregated.bin pyalloc.py
+        for f in planted_python planted_native pyalloc; do
+            "$PY" -m memray stats --json -f -o "$f.stats.json" "$f.bin" >/dev/null
+        done
+    )
+    rm -rf "$tmp"
+}
+if want memray; then memray_fixtures; fi

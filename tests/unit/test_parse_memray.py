@@ -1,0 +1,250 @@
+"""memray parser on real memray 1.20 captures, checked against `memray stats --json` of the same file."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiler.errors import BadCapture
+from profiler.parsers import detect, load_capture, memray_bin
+from profiler.rundir import iter_records
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "memray"
+DRIVER = "tests/workloads/planted_driver.py"
+N = 5  # iterations of the planted fixtures
+PLANTED = {  # Python wrapper in planted_driver.py -> (live at end, calls, bytes per call)
+    "init_once": (102400, 1, 102400),
+    "pool_acquire": (4 * 65536, 4, 65536),
+    "leak_lost": (N * 32768, N, 32768),
+    "leak_reachable": (N * 16384, N, 16384),
+    "scratch_work": (0, N, 131072),
+}
+
+
+def stats(name: str) -> dict:
+    return json.loads((DATA / f"{name}.stats.json").read_text())
+
+
+def boundaries(name: str):
+    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in iter_records(DATA / f"{name}.iterations.jsonl")]
+
+
+@pytest.mark.parametrize("name", ["pyalloc", "planted_python", "planted_native"])
+def test_totals_equal_memray_stats(name):
+    cap = load_capture(DATA / f"{name}.bin")
+    oracle = stats(name)
+    assert cap.format == "memray"
+    assert cap.totals["total_allocations"] == oracle["total_num_allocations"]
+    assert cap.totals["total_bytes_allocated"] == oracle["total_bytes_allocated"]
+    assert cap.totals["peak_memory_bytes"] == oracle["metadata"]["peak_memory"]
+    assert cap.meta["allocations_by_allocator"] == oracle["allocator_type_distribution"]
+    assert cap.totals["mmap_allocations"] == oracle["allocator_type_distribution"].get("MMAP", 0)
+    # the tables add up: calls per site sum to the total, peak per site to the peak
+    assert cap.sites.alloc_count.sum() == cap.totals["total_allocations"]
+    assert cap.sites.peak_bytes.sum() == cap.totals["peak_memory_bytes"]
+    assert cap.sites.live_bytes_end.sum() == cap.totals["leaked_bytes"]
+    assert cap.sites.site_id.is_unique and set(cap.sites.backend) == {"memray"}
+    assert cap.meta["records"] == oracle["metadata"]["total_allocations"]
+
+
+def _by_function(cap, fn: str):
+    rows = cap.sites[cap.sites.function == fn]
+    assert len(rows) == 1, f"{fn}: {len(rows)} sites"
+    return rows.iloc[0]
+
+
+def test_planted_python_sites_exact():
+    cap = load_capture(DATA / "planted_python.bin")
+    assert cap.meta["stacks"] == "python" and not cap.meta["has_native_traces"]
+    for fn, (live, calls, size) in PLANTED.items():
+        row = _by_function(cap, fn)
+        assert row.live_bytes_end == live, fn
+        assert row.alloc_count == calls, fn
+        assert row.module == DRIVER and row.site.startswith(f"{fn} ({DRIVER}:")
+        assert row["stack"][0].function == fn and row["stack"][1].function in ("run_split",)
+    # the global peak fell during the last scratch_work: everything kept, plus its 128 KiB
+    peaks = {fn: _by_function(cap, fn).peak_bytes for fn in PLANTED}
+    assert peaks == {"init_once": 102400, "pool_acquire": 262144, "leak_lost": 163840,
+                     "leak_reachable": 81920, "scratch_work": 131072}
+
+
+def test_planted_timeline_at_iteration_boundaries():
+    b = boundaries("planted_python")
+    assert [x[0] for x in b] == list(range(1, N + 1))
+    cap = load_capture(DATA / "planted_python.bin", boundaries=b)
+    tl = cap.timeline
+    assert list(tl.columns) == ["site_id", "slice", "t", "live_bytes"]
+    assert sorted(tl.slice.unique()) == list(range(1, N + 1))
+    assert sorted(tl.t.unique()) == sorted(x[1] for x in b)
+
+    def series(fn):
+        sid = _by_function(cap, fn).site_id
+        return tl[tl.site_id == sid].sort_values("slice").live_bytes.tolist()
+
+    assert series("leak_lost") == [32768 * i for i in range(1, N + 1)]
+    assert series("leak_reachable") == [16384 * i for i in range(1, N + 1)]
+    assert series("pool_acquire") == [65536 * min(i, 4) for i in range(1, N + 1)]
+    assert series("init_once") == [102400] * N
+    assert series("scratch_work") == [0] * N
+    # every site has a row per slice
+    assert len(tl) == len(cap.sites) * N
+    assert cap.meta["timeline_clock"] == "iterations" and len(cap.meta["slice_snapshot_ms"]) == N
+
+
+def test_timeline_without_boundaries_is_time_slices():
+    cap = load_capture(DATA / "pyalloc.bin")
+    tl = cap.timeline
+    assert sorted(tl.slice.unique()) == list(range(20))
+    assert tl.t.is_monotonic_increasing or tl.groupby("slice").t.first().is_monotonic_increasing
+    last = tl[tl.slice == 19].set_index("site_id").live_bytes
+    assert (last.reindex(cap.sites.site_id).values == cap.sites.live_bytes_end.values).all()
+
+
+def test_native_fixture_totals_and_python_frames():
+    """Native frames resolve only where the recorded .so exists; Python frames always do."""
+    cap = load_capture(DATA / "planted_native.bin")
+    assert cap.meta["stacks"] == "hybrid" and cap.meta["has_native_traces"]
+    for fn, (live, calls, size) in PLANTED.items():
+        mask = [any(f.function == fn and f.file == DRIVER for f in st) for st in cap.sites["stack"]]
+        rows = cap.sites[mask]
+        assert rows.live_bytes_end.sum() == live, fn
+        assert rows.alloc_count.sum() == calls, fn
+    # native frames have no module (memray does not report the shared object); Python frames do
+    frames = [f for st in cap.sites["stack"] for f in st]
+    assert any(f.module is None for f in frames)
+    assert all(f.module == f.file for f in frames if f.file and f.file.endswith(".py"))
+
+
+def test_pure_python_sites_and_mmap():
+    cap = load_capture(DATA / "pyalloc.bin")
+    assert _by_function(cap, "warm_cache").live_bytes_end == 200_001
+    step = _by_function(cap, "leak_step")
+    assert (step.live_bytes_end, step.alloc_count) == (4 * 50_001, 4)
+    region = _by_function(cap, "map_region")
+    assert (region.live_bytes_end, region.peak_bytes, region.alloc_count) == (1 << 20, 1 << 20, 1)
+    tr = _by_function(cap, "transient")
+    assert (tr.live_bytes_end, tr.alloc_count) == (0, 4)
+    assert tr.peak_bytes == 300_001  # the peak is reached while the last transient buffer lives
+    assert cap.totals["mmap_allocations"] == 1 and cap.totals["mmap_bytes"] == 1 << 20
+    assert cap.sites.site.str.startswith("warm_cache (pyalloc.py:").any()
+
+
+def test_aggregated_file_answers_what_it_can():
+    cap = load_capture(DATA / "pyalloc_aggregated.bin")
+    full = load_capture(DATA / "pyalloc.bin")
+    assert cap.meta["aggregated"] and cap.meta["queries"] == ["high_watermark", "leaked"]
+    assert cap.timeline is None
+    assert cap.totals["total_allocations"] is None and cap.totals["total_bytes_allocated"] is None
+    assert cap.sites.alloc_count.isna().all()
+    # same script, same figures for what an aggregated file keeps
+    assert cap.totals["peak_memory_bytes"] == full.totals["peak_memory_bytes"]
+    assert cap.totals["leaked_bytes"] == full.totals["leaked_bytes"]
+    assert _by_function(cap, "leak_step").live_bytes_end == 4 * 50_001
+    # memray's own stats refuse such a file, which is why its totals are None
+    with pytest.raises(NotImplementedError):
+        from memray._memray import compute_statistics
+
+        compute_statistics(str(DATA / "pyalloc_aggregated.bin"))
+
+
+def test_sniff():
+    for name in ("pyalloc.bin", "planted_python.bin", "planted_native.bin", "pyalloc_aggregated.bin"):
+        assert detect(DATA / name) == "memray", name
+    assert (DATA / "planted_python.bin").read_bytes().startswith(b"memray\x00")        # --no-compress
+    assert (DATA / "pyalloc.bin").read_bytes().startswith(b"\x04\x22\x4d\x18")       # LZ4 frame
+    assert not memray_bin.sniff(b"\x04\x22\x4d\x18" + b"\x00" * 60, None)
+    assert not memray_bin.sniff(b"v 10400 3\n", None)
+
+
+# --- bad inputs ------------------------------------------------------------------
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def _assert_one_line(excinfo):
+    msg = excinfo.value.one_line()
+    assert msg and "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("name,cut", [("planted_python.bin", 20000), ("planted_python.bin", 2000),
+                                      ("pyalloc.bin", 8000), ("planted_native.bin", 30000)])
+def test_truncated_capture(tmp_path, capfd, name, cut):
+    data = (DATA / name).read_bytes()
+    p = _write(tmp_path, "cut.bin", data[:cut])
+    with pytest.raises(BadCapture, match="corrupt or truncated") as exc:
+        load_capture(p)
+    _assert_one_line(exc)
+    assert "Memray ERROR" not in capfd.readouterr().err  # memray's own complaint was captured
+
+
+def test_random_bytes(tmp_path):
+    p = _write(tmp_path, "random.bin", bytes(range(256)) * 40)
+    with pytest.raises(BadCapture, match="not a capture"):
+        load_capture(p)
+    with pytest.raises(BadCapture, match="not a memray capture"):
+        memray_bin.parse(p)
+    # random bytes behind a valid-looking magic: memray itself must reject them
+    q = _write(tmp_path, "magic.bin", b"memray\x00" + os.urandom(4000))
+    with pytest.raises(BadCapture) as exc:
+        load_capture(q)
+    _assert_one_line(exc)
+
+
+def test_unsupported_version(tmp_path):
+    data = bytearray((DATA / "planted_python.bin").read_bytes())
+    assert memray_bin._header_version(bytes(data[:64])) == 13
+    data[7] = 12
+    with pytest.raises(BadCapture, match="unsupported version .*file format version 12"):
+        load_capture(_write(tmp_path, "v12.bin", bytes(data)))
+
+
+def test_empty_and_directory(tmp_path):
+    with pytest.raises(BadCapture, match="empty"):
+        load_capture(_write(tmp_path, "empty.bin", b""))
+    with pytest.raises(BadCapture, match="not a memray capture"):
+        memray_bin.parse(_write(tmp_path, "e2.bin", b""))
+
+
+# --- integration: a fresh native capture, on the machine that has the .so ------------
+
+@pytest.fixture(scope="module")
+def planted_lib_o0(tmp_path_factory) -> Path:
+    """libplanted.so built like the fixtures (-O0): at -O1 gcc deletes init_once's malloc."""
+    out = tmp_path_factory.mktemp("planted_o0") / "libplanted.so"
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-DPLANTED_LIB",
+                    "-o", str(out), str(ROOT / "tests" / "workloads" / "planted.c")], check=True)
+    return out
+
+
+@pytest.mark.integration
+def test_fresh_native_capture_resolves_planted_functions(tmp_path, planted_lib_o0):
+    """The C iteration writes the markers; native frames name the planted functions exactly."""
+    planted_lib = planted_lib_o0
+    markers = tmp_path / "iterations.jsonl"
+    out = tmp_path / "native.bin"
+    env = dict(os.environ, MEMPROF_ITERATIONS=str(markers))
+    subprocess.run([sys.executable, "-m", "memray", "run", "-q", "--native", "-o", str(out),
+                    str(ROOT / DRIVER), str(planted_lib), "4"], check=True, env=env, cwd=tmp_path, timeout=120)
+    recs = list(iter_records(markers))
+    assert [r["iteration"] for r in recs] == [1, 2, 3, 4]
+    cap = load_capture(out, boundaries=[(r["iteration"], r["t_end"], r["wall_end"]) for r in recs])
+    got = {}
+    for fn in PLANTED:
+        row = _by_function(cap, fn)
+        assert row.site.startswith(f"{fn} (") and row.site.endswith(f"planted.c:{row['stack'][0].line})")
+        got[fn] = (row.live_bytes_end, row.alloc_count)
+    assert got == {"init_once": (102400, 1), "pool_acquire": (4 * 65536, 4), "leak_lost": (4 * 32768, 4),
+                   "leak_reachable": (4 * 16384, 4), "scratch_work": (0, 4)}
+    sid = _by_function(cap, "leak_lost").site_id
+    tl = cap.timeline[cap.timeline.site_id == sid].sort_values("slice")
+    assert tl.live_bytes.tolist() == [32768 * i for i in range(1, 5)]
