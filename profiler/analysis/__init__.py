@@ -165,7 +165,7 @@ def _stable_sentence(table, it, y, s) -> str:
     if warm:
         w = warm[0]
         head += (f", after a warmup in iterations {w['first']}-{w['last']} "
-                 f"({w['start_mb']:.0f} -> {w['end_mb']:.0f} MB)")
+                 f"({w['start_mb']:.0f} → {w['end_mb']:.0f} MB)")
     if settle:
         head += f" and settling in {settle[0]['first']}-{settle[0]['last']}"
     return head

@@ -116,7 +116,7 @@ def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
                            f"{_gb(ram)} of RAM after ~{to_ram:.0f}: no budget holds; find the leak "
                            f"(or restart the process well before {to_alert:.0f} iterations).")
     elif verdict == "plateau":
-        rec["sentence"] = (f"Memory plateaus at ~{mean_mb:.0f} MB (+-{std_mb:.0f} MB): expect at most "
+        rec["sentence"] = (f"Memory plateaus at ~{mean_mb:.0f} MB (±{std_mb:.0f} MB): expect at most "
                            f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")
     else:
         rec["sentence"] = (f"Not enough evidence for a verdict; provisional budget: at most {max_expected:.0f} MB, "

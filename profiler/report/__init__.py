@@ -1,1 +1,43 @@
-"""report"""
+"""Report renderers: report.md, report.json, report.html and plots/*.png from one result dict.
+
+`render(result, out_dir)` writes every file and returns their paths; the
+content is built once (document.py) and rendered per format, so the markdown
+and the HTML cannot drift apart. `console.summary(result)` is the short text
+commands print.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["render"]
+
+
+def render(result: dict, out_dir: Path) -> list[Path]:
+    from profiler.report import document, htmlpage, markdown, plots
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    images: dict[str, str] = {}
+    series = result.get("series") or {}
+    if series:
+        plot_dir = out_dir / "plots"
+        p = plots.memory_plot(series, plot_dir / "memory.png")
+        if p:
+            images["memory"] = "plots/memory.png"
+            written.append(p)
+        p = plots.decomposition_plot(series, plot_dir / "decomposition.png")
+        if p:
+            images["decomposition"] = "plots/decomposition.png"
+            written.append(p)
+
+    blocks = document.build(result, images)
+    md = out_dir / "report.md"
+    md.write_text(markdown.render(blocks), encoding="utf-8")
+    js = out_dir / "report.json"
+    js.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    page = out_dir / "report.html"
+    verdict = str(result.get("verdict") or series.get("verdict") or "")
+    page.write_text(htmlpage.render(blocks, out_dir, verdict=verdict), encoding="utf-8")
+    return [md, js, page] + written

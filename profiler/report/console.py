@@ -1,0 +1,57 @@
+"""The short plain-text summary `memprof analyze` and friends print: verdict first, then the
+figures it rests on, then what to do. Plain text (no colour, no markup) so it pipes and logs cleanly."""
+from __future__ import annotations
+
+TOP = 5
+
+
+def _b(x) -> str:
+    from profiler.report.document import fmt_bytes
+
+    return fmt_bytes(x)
+
+
+def summary(result: dict) -> str:
+    s = result.get("series") or {}
+    verdict = str(result.get("verdict") or s.get("verdict") or "inconclusive")
+    src = result.get("source") or {}
+    lines = [f"VERDICT: {verdict.upper()}  ({src.get('kind', '?')}: {src.get('path', '')})"]
+    triage = result.get("triage") or {}
+    if isinstance(triage, dict) and triage.get("explained"):
+        lines.append(f"  {triage['explained']}")
+    if s:
+        ev = s.get("evidence") or []
+        if ev:
+            lines.append(f"  {ev[0]}")
+        ci = s.get("slope_ci_mb") or [None, None]
+        tt = s.get("trend_test") or {}
+        if s.get("slope_mb_per_iter") is not None:
+            lines.append(f"slope (stable phase): {s['slope_mb_per_iter']:+g} MB/iter, 95% CI "
+                         f"[{_g(ci[0])}, {_g(ci[1])}]; Theil-Sen {_g(s.get('theil_sen_mb_per_iter'))}; "
+                         f"Mann-Kendall p={tt.get('p')}")
+        phases = ", ".join(f"{p['name']} {p['first']}-{p['last']} (~{p['mean_mb']:,.0f} MB)" for p in s.get("phases") or [])
+        lines.append(f"phases ({s.get('n')} iterations): {phases}")
+        g = s.get("decomposition_growth")
+        if g:
+            lines.append(g["sentence"])
+    rec = s.get("recommendation") or result.get("recommendation") or {}
+    if rec.get("sentence"):
+        lines.append(f"recommendation: {rec['sentence']}")
+    for cap in result.get("captures") or []:
+        totals = cap.get("totals") or {}
+        tot = ", ".join(f"{k}={_b(v) if 'bytes' in str(k) else v}" for k, v in totals.items())
+        lines.append(f"capture {cap.get('format', '?')}: {cap.get('path', '')}" + (f"  [{tot}]" if tot else ""))
+        sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP]
+        for r in sites:
+            lines.append(f"  {_b(r.get('live_bytes_end')):>11}  {r.get('verdict') or '-':<10} "
+                         f"{r.get('category') or '-':<13} {_oneline(r.get('site') or r.get('function') or '?')}")
+    return "\n".join(lines)
+
+
+def _g(x) -> str:
+    return "n/a" if x is None else f"{x:+g}"
+
+
+def _oneline(text) -> str:
+    text = str(text).replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= 100 else text[:97] + "..."

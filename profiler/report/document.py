@@ -1,0 +1,280 @@
+"""The report's content as a list of neutral blocks, rendered to markdown and to HTML.
+
+Building the content once keeps report.md and report.html saying the same thing,
+and leaves escaping to one place per output format: every block holds plain
+strings taken from the data, never markup, so a site named `<script>` stays text.
+
+Blocks: ("h", level, text) | ("p", text) | ("strong", text) | ("ul", [text])
+        | ("table", [header], [[cell]]) | ("img", relative_path, alt)
+        | ("raw", markdown, html)   (a section another module rendered, e.g. triage)
+"""
+from __future__ import annotations
+
+import shlex
+
+MB = float(1 << 20)
+TOP_SITES = 10
+
+
+def fmt_mb(x, nd: int = 0) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:,.{nd}f} MB"
+
+
+def fmt_signed(x, unit: str = "") -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:+g}{unit}"
+
+
+def fmt_bytes(b) -> str:
+    if b is None:
+        return "n/a"
+    try:
+        b = float(b)
+    except (TypeError, ValueError):
+        return str(b)
+    if b != b:
+        return "n/a"
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if abs(b) >= size:
+            return f"{b / size:,.2f} {unit}"
+    return f"{b:,.0f} B"
+
+
+def _num(x, nd=2) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    return str(x)
+
+
+def phase_behaviour(p: dict) -> str:
+    if p["name"] == "warmup":
+        return f"{p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
+    if p["name"] == "settling":
+        return f"approaching the plateau, mean {p['mean_mb']:,.0f} MB"
+    if p["name"] == "growth":
+        return f"rising {p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
+    text = f"stable ~{p['mean_mb']:,.0f} MB (±{p.get('std_mb') or 0:,.0f} MB)"
+    if p.get("shape") == "sawtooth":
+        text += f", sawtooth: {p.get('trims')} trims, period ~{p.get('period'):g} iterations"
+    return text
+
+
+def build(result: dict, images: dict[str, str]) -> list[tuple]:
+    """The blocks of the whole report. `images` maps plot name -> path relative to the report."""
+    from profiler.report import triage_section
+
+    s = result.get("series") or {}
+    src = result.get("source") or {}
+    verdict = str(result.get("verdict") or s.get("verdict") or "inconclusive")
+    doc: list[tuple] = [("h", 1, f"Memory analysis: {src.get('path', '')}".rstrip(": "))]
+
+    # executive summary ------------------------------------------------------
+    doc.append(("h", 2, "Executive summary"))
+    doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s)}"))
+    evidence = list(s.get("evidence") or [])
+    triage = result.get("triage") or {}
+    if isinstance(triage, dict):
+        if triage.get("explained"):
+            evidence.insert(0, str(triage["explained"]))
+        evidence += [str(e) for e in triage.get("evidence") or [] if str(e) not in evidence]
+    if evidence:
+        doc.append(("ul", evidence))
+    rec = s.get("recommendation") or result.get("recommendation") or {}
+    if rec.get("sentence"):
+        doc.append(("p", rec["sentence"]))
+
+    if s:
+        _series_sections(doc, s, images)
+
+    section = (triage_section.markdown(result), triage_section.html(result))
+    if section[0] or section[1]:
+        doc.append(("raw", section[0], section[1]))
+
+    _captures_section(doc, result.get("captures") or [])
+
+    doc.append(("h", 2, "Recommendations"))
+    if rec:
+        doc.append(("table", ["Item", "Value"], [
+            ["Max expected memory", fmt_mb(rec.get("max_expected_mb"))],
+            ["Alert threshold", fmt_mb(rec.get("alert_mb"))],
+            ["Recommended RAM", fmt_mb(rec.get("ram_mb"))],
+        ] + ([["Iterations until the alert threshold", str(rec["iterations_to_alert"])]]
+             if "iterations_to_alert" in rec else [])
+          + ([["Iterations until RAM is full", str(rec["iterations_to_ram"])]]
+             if "iterations_to_ram" in rec else [])))
+        if rec.get("sentence"):
+            doc.append(("p", rec["sentence"]))
+        if rec.get("rule"):
+            doc.append(("p", f"Rule: {rec['rule']}."))
+    else:
+        doc.append(("p", "No memory series: no budget can be derived from call stacks alone."))
+
+    _measured_section(doc, result, s)
+    return doc
+
+
+def _verdict_gloss(verdict: str, s: dict) -> str:
+    if verdict == "plateau":
+        return "memory plateaus after warmup; no unbounded growth"
+    if verdict == "leak":
+        slope = (s.get("late_phase") or {}).get("theil_sen_mb_per_iter")
+        return f"memory keeps growing ({slope:+g} MB/iteration)" if slope is not None else "memory keeps growing"
+    return "not enough evidence either way"
+
+
+def _series_sections(doc: list, s: dict, images: dict) -> None:
+    unit = s.get("unit", "MB")
+    doc.append(("h", 2, "Phases"))
+    doc.append(("p", f"{s.get('n')} iterations ({s['iterations']['first']}-{s['iterations']['last']}), "
+                     f"memory in {unit}; phases found from the data (see how this was measured)."))
+    doc.append(("table", ["Phase", "Iterations", "n", "Mean", "Behaviour"], [
+        [p["name"].capitalize(), f"{p['first']}-{p['last']}", str(p["n"]), fmt_mb(p["mean_mb"]), phase_behaviour(p)]
+        for p in s.get("phases") or []]))
+    if "memory" in images:
+        doc.append(("img", images["memory"], "RSS per iteration with phases, block means and the stable-phase fit"))
+
+    doc.append(("h", 2, f"Memory by {s.get('block_size', 10)}-iteration blocks"))
+    doc.append(("table", ["Block", "Iterations", "Mean", "Min", "Max", "Change vs previous"], [
+        [str(b["block"]), f"{b['first']}-{b['last']}", fmt_mb(b["mean_mb"]), fmt_mb(b["min_mb"]), fmt_mb(b["max_mb"]),
+         "" if b["delta_mb"] is None else f"{b['delta_mb']:+,.0f} MB"]
+        for b in s.get("blocks") or []]))
+
+    st = s.get("stable")
+    if st:
+        doc.append(("h", 2, f"Stable phase statistics (iterations {st['first']}-{st['last']})"))
+        doc.append(("table", ["Statistic", "Value"], [
+            ["Iterations", str(st["n"])],
+            ["Mean", fmt_mb(st["mean_mb"], 1)],
+            ["Std dev", fmt_mb(st["std_mb"], 1)],
+            ["Min / max", f"{st['min_mb']:,.1f} / {st['max_mb']:,.1f} MB"],
+            ["Range", fmt_mb(st["range_mb"], 1)],
+            ["Robust noise (sigma)", fmt_mb(s.get("noise_sigma_mb"), 1)],
+        ]))
+
+    doc.append(("h", 2, "Regression on the stable phase"))
+    tt = s.get("trend_test") or {}
+    ci = s.get("slope_ci_mb") or [None, None]
+    tci = s.get("theil_sen_ci_mb") or [None, None]
+    rows = [
+        ["OLS slope", f"{fmt_signed(s.get('slope_mb_per_iter'), ' MB/iter')}, 95% CI "
+                      f"[{fmt_signed(ci[0])}, {fmt_signed(ci[1])}]"],
+        ["Theil-Sen slope", f"{fmt_signed(s.get('theil_sen_mb_per_iter'), ' MB/iter')}, 95% CI "
+                            f"[{fmt_signed(tci[0])}, {fmt_signed(tci[1])}]"],
+        ["Mann-Kendall trend test", f"z = {_num(tt.get('z'))}, p = {tt.get('p')} (n = {tt.get('n')})"],
+        ["Projection", f"{fmt_mb(s.get('extrapolation_1000_mb'))} ({s.get('extrapolation_note', '')})"],
+    ]
+    late = s.get("late_phase") or {}
+    if late.get("name") == "growth" and s.get("stable") and late.get("first") != s["stable"]["first"]:
+        lci = late.get("theil_sen_ci_mb") or [None, None]
+        rows.append([f"Growth phase (from iteration {late.get('first')})",
+                     f"Theil-Sen {fmt_signed(late.get('theil_sen_mb_per_iter'), ' MB/iter')}, 95% CI "
+                     f"[{fmt_signed(lci[0])}, {fmt_signed(lci[1])}], Mann-Kendall p = "
+                     f"{(late.get('trend_test') or {}).get('p')}"])
+    doc.append(("table", ["Test", "Result"], rows))
+
+    pm = s.get("per_model") or {}
+    if pm:
+        doc.append(("h", 2, "Per-model analysis"))
+        models = list(pm)
+        metrics = [("iterations", "Iterations", lambda v: str(v)),
+                   ("net_mb_per_switch", "Avg net MB per switch", lambda v: f"{v:+,.2f} MB"),
+                   ("net_mb_per_switch_stable", "Avg net MB per switch (stable phase)", lambda v: f"{v:+,.2f} MB"),
+                   ("rss_mean_mb", "Mean RSS after unload", lambda v: fmt_mb(v)),
+                   ("load_s", "Avg load time", lambda v: f"{v:.2f} s"),
+                   ("ttft_s", "Avg time to first token", lambda v: f"{v:.2f} s"),
+                   ("gen_s", "Avg generation time", lambda v: f"{v:.2f} s"),
+                   ("tokens_per_s", "Avg tokens/s", lambda v: f"{v:.1f}"),
+                   ("token_error_rate", "Token error rate vs first output", lambda v: f"{v:.1%}")]
+        rows = []
+        for key, label, f in metrics:
+            if any(key in pm[m] for m in models):
+                rows.append([label] + [("n/a" if pm[m].get(key) is None else f(pm[m][key])) for m in models])
+        doc.append(("table", ["Metric"] + models, rows))
+
+    g = s.get("decomposition_growth")
+    if s.get("decomposition"):
+        doc.append(("h", 2, "RSS decomposition"))
+        if g:
+            doc.append(("p", g["sentence"]))
+            doc.append(("table", ["Part", "Change after warmup"], [
+                ["RSS", f"{g['rss_mb']:+,.1f} MB"],
+                ["Allocator retention (heap_free_retained)", f"{g['heap_free_retained_mb']:+,.1f} MB"],
+                ["Heap in use", f"{g['heap_in_use_mb']:+,.1f} MB"],
+                ["Other anonymous", f"{g['other_anon_mb']:+,.1f} MB"],
+                ["File-backed", f"{g['file_mb']:+,.1f} MB"],
+                ["Unexplained", f"{g['unexplained_mb']:+,.1f} MB"],
+            ]))
+        if "decomposition" in images:
+            doc.append(("img", images["decomposition"], "RSS decomposition per iteration"))
+
+
+def _captures_section(doc: list, captures: list) -> None:
+    if not captures:
+        return
+    doc.append(("h", 2, "Captures"))
+    for cap in captures:
+        doc.append(("h", 3, f"{cap.get('format', '?')}: {cap.get('path', '')}"))
+        totals = cap.get("totals") or {}
+        if totals:
+            doc.append(("table", ["Total", "Value"],
+                        [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
+        sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP_SITES]
+        if sites:
+            n = cap.get("n_sites", len(cap.get("sites") or []))
+            doc.append(("p", f"Top {len(sites)} of {n} allocation sites by live bytes at the end:"))
+            doc.append(("table", ["Site", "Module", "Category", "Verdict", "Live at end", "Peak", "Allocations"], [
+                [str(r.get("site") or r.get("function") or "?"), str(r.get("module") or ""),
+                 str(r.get("category") or ""), str(r.get("verdict") or ""), fmt_bytes(r.get("live_bytes_end")),
+                 fmt_bytes(r.get("peak_bytes")), _num(r.get("alloc_count"), 0)]
+                for r in sites]))
+
+
+def _measured_section(doc: list, result: dict, s: dict) -> None:
+    meta = result.get("meta") or {}
+    src = result.get("source") or {}
+    doc.append(("h", 2, "How this was measured"))
+    rows = [["Source", f"{src.get('kind', '?')}: {src.get('path', '')}"]]
+    if meta.get("command"):
+        rows.append(["Command", _argv(meta["command"])])
+    if meta.get("child_argv"):
+        rows.append(["Profiled process", _argv(meta["child_argv"])])
+    for key in ("backend", "label", "started", "finished", "elapsed_s", "exit_status", "iterations", "cwd"):
+        if meta.get(key) not in (None, "", {}):
+            rows.append([key.replace("_", " ").capitalize(), str(meta[key])])
+    for key in ("versions", "machine", "loop", "llama"):
+        val = meta.get(key)
+        if isinstance(val, dict) and val:
+            rows.append([key.capitalize(), "; ".join(f"{k}={_flat(v)}" for k, v in val.items() if v not in (None, ""))])
+        elif val:
+            rows.append([key.capitalize(), _flat(val)])
+    doc.append(("table", ["What", "Value"], rows))
+    if s:
+        doc.append(("ul", [
+            "Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes.",
+            "Phases come from the data: warmup ends where the level first stays within 3 robust sigmas of the "
+            "Theil-Sen line of what follows; settling lasts while the level is still on the warmup's side of "
+            "that line; a growth phase is a suffix with a significant rise (hinge fit, F-test).",
+            "Verdict: leak when the late phase rises by Mann-Kendall (p < 0.01) and the Theil-Sen 95% interval "
+            "is above 0 and 1000 more iterations would add at least 10% of the level; plateau when there is no "
+            "significant rise; inconclusive with fewer than 8 stable iterations or conflicting tests.",
+        ]))
+
+
+def _argv(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return shlex.join(str(a) for a in v)
+    return str(v)
+
+
+def _flat(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_flat(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return " ".join(str(x) for x in v)
+    text = str(v)
+    return text if len(text) <= 300 else text[:297] + "..."

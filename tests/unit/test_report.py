@@ -1,0 +1,148 @@
+"""render() on results built by the real analysis from the known-answer series."""
+import base64
+import json
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+from profiler.analysis import analyze_series, load_series, result_from_series
+from profiler.report import console, render
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "series"
+EVIL = "<script>alert(1)</script>"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _site(i, live, name=None):
+    return {"site_id": i, "site": name or f"site_{i} (lib.c:{i})", "function": f"f{i}", "module": "libx.so",
+            "live_bytes_end": live, "peak_bytes": 2 * live, "alloc_count": 3 * i, "leak_kind": None,
+            "category": "unknown", "verdict": "transient", "slope_bytes_per_iter": 0.0, "stack": [f"f{i}"]}
+
+
+def _result(name="seed_like.jsonl"):
+    series = analyze_series(load_series(DATA / name))
+    meta = {"command": ["memprof", "run", "--iterations", "50"], "versions": {"memprof": "0.1.0", "python": "3.11"},
+            "machine": {"arch": "x86_64", "cores": 2, "cpu_flags": ["avx2", "fma"]}, "exit_status": "ok"}
+    res = result_from_series(series, {"kind": "series", "path": str(DATA / name)}, meta)
+    sites = [_site(1, 5000, EVIL)] + [_site(i, 1000 * i) for i in range(2, 8)]
+    res["captures"] = [{"format": "heaptrack", "path": "capture/heaptrack.x.zst", "n_sites": 7,
+                        "totals": {"calls": 1234, "peak_heap_bytes": 3 << 20, "leaked_bytes": 4096}, "sites": sites}]
+    return res
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    res = _result()
+    return res, out, render(res, out)
+
+
+def test_files_exist_and_pngs_are_valid(rendered):
+    _, out, written = rendered
+    names = {p.relative_to(out).as_posix() for p in written}
+    assert names == {"report.md", "report.json", "report.html", "plots/memory.png", "plots/decomposition.png"}
+    for p in written:
+        assert p.stat().st_size > 0
+    assert _png_size(out / "plots/memory.png") == (1000, 500)
+    assert _png_size(out / "plots/decomposition.png") == (1000, 450)
+    import matplotlib.image
+
+    assert matplotlib.image.imread(out / "plots/memory.png").shape[:2] == (500, 1000)
+
+
+def test_markdown_has_verdict_phases_and_blocks(rendered):
+    res, out, _ = rendered
+    md = (out / "report.md").read_text()
+    assert "**VERDICT: PLATEAU" in md
+    assert "| Phase | Iterations | n | Mean | Behaviour |" in md
+    warm = next(p for p in res["series"]["phases"] if p["name"] == "warmup")
+    assert f"| Warmup | 1-{warm['last']} | {warm['last']} |" in md
+    assert "| 1 | 1-10 | 2,980 MB | 738 MB | 4,219 MB |  |" in md
+    assert "| 5 | 41-50 | 3,894 MB |" in md and "| -37 MB |" in md
+    for heading in ("## Executive summary", "## Phases", "## Memory by 10-iteration blocks", "## Stable phase statistics",
+                    "## Regression on the stable phase", "## Per-model analysis", "## RSS decomposition",
+                    "## Captures", "## Recommendations", "## How this was measured"):
+        assert heading in md
+    assert md.index("## Executive summary") < md.index("## Phases") < md.index("## Recommendations")
+    assert "Mann-Kendall" in md and "95% CI" in md
+    assert "| Recommended RAM | 8,192 MB |" in md
+    assert "memprof run --iterations 50" in md
+    assert "![RSS per iteration" in md and "(plots/memory.png)" in md
+    # a raw tag outside a code span would be live HTML in a markdown viewer
+    assert EVIL not in re.sub(r"`[^`\n]*`", "", md)
+    assert "\\<script>alert(1)\\</script>" in md
+
+
+def test_json_is_the_result(rendered):
+    res, out, _ = rendered
+    assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(res))
+
+
+def test_html_is_self_contained_and_escapes_site_names(rendered):
+    _, out, _ = rendered
+    page = (out / "report.html").read_text()
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page.lower()
+    imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(imgs) == 2
+    assert base64.b64decode(imgs[0])[:8] == PNG_MAGIC
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "VERDICT: PLATEAU" in page
+
+
+def test_html_escapes_model_names_and_meta(tmp_path):
+    csv = tmp_path / "s.csv"
+    rows = ["iteration,model,rss"] + [f"{i},{'<img src=x onerror=alert(2)>' if i % 2 else 'b&b'},{100 << 20}"
+                                      for i in range(1, 21)]
+    csv.write_text("\n".join(rows) + "\n")
+    res = result_from_series(analyze_series(load_series(csv)), {"kind": "series", "path": "<b>p</b>"},
+                             {"command": ["memprof", "<i>x</i>"]})
+    render(res, tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "<b>p</b>" not in page and "<i>x</i>" not in page
+    assert "b&amp;b" in page
+
+
+def test_leak_report_says_when_the_budget_breaks(tmp_path):
+    res = _result("slow_leak.csv")
+    written = render(res, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "**VERDICT: LEAK" in md
+    assert "| Iterations until the alert threshold |" in md
+    assert {p.name for p in written} == {"report.md", "report.json", "report.html", "memory.png"}
+
+
+def test_captures_only_result_renders_without_plots(tmp_path):
+    res = result_from_series(None, {"kind": "capture", "path": "massif.out.1"}, {})
+    res["captures"] = [{"format": "massif", "path": "massif.out.1", "totals": {"peak_heap_bytes": 1 << 20},
+                        "sites": [_site(1, 10)]}]
+    written = render(res, tmp_path)
+    assert {p.name for p in written} == {"report.md", "report.json", "report.html"}
+    md = (tmp_path / "report.md").read_text()
+    assert "VERDICT: INCONCLUSIVE" in md and "| peak_heap_bytes | 1.00 MB |" in md
+
+
+def test_console_summary(rendered):
+    res, _, _ = rendered
+    text = console.summary(res)
+    lines = text.splitlines()
+    assert lines[0].startswith("VERDICT: PLATEAU")
+    assert "95% CI [" in text and "Mann-Kendall p=" in text
+    assert "phases (50 iterations): warmup 1-" in text
+    assert "recommendation: Memory plateaus" in text
+    assert "capture heaptrack: capture/heaptrack.x.zst  [calls=1234, peak_heap_bytes=3.00 MB, leaked_bytes=4.00 kB]" in text
+    site_lines = [ln for ln in lines if ln.startswith("  ") and ("site_" in ln or "script" in ln)]
+    assert len(site_lines) == 5                          # top 5 of 7 by live bytes
+    assert "site_7" in site_lines[0] and "site_4" in site_lines[-1]   # 7k 6k 5k 5k 4k
+    assert EVIL in text                                  # plain text: shown as is, not escaped
