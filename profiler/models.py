@@ -273,7 +273,7 @@ def validate_gguf(path) -> dict:
             except _Truncated:
                 raise BadModel(f"{p}: truncated GGUF header ({size} bytes)") from None
             data_start = (r.pos + alignment - 1) // alignment * alignment
-            if data_start + end > size:
+            if n_tensors and data_start + end > size:
                 raise BadModel(f"{p}: truncated GGUF file: tensor data needs {data_start + end} bytes, "
                                f"file has {size}")
     except ValueError as exc:

@@ -86,6 +86,35 @@ def write_child_info(run_dir: Path, llama_cpp, config: LoopConfig) -> None:
         pass
 
 
+class LlamaErrors:
+    """Keeps llama.cpp's last error lines: with verbose off, llama-cpp-python sends
+    its log to /dev/null during a load, and the reason a load failed would be lost."""
+
+    def __init__(self, llama_cpp):
+        import collections
+        import ctypes
+
+        self.lines = collections.deque(maxlen=8)
+
+        @llama_cpp.llama_log_callback
+        def _callback(level, text, user_data):
+            if level == 4:   # GGML_LOG_LEVEL_ERROR (NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5)
+                line = text.decode("utf-8", errors="replace").strip()
+                if line:
+                    self.lines.append(line)
+
+        self._callback = _callback   # keep the ctypes thunk alive
+        llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+
+    def last(self) -> str | None:
+        """The most telling recent error: one naming the cause ("error loading model: ...")
+        rather than the generic "failed to load model" that follows it."""
+        for line in reversed(self.lines):
+            if "error" in line.lower():
+                return line
+        return self.lines[-1] if self.lines else None
+
+
 class Loop:
     """Holds the models (reset strategy) and the first output of each model."""
 
@@ -94,6 +123,7 @@ class Loop:
         self.llama_cpp = llama_cpp
         self.instances: dict[str, object] = {}   # reset strategy: alias -> Llama
         self.reference: dict[str, list[int]] = {}
+        self.errors: LlamaErrors | None = None
 
     def load(self, model: dict):
         if self.config.strategy == "reset" and model["alias"] in self.instances:
@@ -104,7 +134,8 @@ class Loop:
                 n_threads_batch=self.config.threads, seed=self.config.seed, verbose=False,
             )
         except Exception as exc:
-            _fail(f"llama.cpp could not load {model['alias']} ({model['path']}): {exc}".replace("\n", " "))
+            why = (self.errors.last() if self.errors else None) or str(exc)
+            _fail(f"llama.cpp could not load {model['alias']} ({model['path']}): {why}".replace("\n", " "))
         if self.config.strategy == "reset":
             self.instances[model["alias"]] = llm
         return llm
@@ -149,6 +180,10 @@ def run(config_path: Path) -> int:
         _fail(f"llama_cpp is not importable: {exc}", int(ExitCode.TOOL_MISSING))
     write_child_info(run_dir, llama_cpp, config)
     loop = Loop(config, llama_cpp)
+    try:
+        loop.errors = LlamaErrors(llama_cpp)
+    except Exception:  # pragma: no cover - a build without the log hook still runs
+        pass
     counter = measure.GcCounter()
     measure.snapshot(counter)   # start counting gc activity from here
     done = 0

@@ -1,0 +1,153 @@
+"""The real switch loop on the tiny twins, under real llama-cpp-python."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from profiler import rundir
+from profiler.errors import WorkloadFailed
+from profiler.workload.config import LoopConfig
+from profiler.workload.runner import prepare_loop, run_workload
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("llama_cpp")
+
+RECORD_FIELDS = {
+    "iteration", "model", "model_path", "strategy", "t_start", "t_end", "wall_start", "wall_end",
+    "load_s", "ttft_s", "gen_s", "unload_s", "n_tokens", "tokens_per_s", "output_digest",
+    "token_error_rate", "rss", "uss", "pss", "rss_anon", "rss_file", "swap", "heap_in_use",
+    "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_collected", "status",
+}
+
+
+def _config(tiny_models, **kw) -> LoopConfig:
+    models = [{"alias": a, "path": str(p)} for a, p in tiny_models.items()]
+    return LoopConfig(**{"models": models, "iterations": 4, "max_tokens": 4, "threads": 2, **kw})
+
+
+def _memprof(*args, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "profiler", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, **kw)
+
+
+@pytest.mark.parametrize("strategy", ["reload", "reset"])
+def test_loop_records(tiny_models, tmp_path, strategy):
+    config = _config(tiny_models, strategy=strategy)
+    result = run_workload(tmp_path, prepare_loop(tmp_path, config), expected_iterations=4, progress=False)
+    assert (result.returncode, result.iterations) == (0, 4)
+
+    recs = list(rundir.iter_records(tmp_path / rundir.ITERATIONS))
+    assert [r["iteration"] for r in recs] == [1, 2, 3, 4]
+    assert [r["model"] for r in recs] == ["tiny-0.6b", "tiny-1.7b", "tiny-0.6b", "tiny-1.7b"]
+    for r in recs:
+        assert set(r) == RECORD_FIELDS
+        assert r["strategy"] == strategy and r["status"] == "ok"
+        assert r["n_tokens"] == 4
+        assert r["token_error_rate"] == 0.0           # greedy decoding is deterministic
+        assert r["rss"] > 0 and r["rss_anon"] + r["rss_file"] <= r["rss"] + 65536
+        assert r["heap_in_use"] > 0 and r["threads"] >= 1
+        assert r["t_start"] < r["t_end"] and r["wall_start"] < r["wall_end"]
+        assert r["ttft_s"] <= r["gen_s"]
+    assert recs[0]["output_digest"] == recs[2]["output_digest"]
+    assert recs[1]["output_digest"] == recs[3]["output_digest"]
+    assert recs[0]["output_digest"] != recs[1]["output_digest"]
+    assert all(a["t_end"] <= b["t_start"] for a, b in zip(recs, recs[1:]))
+
+    meta = rundir.read_meta(tmp_path)
+    assert meta["returncode"] == 0 and meta["iterations"] == 4
+    assert "AVX2 = 1" in meta["llama"]["system_info"] or "CPU" in meta["llama"]["system_info"]
+    assert meta["loop"]["strategy"] == strategy
+    assert meta["machine"]["cores"] >= 1 and meta["versions"]["llama_cpp_python"]
+
+
+def test_sigkill_keeps_finished_records(tiny_models, tmp_path):
+    config = _config(tiny_models, iterations=100000, max_tokens=2)
+    argv = prepare_loop(tmp_path, config)
+    iterations = tmp_path / rundir.ITERATIONS
+
+    def killer():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if iterations.exists() and iterations.read_bytes().count(b"\n") >= 3:
+                pid = json.loads((tmp_path / "child_info.json").read_text())["pid"]
+                os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    with pytest.raises(WorkloadFailed, match=r"killed by SIGKILL after \d+ saved iterations"):
+        run_workload(tmp_path, argv, progress=False)
+    t.join()
+    recs = list(rundir.iter_records(iterations, allow_torn_tail=True))
+    assert len(recs) >= 3
+    assert [r["iteration"] for r in recs] == list(range(1, len(recs) + 1))
+    meta = rundir.read_meta(tmp_path)
+    assert meta["exit_status"] == "signal SIGKILL" and meta["iterations"] == len(recs)
+
+
+def test_model_llama_cannot_load_exits_5_with_one_line(tmp_path):
+    import gguf
+
+    bad = tmp_path / "alien.gguf"   # a valid GGUF file of an architecture llama.cpp does not know
+    w = gguf.GGUFWriter(bad, "alienarch")
+    w.add_block_count(1)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    proc = _memprof("run", "--model", str(bad), "--iterations", "2", "--out", str(tmp_path / "run"))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5
+    lines = [line for line in err.splitlines() if line.startswith("memprof: error:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "exited with status 1 after 0 saved iterations" in lines[0]
+    assert "could not load alien" in lines[0]
+    assert "unknown model architecture: 'alienarch'" in lines[0]   # llama.cpp's own reason
+
+
+def test_ctrl_c_stops_after_the_step_and_keeps_records(tiny_models, tmp_path):
+    run = tmp_path / "run"
+    cache = next(iter(tiny_models.values())).parent
+    proc = _memprof("run", "--quick", "--iterations", "100000", "--max-tokens", "2", "--out", str(run),
+                    env={"MEMPROF_CACHE": str(cache)})
+    iterations = run / rundir.ITERATIONS
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (iterations.exists() and iterations.read_bytes().count(b"\n") >= 2):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    n = len(list(rundir.iter_records(iterations)))   # stopped between steps: no torn line
+    assert n >= 2
+    assert err.strip().splitlines()[-1] == (
+        f"memprof: error: interrupted after {n} iterations; analyse with: memprof analyze {run}")
+    assert rundir.read_meta(run)["exit_status"] == "interrupted"
+
+
+def test_quick_run_cli(tiny_models, tmp_path):
+    run = tmp_path / "run"
+    cache = next(iter(tiny_models.values())).parent
+    proc = _memprof("run", "--quick", "-n", "2", "--max-tokens", "2", "--out", str(run),
+                    env={"MEMPROF_CACHE": str(cache)})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == f"next: memprof report {run}"
+    recs = list(rundir.iter_records(run / rundir.ITERATIONS))
+    assert [r["model"] for r in recs] == ["tiny-0.6b", "tiny-1.7b"]
+    assert json.loads((run / "loop.json").read_text())["max_tokens"] == 2
+
+
+def test_failing_command_reports_signal(tmp_path):
+    argv = [sys.executable, "-c", "import os, signal; print('about to crash', flush=True); "
+                                  "os.kill(os.getpid(), signal.SIGSEGV)"]
+    with pytest.raises(WorkloadFailed, match=r"killed by SIGSEGV after 0 saved iterations: about to crash"):
+        run_workload(tmp_path, argv, progress=False)
