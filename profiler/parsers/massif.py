@@ -153,7 +153,8 @@ def parse(path, boundaries=None) -> Capture:
                             raise bad(n, "second tree root in one snapshot")
                     else:
                         if depth > len(labels) or not labels:
-                            raise bad(n, f"tree line at depth {depth} has no parent")
+                            raise bad(n, f"truncated tree: a line at depth {depth} has no parent "
+                                         "(lines are missing above it)")
                         # siblings and cousins close the deeper levels first
                         while len(labels) > depth:
                             if remaining[-1] and not heaptrack_made:

@@ -1,0 +1,296 @@
+"""massif parser on real Valgrind 3.19 captures (scripts/make_fixtures.sh), checked against ms_print.
+
+ms_print's output beside each capture is the oracle: its table row of the peak
+snapshot (total, useful-heap, extra-heap), the graph's top (the largest total),
+the snapshot count and the list of detailed snapshots.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from profiler import symbols
+from profiler.errors import BadCapture
+from profiler.parsers import detect, load_capture
+from profiler.parsers import massif
+from profiler.parsers.massif import parse_label
+
+DATA = Path(__file__).parent.parent / "data" / "massif"
+HEAPTRACK = Path(__file__).parent.parent / "data" / "heaptrack"
+KiB = 1024
+VALGRIND_FIXTURES = ["planted", "pages", "templated", "bytes", "stripped"]
+
+
+def ms_print(name: str) -> dict:
+    """The figures ms_print printed for fixture `name`."""
+    text = (DATA / f"{name}.massif.out.ms_print.txt").read_text()
+    lines = text.splitlines()
+    out = {"snapshots": int(re.search(r"Number of snapshots: (\d+)", text).group(1))}
+    detailed = re.search(r"Detailed snapshots: \[([^\]]*)\]", text).group(1)
+    out["detailed"] = [int(x.split()[0]) for x in detailed.split(", ")]
+    out["peak"] = next(int(x.split()[0]) for x in detailed.split(", ") if "peak" in x)
+    for i, line in enumerate(lines):
+        m = re.match(r"^([0-9.]+)\^", line)
+        if m:
+            unit = lines[i - 1].strip()
+            out["graph_top"] = (m.group(1), {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}[unit])
+            break
+    rows = {}
+    for line in lines:
+        m = re.match(r"^\s+(\d+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s*$", line)
+        if m:
+            n, _, total, useful, extra, stacks = (int(g.replace(",", "")) for g in m.groups())
+            rows[n] = (total, useful, extra, stacks)
+    out["rows"] = rows
+    return out
+
+
+def boundaries():
+    recs = [json.loads(x) for x in (DATA / "planted.massif.iterations.jsonl").read_text().splitlines()]
+    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return load_capture(DATA / "planted.massif.out")
+
+
+def site(cap, function):
+    rows = cap.sites[cap.sites["function"] == function]
+    assert len(rows) == 1, (function, rows["site"].tolist())
+    return rows.iloc[0]
+
+
+# --- totals against ms_print ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", VALGRIND_FIXTURES)
+def test_totals_equal_ms_print(name):
+    cap = load_capture(DATA / f"{name}.massif.out")
+    ms = ms_print(name)
+    assert cap.totals["snapshots"] == ms["snapshots"]
+    assert cap.totals["detailed_snapshots"] == len(ms["detailed"])
+    assert cap.meta["peak_snapshot"] == ms["peak"]
+    total, useful, extra, _ = ms["rows"][ms["peak"]]
+    assert cap.totals["peak_heap_bytes"] == useful
+    assert cap.totals["peak_heap_extra_bytes"] == extra
+    # the graph's top is the largest total (heap + extra + stacks), printed to 4 significant digits
+    label, unit = ms["graph_top"]
+    decimals = len(label.split(".")[1]) if "." in label else 0
+    assert f"{cap.totals['peak_total_bytes'] / unit:.{decimals}f}" == label
+    assert cap.totals["peak_total_bytes"] == max(r[0] for r in ms["rows"].values())
+
+
+def test_planted_totals_exact(planted):
+    assert planted.totals == {
+        "peak_heap_bytes": 1085440, "peak_heap_extra_bytes": 240, "peak_total_bytes": 1085680,
+        "end_heap_bytes": 954368, "snapshots": 69, "detailed_snapshots": 69, "time_unit": "ms",
+    }
+
+
+@pytest.mark.parametrize("function, live_end, peak", [
+    ("leak_lost", 12 * 32 * KiB, 12 * 32 * KiB),
+    ("leak_reachable", 12 * 16 * KiB, 12 * 16 * KiB),
+    ("pool_acquire", 256 * KiB, 256 * KiB),
+    ("scratch_work", 0, 128 * KiB),
+    ("init_once", 100 * KiB, 100 * KiB),
+])
+def test_planted_sites(planted, function, live_end, peak):
+    row = site(planted, function)
+    assert row["live_bytes_end"] == live_end
+    assert row["peak_bytes"] == peak
+    assert math.isnan(row["alloc_count"])
+    assert row["backend"] == "massif"
+    assert row["stack"][0].file == "planted.c" and row["stack"][-1].function == "main"
+
+
+def test_sites_add_up_to_the_snapshots(planted):
+    # leaves of a massif tree sum to its root: the last and the peak snapshot
+    assert planted.sites["live_bytes_end"].sum() == planted.totals["end_heap_bytes"]
+    assert planted.sites["peak_bytes"].sum() == planted.totals["peak_heap_bytes"]
+
+
+def test_timeline_at_iteration_boundaries():
+    cap = load_capture(DATA / "planted.massif.out", boundaries=boundaries())
+    tl = cap.timeline
+
+    def series(function):
+        sid = site(cap, function)["site_id"]
+        return tl[tl["site_id"] == sid].sort_values("slice")["live_bytes"].tolist()
+
+    assert sorted(tl["slice"].unique()) == list(range(1, 13))
+    assert series("leak_lost") == [32 * KiB * i for i in range(1, 13)]
+    assert series("pool_acquire") == [64 * KiB * min(i, 4) for i in range(1, 13)]
+    assert series("scratch_work") == [0] * 12
+    assert "iteration boundaries" in cap.meta["timeline"]
+
+
+def test_timeline_without_boundaries_is_per_detailed_snapshot(planted):
+    tl = planted.timeline
+    assert sorted(tl["slice"].unique()) == ms_print("planted")["detailed"]
+    last = tl[tl["slice"] == 68].set_index("site_id")["live_bytes"]
+    assert (last == planted.sites.set_index("site_id")["live_bytes_end"]).all()
+    last_time = int(re.findall(r"^time=(\d+)$", (DATA / "planted.massif.out").read_text(), re.M)[-1])
+    assert tl["t"].max() == pytest.approx(last_time / 1000)
+
+
+# --- C++ names, time units, pages-as-heap -------------------------------------------------------
+
+def test_cxx_names_with_spaces_commas_brackets():
+    cap = load_capture(DATA / "templated.massif.out")
+    frames = {f.function: f for stack in cap.sites["stack"] for f in stack}
+    fill = "memprof_demo::detail::Cache<std::pair<int, long>, double>::fill(std::pair<int, long> const&, unsigned long)"
+    assert fill in frames and frames[fill].file == "templated.cpp" and frames[fill].line == 15
+    mk = ("memprof_demo::Buffer* memprof_demo::make_buffers<48>(std::vector<memprof_demo::Buffer*, "
+          "std::allocator<memprof_demo::Buffer*> >&)")
+    assert frames[mk].line == 27
+    # the 48 KiB buffers: 8 of them live at the peak, none at the end
+    rows = cap.sites[[any(f.function == mk for f in s) for s in cap.sites["stack"]]]
+    assert rows["peak_bytes"].sum() == 8 * 48 * KiB and rows["live_bytes_end"].sum() == 0
+
+
+def test_instruction_time_unit_cannot_align():
+    cap = load_capture(DATA / "templated.massif.out", boundaries=[(1, 0.5, 0.0)])
+    assert cap.totals["time_unit"] == "i"
+    assert "snapshot numbers" in cap.meta["timeline"] and "boundaries ignored" in cap.meta["timeline"]
+    assert cap.timeline["t"].isna().all()
+    assert sorted(cap.timeline["slice"].unique()) == ms_print("templated")["detailed"]
+
+
+def test_bytes_time_unit():
+    cap = load_capture(DATA / "bytes.massif.out")
+    assert cap.totals["time_unit"] == "B" and cap.totals["detailed_snapshots"] == 31
+
+
+def test_pages_as_heap():
+    cap = load_capture(DATA / "pages.massif.out")
+    assert cap.meta["pages_as_heap"] is True
+    assert cap.totals["peak_heap_bytes"] == 4546560
+    # mmap frames are allocator plumbing: sites are named after their callers
+    assert not cap.sites["function"].isin(["mmap", "__mmap64"]).any()
+    assert (cap.sites["function"] == "_dl_map_segment").any()
+
+
+def test_label_forms():
+    f = parse_label("0x4C2DB8F: malloc (vg_replace_malloc.c:299)")
+    assert (f.function, f.file, f.line, f.address) == ("malloc", "vg_replace_malloc.c", 299, 0x4C2DB8F)
+    f = parse_label("0x48F87B9: ??? (in /usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30)")
+    assert f.function is None and f.module == "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30"
+    f = parse_label("0x401136: operator()(int) const (in /opt/app)")
+    assert f.function == "operator()(int) const" and f.module == "/opt/app"
+
+
+# --- ??? frames resolved through the ELF symbol table -----------------------------------------
+
+def test_stripped_frames_keep_module_and_address(monkeypatch):
+    monkeypatch.delenv("MEMPROF_SYMBOL_PATH", raising=False)
+    symbols.clear_cache()
+    cap = load_capture(DATA / "stripped.massif.out")
+    top = cap.sites.sort_values("peak_bytes").iloc[-1]
+    assert top["peak_bytes"] == 172032 and top["function"] is None
+    assert top["module"].endswith("/stripped") and top["stack"][0].address == 0x40115D
+
+
+def test_stripped_frames_resolved_from_unstripped_twin(tmp_path, monkeypatch):
+    gcc = shutil.which("gcc")
+    if not gcc:
+        pytest.fail("gcc missing: run scripts/install_system.sh")
+    twin = tmp_path / "stripped"
+    # the same command make_fixtures.sh used, minus `strip`: identical addresses
+    subprocess.run([gcc, "-O0", "-g", "-no-pie", "-fno-pie", "-o", str(twin), str(DATA / "stripped.c")], check=True)
+    monkeypatch.setenv("MEMPROF_SYMBOL_PATH", str(tmp_path))
+    symbols.clear_cache()
+    try:
+        cap = load_capture(DATA / "stripped.massif.out")
+    finally:
+        symbols.clear_cache()
+    top = cap.sites.sort_values("peak_bytes").iloc[-1]
+    assert [f.function for f in top["stack"][:3]] == ["grow_table", "build_index", "main"]
+    assert top["function"] == "grow_table" and top["module"].endswith("/stripped")
+    assert top["peak_bytes"] == sum((i + 1) * 8192 for i in range(6))
+
+
+# --- heaptrack_print -M files -------------------------------------------------------------------
+
+def test_heaptrack_massif_file():
+    assert detect(DATA / "heaptrack_M.massif") == "massif"
+    cap = load_capture(DATA / "heaptrack_M.massif")
+    assert cap.meta["written_by"] == "heaptrack_print -M" and cap.totals["time_unit"] == "s"
+    text = (DATA / "heaptrack_M.massif").read_text()
+    assert cap.totals["snapshots"] == text.count("snapshot=")
+    # the last snapshot is the live heap at the end: heaptrack's leaked total
+    hp = load_capture(HEAPTRACK / "planted.zst")
+    assert cap.totals["end_heap_bytes"] == hp.totals["leaked_bytes"] == 954368
+    # ms_print refuses this file (header written last); we keep its complaint as the record
+    assert "missing 'cmd' line" in (DATA / "heaptrack_M.massif.ms_print.txt").read_text()
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+def bad(tmp_path, name, text: str) -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    with pytest.raises(BadCapture) as exc:
+        load_capture(p)
+    msg = str(exc.value)
+    assert "\n" not in msg and str(p) in msg
+    return msg
+
+
+def planted_lines():
+    return (DATA / "planted.massif.out").read_text().splitlines(keepends=True)
+
+
+def test_truncated_tree(tmp_path):
+    lines = planted_lines()
+    # cut right after a node that announces children
+    k = next(i for i, l in enumerate(lines) if l.startswith(" n1: 102400 0x") and i > 200)
+    msg = bad(tmp_path, "cut.out", "".join(lines[: k + 1]))
+    assert f"line {k + 1}:" in msg and "truncated tree" in msg
+    # a tree whose last announced child is missing, followed by the next snapshot
+    lines = planted_lines()
+    j = next(i for i, l in enumerate(lines) if i > 200 and l.startswith(" n0: ") and "below massif" in l
+             and lines[i + 1].startswith("#"))
+    del lines[j]
+    assert f"line {j + 1}: truncated tree" in bad(tmp_path, "hole.out", "".join(lines))
+    # a line missing inside a tree: depth jumps
+    lines = planted_lines()
+    del lines[k + 1]
+    assert "truncated tree" in bad(tmp_path, "jump.out", "".join(lines))
+
+
+def test_bad_number(tmp_path):
+    lines = planted_lines()
+    k = next(i for i, l in enumerate(lines) if l.startswith("mem_heap_B=") and i > 100)
+    lines[k] = "mem_heap_B=12x4\n"
+    assert f"line {k + 1}: bad number" in bad(tmp_path, "num.out", "".join(lines))
+    lines = planted_lines()
+    k = next(i for i, l in enumerate(lines) if l.startswith(" n1: ") and i > 100)
+    lines[k] = lines[k].replace(" n1: ", " n1: 1O2", 1)
+    assert f"line {k + 1}: malformed tree line" in bad(tmp_path, "tree.out", "".join(lines))
+
+
+def test_file_ends_inside_snapshot(tmp_path):
+    lines = planted_lines()
+    k = next(i for i, l in enumerate(lines) if l.startswith("time=") and i > 100)
+    assert "inside snapshot" in bad(tmp_path, "end.out", "".join(lines[: k + 1]))
+
+
+def test_garbage_and_foreign(tmp_path):
+    lines = planted_lines()
+    lines.insert(20, "garbage here\n")
+    assert "line 21: unexpected line" in bad(tmp_path, "g.out", "".join(lines))
+    assert "not a capture" in bad(tmp_path, "t.txt", "hello\nworld\n")
+    # snapshots without the header lines (looks like a heaptrack -M file, but has no header at the end)
+    assert "no massif header" in bad(tmp_path, "h.out", "".join(planted_lines()[3:]))
+
+
+def test_sniff():
+    head = (DATA / "planted.massif.out").read_bytes()[:4096]
+    assert massif.sniff(head, None)
+    assert not massif.sniff((HEAPTRACK / "planted.zst").read_bytes()[:4096], None)
