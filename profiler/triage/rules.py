@@ -188,11 +188,13 @@ class Rules:
                 r = self.rule_for_frame(fr, tier, i == start)
                 if r is not None:
                     return r.category, r, i
-        # only plumbing was recognisable (a truncated stack): let function rules look at it
+        # nothing outside the plumbing is recognisable (a truncated stack, or one made only of
+        # allocator layers such as PyMem_RawMalloc): let the function rules look at the plumbing
+        plumbing = [(i, fr) for i, fr in enumerate(stack) if self.is_plumbing(fr)]
         for tier in self._tiers:
             if tier == 2:
                 continue
-            for i, fr in enumerate(stack):
+            for i, fr in plumbing:
                 r = self.rule_for_frame(fr, tier, True)
                 if r is not None:
                     return r.category, r, i
@@ -215,8 +217,17 @@ def _read_toml(path: Path, label: str) -> tuple[dict, str]:
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise BadInput(f"{label}: not valid TOML: {msg}") from None
+        raise BadInput(f"{label}: not valid TOML: {_toml_message(exc, text)}") from None
+
+
+def _toml_message(exc: Exception, text: str) -> str:
+    """tomllib's message, always with a line number (it says only "at end of document" for
+    an unclosed array or a missing value on the last line)."""
+    msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
+    if "(at end of document)" in msg:
+        last = len(text.rstrip("\n").splitlines()) or 1
+        msg = msg.replace("(at end of document)", f"(at end of document, line {last})")
+    return msg
 
 
 def _rule_lines(text: str) -> list[int]:
@@ -290,7 +301,7 @@ def load_rules(extra: Iterable[str | os.PathLike] = ()) -> Rules:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:   # a packaging defect, still one line
-            raise BadInput(f"{label}: not valid TOML: {exc}") from None
+            raise BadInput(f"{label}: not valid TOML: {_toml_message(exc, text)}") from None
         rules, plumb = parse_rules(data, text, label, user=False)
         all_rules.extend(rules)
         plumbing.extend(plumb)
