@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 # Part of the cached file name: bump it whenever the bytes a spec produces change.
-TWIN_VERSION = 2
+TWIN_VERSION = 3
 QK8_0 = 32                 # values per Q8_0 block
 Q8_0_BLOCK_BYTES = 2 + QK8_0  # f16 scale + 32 int8
 ALIGNMENT = 32             # GGUF default data alignment
@@ -165,15 +165,18 @@ def make_vocab(n_vocab: int) -> tuple[list[str], list[int], list[str], dict[str,
 # ---------------------------------------------------------------- weights
 
 
-def _q8_0_chunks(rng: np.random.Generator, n_blocks: int, scale: float):
-    """Yield Q8_0 block bytes: a constant f16 scale and random int8 in [-127, 127]."""
+def _q8_0_chunks(bits: np.random.BitGenerator, n_blocks: int, scale: float):
+    """Yield Q8_0 block bytes: a constant f16 scale and 32 random int8 values per block.
+
+    Raw generator output is the cheapest randomness numpy has (Generator.bytes is several
+    times slower), and every int8 value including -128 is a valid Q8_0 quant.
+    """
     scale_bytes = np.frombuffer(np.float16(scale).tobytes(), dtype=np.uint8)
     done = 0
     while done < n_blocks:
         n = min(CHUNK_BLOCKS, n_blocks - done)
-        buf = np.frombuffer(bytearray(rng.bytes(n * Q8_0_BLOCK_BYTES)), dtype=np.uint8).reshape(n, Q8_0_BLOCK_BYTES)
-        q = buf[:, 2:].view(np.int8)
-        np.maximum(q, -127, out=q)   # -128 is outside the range quantizers produce
+        nbytes = n * Q8_0_BLOCK_BYTES
+        buf = bits.random_raw((nbytes + 7) // 8).view(np.uint8)[:nbytes].reshape(n, Q8_0_BLOCK_BYTES)
         buf[:, :2] = scale_bytes
         yield buf
         done += n
@@ -202,7 +205,8 @@ def write_twin(spec: TwinSpec, path: Path, *, progress: Callable[[int], None] | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    rng = np.random.default_rng(spec.seed)
+    bits = np.random.PCG64(spec.seed)          # weights
+    rng = np.random.default_rng(spec.seed + 1)  # norms
     tokens, types, merges, ids = make_vocab(spec.n_vocab)
     try:
         w = gguf.GGUFWriter(tmp, "qwen3")
@@ -247,7 +251,7 @@ def write_twin(spec: TwinSpec, path: Path, *, progress: Callable[[int], None] | 
             if kind == "f32":
                 fout.write(_f32_norm(rng, int(np.prod(shape))).tobytes())
             else:
-                for chunk in _q8_0_chunks(rng, int(np.prod(shape)) // QK8_0, _scale(name, shape, spec)):
+                for chunk in _q8_0_chunks(bits, int(np.prod(shape)) // QK8_0, _scale(name, shape, spec)):
                     fout.write(chunk.data)
                     if progress:
                         progress(chunk.nbytes)

@@ -21,7 +21,7 @@ from profiler.errors import BadModel, UsageProblem
 
 ALIASES = ("0.6b", "1.7b", "tiny-0.6b", "tiny-1.7b")
 ENV_VARS = {"0.6b": "MEMPROF_MODEL_0_6B", "1.7b": "MEMPROF_MODEL_1_7B"}
-TWIN_VERSION = 2  # = profiler.gguf_twin.TWIN_VERSION (kept here so listing imports no numpy)
+TWIN_VERSION = 3  # = profiler.gguf_twin.TWIN_VERSION (kept here so listing imports no numpy)
 TWIN_FILES = {alias: f"qwen3-{alias}-twin-v{TWIN_VERSION}-q8_0.gguf" for alias in ALIASES}
 
 
