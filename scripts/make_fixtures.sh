@@ -95,7 +95,12 @@ heaptrack_fixtures() {
                 -a 0 -p 0 -T 0 > /dev/null
         done
         heaptrack_print -f planted.zst -M planted.heaptrack_M.massif > /dev/null
+        # leak suppressions: built-in (tzset) and embedded (S record), see suppressed.c
+        gcc -O0 -g -rdynamic -o suppressed "$out/suppressed.c"
+        heaptrack -o "$tmp/suppressed" ./suppressed
+        heaptrack_print -f suppressed.zst > suppressed.print.txt 2>&1
     )
+    cp "$tmp"/suppressed.zst "$tmp"/suppressed.print.txt "$out/"
     cp "$tmp"/planted.zst "$tmp"/planted.gz "$tmp"/planted.iterations.jsonl "$tmp"/planted.print.txt \
        "$tmp"/planted.leaks.txt "$tmp"/planted.flame_*.txt "$out/"
     # heaptrack_print -M output is a massif-format file: it belongs to the massif fixtures
