@@ -19,8 +19,10 @@ def timeline_unit(capture) -> str:
     unit = meta.get("timeline_unit")
     if unit in ("iteration", "slice"):
         return unit
-    desc = str(meta.get("timeline", "")).lower()
-    if "iteration" in desc:
+    # the parsers' own descriptions: heaptrack/massif "iteration boundaries ...", memray's clock
+    if str(meta.get("timeline", "")).lower().startswith("iteration"):
+        return "iteration"
+    if meta.get("timeline_clock") == "iterations":
         return "iteration"
     if meta.get("boundaries") or meta.get("iterations"):
         return "iteration"

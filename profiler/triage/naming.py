@@ -26,15 +26,27 @@ def _label(frame) -> str:
         return str(frame)
 
 
+def _is_python(frame) -> bool:
+    where = getattr(frame, "file", None) or getattr(frame, "module", None) or ""
+    return where.endswith(".py") or where.startswith("<frozen ")
+
+
 def _site_label(stack, idx: int) -> str:
-    """The site frame's label; an unresolved frame is named by its object and the first resolved
-    caller instead of its address, which moves from run to run (ASLR) and would split one site in two."""
+    """The site frame's label. An unresolved frame is named by its object and its caller instead
+    of its address, which moves from run to run (ASLR) and would split one site in two. The caller
+    is the first Python frame when the stack has one (memray's hybrid stacks: the interpreter and
+    ctypes frames in between are the same for every call into native code), else the first
+    resolved frame."""
     fr = stack[idx]
     if getattr(fr, "function", None):
         return _label(fr)
-    mod = getattr(fr, "module", None) or "???"
-    caller = next((f for f in stack[idx + 1:] if getattr(f, "function", None)), None)
-    return f"??? (in {mod})" + (f" <- {caller.function}" if caller is not None else "")
+    rest = stack[idx + 1:]
+    caller = next((f for f in rest if getattr(f, "function", None) and _is_python(f)), None)
+    if caller is None:
+        caller = next((f for f in rest if getattr(f, "function", None)), None)
+    mod = getattr(fr, "module", None)
+    head = f"??? (in {mod})" if mod else "???"
+    return head + (f" <- {_label(caller) if _is_python(caller) else caller.function}" if caller is not None else "")
 
 
 def rename(sites, rules):

@@ -82,11 +82,15 @@ def capture_summary(capture, top: int = 5) -> dict:
     }
 
 
+def _str(x):
+    return x if isinstance(x, str) else None
+
+
 def _site_brief(r: dict, capture, unit: str) -> dict:
     return {
         "site": r.get("site"),
-        "function": r.get("function"),
-        "module": r.get("module"),
+        "function": _str(r.get("function")),
+        "module": _str(r.get("module")),
         "category": r.get("category"),
         "verdict": r.get("verdict"),
         "slope_bytes_per_iter": _f(r.get("slope_bytes_per_iter")),
@@ -100,7 +104,10 @@ def _site_brief(r: dict, capture, unit: str) -> dict:
 
 
 def _name(site: dict) -> str:
-    return site.get("function") or site.get("site") or "???"
+    fn = site.get("function")
+    if isinstance(fn, str) and fn:
+        return fn
+    return str(site.get("site") or "???")
 
 
 def _pct(part: float, whole: float) -> str:

@@ -164,6 +164,57 @@ def test_memcheck_default_leak_kinds(rules):
     assert verdicts(t) == {"leak_lost": "leak"}
 
 
+# --- memray ------------------------------------------------------------------------------
+# planted_driver.py --split calls each planted C function from a Python function of the same
+# name (tests/data/memray/README.md). planted_python.bin has Python stacks only; in
+# planted_native.bin the planted C frames read as unresolved (the .so is gone), so triage names
+# them by their Python caller.
+
+def memray(name, rules):
+    raw = load_capture(DATA / "memray" / f"{name}.bin",
+                       boundaries=bounds(DATA / "memray" / f"{name}.iterations.jsonl"))
+    return raw, triage_capture(raw, rules)
+
+
+def memray_site(cap, fn):
+    rows = cap.sites[cap.sites["site"].str.contains(f"{fn} (tests/workloads/planted_driver.py:", regex=False)]
+    assert len(rows) == 1, (fn, rows["site"].tolist())
+    return rows.iloc[0]
+
+
+@pytest.mark.parametrize("name,prefix", [("planted_python", ""), ("planted_native", "??? <- ")])
+def test_memray_verdicts(rules, name, prefix):
+    raw, t = memray(name, rules)
+    got = {fn: memray_site(t, fn)["verdict"] for fn in EXPECTED}
+    assert got == EXPECTED
+    assert memray_site(t, "leak_lost")["site"].startswith(prefix + "leak_lost (")
+    assert memray_site(t, "leak_lost")["slope_bytes_per_iter"] == 32 * KiB
+    assert memray_site(t, "leak_reachable")["slope_bytes_per_iter"] == 16 * KiB
+    assert memray_site(t, "init_once")["live_bytes_end"] == 100 * KiB
+    assert memray_site(t, "scratch_work")["peak_bytes"] == 128 * KiB
+    # a script's own Python frames are not "the Python runtime": judged by growth alone
+    assert {memray_site(t, fn)["category"] for fn in EXPECTED} == {"unknown"}
+    # `memray stats --json`: 551 allocations; the sites add up to memray's peak and leaked bytes
+    stats = json.loads((DATA / "memray" / f"{name}.stats.json").read_text())
+    assert stats["total_num_allocations"] == 551 == int(t.sites["alloc_count"].sum())
+    assert int(t.sites["peak_bytes"].sum()) == raw.totals["peak_memory_bytes"] == 908734
+    assert int(t.sites["live_bytes_end"].sum()) == raw.totals["leaked_bytes"] == 777630
+    v = run_verdict(None, [t])
+    assert v["verdict"] == "leak"
+    assert [d["site"] for d in v["leaking_sites"]] == [memray_site(t, "leak_lost")["site"],
+                                                      memray_site(t, "leak_reachable")["site"]]
+    # the interpreter's own allocations (imports, code objects, dicts) are python and never leak
+    py = t.sites[t.sites["category"] == "python"]
+    assert len(py) > 20 and set(py["verdict"]) <= {"init-once", "transient", "pool"}
+
+
+def test_memray_native_merges_the_interpreter_by_function(rules):
+    raw, t = memray("planted_native", rules)
+    # 443 native stacks, 33 sites once the allocator layers (PyObject_Malloc, ...) are plumbing
+    assert (len(raw.sites), len(t.sites)) == (443, 33)
+    assert int(t.sites["n_stacks"].sum()) == 443
+
+
 # --- run verdict -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("fixture", ["heaptrack", "massif", "memcheck"])
