@@ -6,7 +6,9 @@ Method (all on RSS in MB, positions rather than iteration numbers):
    line": fit Theil-Sen to the suffix y[w:], take the noise band as 3 robust
    sigmas (1.4826 x MAD of the residuals, floored at 0.1% of the level so a
    perfectly flat series still has a band), and accept w when the next three
-   points all lie inside the band. Theil-Sen ignores up to ~29% outliers, so the
+   points all lie inside the band. Long series are searched coarse-to-fine
+   (200 candidates, then every position of the last step) with the line
+   fitted on at most 300 evenly spaced points, so the cost stays bounded. Theil-Sen ignores up to ~29% outliers, so the
    warmup ramp (738 -> 4219 MB in the seed) does not drag the reference line;
    as w advances the ramp leaves the suffix and the first point that comes
    within the plateau's noise band ends the warmup. A ramp that keeps climbing
@@ -22,7 +24,7 @@ Method (all on RSS in MB, positions rather than iteration numbers):
    sawtooth period) is still more than 2 sigma/sqrt(window) from the reference
    line on the warmup's side (below it after a rising warmup): the level is inside
    the band but still approaching the plateau. Only a warmup is followed by
-   settling, and it is capped at half of what follows the warmup (beyond that
+   settling, it lasts at least 3 points, and it is capped at half of what follows the warmup (beyond that
    it is a trend, not settling).
 4. The stable phase is everything after settling. A continuous hinge (a
    line, then a change of slope at position c) is fitted for every c leaving 8
@@ -46,6 +48,7 @@ HEAD = 3            # consecutive points that must sit inside the band to end th
 BAND_SIGMAS = 3.0
 MIN_HINGE_SIDE = 8
 TREND_P = 0.01
+MIN_SETTLING = 3     # fewer points than this are noise, not a settling phase
 HINGE_P = 0.001     # stricter: the change point is chosen by searching, which flatters the fit
 
 
@@ -81,23 +84,31 @@ def _floor(y: np.ndarray) -> float:
     return max(1e-3 * float(np.median(np.abs(y))), 1e-6)
 
 
-def _line(x, y):
-    ts = stats.theil_sen(x, y)
+SEARCH_POINTS = 200     # candidate positions tried per coarse pass in long series
+LINE_POINTS = 300       # points a reference line is fitted on while searching
+
+
+def _line(x, y, max_points: int = LINE_POINTS):
+    ts = stats.theil_sen(x, y, max_points=max_points)
     resid = y - (ts["intercept"] + ts["slope"] * x)
     return ts, resid, max(stats.robust_sigma(resid), _floor(y))
+
+
+def _in_band(x, y, w) -> bool:
+    _, resid, sigma = _line(x[w:], y[w:])
+    return bool((np.abs(resid[:HEAD]) <= BAND_SIGMAS * sigma).all())
 
 
 def find_warmup(x: np.ndarray, y: np.ndarray) -> tuple[int, dict, float]:
     n = y.size
     last_w = max(0, n - MIN_SUFFIX)
-    for w in range(0, last_w + 1):
-        ts, resid, sigma = _line(x[w:], y[w:])
-        head = np.abs(resid[:HEAD])
-        if (head <= BAND_SIGMAS * sigma).all():
-            break
-    else:
-        w = last_w
-        ts, _, sigma = _line(x[w:], y[w:])
+    # coarse pass, then the exact first position inside the last coarse step
+    step = max(1, (last_w + 1) // SEARCH_POINTS)
+    w = next((c for c in range(0, last_w + 1, step) if _in_band(x, y, c)), last_w)
+    if step > 1:
+        lo = max(0, w - step + 1)
+        w = next((c for c in range(lo, w) if _in_band(x, y, c)), w)
+    ts, _, sigma = _line(x[w:], y[w:])
     if w == 0:
         return w, ts, sigma
     # a ramp still climbing by more than the noise per step has not ended yet
@@ -142,7 +153,7 @@ def find_settling(y: np.ndarray, x: np.ndarray, w: int, ts: dict, sigma: float, 
     cap = rest // 2
     for j in range(0, cap + 1):
         if resid[j:j + window].mean() >= -thr:
-            return w + j
+            return w + j if j >= MIN_SETTLING else w
     return w
 
 
@@ -168,13 +179,17 @@ def find_growth(y: np.ndarray) -> int | None:
     x = np.arange(n, dtype=float)
     one = stats.ols(x, y)
     sse1 = float(((y - (one["intercept"] + one["slope"] * x)) ** 2).sum())
-    best = None
-    for c in range(MIN_HINGE_SIDE, n - MIN_HINGE_SIDE + 1):
+    def fit(c):
         A = np.column_stack([np.ones(n), x, np.maximum(0.0, x - c)])
         coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        sse = float(((y - A @ coef) ** 2).sum())
-        if best is None or sse < best[1]:
-            best = (c, sse, coef)
+        return c, float(((y - A @ coef) ** 2).sum()), coef
+
+    lo, hi = MIN_HINGE_SIDE, n - MIN_HINGE_SIDE
+    step = max(1, (hi - lo + 1) // SEARCH_POINTS)
+    best = min((fit(c) for c in range(lo, hi + 1, step)), key=lambda t: t[1])
+    if step > 1:   # refine around the best coarse candidate
+        best = min((fit(c) for c in range(max(lo, best[0] - step), min(hi, best[0] + step) + 1)),
+                   key=lambda t: t[1])
     c, sse2, coef = best
     dof = n - 4          # three coefficients plus the change point
     if sse2 <= 0 or dof <= 0:

@@ -17,7 +17,7 @@ def summary(result: dict) -> str:
     src = result.get("source") or {}
     lines = [f"VERDICT: {verdict.upper()}  ({src.get('kind', '?')}: {src.get('path', '')})"]
     triage = result.get("triage") or {}
-    if isinstance(triage, dict) and triage.get("explained"):
+    if isinstance(triage, dict) and triage.get("explained") and result.get("captures"):
         lines.append(f"  {triage['explained']}")
     if s:
         ev = s.get("evidence") or []

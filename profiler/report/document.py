@@ -79,7 +79,7 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     evidence = list(s.get("evidence") or [])
     triage = result.get("triage") or {}
     if isinstance(triage, dict):
-        if triage.get("explained"):
+        if triage.get("explained") and result.get("captures"):
             evidence.insert(0, str(triage["explained"]))
         evidence += [str(e) for e in triage.get("evidence") or [] if str(e) not in evidence]
     if evidence:

@@ -30,7 +30,7 @@ def memory_plot(series: dict, path: Path) -> Path | None:
     try:
         for p in series.get("phases") or []:
             ax.axvspan(p["first"] - 0.5, p["last"] + 0.5, color=PHASE_COLOURS.get(p["name"], "#ddd"), alpha=0.25,
-                       lw=0, label=f"{p['name']} {p['first']}-{p['last']}")
+                       lw=0, label=f"{p['name']}{' (sawtooth)' if p.get('shape') == 'sawtooth' else ''} {p['first']}-{p['last']}")
         xs = [q["iteration"] for q in pts]
         ys = [q["rss_mb"] for q in pts]
         ax.plot(xs, ys, color="#555", lw=1, zorder=2)
