@@ -7,6 +7,7 @@ code change. A file holds one optional `[plumbing]` table and any number of
 
     [plumbing]
     functions = ["ggml_aligned_malloc", ...]     # frames skipped when naming a site
+    files = ["stl_vector.h", ...]                # ... or by the source file of an inlined frame
 
     [[rule]]
     category = "kv_cache"
@@ -128,23 +129,32 @@ def _strip_args(name: str) -> str:
 class Rules:
     """An ordered rule set plus the plumbing list; matching results are cached per frame."""
 
-    def __init__(self, rules: list[Rule], plumbing: Iterable[str], sources: list[str]):
+    def __init__(self, rules: list[Rule], plumbing: Iterable[str], sources: list[str],
+                 plumbing_files: Iterable[str] = ()):
         self.rules = sorted(rules, key=lambda r: r.tier)      # stable: file order kept within a tier
         self.plumbing = tuple(dict.fromkeys(plumbing))
+        self.plumbing_files = tuple(dict.fromkeys(plumbing_files))
         self.sources = sources
         self._plumbing_re = _compile(self.plumbing)
+        self._plumbing_file_re = _compile(self.plumbing_files)
         self._tiers = sorted({r.tier for r in self.rules})
         self._cache: dict[tuple, Rule | None] = {}
-        self._plumb_cache: dict[str | None, bool] = {}
+        self._plumb_cache: dict[tuple, bool] = {}
 
     # -- plumbing -------------------------------------------------------------------------
     def is_plumbing(self, frame) -> bool:
         fn = getattr(frame, "function", None)
-        hit = self._plumb_cache.get(fn)
+        file = getattr(frame, "file", None)
+        key = (fn, file)
+        hit = self._plumb_cache.get(key)
         if hit is None:
             hit = bool(fn) and self._plumbing_re is not None and any(
                 self._plumbing_re.match(n) for n in function_names(fn))
-            self._plumb_cache[fn] = hit
+            if not hit and file and self._plumbing_file_re is not None:
+                # inlined library templates (std::vector's allocate/_M_default_append/resize show up
+                # under their short names): recognised by the header they come from
+                hit = bool(self._plumbing_file_re.match(os.path.basename(file)) or self._plumbing_file_re.match(file))
+            self._plumb_cache[key] = hit
         return hit
 
     def site_index(self, stack: Sequence) -> int | None:
@@ -244,15 +254,19 @@ def _str_list(value, where: str, key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
-def parse_rules(data: dict, text: str, label: str, *, user: bool) -> tuple[list[Rule], list[str]]:
+def parse_rules(data: dict, text: str, label: str, *, user: bool) -> tuple[list[Rule], dict[str, list[str]]]:
     """Validate one file's tables; every mistake is one line naming the file and line."""
     unknown = set(data) - {"plumbing", "rule"}
     if unknown:
         raise BadInput(f"{label}: unknown table(s) {', '.join(sorted(unknown))} (expected [plumbing] and [[rule]])")
     plumbing_tbl = data.get("plumbing", {})
     if not isinstance(plumbing_tbl, dict):
-        raise BadInput(f"{label}: [plumbing] must be a table with a 'functions' list")
-    plumbing = list(_str_list(plumbing_tbl.get("functions"), f"{label}: [plumbing]", "functions"))
+        raise BadInput(f"{label}: [plumbing] must be a table with 'functions' and/or 'files' lists")
+    extra = set(plumbing_tbl) - {"functions", "files", "note"}
+    if extra:
+        raise BadInput(f"{label}: unknown key(s) {', '.join(sorted(extra))} in [plumbing]")
+    plumbing = {"functions": list(_str_list(plumbing_tbl.get("functions"), f"{label}: [plumbing]", "functions")),
+                "files": list(_str_list(plumbing_tbl.get("files"), f"{label}: [plumbing]", "files"))}
     raw = data.get("rule", [])
     if not isinstance(raw, list):
         raise BadInput(f"{label}: 'rule' must be an array of tables ([[rule]])")
@@ -285,13 +299,15 @@ def load_rules(extra: Iterable[str | os.PathLike] = ()) -> Rules:
     """The shipped rules plus the user's files; the user's rules are tried first."""
     all_rules: list[Rule] = []
     plumbing: list[str] = []
+    plumbing_files: list[str] = []
     sources: list[str] = []
     for p in extra:
         p = Path(p)
         data, text = _read_toml(p, str(p))
         rules, plumb = parse_rules(data, text, str(p), user=True)
         all_rules.extend(rules)
-        plumbing.extend(plumb)
+        plumbing.extend(plumb["functions"])
+        plumbing_files.extend(plumb["files"])
         sources.append(str(p))
     pkg = resources.files("profiler") / "rules"
     for name in BUILTIN_FILES:
@@ -304,6 +320,7 @@ def load_rules(extra: Iterable[str | os.PathLike] = ()) -> Rules:
             raise BadInput(f"{label}: not valid TOML: {_toml_message(exc, text)}") from None
         rules, plumb = parse_rules(data, text, label, user=False)
         all_rules.extend(rules)
-        plumbing.extend(plumb)
+        plumbing.extend(plumb["functions"])
+        plumbing_files.extend(plumb["files"])
         sources.append(label)
-    return Rules(all_rules, plumbing, sources)
+    return Rules(all_rules, plumbing, sources, plumbing_files)
