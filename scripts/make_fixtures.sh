@@ -181,3 +181,21 @@ memray_fixtures() {
     rm -rf "$tmp"
 }
 if want memray; then memray_fixtures; fi
+
+# --- triage (heaptrack 1.4: planted with 5 iterations) ------------------------------
+# The 5-iteration twin of tests/data/heaptrack/planted.zst (12 iterations): `memprof compare`
+# of the two must show the leak sites' growth. Built -O0 like the other planted fixtures.
+triage_fixtures() {
+    local out="$DATA/triage" tmp
+    tmp="$(mktemp -d)"
+    mkdir -p "$out"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
+    (
+        cd "$tmp"
+        MEMPROF_ITERATIONS="$tmp/planted5.iterations.jsonl" heaptrack -o "$tmp/planted5" ./planted 5
+        heaptrack_print -f planted5.zst > planted5.print.txt
+    )
+    cp "$tmp"/planted5.zst "$tmp"/planted5.iterations.jsonl "$tmp"/planted5.print.txt "$out/"
+    rm -rf "$tmp"
+}
+if want triage; then triage_fixtures; fi
