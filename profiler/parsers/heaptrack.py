@@ -31,8 +31,8 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 _VERSION_RE = re.compile(rb"v [0-9a-f]{1,8} [0-9a-f]{1,4}\n")
 
-READ_SIZE = 1 << 20          # compressed bytes per read
-BATCH_SIZE = 16 << 20        # decompressed text handled per vectorised batch
+READ_SIZE = 1 << 16          # compressed bytes per read
+BATCH_SIZE = 8 << 20         # decompressed text handled per vectorised batch
 SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # heaptrack's clock starts when its preload library initialises, some tens of ms after the
 # process (fork) start the iteration records count from: measured 15-30 ms on the planted
@@ -43,14 +43,6 @@ GRID_MAX = 40                # without boundaries: at most this many equal slice
 
 # ----------------------------------------------------------------------------- decompression
 
-def _decompressor(kind: str):
-    if kind == "zstd":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().decompressobj()
-    return zlib.decompressobj(wbits=31)
-
-
 def _compression(head: bytes) -> str | None:
     if head[:4] == ZSTD_MAGIC:
         return "zstd"
@@ -59,12 +51,73 @@ def _compression(head: bytes) -> str | None:
     return None
 
 
-def _text_pieces(path: Path, kind: str):
-    """Yield decompressed pieces; BadCapture if the stream is corrupt or ends early.
+def _zstd_complete(path: Path) -> bool:
+    """Walk the zstd frame and block headers (RFC 8878) without decompressing: True when every
+    frame ends with its last block (and checksum). zstandard's streaming readers stop quietly at
+    the end of a cut-off file, so this is how a truncated capture is told from a finished one."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            magic = f.read(4)
+            if len(magic) < 4:
+                return False
+            if magic[1:] == b"\x2a\x4d\x18" and 0x50 <= magic[0] <= 0x5F:   # skippable frame
+                n = f.read(4)
+                if len(n) < 4:
+                    return False
+                pos += 8 + int.from_bytes(n, "little")
+                continue
+            if magic != ZSTD_MAGIC:
+                return False
+            fhd = f.read(1)
+            if not fhd:
+                return False
+            d = fhd[0]
+            single = (d >> 5) & 1
+            fcs = {0: single, 1: 2, 2: 4, 3: 8}[d >> 6]
+            pos += 5 + (0 if single else 1) + (0, 1, 2, 4)[d & 3] + fcs
+            checksum = (d >> 2) & 1
+            while True:
+                f.seek(pos)
+                h = f.read(3)
+                if len(h) < 3:
+                    return False
+                v = int.from_bytes(h, "little")
+                last, btype, bsize = v & 1, (v >> 1) & 3, v >> 3
+                pos += 3 + (1 if btype == 1 else bsize)
+                if pos > size:
+                    return False
+                if last:
+                    break
+            pos += 4 * checksum
+            if pos > size:
+                return False
+    return True
 
-    Handles concatenated frames/members (`cat a.zst b.zst`), as zstd and gzip tools do."""
-    dobj = _decompressor(kind)
-    started = False
+
+def _text_pieces(path: Path, kind: str):
+    """Yield decompressed pieces of at most ~1 MB (heaptrack text compresses up to 1000:1, so
+    output is bounded on the decompression side, not the input side); BadCapture if the stream
+    is corrupt or ends early. Concatenated frames/members (`cat a.zst b.zst`) are read on."""
+    out_max = 1 << 20
+    if kind == "zstd":
+        import zstandard
+
+        if not _zstd_complete(path):
+            raise BadCapture(f"{path}: truncated zstd stream (the capture was cut off while being written?)")
+        with open(path, "rb") as f:
+            reader = zstandard.ZstdDecompressor().stream_reader(f, read_size=READ_SIZE, read_across_frames=True)
+            while True:
+                try:
+                    out = reader.read(out_max)
+                except zstandard.ZstdError as exc:
+                    raise BadCapture(f"{path}: corrupted zstd stream ({exc})") from None
+                if not out:
+                    return
+                yield out
+    dobj = zlib.decompressobj(wbits=31)
     with open(path, "rb") as f:
         while True:
             data = f.read(READ_SIZE)
@@ -72,35 +125,30 @@ def _text_pieces(path: Path, kind: str):
                 break
             while data:
                 try:
-                    out = dobj.decompress(data)
-                except Exception as exc:  # zstd.ZstdError, zlib.error
-                    raise BadCapture(f"{path}: corrupted {kind} stream ({exc})") from None
-                started = True
+                    out = dobj.decompress(data, out_max)
+                except zlib.error as exc:
+                    raise BadCapture(f"{path}: corrupted gzip stream ({exc})") from None
                 if out:
                     yield out
                 if dobj.eof:
                     data = dobj.unused_data
                     if data:
-                        dobj = _decompressor(kind)
+                        dobj = zlib.decompressobj(wbits=31)
                 else:
-                    data = b""
-    if not started or not dobj.eof:
-        raise BadCapture(f"{path}: truncated {kind} stream (the capture was cut off while being written?)")
+                    data = dobj.unconsumed_tail
+    if not dobj.eof:
+        raise BadCapture(f"{path}: truncated gzip stream (the capture was cut off while being written?)")
 
 
 def _peek_text(path: Path, kind: str, n: int = 64) -> bytes:
     """The first `n` decompressed bytes (reads at most a few MB: a zstd block needs whole input)."""
-    out = b""
-    dobj = _decompressor(kind)
+    if kind == "zstd":
+        import zstandard
+
+        with open(path, "rb") as f:
+            return zstandard.ZstdDecompressor().stream_reader(f, read_size=1 << 16).read(n)
     with open(path, "rb") as f:
-        for _ in range(8):
-            data = f.read(READ_SIZE // 2)
-            if not data:
-                break
-            out += dobj.decompress(data)
-            if len(out) >= n or dobj.eof:
-                break
-    return out[:n]
+        return zlib.decompressobj(wbits=31).decompress(f.read(1 << 16), n)
 
 
 def sniff(head: bytes, path) -> bool:
@@ -293,17 +341,42 @@ class _Reader:
         starts = np.empty_like(nl)
         starts[0] = 0
         starts[1:] = nl[:-1] + 1
-        kind = self.kindv[arr[starts]]
+        firsts = arr[starts]
+        kind = self.kindv[firsts]
         slow = np.flatnonzero(kind == 0)
-        a_lines = [int(i) for i in slow if batch[starts[i]:starts[i] + 1] == b"A"]
-        edges = [0] + [i + 1 for i in a_lines] + [len(nl)]
-        si = 0
+        a_lines = np.flatnonzero(firsts[slow] == ord("A"))
+        edges = [0] + [int(slow[i]) + 1 for i in a_lines] + [len(nl)]
+        slow_i, slow_s, slow_e = slow.tolist(), starts[slow].tolist(), nl[slow].tolist()
+        si, n_slow, base = 0, len(slow_i), self.lines + 1
+        line_handler = self.slow_line
+        sized = self.file_format is not None and self.file_format >= 3
+        strings, trace_ip, trace_parent = self.strings, self.trace_ip, self.trace_parent
+        n_ips = len(self.ips)
         for lo, hi in zip(edges[:-1], edges[1:]):
-            while si < len(slow) and slow[si] < hi:
-                i = int(slow[si])
-                line_no = self.lines + i + 1
-                self.slow_line(batch[starts[i]:nl[i]], line_no)
-                if batch[starts[i]:starts[i] + 1] == b"A":
+            while si < n_slow and slow_i[si] < hi:
+                line = batch[slow_s[si]:slow_e[si]]
+                c = line[0]
+                # the common definitions inline (hot at start-up of big captures); the rest and
+                # every error path go through slow_line, which reports the line number
+                if c == 115 and sized:                                    # s <len> <text>
+                    sp = line.find(b" ", 2)
+                    text = line[sp + 1:]
+                    if sp > 2 and len(text) == int(line[2:sp], 16):
+                        strings.append(text.decode("utf-8", "replace"))
+                        si += 1
+                        continue
+                elif c == 116:                                            # t <ip> <parent>
+                    parts = line[2:].split(b" ")
+                    if len(parts) == 2:
+                        ip, parent = int(parts[0], 16), int(parts[1], 16)
+                        if 0 < ip <= n_ips and parent <= len(trace_ip):
+                            trace_ip.append(ip)
+                            trace_parent.append(parent)
+                            si += 1
+                            continue
+                line_handler(line, base + slow_i[si])
+                n_ips = len(self.ips)
+                if c == 65:                                               # A: attached
                     self._attach()
                 si += 1
             self._commit_infos()
@@ -476,8 +549,12 @@ def _suppressed_traces(rd: "_Reader", trace_ids) -> set[int]:
     # heaptrack_print 1.4 hands the whole `S` payload, length included, to its parser, so in a
     # format-3 file "12 leak:foo*" is rejected and never applied; we follow it to agree on totals
     patterns += [p for p in (_suppression_pattern(t) for t in rd.suppressions_raw) if p]
-    matchers = [_matcher(p) for p in patterns]
-    bad_strings = {i + 1 for i, s in enumerate(rd.strings) if any(m(s) for m in matchers)}
+    plain = [p for p in patterns if not any(ch in p for ch in "*^$")]
+    matchers = [_matcher(p) for p in patterns if p not in plain]
+    if plain:
+        rx = re.compile("|".join(re.escape(p) for p in plain))
+        matchers.insert(0, lambda s: rx.search(s) is not None)
+    bad_strings = {i + 1 for i, s in enumerate(rd.strings) if s and any(m(s) for m in matchers)}
     if not bad_strings:
         return set()
     bad_ips = set()
@@ -563,20 +640,21 @@ def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
     return frames
 
 
-def _stack(rd: _Reader, trace: int, ip_cache: dict, stack_cache: dict) -> tuple:
+def _stack(rd: _Reader, trace: int, ip_cache: dict) -> tuple:
     """Frames innermost first: walk parents to the root (guarding against cycles in corrupt files)."""
-    chain = []
-    seen = set()
+    frames: list = []
+    parent, trace_ip = rd.trace_parent, rd.trace_ip
     t = trace
-    while t and t not in stack_cache and t not in seen:
-        seen.add(t)
-        chain.append(t)
-        t = rd.trace_parent[t - 1]
-    tail = stack_cache.get(t, ())
-    for node in reversed(chain):
-        tail = _frames_of_ip(rd, rd.trace_ip[node - 1], ip_cache) + tail
-        stack_cache[node] = tail
-    return stack_cache.get(trace, ())
+    steps = len(parent)
+    while t and steps >= 0:
+        ip = trace_ip[t - 1]
+        fr = ip_cache.get(ip)
+        if fr is None:
+            fr = _frames_of_ip(rd, ip, ip_cache)
+        frames.extend(fr)
+        t = parent[t - 1]
+        steps -= 1
+    return tuple(frames)
 
 
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
@@ -598,10 +676,9 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     peak = per_site(rd.peak_counts)
     calls = np.bincount(pos, weights=rd.calls[:n].astype(np.float64), minlength=m).round().astype(np.int64)
     ip_cache: dict = {}
-    stack_cache: dict = {}
     rows = (
-        (int(sid), _stack(rd, int(sid), ip_cache, stack_cache), live_end[j], peak[j], int(calls[j]), None)
-        for j, sid in enumerate(site_ids)
+        (sid, _stack(rd, sid, ip_cache), le, pk, cl, None)
+        for sid, le, pk, cl in zip(site_ids.tolist(), live_end.tolist(), peak.tolist(), calls.tolist())
     )
     sites = sites_frame(rows, FORMAT)
 

@@ -1,0 +1,175 @@
+"""Our parsers against the tools' own readers, on large real captures made on the spot.
+
+  heaptrack: a Python program run with PYTHONMALLOC=malloc under heaptrack (~7 million
+             allocation calls; --quick: ~0.5 million), then `heaptrack_print -f FILE`
+             vs `load_capture(FILE)` in a fresh interpreter (start-up included).
+  massif:    a C program with thousands of distinct allocation stacks under massif with
+             many detailed snapshots, then `ms_print FILE` vs `load_capture(FILE)`.
+
+Each side runs as a child process; wall time and the child's peak RSS come from
+os.wait4. Captures go to runs/bench/ (never committed) and are reused when present
+(--fresh remakes them). Targets: heaptrack <= 3x heaptrack_print's wall time, < 300 MB.
+Usage: scripts/bench_parsers.py [--quick] [--fresh] [--only heaptrack|massif] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ALLOC_PY = """\
+import sys
+calls = int(sys.argv[1])
+keep = []
+# with PYTHONMALLOC=malloc every object is a malloc/free: about 5.6 calls per loop
+for i in range(calls * 10 // 56):
+    s = str(i) * 3
+    t = (i, s)
+    if i % 100 == 0:
+        keep.append(t)
+    if len(keep) > 5000:
+        keep = keep[2500:]
+"""
+
+MANY_STACKS_C = r"""
+#include <stdlib.h>
+#include <string.h>
+typedef void *(*step_fn)(int, unsigned);
+static void *step(int depth, unsigned code);
+#define F(n) __attribute__((noinline)) static void *f##n(int d, unsigned c) { return step(d, c); }
+F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
+static step_fn table[8] = {f0, f1, f2, f3, f4, f5, f6, f7};
+__attribute__((noinline)) static void *leaf(unsigned code) {
+    size_t n = 64 + (code % 61) * 48;
+    void *p = malloc(n);
+    memset(p, 1, n);
+    return p;
+}
+static void *step(int depth, unsigned code) {
+    if (depth == 0) return leaf(code);
+    return table[code & 7](depth - 1, code >> 3);
+}
+#define WINDOW 6000
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 60000;
+    static void *live[WINDOW];
+    for (int i = 0; i < rounds; i++) {
+        unsigned code = (unsigned)i * 2654435761u;
+        int slot = (int)(code % WINDOW);
+        free(live[slot]);
+        live[slot] = step(4, code >> 7);
+    }
+    return 0;
+}
+"""
+
+
+def run_measured(argv, stdout_path=None, env=None):
+    """(wall seconds, peak RSS bytes, exit code) of one child process."""
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if stdout_path:
+            out.close()
+    return wall, usage.ru_maxrss * 1024, proc.returncode
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if not path:
+        sys.exit(f"bench_parsers: {tool} not found (scripts/install_system.sh installs it)")
+    return path
+
+
+OURS = ("import sys, json; from profiler.parsers import load_capture; c = load_capture(sys.argv[1]); "
+        "print(json.dumps({k: v for k, v in c.totals.items()}), len(c.sites))")
+
+
+def ours(path: Path, out_dir: Path, label: str):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return run_measured([sys.executable, "-c", OURS, str(path)], out_dir / f"{label}.ours.txt", env=env)
+
+
+def bench_heaptrack(out: Path, quick: bool, fresh: bool):
+    need("heaptrack")
+    need("heaptrack_print")
+    calls = 500_000 if quick else 7_000_000
+    capture = out / f"heaptrack_{calls}.zst"
+    if fresh or not capture.exists():
+        script = out / "alloc.py"
+        script.write_text(ALLOC_PY)
+        python = os.path.realpath(sys.executable)   # not a shim script: heaptrack must see Python itself
+        env = dict(os.environ, PYTHONMALLOC="malloc")
+        print(f"making {capture} ({calls} allocation calls under heaptrack)...", flush=True)
+        subprocess.run(["heaptrack", "-o", str(capture.with_suffix("")), python, str(script), str(calls)],
+                       check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ref_wall, ref_rss, rc = run_measured(["heaptrack_print", "-f", str(capture)], out / "heaptrack_print.txt")
+    text = (out / "heaptrack_print.txt").read_text()
+    printed_calls = int(re.search(r"calls to allocation functions: (\d+)", text).group(1))
+    our_wall, our_rss, rc2 = ours(capture, out, "heaptrack")
+    ok = rc2 == 0 and f'"calls": {printed_calls},' in (out / "heaptrack.ours.txt").read_text()
+    return ("heaptrack", capture, printed_calls, ref_wall, ref_rss, our_wall, our_rss, ok)
+
+
+def bench_massif(out: Path, quick: bool, fresh: bool):
+    need("valgrind")
+    need("ms_print")
+    rounds = 20_000 if quick else 120_000
+    capture = out / f"massif_{rounds}.out"
+    if fresh or not capture.exists():
+        src = out / "many_stacks.c"
+        src.write_text(MANY_STACKS_C)
+        exe = out / "many_stacks"
+        subprocess.run([need("gcc"), "-O1", "-g", "-fno-omit-frame-pointer", "-fno-builtin-malloc",
+                        "-o", str(exe), str(src)], check=True)
+        print(f"making {capture} (massif, {rounds} rounds)...", flush=True)
+        subprocess.run(["valgrind", "--tool=massif", "--time-unit=B", "--detailed-freq=1",
+                        "--max-snapshots=400", "--threshold=0.2", f"--massif-out-file={capture}",
+                        str(exe), str(rounds)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ref_wall, ref_rss, rc = run_measured(["ms_print", str(capture)], out / "ms_print.txt")
+    text = (out / "ms_print.txt").read_text()
+    snaps = int(re.search(r"Number of snapshots: (\d+)", text).group(1))
+    our_wall, our_rss, rc2 = ours(capture, out, "massif")
+    ok = rc2 == 0 and f'"snapshots": {snaps},' in (out / "massif.ours.txt").read_text()
+    return ("massif", capture, snaps, ref_wall, ref_rss, our_wall, our_rss, ok)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--fresh", action="store_true", help="remake the captures")
+    ap.add_argument("--only", choices=["heaptrack", "massif"])
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT))
+    rows = []
+    if args.only in (None, "heaptrack"):
+        rows.append(bench_heaptrack(args.out, args.quick, args.fresh))
+    if args.only in (None, "massif"):
+        rows.append(bench_massif(args.out, args.quick, args.fresh))
+    print(f"\n{'format':10} {'capture':>10} {'events':>10} {'tool s':>8} {'tool MB':>8} "
+          f"{'ours s':>8} {'ours MB':>8} {'ratio':>6}  same totals")
+    for fmt, cap, events, rw, rr, ow, orss, ok in rows:
+        size = cap.stat().st_size / 1e6
+        print(f"{fmt:10} {size:9.1f}M {events:>10} {rw:8.2f} {rr / 1e6:8.0f} {ow:8.2f} {orss / 1e6:8.0f} "
+              f"{ow / rw:6.2f}  {'yes' if ok else 'NO'}")
+    print("(events: heaptrack allocation calls, massif snapshots; tool = heaptrack_print / ms_print;"
+          " heaptrack target ratio <= 3 and < 300 MB)")
+    return 0 if all(r[-1] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
