@@ -11,9 +11,12 @@ class ValgrindBackend(Backend):
     tool = ""
 
     def base_argv(self) -> list[str]:
-        # --trace-children=no: the loop child is the process itself; a wrapped
-        # script's children would each write a capture we never asked for
-        return [self.executable, f"--tool={self.tool}"]
+        # --child-silent-after-fork: the loop forks helpers at import time (ctypes
+        # looking for libraries); without it the forked child writes its own XML
+        # preamble into the parent's --xml-file descriptor and the XML is broken.
+        # Children are not traced (--trace-children=no, the default): one capture
+        # per run, of the process we were asked to profile.
+        return [self.executable, f"--tool={self.tool}", "--child-silent-after-fork=yes"]
 
     def env(self) -> dict[str, str]:
         return dict(NATIVE_TOOL_ENV)

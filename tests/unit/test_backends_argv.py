@@ -23,7 +23,7 @@ def test_massif_argv(tmp_path):
     w = backends.get("massif").wrap(LOOP_ARGV, tmp_path, {"pages_as_heap": True, "threshold": 0.5})
     cap = tmp_path / "capture"
     assert w.argv == [
-        "valgrind", "--tool=massif", "--time-unit=ms", "--detailed-freq=1", "--max-snapshots=200",
+        "valgrind", "--tool=massif", "--child-silent-after-fork=yes", "--time-unit=ms", "--detailed-freq=1", "--max-snapshots=200",
         f"--massif-out-file={cap}/massif.out.%p", f"--log-file={cap}/massif.%p.log",
         "--pages-as-heap=yes", "--threshold=0.5", *LOOP_ARGV,
     ]
@@ -36,8 +36,8 @@ def test_memcheck_argv_suppressions(tmp_path):
     mc = backends.get("memcheck")
     w = mc.wrap(["./prog", "3"], tmp_path, {"suppressions": [extra], "gen_suppressions": True})
     cap = tmp_path / "capture"
-    assert w.argv[:8] == [
-        "valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes",
+    assert w.argv[:9] == [
+        "valgrind", "--tool=memcheck", "--child-silent-after-fork=yes", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes",
         f"--xml-file={cap}/memcheck.%p.xml", f"--log-file={cap}/memcheck.%p.log", "--num-callers=40",
     ]
     supps = [a.split("=", 1)[1] for a in w.argv if a.startswith("--suppressions=")]
@@ -106,7 +106,7 @@ def test_valgrind_argv_really_runs(tmp_path, name):
     if name == "memcheck":
         assert "<status>\n  <state>FINISHED</state>" in caps[0].read_text()
     else:
-        assert caps[0].read_text().startswith("desc: --time-unit=ms --detailed-freq=1 --max-snapshots=200")
+        assert caps[0].read_text().startswith("desc: --child-silent-after-fork=yes --time-unit=ms --detailed-freq=1")
 
 
 @pytest.mark.skipif(not shutil.which("heaptrack"), reason="heaptrack not installed")

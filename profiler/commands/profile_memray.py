@@ -1,0 +1,27 @@
+"""`memprof memray [loop options] [-- PYTHON-CMD ...]`."""
+import click
+
+from profiler.commands._loop import loop_options
+
+
+@click.command("memray", context_settings={"allow_interspersed_args": False})
+@loop_options()
+@click.option("--native/--no-native", default=True, show_default=True,
+              help="Record C/C++ stacks too (where libllama/libggml allocate).")
+@click.option("--trace-python-allocators", is_flag=True, help="Record pymalloc allocations one by one.")
+@click.option("--aggregate", is_flag=True,
+              help="Write a much smaller file answering only peak and at-exit queries (no timeline).")
+@click.option("--follow-fork", is_flag=True, help="Also record processes forked by the command.")
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[-- PYTHON-CMD ...]")
+def command(native, trace_python_allocators, aggregate, follow_fork, cmd, **loop_opts):
+    """Run the switch loop (or a Python command, after --) under memray. memray sees
+    mmap as well as malloc. The capture stays in RUN_DIR/capture/memray.bin beside
+    iterations.jsonl; then it is parsed and summarised."""
+    from profiler.backends import session
+    from profiler.commands._loop import loop_config_from_options
+
+    options = {"native": native, "trace_python_allocators": trace_python_allocators,
+               "aggregate": aggregate, "follow_fork": follow_fork}
+    loop = None if cmd else loop_config_from_options(loop_opts)
+    session.profile_and_summarize("memray", loop=loop, command=list(cmd) or None, options=options,
+                                  out=loop_opts.get("out"), echo_out=click.echo)
