@@ -42,7 +42,30 @@ def iteration_count(capture) -> int | None:
     tl = capture.timeline
     if tl is not None and len(tl) and timeline_unit(capture) == "iteration":
         return int(tl["slice"].nunique())
-    return None
+    return _run_dir_iterations(capture.path)
+
+
+def _run_dir_iterations(path) -> int | None:
+    """A capture inside a run directory (RUN_DIR/capture/FILE): count the run's iteration records.
+    Memcheck has no clock, so this is the only way its block counts learn the iteration count
+    when the caller did not pass it."""
+    from pathlib import Path
+
+    from profiler import rundir
+    from profiler.errors import BadSeries
+
+    try:
+        p = Path(path)
+        if p.parent.name != rundir.CAPTURE_DIR:
+            return None
+        records = p.parent.parent / rundir.ITERATIONS
+        if not records.is_file():
+            return None
+        its = {r.get("iteration") for r in rundir.iter_records(records, allow_torn_tail=True)}
+    except (OSError, BadSeries, TypeError, ValueError):
+        return None
+    its.discard(None)
+    return len(its) or None
 
 
 def triage_capture(capture, rules: Rules | None = None, *, iterations: int | None = None):
