@@ -71,6 +71,15 @@ def plateau_then_growth() -> None:
     write_csv("plateau_then_growth.csv", [{"iteration": k + 1, "rss": b} for k, b in enumerate(to_bytes(y))])
 
 
+def settling() -> None:
+    """8 warmup iterations 500 -> 1850 MB, then the pool fill-up curve 2000 - 150 exp(-k/4)
+    with N(0, 5 MB) noise for 52 iterations: warmup, settling, plateau."""
+    rng = np.random.default_rng(707)
+    k = np.arange(52)
+    y = np.concatenate([np.linspace(500, 1850, 8), 2000 - 150 * np.exp(-k / 4) + rng.normal(0, 5, 52)])
+    write_csv("settling.csv", [{"iteration": i + 1, "rss": b} for i, b in enumerate(to_bytes(y))])
+
+
 def short() -> None:
     """5 iterations: too few to say anything: inconclusive."""
     y = [500, 512, 509, 515, 511]
@@ -152,7 +161,7 @@ def bad_inputs() -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (plateau_noise, slow_leak, sawtooth, plateau_then_growth, short, seed_like, bad_inputs):
+    for make in (plateau_noise, slow_leak, sawtooth, plateau_then_growth, settling, short, seed_like, bad_inputs):
         make()
 
 

@@ -6,34 +6,38 @@ Method (all on RSS in MB, positions rather than iteration numbers):
    line": fit Theil-Sen to the suffix y[w:], take the noise band as 3 robust
    sigmas (1.4826 x MAD of the residuals, floored at 0.1% of the level so a
    perfectly flat series still has a band), and accept w when the next three
-   points all lie inside the band. Long series are searched coarse-to-fine
-   (200 candidates, then every position of the last step) with the line
-   fitted on at most 300 evenly spaced points, so the cost stays bounded. Theil-Sen ignores up to ~29% outliers, so the
-   warmup ramp (738 -> 4219 MB in the seed) does not drag the reference line;
-   as w advances the ramp leaves the suffix and the first point that comes
-   within the plateau's noise band ends the warmup. A ramp that keeps climbing
-   by more than the noise (and 3x the reference slope) per step is still warmup,
-   up to twice the length found so far, so the warmup ends at the ramp's peak
-   (the seed's 738 -> 4219 MB in iterations 1-10). A steady leak with no
-   warmup fits its own line from the first point, so w = 0.
+   points all lie inside the band. Theil-Sen ignores up to ~29% outliers, so
+   the warmup ramp (738 -> 4219 MB in the seed) does not drag the reference
+   line; as w advances the ramp leaves the suffix and the first point that
+   comes within the plateau's noise band ends the warmup. A ramp that keeps
+   climbing by more than the noise (and 3x the reference slope) per step is
+   still warmup, up to twice the length found so far, so the warmup ends near
+   the ramp's peak. A steady leak with no warmup fits its own line from the
+   first point, so w = 0. Long series are searched coarse-to-fine (200
+   candidates, then every position of the last step) with the line fitted on
+   at most 300 evenly spaced points, so the cost stays bounded.
 2. Trims (a sawtooth: a pool grows and is trimmed periodically) are drops
    between consecutive points larger than 5 robust sigmas of the first
    differences and 2 sigmas of the level. Two or more trims make the plateau a
    sawtooth; its period is the median spacing of the trims.
-3. Settling runs from w while the mean residual over a window (5 points, or one
-   sawtooth period) is still more than 2 sigma/sqrt(window) from the reference
-   line on the warmup's side (below it after a rising warmup): the level is inside
-   the band but still approaching the plateau. Only a warmup is followed by
-   settling, it lasts at least 3 points, and it is capped at half of what follows the warmup (beyond that
-   it is a trend, not settling).
-4. The stable phase is everything after settling. A continuous hinge (a
-   line, then a change of slope at position c) is fitted for every c leaving 8
+3. Settling follows a warmup when what follows is a decelerating approach to
+   the plateau (the pool fill-up curve): a line plus a fading exponential,
+   a + b*x - A*exp(-(x - x_w)/tau), fits better than the line alone (F-test
+   p < 0.01; tau searched on a log grid), with A on the warmup's side.
+   Settling lasts until the fading term is under a quarter of the residual
+   noise (tau * ln(4A/sigma) iterations, at least 3, at most half of what
+   follows the warmup). A steady leak has no curvature, so no settling; a leak
+   under a fading approach keeps its slope b for the trend tests that follow.
+4. The stable phase is everything after settling. A continuous hinge (a line,
+   then a change of slope at position c) is fitted for c on a grid leaving 8
    points on each side; the best hinge is kept when it beats one line (F-test
-   p < 0.01), the part after c has a significant positive trend (Mann-Kendall
-   p < 0.01 and the Theil-Sen interval above 0) and the part before it has
-   none: then the stable phase splits into `plateau` and `growth`. Otherwise
-   the whole stable phase is one `growth` phase when it has a significant
-   positive trend, else one `plateau`.
+   p < 0.001), the part after c has a significant rise (Mann-Kendall
+   p < 0.001 and the Theil-Sen interval above 0; stricter than the usual 0.01
+   because c was chosen by searching) and the part before it has none
+   (p >= 0.01): then the stable phase splits into `plateau` and `growth`.
+   Otherwise the whole stable phase is one `growth` phase when it rises
+   significantly (Mann-Kendall p < 0.01, Theil-Sen interval above 0), else one
+   `plateau`.
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ MIN_HINGE_SIDE = 8
 TREND_P = 0.01
 MIN_SETTLING = 3     # fewer points than this are noise, not a settling phase
 HINGE_P = 0.001     # stricter: the change point is chosen by searching, which flatters the fit
+SETTLE_P = 0.01     # a false settling only shortens the stable phase; the leak slope stays in its model
 
 
 @dataclass
@@ -138,23 +143,50 @@ def find_sawtooth(y: np.ndarray, sigma: float) -> dict | None:
             "mean_trim_mb": stats.rnd(-d[drops].mean()), "trim_positions": drops + 1}
 
 
-def find_settling(y: np.ndarray, x: np.ndarray, w: int, ts: dict, sigma: float, window: int) -> int:
-    """Settling only follows a warmup, and only on the warmup's side of the reference line
-    (still below it after a rising warmup): a tilted line under a late growth leaves the
-    early plateau above the line, and that is not settling."""
+def find_settling(y: np.ndarray, x: np.ndarray, w: int) -> int:
+    """End of the settling phase: where a decelerating approach to the plateau has faded.
+
+    After a warmup, fit y = a + b*x - A*exp(-(x - x_w)/tau) (a line plus an approach that
+    fades with time constant tau, tau on a log grid) and keep it when it beats the
+    line alone (F-test, p < 0.01) with A > 0 on the
+    warmup's side. Settling then lasts until the approach term falls under a quarter
+    of the residual noise, tau * ln(4A / sigma). The slope b stays in the model, so a leak
+    under a fading approach is still left for the trend tests on what follows."""
+    from scipy import stats as sst
+
     n = y.size
     rest = n - w
-    if w == 0 or rest < 2 * MIN_SUFFIX:
+    if w == 0 or rest < 2 * MIN_HINGE_SIDE:
         return w
-    direction = 1.0 if y[w] >= y[0] else -1.0
-    window = max(2, min(window, rest // 2))
-    resid = direction * (y[w:] - (ts["intercept"] + ts["slope"] * x[w:]))
-    thr = 2 * sigma / np.sqrt(window)
-    cap = rest // 2
-    for j in range(0, cap + 1):
-        if resid[j:j + window].mean() >= -thr:
-            return w + j if j >= MIN_SETTLING else w
-    return w
+    d = 1.0 if y[w] >= y[0] else -1.0
+    xs = x[w:] - x[w]
+    ys = d * y[w:]
+    m = ys.size
+    lin = stats.ols(xs, ys)
+    sse_lin = float(((ys - (lin["intercept"] + lin["slope"] * xs)) ** 2).sum())
+    best = None
+    for tau in np.geomspace(0.5, max(1.0, rest / 2), 40):
+        A = np.column_stack([np.ones(m), xs, -np.exp(-xs / tau)])
+        coef, *_ = np.linalg.lstsq(A, ys, rcond=None)
+        sse = float(((ys - A @ coef) ** 2).sum())
+        if coef[2] > 0 and (best is None or sse < best[1]):
+            best = (tau, sse, coef)
+    if best is None or m <= 4:
+        return w
+    tau, sse, coef = best
+    if sse <= 0:
+        return w
+    f = ((sse_lin - sse) / 2) / (sse / (m - 4))
+    if f <= 0 or sst.f.sf(f, 2, m - 4) >= SETTLE_P:
+        return w
+    resid_sigma = max(float(np.sqrt(sse / (m - 4))), _floor(y))
+    amp = float(coef[2])
+    if amp <= resid_sigma / 4:
+        return w
+    length = int(np.ceil(tau * np.log(4 * amp / resid_sigma)))
+    if length < MIN_SETTLING:
+        return w
+    return w + min(length, rest // 2)
 
 
 def _trend(y) -> tuple[dict, dict]:
@@ -212,10 +244,7 @@ def detect(iterations, rss_mb) -> Phases:
                       notes=[f"only {n} points: no phase detection"])
     w, ts, sigma = find_warmup(x, y)
     saw = find_sawtooth(y[w:], sigma)
-    window = 5
-    if saw and saw["period"]:
-        window = max(window, int(round(saw["period"])))
-    s = find_settling(y, x, w, ts, sigma, window)
+    s = find_settling(y, x, w)
     stable = y[s:]
     c = find_growth(stable)
     if c is not None:

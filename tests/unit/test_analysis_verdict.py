@@ -183,3 +183,23 @@ def test_flat_constant_series_is_a_plateau():
     r = analyze_series(_synthetic([1000.0] * 20))
     assert r["verdict"] == "plateau"
     assert r["stable"]["std_mb"] == 0.0
+
+
+def test_pool_fill_up_curve_settles_into_a_plateau():
+    # warmup 1-8, then 2000 - 150 exp(-k/4): the remaining approach is settling, not a leak
+    r = analyse("settling.csv")
+    assert r["verdict"] == "plateau"
+    assert [p["name"] for p in r["phases"]] == ["warmup", "settling", "plateau"]
+    assert 8 <= phase(r, "warmup")["last"] <= 18          # the ramp and the steep start of the approach
+    # the approach has faded under a quarter sigma (~1 MB) by k = 4 ln(150 / 1.25) ~ 19, iteration ~28
+    assert 20 <= phase(r, "plateau")["first"] <= 34
+    assert abs(r["stable"]["mean_mb"] - 2000) < 3
+
+
+def test_leak_under_a_fading_approach_is_still_a_leak():
+    rng = np.random.default_rng(11)
+    k = np.arange(72)
+    y = np.concatenate([np.linspace(500, 1850, 8), 2000 - 150 * np.exp(-k / 4) + 0.4 * k + rng.normal(0, 5, 72)])
+    r = analyze_series(_synthetic(y))
+    assert r["verdict"] == "leak"
+    assert 0.3 < r["late_phase"]["theil_sen_mb_per_iter"] < 0.6   # planted 0.4, plus what is left of the approach
