@@ -199,3 +199,12 @@ triage_fixtures() {
     rm -rf "$tmp"
 }
 if want triage; then triage_fixtures; fi
+
+# --- series (known-answer memory series for the analysis) ----------------------
+# Synthetic by design: each shape (plateau, slow leak, sawtooth, warmup + settling,
+# plateau then growth, seed-like run, killed run, bad inputs) is planted with fixed
+# seeds, so the verdict and the block means are known by construction.
+series_fixtures() {
+    "$PY" "$ROOT/scripts/make_series_fixtures.py" "$DATA/series"
+}
+if want series; then series_fixtures; fi
