@@ -7,8 +7,10 @@ Measuring right after unload is the point: whatever the process still holds then
 what a model-switching server keeps. It runs in its own process so that any profiler
 can wrap it and a crash costs only the iteration in flight.
 
-Ctrl-C / SIGTERM stop the loop after the current step (exit 130); a second one exits
-at once. Records are fsynced as written, so nothing finished is lost either way.
+Ctrl-C / SIGTERM stop the loop after the current step (exit 130): a generation in
+progress is cut short, the model unloaded and measured, and that last record marked
+status "interrupted" (its token_error_rate is null). A second signal exits at once.
+Records are fsynced as written, so nothing finished is lost either way.
 """
 from __future__ import annotations
 
@@ -140,9 +142,10 @@ class Loop:
             self.instances[model["alias"]] = llm
         return llm
 
-    def generate(self, llm) -> tuple[list[int], float, float]:
+    def generate(self, llm, stop: "_Stop | None" = None) -> tuple[list[int], float, float]:
         """Greedy generation of exactly max_tokens (end-of-sequence ignored, so every
-        iteration does the same work); returns ids, time to first token, total time."""
+        iteration does the same work); returns ids, time to first token, total time.
+        A stop request cuts it short (under Valgrind one generation can take minutes)."""
         prompt = llm.tokenize(self.config.prompt.encode(), add_bos=True, special=False)
         ids: list[int] = []
         t0 = time.perf_counter()
@@ -151,7 +154,7 @@ class Loop:
             if ttft is None:
                 ttft = time.perf_counter() - t0
             ids.append(int(tok))
-            if len(ids) >= self.config.max_tokens:
+            if len(ids) >= self.config.max_tokens or (stop is not None and stop.requested):
                 break
         return ids, ttft or 0.0, time.perf_counter() - t0
 
@@ -201,14 +204,16 @@ def run(config_path: Path) -> int:
             t = time.perf_counter()
             llm = loop.load(model)
             load_s = time.perf_counter() - t
-            ids, ttft_s, gen_s = loop.generate(llm)
+            ids, ttft_s, gen_s = loop.generate(llm, stop)
+            partial = len(ids) < config.max_tokens   # cut short by Ctrl-C / SIGTERM
             t = time.perf_counter()
             loop.unload(model["alias"], llm)
             del llm
             unload_s = time.perf_counter() - t
             mem = measure.snapshot(counter)
             t_end, wall_end = clock.since_start(), time.time()
-            ref = loop.reference.setdefault(model["alias"], ids)
+            ref = loop.reference.get(model["alias"]) if partial else loop.reference.setdefault(model["alias"], ids)
+            ter = None if partial or ref is None else round(token_error_rate(ids, ref), 6)
             record = {
                 "iteration": i, "model": model["alias"], "model_path": model["path"],
                 "strategy": config.strategy,
@@ -217,8 +222,8 @@ def run(config_path: Path) -> int:
                 "load_s": round(load_s, 6), "ttft_s": round(ttft_s, 6), "gen_s": round(gen_s, 6),
                 "unload_s": round(unload_s, 6), "n_tokens": len(ids),
                 "tokens_per_s": round(len(ids) / gen_s, 3) if gen_s > 0 else None,
-                "output_digest": digest(ids), "token_error_rate": round(token_error_rate(ids, ref), 6),
-                **mem, "status": "ok",
+                "output_digest": digest(ids), "token_error_rate": ter,
+                **mem, "status": "interrupted" if partial else "ok",
             }
             writer.write(record)
             done += 1

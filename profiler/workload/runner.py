@@ -165,6 +165,9 @@ class _Forwarder:
 
     def _handler(self, signum, frame):
         self.count += 1
+        if self.count == 1:
+            print("memprof: stopping after the current step (Ctrl-C again to stop at once)",
+                  file=sys.stderr, flush=True)
         sig = signal.SIGKILL if self.count >= 3 else signum
         try:
             os.killpg(self.proc.pid, sig)
