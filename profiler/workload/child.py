@@ -104,6 +104,7 @@ class LlamaErrors:
                 line = text.decode("utf-8", errors="replace").strip()
                 if line:
                     self.lines.append(line)
+                    print(line, file=sys.stderr, flush=True)   # child.log, except during a load
 
         self._callback = _callback   # keep the ctypes thunk alive
         llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))

@@ -70,7 +70,12 @@ _mallinfo2 = None
 def _load_mallinfo2():
     global _libc, _mallinfo2
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # the soname first: find_library runs ldconfig/gcc in a subprocess, which under
+        # Valgrind or heaptrack would be one more traced process
+        try:
+            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         fn = getattr(_libc, "mallinfo2", None)   # glibc >= 2.33 only
         if fn is not None:
             fn.restype = _Mallinfo2

@@ -186,3 +186,44 @@ def test_bad_config_file_is_one_line(clean_env, monkeypatch, tmp_path):
     monkeypatch.setenv("MEMPROF_CONFIG", str(cfg))
     with pytest.raises(UsageProblem, match="not valid TOML"):
         M.resolve_model("0.6b", create=False)
+
+
+def _loop_config(args, monkeypatch, tmp_path, **defaults):
+    """Parse `args` with the shared loop options and build the LoopConfig, as a command would."""
+    import click
+    from click.testing import CliRunner
+
+    from profiler.commands._loop import loop_config_from_options, loop_options
+
+    got = {}
+
+    @click.command()
+    @loop_options(**defaults)
+    def cmd(**opts):
+        got["config"] = loop_config_from_options(opts)
+
+    monkeypatch.setenv("MEMPROF_CACHE", str(tmp_path / "cache"))
+    res = CliRunner().invoke(cmd, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return got["config"]
+
+
+def test_quick_fills_only_what_was_not_given(clean_env, monkeypatch, tmp_path):
+    c = _loop_config(["--quick"], monkeypatch, tmp_path)
+    assert [m["alias"] for m in c.models] == ["tiny-0.6b", "tiny-1.7b"]
+    assert (c.iterations, c.max_tokens, c.strategy, c.n_ctx) == (6, 8, "reload", 512)
+    assert all(Path(m["path"]).is_file() for m in c.models)     # the tiny twins were written
+    c = _loop_config(["--quick", "-n", "3", "--max-tokens", "2", "--strategy", "reset"], monkeypatch, tmp_path)
+    assert (c.iterations, c.max_tokens, c.strategy) == (3, 2, "reset")
+
+
+def test_loop_option_defaults_are_overridable(clean_env, monkeypatch, tmp_path, tiny):
+    c = _loop_config(["--model", str(tiny), "--threads", "1"], monkeypatch, tmp_path, iterations=4, max_tokens=3)
+    assert (c.iterations, c.max_tokens, c.threads) == (4, 3, 1)
+    assert c.models == [{"alias": tiny.stem, "path": str(tiny.resolve())}]
+
+
+def test_model_path_option_overrides_an_alias(clean_env, monkeypatch, tmp_path, tiny):
+    c = _loop_config(["--model", "0.6b", "--model-path", f"0.6b={tiny}", "-n", "1"], monkeypatch, tmp_path)
+    assert c.models == [{"alias": "0.6b", "path": str(tiny.resolve())}]
+    assert not (tmp_path / "cache").exists()          # no twin written for an overridden alias
