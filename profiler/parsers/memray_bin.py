@@ -27,9 +27,12 @@ refuses them too); `meta["queries"]` says what was available.
 """
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-import tempfile
+import pickle
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from profiler.errors import BadCapture
@@ -52,6 +55,7 @@ _PY_ALLOCATOR_FUNCTIONS = frozenset({
 })
 
 _SLICES_WITHOUT_BOUNDARIES = 20
+_ROUNDING_MARGIN_MS = 2.0   # see _slice_indices
 
 
 def sniff(head: bytes, path=None) -> bool:
@@ -66,29 +70,6 @@ def _header_version(head: bytes) -> int | None:
     if i < 0 or len(head) < i + len(_MAGIC) + 4:
         return None
     return int.from_bytes(head[i + len(_MAGIC): i + len(_MAGIC) + 4], "little")
-
-
-@contextlib.contextmanager
-def _memray_stderr(sink: list[str]):
-    """Collect what memray's C++ reader prints on fd 2 ("Memray ERROR: Failed to process ...").
-
-    The reader reports a corrupt or cut record by printing and stopping, not by
-    raising; catching those lines turns them into one BadCapture line instead of
-    noise on the user's terminal and a silently partial result."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            sink.extend(ln.strip() for ln in tmp.read(65536).decode(errors="replace").splitlines() if ln.strip())
 
 
 def _is_py_file(file: str) -> bool:
@@ -151,15 +132,18 @@ def _slice_indices(snap_ms: list[int], start_ms: int, end_ms: int, boundaries):
 
     An allocation interval is live at snapshot k when allocated_before <= k and
     (deallocated_before is None or > k); k = len(snapshots) is the end of the
-    capture. With boundaries, each iteration takes the last snapshot taken at or
-    before its wall_end; without, the capture is cut into equal time slices
-    (t in seconds since memray started tracking)."""
+    capture. With boundaries, each iteration takes the last snapshot taken before
+    its wall_end, by a margin that covers both clocks' millisecond rounding
+    (markers carry wall_end rounded to 1 ms, memray truncates to 1 ms): a snapshot
+    stamped in the boundary's own millisecond may already follow the next
+    iteration's first allocations. Without boundaries, the capture is cut into
+    equal time slices (t in seconds since memray started tracking)."""
     import bisect
 
     out = []
     if boundaries:
         for it, t_end, wall_end in sorted(boundaries, key=lambda b: b[2]):
-            ms = float(wall_end) * 1000.0
+            ms = float(wall_end) * 1000.0 - _ROUNDING_MARGIN_MS
             k = len(snap_ms) if ms >= end_ms else bisect.bisect_right(snap_ms, ms) - 1
             if k < 0:
                 continue  # the iteration ended before memray's first snapshot
@@ -172,48 +156,18 @@ def _slice_indices(snap_ms: list[int], start_ms: int, end_ms: int, boundaries):
     return out
 
 
-def parse(path, boundaries=None) -> Capture:
-    import numpy as np
 
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError as exc:
-        raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
-    if not sniff(head, path):
-        raise BadCapture(f"{path}: not a memray capture (no memray header)")
-    try:
-        import memray
-        from memray import AllocatorType, FileFormat
-    except ImportError:  # pragma: no cover - memray is a hard dependency
-        from profiler.errors import ToolMissing
+# --------------------------------------------------------------------------- the reading child
 
-        raise ToolMissing("memray is not installed: pip install memray==1.20.0") from None
-
-    noise: list[str] = []
-    try:
-        with _memray_stderr(noise):
-            result = _read(memray, AllocatorType, FileFormat, path, boundaries, np)
-    except OSError as exc:
-        msg = str(exc).split(":")[0].strip().rstrip(".")
-        if "incompatible" in msg:
-            version = _header_version(head)
-            detail = f"file format version {version}" if version is not None else "another file format version"
-            raise BadCapture(f"{path}: memray capture of an unsupported version ({detail}; "
-                             f"memray {memray.__version__ if hasattr(memray, '__version__') else ''} cannot read it)".replace("memray  ", "memray ")) from None
-        raise BadCapture(f"{path}: corrupt or truncated memray capture ({msg})") from None
-    except (RuntimeError, ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
-        # NotImplementedError is a RuntimeError: only queries memray refuses for this file kind
-        raise BadCapture(f"{path}: memray could not read this capture ({type(exc).__name__}: {exc})") from None
-    errors = [ln for ln in noise if "ERROR" in ln]
-    if errors:
-        raise BadCapture(f"{path}: corrupt or truncated memray capture (memray: {errors[0].split(':', 1)[-1].strip()})")
-    return result
+_EXIT_BAD = 3
 
 
-def _read(memray, AllocatorType, FileFormat, path: Path, boundaries, np) -> Capture:
-    reader = memray.FileReader(str(path))
+def _extract(path: str, boundaries) -> dict:
+    """Everything the parser needs from the file, as plain data (runs in the child process)."""
+    import memray
+    from memray import AllocatorType, FileFormat
+
+    reader = memray.FileReader(path)
     try:
         md = reader.metadata
         aggregated = md.file_format == FileFormat.AGGREGATED_ALLOCATIONS
@@ -241,6 +195,8 @@ def _read(memray, AllocatorType, FileFormat, path: Path, boundaries, np) -> Capt
             n = nbytes = n_mmap = mmap_bytes = 0
             counts_by_alloc: dict[int, int] = {}
             count = sites.count
+            index = sites.index
+            # the one pass over every event: counters only, nothing kept per event
             for rec in reader.get_allocation_records():
                 kind = rec.allocator
                 if kind in dealloc:
@@ -252,24 +208,14 @@ def _read(memray, AllocatorType, FileFormat, path: Path, boundaries, np) -> Capt
                 if kind == mmap_kind:
                     n_mmap += 1
                     mmap_bytes += size
-                i = sites.index.get((rec.stack_id, rec.native_stack_id, rec.native_segment_generation))
+                i = index.get((rec.stack_id, rec.native_stack_id, rec.native_segment_generation))
                 if i is None:
                     i = sites.get(rec)
                 count[i] += 1
             by_allocator = {AllocatorType(k).name: v for k, v in sorted(counts_by_alloc.items())}
             totals.update(total_allocations=n, total_bytes_allocated=nbytes,
                           mmap_allocations=n_mmap, mmap_bytes=mmap_bytes)
-            timeline, meta_extra = _timeline(reader, md, sites, boundaries, np)
-
-        rows = ((i, sites.stacks[i], sites.live[i], sites.peak[i], None if aggregated else sites.count[i], None)
-                for i in range(len(sites.stacks)))
-        df = _stacks.sites_frame(rows, FORMAT)
-        # name sites past CPython's allocator layers too (the shared helper knows libc's only)
-        for i, stack in enumerate(df["stack"]):
-            fr = _site_frame(stack)
-            df.at[i, "site"] = fr.label() if fr else "???"
-            df.at[i, "function"] = fr.function if fr else None
-            df.at[i, "module"] = fr.module if fr else None
+            timeline, meta_extra = _timeline(reader, md, sites, boundaries)
 
         meta = {
             "tool": "memray",
@@ -286,14 +232,19 @@ def _read(memray, AllocatorType, FileFormat, path: Path, boundaries, np) -> Capt
             "end_time": md.end_time.timestamp(),
             "records": int(md.total_allocations),   # every record, frees included
             "allocations_by_allocator": by_allocator,
+            "memray_version": getattr(memray, "__version__", None),
             **meta_extra,
         }
-        return Capture(format=FORMAT, path=str(path), totals=totals, sites=df, timeline=timeline, meta=meta)
+        return {"stacks": sites.stacks, "peak": sites.peak, "live": sites.live,
+                "count": None if aggregated else sites.count,
+                "totals": totals, "meta": meta, "timeline": timeline}
     finally:
         reader.close()
 
 
-def _timeline(reader, md, sites: _Sites, boundaries, np):
+def _timeline(reader, md, sites: _Sites, boundaries):
+    import bisect
+
     snaps = list(reader.get_memory_snapshots())
     snap_ms = [s.time for s in snaps]
     start_ms = int(md.start_time.timestamp() * 1000)
@@ -302,21 +253,128 @@ def _timeline(reader, md, sites: _Sites, boundaries, np):
     meta = {"snapshots": len(snaps), "timeline_clock": "iterations" if boundaries else "seconds since memray start"}
     if not picks:
         return None, meta
-    ks = np.array([k for _, _, k in picks], dtype=np.int64)
-    live = np.zeros((len(picks), len(sites.stacks)), dtype=np.int64)
+    # sort the picks by snapshot index so "live at k" is a contiguous range per interval
+    order = sorted(range(len(picks)), key=lambda r: picks[r][2])
+    ks = [picks[r][2] for r in order]
+    live: dict[int, list[int]] = {}
     for rec in reader.get_temporal_allocation_records(merge_threads=True):
         j = sites.index.get((rec.stack_id, rec.native_stack_id, rec.native_segment_generation))
         if j is None:
             j = sites.get(rec)
-            live = np.pad(live, ((0, 0), (0, 1)))
+        row = live.get(j)
         for iv in rec.intervals:
-            a, d = iv.allocated_before_snapshot, iv.deallocated_before_snapshot
-            alive = (ks >= a) if d is None else ((ks >= a) & (ks < d))
-            if alive.any():
-                live[alive, j] += iv.n_bytes
-    slices = [s for s, _, _ in picks]
-    times = [t for _, t, _ in picks]
-    meta["slice_snapshot_ms"] = [snap_ms[k] if k < len(snap_ms) else end_ms for k in ks.tolist()]
-    meta["rss_at_slices"] = [snaps[k].rss if k < len(snaps) else (snaps[-1].rss if snaps else None) for k in ks.tolist()]
-    # pad count/peak/live for sites first seen in the temporal query (none in practice)
-    return _stacks.timeline_frame(list(range(len(sites.stacks))), slices, times, live), meta
+            d = iv.deallocated_before_snapshot
+            lo = bisect.bisect_left(ks, iv.allocated_before_snapshot)
+            hi = len(ks) if d is None else bisect.bisect_left(ks, d)
+            if lo < hi:
+                if row is None:
+                    row = live[j] = [0] * len(ks)
+                for r in range(lo, hi):
+                    row[r] += iv.n_bytes
+    slices = [picks[r][0] for r in order]
+    times = [picks[r][1] for r in order]
+    meta["slice_snapshot_ms"] = [snap_ms[k] if k < len(snap_ms) else end_ms for k in ks]
+    meta["rss_at_slices"] = [snaps[min(k, len(snaps) - 1)].rss if snaps else None for k in ks]
+    return {"slices": slices, "times": times, "live": live}, meta
+
+
+def _child_main(argv: list[str]) -> int:
+    """`python -m profiler.parsers.memray_bin PATH BOUNDARIES_JSON`: pickle the extract to stdout."""
+    path, boundaries = argv[0], json.loads(argv[1])
+    try:
+        data = _extract(path, boundaries)
+    except OSError as exc:
+        sys.stderr.write(f"MEMPROF OSError: {exc}\n")
+        return _EXIT_BAD
+    except (RuntimeError, ValueError, KeyError, IndexError, OverflowError, UnicodeDecodeError) as exc:
+        # NotImplementedError is a RuntimeError: a query memray refuses for this kind of file
+        sys.stderr.write(f"MEMPROF {type(exc).__name__}: {exc}\n")
+        return _EXIT_BAD
+    sys.stdout.buffer.write(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    return 0
+
+
+# --------------------------------------------------------------------------- the parser
+
+def _run_child(path: Path, boundaries, head: bytes) -> dict:
+    """Read the file in a child process: memray's C++ reader aborts or segfaults on some
+    corrupt files (found by fuzzing), and a capture must never take memprof down with it."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    argv = [sys.executable, "-m", "profiler.parsers.memray_bin", str(path),
+            json.dumps([list(b) for b in boundaries] if boundaries else None)]
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode < 0:
+        try:
+            sig = signal.Signals(-proc.returncode).name
+        except ValueError:
+            sig = f"signal {-proc.returncode}"
+        raise BadCapture(f"{path}: corrupt memray capture (memray's reader died with {sig} reading it)")
+    mine = [ln for ln in err.splitlines() if ln.startswith("MEMPROF ")]
+    if proc.returncode == _EXIT_BAD and mine:
+        kind, _, msg = mine[-1][len("MEMPROF "):].partition(": ")
+        msg = msg.split(":")[0].strip().rstrip(".")
+        if "incompatible" in msg:
+            version = _header_version(head)
+            detail = f"file format version {version}" if version is not None else "another file format version"
+            raise BadCapture(f"{path}: memray capture of an unsupported version ({detail}; "
+                             "the installed memray cannot read it)")
+        if kind == "OSError":
+            raise BadCapture(f"{path}: corrupt or truncated memray capture ({msg})")
+        raise BadCapture(f"{path}: memray could not read this capture ({kind}: {msg})")
+    if proc.returncode != 0:
+        if "No module named 'memray'" in err:
+            from profiler.errors import ToolMissing
+
+            raise ToolMissing("memray is not installed: pip install memray==1.20.0")
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
+        raise BadCapture(f"{path}: memray could not read this capture ({last[:200]})")
+    # the reader reports a cut or corrupt record by printing and stopping, not by raising
+    errors = [ln.strip() for ln in err.splitlines() if "Memray ERROR" in ln]
+    if errors:
+        raise BadCapture(f"{path}: corrupt or truncated memray capture "
+                         f"(memray: {errors[0].split(':', 1)[-1].strip()})")
+    try:
+        return pickle.loads(proc.stdout)
+    except Exception:  # noqa: BLE001 - our own child's output; anything wrong here is a broken read
+        raise BadCapture(f"{path}: memray reader returned no usable result") from None
+
+
+def parse(path, boundaries=None) -> Capture:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
+    if not sniff(head, path):
+        raise BadCapture(f"{path}: not a memray capture (no memray header)")
+    data = _run_child(path, boundaries, head)
+
+    stacks, count = data["stacks"], data["count"]
+    rows = ((i, stacks[i], data["live"][i], data["peak"][i], None if count is None else count[i], None)
+            for i in range(len(stacks)))
+    df = _stacks.sites_frame(rows, FORMAT)
+    # name sites past CPython's allocator layers and unresolved frames too
+    named = [_site_frame(st) for st in stacks]
+    df["site"] = [fr.label() if fr else "???" for fr in named]
+    df["function"] = [fr.function if fr else None for fr in named]
+    df["module"] = [fr.module if fr else None for fr in named]
+
+    timeline = None
+    tl = data["timeline"]
+    if tl is not None:
+        n = len(tl["slices"])
+        matrix = [[0] * len(stacks) for _ in range(n)]
+        for j, row in tl["live"].items():
+            for r in range(n):
+                matrix[r][j] = row[r]
+        timeline = _stacks.timeline_frame(list(range(len(stacks))), tl["slices"], tl["times"], matrix)
+    return Capture(format=FORMAT, path=str(path), totals=data["totals"], sites=df, timeline=timeline,
+                   meta=data["meta"])
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

@@ -1,8 +1,8 @@
 """memray parser on real memray 1.20 captures, checked against `memray stats --json` of the same file."""
 from __future__ import annotations
 
+import functools
 import json
-import math
 import os
 import subprocess
 import sys
@@ -27,6 +27,12 @@ PLANTED = {  # Python wrapper in planted_driver.py -> (live at end, calls, bytes
 }
 
 
+@functools.lru_cache(maxsize=None)
+def cap_of(name: str, aligned: bool = False):
+    """Each fixture is read once per session: every memray read runs in a child process."""
+    return load_capture(DATA / f"{name}.bin", boundaries=boundaries(name) if aligned else None)
+
+
 def stats(name: str) -> dict:
     return json.loads((DATA / f"{name}.stats.json").read_text())
 
@@ -37,7 +43,7 @@ def boundaries(name: str):
 
 @pytest.mark.parametrize("name", ["pyalloc", "planted_python", "planted_native"])
 def test_totals_equal_memray_stats(name):
-    cap = load_capture(DATA / f"{name}.bin")
+    cap = cap_of(name)
     oracle = stats(name)
     assert cap.format == "memray"
     assert cap.totals["total_allocations"] == oracle["total_num_allocations"]
@@ -60,7 +66,7 @@ def _by_function(cap, fn: str):
 
 
 def test_planted_python_sites_exact():
-    cap = load_capture(DATA / "planted_python.bin")
+    cap = cap_of("planted_python")
     assert cap.meta["stacks"] == "python" and not cap.meta["has_native_traces"]
     for fn, (live, calls, size) in PLANTED.items():
         row = _by_function(cap, fn)
@@ -77,7 +83,7 @@ def test_planted_python_sites_exact():
 def test_planted_timeline_at_iteration_boundaries():
     b = boundaries("planted_python")
     assert [x[0] for x in b] == list(range(1, N + 1))
-    cap = load_capture(DATA / "planted_python.bin", boundaries=b)
+    cap = cap_of("planted_python", aligned=True)
     tl = cap.timeline
     assert list(tl.columns) == ["site_id", "slice", "t", "live_bytes"]
     assert sorted(tl.slice.unique()) == list(range(1, N + 1))
@@ -98,7 +104,7 @@ def test_planted_timeline_at_iteration_boundaries():
 
 
 def test_timeline_without_boundaries_is_time_slices():
-    cap = load_capture(DATA / "pyalloc.bin")
+    cap = cap_of("pyalloc")
     tl = cap.timeline
     assert sorted(tl.slice.unique()) == list(range(20))
     assert tl.t.is_monotonic_increasing or tl.groupby("slice").t.first().is_monotonic_increasing
@@ -108,7 +114,7 @@ def test_timeline_without_boundaries_is_time_slices():
 
 def test_native_fixture_totals_and_python_frames():
     """Native frames resolve only where the recorded .so exists; Python frames always do."""
-    cap = load_capture(DATA / "planted_native.bin")
+    cap = cap_of("planted_native")
     assert cap.meta["stacks"] == "hybrid" and cap.meta["has_native_traces"]
     for fn, (live, calls, size) in PLANTED.items():
         mask = [any(f.function == fn and f.file == DRIVER for f in st) for st in cap.sites["stack"]]
@@ -122,7 +128,7 @@ def test_native_fixture_totals_and_python_frames():
 
 
 def test_pure_python_sites_and_mmap():
-    cap = load_capture(DATA / "pyalloc.bin")
+    cap = cap_of("pyalloc")
     assert _by_function(cap, "warm_cache").live_bytes_end == 200_001
     step = _by_function(cap, "leak_step")
     assert (step.live_bytes_end, step.alloc_count) == (4 * 50_001, 4)
@@ -136,8 +142,8 @@ def test_pure_python_sites_and_mmap():
 
 
 def test_aggregated_file_answers_what_it_can():
-    cap = load_capture(DATA / "pyalloc_aggregated.bin")
-    full = load_capture(DATA / "pyalloc.bin")
+    cap = cap_of("pyalloc_aggregated")
+    full = cap_of("pyalloc")
     assert cap.meta["aggregated"] and cap.meta["queries"] == ["high_watermark", "leaked"]
     assert cap.timeline is None
     assert cap.totals["total_allocations"] is None and cap.totals["total_bytes_allocated"] is None
@@ -198,6 +204,16 @@ def test_random_bytes(tmp_path):
     with pytest.raises(BadCapture) as exc:
         load_capture(q)
     _assert_one_line(exc)
+
+
+def test_reader_crash_is_contained(tmp_path):
+    """One flipped byte makes memray 1.20's C++ reader segfault (found by fuzzing): the read runs
+    in a child process, so memprof reports a corrupt capture instead of dying with it.
+    The offset is specific to the committed planted_python.bin (see tests/data/memray/README.md)."""
+    data = bytearray((DATA / "planted_python.bin").read_bytes())
+    data[19055] ^= 238
+    with pytest.raises(BadCapture, match=r"corrupt memray capture \(memray's reader died with SIG(SEGV|ABRT|BUS)"):
+        load_capture(_write(tmp_path, "flip.bin", bytes(data)))
 
 
 def test_unsupported_version(tmp_path):
