@@ -259,7 +259,9 @@ class _Reader:
         self.info_trace[n0:n0 + k] = self.new_traces
         self.def_line[n0:n0 + k] = self.new_lines
         self.n_infos += k
-        self.new_sizes, self.new_traces, self.new_lines = [], [], []
+        self.new_sizes.clear()
+        self.new_traces.clear()
+        self.new_lines.clear()
 
     # -- definition and metadata lines ------------------------------------------------------
     def slow_line(self, line: bytes, line_no: int):
@@ -352,6 +354,7 @@ class _Reader:
         sized = self.file_format is not None and self.file_format >= 3
         strings, trace_ip, trace_parent = self.strings, self.trace_ip, self.trace_parent
         n_ips = len(self.ips)
+        new_sizes, new_traces, new_lines = self.new_sizes, self.new_traces, self.new_lines
         for lo, hi in zip(edges[:-1], edges[1:]):
             while si < n_slow and slow_i[si] < hi:
                 line = batch[slow_s[si]:slow_e[si]]
@@ -372,6 +375,16 @@ class _Reader:
                         if 0 < ip <= n_ips and parent <= len(trace_ip):
                             trace_ip.append(ip)
                             trace_parent.append(parent)
+                            si += 1
+                            continue
+                elif c == 97:                                             # a <size> <trace>
+                    parts = line[2:].split(b" ")
+                    if len(parts) == 2:
+                        size, trace = int(parts[0], 16), int(parts[1], 16)
+                        if 0 <= trace <= len(trace_ip) and size >= 0:
+                            new_sizes.append(size)
+                            new_traces.append(trace)
+                            new_lines.append(base + slow_i[si])
                             si += 1
                             continue
                 line_handler(line, base + slow_i[si])
