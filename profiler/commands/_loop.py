@@ -22,7 +22,8 @@ DEFAULTS = {
 
 def loop_options(**default_overrides):
     """Decorator adding --model, --iterations, --strategy, --prompt, --max-tokens, --n-ctx,
-    --threads, --out, --quick and --model-path; `default_overrides` replace DEFAULTS."""
+    --threads, --out, --quick, --collect-garbage and --model-path; `default_overrides`
+    replace DEFAULTS."""
     unknown = set(default_overrides) - set(DEFAULTS) - {"quick"}
     if unknown:
         raise TypeError(f"unknown loop option defaults: {sorted(unknown)}")
@@ -53,6 +54,9 @@ def loop_options(**default_overrides):
                          help="Run directory [default: runs/<command>-<timestamp>]."),
             click.option("--quick", is_flag=True, default=bool(d.get("quick", False)),
                          help="Tiny twins, 6 iterations, 8 tokens (unless given): a smoke run in seconds."),
+            click.option("--collect-garbage", is_flag=True, default=False,
+                         help="Run Python's gc.collect() after each unload, to tell reference-cycle "
+                              "garbage (llama-cpp-python's samplers) from native growth."),
             click.option("--model-path", "model_paths", multiple=True, metavar="ALIAS=PATH",
                          help="Use this GGUF file for ALIAS (e.g. 1.7b=/models/Qwen3-1.7B-Q8_0.gguf)."),
         ]
@@ -113,6 +117,8 @@ def loop_config_from_options(opts: dict, *, validate_models: bool = True):
         kw["prompt"] = opts["prompt"]
     if opts.get("threads"):
         kw["threads"] = int(opts["threads"])
+    if opts.get("collect_garbage"):
+        kw["collect_garbage"] = True
     return LoopConfig(**kw)
 
 

@@ -14,6 +14,7 @@ Records are fsynced as written, so nothing finished is lost either way.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -210,6 +211,8 @@ def run(config_path: Path) -> int:
             t = time.perf_counter()
             loop.unload(model["alias"], llm)
             del llm
+            if config.collect_garbage:
+                gc.collect()
             unload_s = time.perf_counter() - t
             mem = measure.snapshot(counter)
             t_end, wall_end = clock.since_start(), time.time()

@@ -33,6 +33,10 @@ class LoopConfig:
     n_ctx: int = 512
     threads: int = field(default_factory=default_threads)
     seed: int = 1234
+    # gc.collect() after each unload: llama-cpp-python leaves reference cycles (its sampler
+    # holds about 12 bytes per vocabulary entry) that otherwise wait for the cyclic collector,
+    # so comparing a run with and without tells Python garbage from native growth
+    collect_garbage: bool = False
 
     def __post_init__(self):
         self.validate()
