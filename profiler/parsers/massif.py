@@ -126,6 +126,10 @@ def parse(path, boundaries=None) -> Capture:
         raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
 
     with f:
+        # heaptrack_print -M writes its header last: a file that opens with a snapshot is one of
+        # those, and its trees may announce more children than they list (see module docstring)
+        heaptrack_made = f.read(len(SEPARATOR)) == SEPARATOR
+        f.seek(0)
         n = 0
         snap: _Snapshot | None = None
         # tree state
