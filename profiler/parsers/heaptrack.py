@@ -412,18 +412,21 @@ class _Reader:
         if lo < 1 or hi > 15:
             bad = np.flatnonzero((lens < 1) | (lens > 15))[0]
             raise self.bad(first_line(bad), "malformed number")
+        hexv = self.hexv
         for k in range(hi):
+            # gather from an offset view (arr[k:][s] == arr[s + k]) to skip a temporary
             if k < lo:
-                d = self.hexv[arr[s + k]]
+                d = hexv[arr[k:][s]]
                 if d.max() > 15:
                     raise self.bad(first_line(int(np.argmax(d > 15))), "malformed number")
-                val = val * 16 + d
+                val <<= 4
+                val += d
             else:
                 sel = np.flatnonzero(lens > k)
-                d = self.hexv[arr[s[sel] + k]]
+                d = hexv[arr[k:][s[sel]]]
                 if d.max() > 15:
                     raise self.bad(first_line(int(sel[np.argmax(d > 15)])), "malformed number")
-                val[sel] = val[sel] * 16 + d
+                val[sel] = (val[sel] << 4) + d
         return val
 
     def _events(self, arr, starts, ends, kind, line0):
@@ -434,8 +437,8 @@ class _Reader:
             return
         k = kind[ev]
         s = starts[ev]
-        if (arr[s + 1] != 32).any():
-            bad = int(np.argmax(arr[s + 1] != 32))
+        if (arr[1:][s] != 32).any():
+            bad = int(np.argmax(arr[1:][s] != 32))
             raise self.bad(line0 + int(ev[bad]) + 1, "malformed event record")
         vals = self._hex(arr, s + 2, ends[ev], lambda j: line0 + int(ev[j]) + 1)
 
@@ -465,14 +468,18 @@ class _Reader:
         cap = len(self.sizes)
         counts0 = self.counts.copy()
         if len(idx):
-            sz = self.sizes[idx]
-            signed = np.where(plus, sz, -sz)
-            running = self.leaked + np.cumsum(signed)
+            minus = ~plus
+            key = idx * 2
+            key += minus                  # bin 2*info counts `+`, bin 2*info+1 counts `-`
+            running = self.sizes[idx]
+            np.negative(running, out=running, where=minus)
+            np.cumsum(running, out=running)
+            running += self.leaked
             # temporary: the previous +/- event was a `+` of the same info (heaptrack's lastAllocationPtr)
             prev = np.empty_like(idx)
             prev[0] = self.last_ptr
             prev[1:] = np.where(plus[:-1], idx[:-1], 0)
-            temp = (~plus) & (idx == prev)
+            temp = minus & (idx == prev)
             self.last_ptr = int(idx[-1]) if plus[-1] else 0
             n_temp = int(temp.sum())
             self.total_temp += n_temp
@@ -482,12 +489,11 @@ class _Reader:
             if top > self.peak:
                 p = int(np.argmax(running))
                 self.peak = top
-                self.peak_counts = counts0 + self._delta(idx[: p + 1], plus[: p + 1], cap)
+                self.peak_counts = counts0 + self._delta(key[: p + 1], cap)
                 before = np.searchsorted(c_pos, pm_pos[p]) - 1
                 self.peak_ms = int(stamps[before]) if before >= 0 else self.last_ms
             self.leaked = int(running[-1])
-            # one bincount for both: bin 2*info counts `+`, bin 2*info+1 counts `-`
-            both = np.bincount(idx * 2 + (~plus), minlength=2 * cap).reshape(cap, 2)
+            both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
             self.calls += both[:, 0]
             self.counts += both[:, 0] - both[:, 1]
             n_plus = int(both[:, 0].sum())
@@ -497,6 +503,8 @@ class _Reader:
         # timeline: a target T resolves to the live counts just before the last `c` with stamp <= T,
         # once a later stamp > T proves no more events belong before it
         if len(stamps):
+            if not len(idx):
+                key = idx
             if self.grid:
                 self._extend_grid(int(stamps.max()))
             top_ms = int(stamps.max())
@@ -515,7 +523,7 @@ class _Reader:
             state, done = counts0.copy(), 0
             for nb, ti in cuts:
                 if nb > done:
-                    state += self._delta(idx[done:nb], plus[done:nb], cap)
+                    state += self._delta(key[done:nb], cap)
                     done = nb
                 if ti is None:
                     self.at_last_c = state
@@ -523,11 +531,13 @@ class _Reader:
                     self.resolved[ti] = state.copy()
             self.last_ms = int(stamps[-1])
 
-    def _delta(self, idx, plus, cap):
+    def _delta(self, key, cap):
+        """Change of live counts per info over a stretch of events (key = 2*info + is_free)."""
         np = self.np
-        if len(idx) == 0:
+        if len(key) == 0:
             return np.zeros(cap, np.int64)
-        return np.bincount(idx[plus], minlength=cap) - np.bincount(idx[~plus], minlength=cap)
+        both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
+        return both[:, 0] - both[:, 1]
 
     def _extend_grid(self, max_ms: int):
         """Equal slices of a duration unknown until the end: double the step whenever there are too many."""
