@@ -206,5 +206,13 @@ if want triage; then triage_fixtures; fi
 # seeds, so the verdict and the block means are known by construction.
 series_fixtures() {
     "$PY" "$ROOT/scripts/make_series_fixtures.py" "$DATA/series"
+    # the real tiny-twin run (needs llama-cpp-python; new figures every time): opt-in
+    if [ "${MEMPROF_REAL_SERIES:-0}" = 1 ]; then
+        local tmp
+        tmp="$(mktemp -d)"
+        "$ROOT/.venv/bin/memprof" run --quick -n 40 --max-tokens 30 --out "$tmp/run"
+        cp "$tmp/run/iterations.jsonl" "$DATA/series/real_tiny_twins_40.jsonl"
+        rm -rf "$tmp"
+    fi
 }
 if want series; then series_fixtures; fi

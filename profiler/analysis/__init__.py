@@ -46,7 +46,13 @@ def analyze_series(df, block: int = 10) -> dict:
     mean_s = float(ys.mean()) if ys.size else float(y.mean())
     std_s = float(ys.std(ddof=1)) if ys.size > 1 else 0.0
 
-    v, why = verdict.decide(n_stable=int(ys.size), mk=late_mk, ts=late_ts, ols=late_ols, mean_mb=mean_s, late_name=late_name)
+    recent = None
+    k = max(8, yl.size // 3)
+    if yl.size >= 2 * k:
+        recent = {"n": int(k), "first": int(it[-k]), "mk": stats.mann_kendall(yl[-k:]),
+                  "ts": stats.theil_sen(xl[-k:], yl[-k:])}
+    v, why = verdict.decide(n_stable=int(ys.size), mk=late_mk, ts=late_ts, ols=late_ols, mean_mb=mean_s,
+                            late_name=late_name, recent=recent)
 
     extrap = None
     if np.isfinite(fit["slope"]):

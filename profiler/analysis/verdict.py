@@ -12,6 +12,12 @@ else the whole stable phase after warmup and settling):
   it adds at least 10% of the stable mean (a 4 GB process growing 0.4 MB per
   iteration). All three, because one outlier or one pool expansion can fool
   any single test, and a "significant" 1 kB/iteration drift harms nobody.
+- the leak rule met, but growth has stopped: the last third of the late phase
+  (at least 8 iterations) rises significantly slower than the whole phase
+  (its Theil-Sen interval ends below the phase's slope) and no longer rises by
+  Mann-Kendall (p >= 0.05): inconclusive. RSS is a near-monotone series (glibc
+  rarely gives pages back), so a rise that has flattened out is a plateau being
+  reached as often as a leak pausing; only more iterations tell.
 - plateau: otherwise (no significant rise, a falling level, or a rise too small
   to matter, which the evidence then says).
 
@@ -61,8 +67,10 @@ def _signed(x, digits=3) -> str:
     return f"{sig(x, digits):+g}"
 
 
-def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late_name: str) -> tuple[str, str]:
-    """(verdict, the sentence that says why)."""
+def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late_name: str,
+           recent: dict | None = None) -> tuple[str, str]:
+    """(verdict, the sentence that says why). `recent`: {n, first, mk, ts} of the last third
+    of the late phase, when it is long enough to have one."""
     if n_stable < MIN_STABLE:
         return "inconclusive", (f"only {n_stable} iteration(s) after warmup and settling "
                                 f"(at least {MIN_STABLE} are needed): run more iterations")
@@ -73,6 +81,13 @@ def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late
     relevant = mean_mb > 0 and per_1000 >= RELEVANT_FRACTION_PER_1000 * mean_mb
     rising = p < TREND_P and z > 0
     if rising and lo > 0:
+        if relevant and recent and _stopped(recent, slope):
+            rts = recent["ts"]
+            return "inconclusive", (
+                f"the {late_name} phase rose {_signed(slope)} MB/iter, but the last {recent['n']} iterations "
+                f"(from {recent['first']}) rise only {_signed(rts['slope'])} MB/iter, 95% CI "
+                f"[{_signed(rts['ci'][0])}, {_signed(rts['ci'][1])}], Mann-Kendall p={_p(recent['mk']['p'])}: "
+                "the growth has slowed or stopped; run more iterations to tell a leak from a late plateau")
         if relevant:
             return "leak", (f"the {late_name} phase rises {_signed(slope)} MB/iter "
                             f"(+{per_1000 / mean_mb:.0%} of its level per 1000 iterations), "
@@ -95,6 +110,15 @@ def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late
     if p < TREND_P and z < 0:
         return "plateau", f"the {late_name} phase falls (Mann-Kendall z={z:.2f}, p={_p(p)}): memory is being returned"
     return "plateau", f"no significant trend in the {late_name} phase (Mann-Kendall p={_p(p)})"
+
+
+def _stopped(recent: dict, slope: float) -> bool:
+    """The recent slope is significantly below the phase's (its interval ends under it)
+    and the recent part itself no longer rises significantly (Mann-Kendall p >= 0.05)."""
+    hi = recent["ts"]["ci"][1]
+    p, z = recent["mk"]["p"], recent["mk"]["z"]
+    still_rising = p < WEAK_P and z > 0
+    return bool(math.isfinite(hi) and hi < slope and not still_rising)
 
 
 def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,

@@ -176,7 +176,7 @@ def test_verdicts_hold_over_many_noise_draws():
         slow = analyze_series(_synthetic(1500 + 0.5 * np.arange(100) + rng.uniform(-20, 20, 100)))
         leak += slow["verdict"] == "leak"
     assert plateau >= 29
-    assert leak == 30
+    assert leak >= 29     # the stopped-growth guard (verdict.py) may hold one back as inconclusive
 
 
 def test_flat_constant_series_is_a_plateau():
@@ -203,3 +203,23 @@ def test_leak_under_a_fading_approach_is_still_a_leak():
     r = analyze_series(_synthetic(y))
     assert r["verdict"] == "leak"
     assert 0.3 < r["late_phase"]["theil_sen_mb_per_iter"] < 0.6   # planted 0.4, plus what is left of the approach
+
+
+def test_real_tiny_twin_run_rose_then_stopped():
+    """A real 40-iteration llama-cpp-python run: RSS creeps up, then stays at one value for
+    the last 9 iterations. The leak tests fire on the creep, the stopped-growth guard
+    holds the verdict at inconclusive; figures are recomputed from the raw records."""
+    recs = [json.loads(line) for line in (DATA / "real_tiny_twins_40.jsonl").read_text().splitlines()]
+    rss = [r["rss"] / MB for r in recs]
+    r = analyse("real_tiny_twins_40.jsonl")
+    assert r["n"] == 40
+    assert r["verdict"] == "inconclusive"
+    assert "slowed or stopped" in r["evidence"][0]
+    assert [b["mean_mb"] for b in r["blocks"]] == [round(sum(rss[i:i + 10]) / 10, 2) for i in range(0, 40, 10)]
+    assert r["peak_mb"] == round(max(rss), 2)
+    assert phase(r, "warmup")["start_mb"] == round(rss[0], 2)
+    assert {m: v["iterations"] for m, v in r["per_model"].items()} == {"tiny-0.6b": 20, "tiny-1.7b": 20}
+    loads = [x["load_s"] for x in recs if x["model"] == "tiny-1.7b"]
+    assert r["per_model"]["tiny-1.7b"]["load_s"] == round(sum(loads) / len(loads), 4)
+    last = r["decomposition"][-1]
+    assert last["heap_free_retained_mb"] == round(recs[-1]["heap_free_retained"] / MB, 2)
