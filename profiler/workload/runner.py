@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profiler import rundir
-from profiler.errors import Interrupted, ToolMissing, WorkloadFailed
+from profiler.errors import Interrupted, ToolMissing, UsageProblem, WorkloadFailed
 from profiler.workload.config import LoopConfig
 from profiler.workload.progress import IterationFollower
 
@@ -46,6 +46,9 @@ def prepare_loop(run_dir: Path, config: LoopConfig) -> list[str]:
     """Write RUN_DIR/loop.json and return the argv that runs the loop on it."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    done = run_dir / rundir.ITERATIONS
+    if done.is_file() and done.stat().st_size:
+        raise UsageProblem(f"{run_dir} already holds a run ({done.name}); choose another --out")
     path = run_dir / LOOP_CONFIG
     config.save(path)
     rundir.update_meta(run_dir, loop=config.to_json())

@@ -166,3 +166,11 @@ def test_collect_garbage_flattens_the_python_cycle_growth(tiny_models, tmp_path)
     vocab_bytes = 12 * (4096 + 8192)            # one sampler per model, per pair of iterations
     assert heaps[False][-1] - heaps[False][1] >= 2 * 0.8 * vocab_bytes
     assert abs(heaps[True][-1] - heaps[True][1]) < 16 * 1024
+
+
+def test_a_run_directory_is_never_appended_to(tiny_models, tmp_path):
+    from profiler.errors import UsageProblem
+
+    (tmp_path / rundir.ITERATIONS).write_text('{"iteration": 1, "rss": 1}\n')
+    with pytest.raises(UsageProblem, match="already holds a run"):
+        prepare_loop(tmp_path, _config(tiny_models))
