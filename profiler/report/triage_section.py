@@ -130,7 +130,7 @@ def markdown(result: dict) -> str:
         out.append(f"Bytes by category {basis}" + (f", total {_bytes(peak_total)}" if peak_total else "") + ":")
         out.append("")
         out.append(f"| category | {'peak' if weight == 'peak_bytes' else 'live at end'} | share | live at end "
-                   f"| growth per {unit} | sites | verdicts |")
+                   f"| leak growth per {unit} | sites | verdicts |")
         out.append("|---|---:|---:|---:|---:|---:|---|")
         cats = summ.get("categories") or {}
         total = sum((_num(c.get("peak_bytes")) if weight == "peak_bytes" else _num(c.get("live_bytes_end"))) or 0
@@ -197,7 +197,7 @@ def html(result: dict) -> str:
         total = sum((_num(c.get("peak_bytes")) if weight == "peak_bytes" else _num(c.get("live_bytes_end"))) or 0
                     for c in cats.values())
         out.append("<table><thead><tr><th>category</th>"
-                   f"<th>{_e(wname)}</th><th>share</th><th>live at end</th><th>growth per {_e(unit)}</th>"
+                   f"<th>{_e(wname)}</th><th>share</th><th>live at end</th><th>leak growth per {_e(unit)}</th>"
                    "<th>sites</th><th>verdicts</th></tr></thead><tbody>")
         for name, c in cats.items():
             w = _num(c.get("peak_bytes")) if weight == "peak_bytes" else _num(c.get("live_bytes_end"))

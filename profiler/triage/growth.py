@@ -118,6 +118,15 @@ def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: fl
     span = f"{unit}s {s[half]}-{s[-1]}"
     appeared = f" (first live at {unit} {s[f]})" if f > 0 else ""
 
+    # a site that drops to ~0 at a boundary of the later half gave everything back then: whatever
+    # it holds at the end was allocated again, not accumulated (per-model buffers, a context
+    # still alive at some boundaries and not at others)
+    emptied = [s[i] for i in range(max(half, f + 1), n - 1) if v[i] <= END_ZERO_REL * vmax]
+    if emptied:
+        return Judgement(POOL, slope,
+                         f"freed completely at {unit}{'s' if len(emptied) > 1 else ''} "
+                         f"{', '.join(map(str, emptied))} and allocated again (up to {fmt_bytes(vmax)}, "
+                         f"{fmt_bytes(end)} at the last {unit}): released and re-acquired, not accumulating")
     if (slope > 0 and not plateau and end >= early_max + MIN_LEAK_GROWTH
             and late_growth >= MIN_LEAK_GROWTH and late_ups >= min(2, n - 1 - half)):
         return Judgement(LEAK, slope,

@@ -47,10 +47,12 @@ def capture_summary(capture, top: int = 5) -> dict:
     by_cat: dict[str, dict] = {}
     if len(s):
         for cat, g in s.groupby(s["category"].fillna("unknown"), sort=False):
+            # growth = what the leaking sites add per iteration; a pool's or a transient's slope
+            # over a few boundaries is not growth without bound and would only blur the sum
             by_cat[str(cat)] = {
                 "peak_bytes": int(g["peak_bytes"].fillna(0).sum()) if has_peak else None,
                 "live_bytes_end": int(g["live_bytes_end"].fillna(0).sum()),
-                "slope_bytes_per_iter": float(g["slope_bytes_per_iter"].fillna(0).sum()),
+                "slope_bytes_per_iter": float(g.loc[g["verdict"] == LEAK, "slope_bytes_per_iter"].fillna(0).sum()),
                 "sites": int(len(g)),
                 "verdicts": {str(k): int(v) for k, v in g["verdict"].value_counts().items()},
             }
