@@ -31,6 +31,7 @@ PARTS = [
     ("other_anon_mb", "other anonymous memory (mmap'd buffers, thread stacks)"),
     ("file_mb", "file-backed pages (mapped models, libraries)"),
 ]
+UNEXPLAINED = "memory outside these parts (heap arena pages becoming resident, shared memory)"
 WINDOW = 5
 
 
@@ -71,12 +72,25 @@ def growth(decomp: list[dict], start_iteration: int) -> dict | None:
         **{k: rnd(v) for k, v in delta.items()},
         "unexplained_mb": rnd(delta["rss_mb"] - explained),
     }
-    ranked = sorted(PARTS, key=lambda kv: abs(delta[kv[0]]), reverse=True)
-    out["largest"] = ranked[0][0]
     d = delta["rss_mb"]
+    delta["unexplained_mb"] = d - explained
+    labels = dict(PARTS + [("unexplained_mb", UNEXPLAINED)])
+    ranked = sorted(labels, key=lambda k: abs(delta[k]), reverse=True)
+    # the largest part is the one that moved most in the direction RSS moved
+    direction = 1.0 if d >= 0 else -1.0
+    same_way = [k for k in ranked if direction * delta[k] > 0]
+    largest = same_way[0] if same_way else ranked[0]
+    out["largest"] = largest
     verb = "grew" if d >= 0 else "fell"
-    parts = ", ".join(f"{delta[k]:+.0f} MB {label}" for k, label in ranked)
-    out["sentence"] = (f"RSS {verb} {abs(d):.0f} MB after warmup (mean of iterations "
+    shown = [k for k in ranked if k != "unexplained_mb" or abs(delta[k]) >= 0.05 * max(abs(d), 1e-9)]
+    parts = ", ".join(f"{_mb(delta[k], signed=True)} MB {labels[k]}" for k in shown)
+    out["sentence"] = (f"RSS {verb} {_mb(abs(d))} MB after warmup (mean of iterations "
                        f"{head[0]['iteration']}-{head[-1]['iteration']} vs {tail[0]['iteration']}-{tail[-1]['iteration']}): "
-                       f"{parts}; the largest part is {ranked[0][1]}.")
+                       f"{parts}; the largest part is {labels[largest]}.")
     return out
+
+
+def _mb(x: float, signed: bool = False) -> str:
+    """Enough decimals to tell the parts of a small process apart (0.28 MB is not "0 MB")."""
+    nd = 0 if abs(x) >= 10 else 1 if abs(x) >= 1 else 2
+    return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
