@@ -37,7 +37,7 @@ def fmt_bytes(b) -> str:
         return str(b)
     if b != b:
         return "n/a"
-    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if abs(b) >= size:
             return f"{b / size:,.2f} {unit}"
     return f"{b:,.0f} B"
@@ -76,12 +76,11 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))
     doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s)}"))
+    # the series' evidence here; the capture evidence is listed in the triage section
     evidence = list(s.get("evidence") or [])
     triage = result.get("triage") or {}
-    if isinstance(triage, dict):
-        if triage.get("explained") and result.get("captures"):
-            evidence.insert(0, str(triage["explained"]))
-        evidence += [str(e) for e in triage.get("evidence") or [] if str(e) not in evidence]
+    if isinstance(triage, dict) and triage.get("explained") and result.get("captures"):
+        evidence.insert(0, str(triage["explained"]))
     if evidence:
         doc.append(("ul", evidence))
     rec = s.get("recommendation") or result.get("recommendation") or {}
@@ -95,7 +94,8 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     if section[0] or section[1]:
         doc.append(("raw", section[0], section[1]))
 
-    _captures_section(doc, result.get("captures") or [])
+    # the triage section shows the sites when it has anything to say; else list them here
+    _captures_section(doc, result.get("captures") or [], with_sites=not (section[0] or section[1]))
 
     doc.append(("h", 2, "Recommendations"))
     if rec:
@@ -120,10 +120,12 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
 
 def _verdict_gloss(verdict: str, s: dict) -> str:
     if verdict == "plateau":
-        return "memory plateaus after warmup; no unbounded growth"
+        return "memory plateaus after warmup; no unbounded growth" if s else "no allocation site keeps growing"
     if verdict == "leak":
         slope = (s.get("late_phase") or {}).get("theil_sen_mb_per_iter")
-        return f"memory keeps growing ({slope:+g} MB/iteration)" if slope is not None else "memory keeps growing"
+        if s.get("verdict") == "leak" and slope is not None:
+            return f"memory keeps growing ({slope:+g} MB/iteration)"
+        return "allocation sites keep growing (see the allocation sites)"
     return "not enough evidence either way"
 
 
@@ -213,7 +215,7 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
             doc.append(("img", images["decomposition"], "RSS decomposition per iteration"))
 
 
-def _captures_section(doc: list, captures: list) -> None:
+def _captures_section(doc: list, captures: list, with_sites: bool = True) -> None:
     if not captures:
         return
     doc.append(("h", 2, "Captures"))
@@ -224,7 +226,7 @@ def _captures_section(doc: list, captures: list) -> None:
             doc.append(("table", ["Total", "Value"],
                         [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
         sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP_SITES]
-        if sites:
+        if sites and with_sites:
             n = cap.get("n_sites", len(cap.get("sites") or []))
             doc.append(("p", f"Top {len(sites)} of {n} allocation sites by live bytes at the end:"))
             doc.append(("table", ["Site", "Module", "Category", "Verdict", "Live at end", "Peak", "Allocations"], [
