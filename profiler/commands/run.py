@@ -27,4 +27,8 @@ def command(**opts):
                f"{config.max_tokens} tokens) -> {run_dir}", err=True)
     result = run_workload(run_dir, argv, expected_iterations=config.iterations, label="run")
     click.echo(f"{result.iterations} iterations in {result.elapsed_s:.1f} s: {run_dir}")
+    from profiler import pipeline
+    from profiler.report import console
+
+    click.echo(console.summary(pipeline.analyze(run_dir, save=True)))
     click.echo(f"next: memprof report {run_dir}")
