@@ -47,8 +47,9 @@ def records(run_dir: Path) -> list[dict]:
 
 
 def loop_args(tiny_models) -> list[str]:
-    return ["--quick", "--model", tiny_models["tiny-0.6b"], "--model", tiny_models["tiny-1.7b"],
-            "--iterations", "2", "--threads", "2"]
+    return ["--quick", "--model", "tiny-0.6b", "--model", "tiny-1.7b",
+            "--model-path", f"tiny-0.6b={tiny_models['tiny-0.6b']}",
+            "--model-path", f"tiny-1.7b={tiny_models['tiny-1.7b']}", "--iterations", "2", "--threads", "2"]
 
 
 # ---------------------------------------------------------------- the switch loop

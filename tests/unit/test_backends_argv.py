@@ -106,7 +106,7 @@ def test_valgrind_argv_really_runs(tmp_path, name):
     if name == "memcheck":
         assert "<status>\n  <state>FINISHED</state>" in caps[0].read_text()
     else:
-        assert caps[0].read_text().startswith("desc: --child-silent-after-fork=yes --time-unit=ms --detailed-freq=1")
+        assert caps[0].read_text().startswith("desc: --time-unit=ms --detailed-freq=1 --max-snapshots=200")
 
 
 @pytest.mark.skipif(not shutil.which("heaptrack"), reason="heaptrack not installed")
