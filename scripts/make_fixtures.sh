@@ -87,7 +87,7 @@ heaptrack_fixtures() {
     (
         cd "$tmp"
         MEMPROF_ITERATIONS="$tmp/planted.iterations.jsonl" heaptrack -o "$tmp/planted" ./planted 12
-        zstd -dc planted.zst | gzip -9n > planted.gz
+        "$PY" -c 'import sys, zstandard; sys.stdout.buffer.write(zstandard.ZstdDecompressor().stream_reader(open(sys.argv[1], "rb")).read())' planted.zst | gzip -9n > planted.gz
         heaptrack_print -f planted.zst > planted.print.txt
         heaptrack_print -f planted.zst -l 1 -a 0 -p 0 -T 0 > planted.leaks.txt
         for cost in peak leaked allocations temporary; do
@@ -174,7 +174,9 @@ memray_fixtures() {
         cd "$out"
         "$PY" -m memray run -q -o pyalloc.bin pyalloc.py
         "$PY" -m memray run -q --aggregate -o pyalloc_aggregated.bin pyalloc.py
-        for f in planted_python planted_native pyalloc; do
+        # pymalloc's own calls recorded too (PYMALLOC_* allocators, PYMALLOC_FREE a deallocator)
+        "$PY" -m memray run -q --trace-python-allocators -o pyalloc_pymalloc.bin pyalloc.py
+        for f in planted_python planted_native pyalloc pyalloc_pymalloc; do
             "$PY" -m memray stats --json -f -o "$f.stats.json" "$f.bin" >/dev/null
         done
     )

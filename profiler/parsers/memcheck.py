@@ -25,6 +25,7 @@ from pathlib import Path
 from xml.parsers import expat
 
 from profiler.errors import BadCapture
+from profiler.parsers import _stacks
 from profiler.tables import SITE_COLUMNS, Capture, Frame
 
 FORMAT = "memcheck"
@@ -308,19 +309,12 @@ def _shown_kinds(vargv: list[str]) -> tuple[str, tuple[str, ...]]:
     return leak_check, tuple(k for k in ALL_KINDS if k in shown)
 
 
-# Allocator entry points skipped when naming a site (memcheck prints demangled names).
-_ALLOCATOR_FUNCTIONS = {
-    "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign", "aligned_alloc",
-    "memalign", "valloc", "pvalloc", "mmap", "mmap64", "operator new", "operator new[]",
-    "operator delete", "operator delete[]",
-}
-
-
 def _is_allocator(frame: Frame) -> bool:
-    fn = frame.function
-    if fn is None:
+    """Allocator entry points (the shared list), plus Valgrind's preload object when the
+    replacement function itself is unnamed."""
+    if frame.function is None:
         return bool(frame.module and "vgpreload_" in os.path.basename(frame.module))
-    return fn.split("(", 1)[0].strip() in _ALLOCATOR_FUNCTIONS
+    return _stacks.is_allocator(frame.function)
 
 
 def _site_of(frames: tuple[Frame, ...]) -> Frame | None:

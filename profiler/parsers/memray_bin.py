@@ -100,11 +100,17 @@ def _site_frame(stack: tuple[Frame, ...]) -> Frame | None:
 
 
 class _Sites:
-    """Per distinct memray stack: peak bytes, live bytes at the end, allocation calls."""
+    """Per distinct stack: peak bytes, live bytes at the end, allocation calls.
+
+    memray ids a stack by (Python stack id, native stack id, segment generation),
+    and its Python ids also tell apart bytecode offsets within one line, so two
+    ids can resolve to the very same frames; sites are keyed by the resolved
+    frames, each memray id mapped to its site once."""
 
     def __init__(self, native: bool):
         self.native = native
         self.index: dict[tuple, int] = {}
+        self.by_frames: dict[tuple, int] = {}
         self.stacks: list[tuple[Frame, ...]] = []
         self.peak: list[int] = []
         self.live: list[int] = []
@@ -118,12 +124,16 @@ class _Sites:
         k = self.key(rec)
         i = self.index.get(k)
         if i is None:
-            i = self.index[k] = len(self.stacks)
             raw = rec.hybrid_stack_trace() if self.native else rec.stack_trace()
-            self.stacks.append(_frames(raw))
-            self.peak.append(0)
-            self.live.append(0)
-            self.count.append(0)
+            frames = _frames(raw)
+            i = self.by_frames.get(frames)
+            if i is None:
+                i = self.by_frames[frames] = len(self.stacks)
+                self.stacks.append(frames)
+                self.peak.append(0)
+                self.live.append(0)
+                self.count.append(0)
+            self.index[k] = i
         return i
 
 
@@ -190,28 +200,55 @@ def _extract(path: str, boundaries) -> dict:
             totals.update(total_allocations=None, total_bytes_allocated=None, mmap_allocations=None, mmap_bytes=None)
         else:
             queries += ["allocations", "temporal", "snapshots"]
-            dealloc = {int(AllocatorType.FREE), int(AllocatorType.MUNMAP)}
+            dealloc = {int(AllocatorType.FREE), int(AllocatorType.PYMALLOC_FREE), int(AllocatorType.MUNMAP)}
             mmap_kind = int(AllocatorType.MMAP)
-            n = nbytes = n_mmap = mmap_bytes = 0
+            nbytes = mmap_bytes = 0
+            # the one pass over every event: a counter per (stack, allocator), nothing per event;
+            # Python-only files have native ids 0, so their key is the Python stack id alone
+            calls: dict = {}
+            first: dict = {}
+            if native:
+                for rec in reader.get_allocation_records():
+                    kind = rec.allocator
+                    if kind in dealloc:
+                        continue
+                    size = rec.size
+                    nbytes += size
+                    if kind == mmap_kind:
+                        mmap_bytes += size
+                    key = (rec.stack_id, rec.native_stack_id, rec.native_segment_generation, kind)
+                    c = calls.get(key)
+                    if c is None:
+                        calls[key] = 1
+                        first[key] = rec
+                    else:
+                        calls[key] = c + 1
+            else:
+                for rec in reader.get_allocation_records():
+                    kind = rec.allocator
+                    if kind in dealloc:
+                        continue
+                    size = rec.size
+                    nbytes += size
+                    if kind == mmap_kind:
+                        mmap_bytes += size
+                    key = (rec.stack_id, 0, 0, kind)
+                    c = calls.get(key)
+                    if c is None:
+                        calls[key] = 1
+                        first[key] = rec
+                    else:
+                        calls[key] = c + 1
             counts_by_alloc: dict[int, int] = {}
-            count = sites.count
-            index = sites.index
-            # the one pass over every event: counters only, nothing kept per event
-            for rec in reader.get_allocation_records():
-                kind = rec.allocator
-                if kind in dealloc:
-                    continue
-                size = rec.size
-                n += 1
-                nbytes += size
-                counts_by_alloc[kind] = counts_by_alloc.get(kind, 0) + 1
-                if kind == mmap_kind:
-                    n_mmap += 1
-                    mmap_bytes += size
-                i = index.get((rec.stack_id, rec.native_stack_id, rec.native_segment_generation))
+            for key, c in calls.items():
+                i = sites.index.get(key[:3])
                 if i is None:
-                    i = sites.get(rec)
-                count[i] += 1
+                    i = sites.get(first[key])
+                sites.count[i] += c
+                counts_by_alloc[key[3]] = counts_by_alloc.get(key[3], 0) + c
+            first.clear()
+            n = sum(counts_by_alloc.values())
+            n_mmap = counts_by_alloc.get(mmap_kind, 0)
             by_allocator = {AllocatorType(k).name: v for k, v in sorted(counts_by_alloc.items())}
             totals.update(total_allocations=n, total_bytes_allocated=nbytes,
                           mmap_allocations=n_mmap, mmap_bytes=mmap_bytes)

@@ -41,7 +41,7 @@ def boundaries(name: str):
     return [(r["iteration"], r["t_end"], r["wall_end"]) for r in iter_records(DATA / f"{name}.iterations.jsonl")]
 
 
-@pytest.mark.parametrize("name", ["pyalloc", "planted_python", "planted_native"])
+@pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "planted_native"])
 def test_totals_equal_memray_stats(name):
     cap = cap_of(name)
     oracle = stats(name)
@@ -139,6 +139,19 @@ def test_pure_python_sites_and_mmap():
     assert tr.peak_bytes == 300_001  # the peak is reached while the last transient buffer lives
     assert cap.totals["mmap_allocations"] == 1 and cap.totals["mmap_bytes"] == 1 << 20
     assert cap.sites.site.str.startswith("warm_cache (pyalloc.py:").any()
+
+
+def test_pymalloc_records_count_like_memray_stats():
+    """With --trace-python-allocators, PYMALLOC_FREE is a deallocation: it must not count."""
+    cap = cap_of("pyalloc_pymalloc")
+    assert cap.meta["trace_python_allocators"] is True
+    assert "PYMALLOC_FREE" not in cap.meta["allocations_by_allocator"]
+    assert cap.meta["allocations_by_allocator"]["PYMALLOC_MALLOC"] > 1000
+    # pymalloc's calls are visible now: each bytearray's 56-byte object header, and the
+    # 4-pointer item array KEPT.append grew on the same line (one site: same frames)
+    assert _by_function(cap, "warm_cache").live_bytes_end == 200_001 + 56
+    step = _by_function(cap, "leak_step")
+    assert step.live_bytes_end == 4 * (50_001 + 56) + 4 * 8
 
 
 def test_aggregated_file_answers_what_it_can():
