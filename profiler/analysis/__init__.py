@@ -15,6 +15,20 @@ TOP_LEVEL = ("verdict", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", 
 
 
 def analyze_series(df, block: int = 10) -> dict:
+    """Everything the series says, JSON-able (MB = 2**20 bytes; slopes in MB per iteration).
+
+    Keys: n, metric, unit, iterations{first,last}, verdict, evidence[sentences],
+    phases[{name,first,last,n,mean_mb,start_mb,end_mb,std_mb,shape?}],
+    blocks[{block,first,last,n,mean_mb,delta_mb,min_mb,max_mb}], block_size,
+    stable{first,last,n,mean_mb,std_mb,min_mb,max_mb,range_mb,median_mb},
+    noise_sigma_mb, slope_mb_per_iter, slope_ci_mb (OLS, 95% t), fit (the OLS line),
+    theil_sen_mb_per_iter, theil_sen_ci_mb, trend_test{name,s,z,p,n} (Mann-Kendall),
+    late_phase (the phase the verdict tests: growth if any, else stable),
+    extrapolation_1000_mb + extrapolation_note, sawtooth, peak_mb,
+    points[{iteration,rss_mb,model?}] (for plots), per_model{model: {...}},
+    decomposition[rows], decomposition_growth, recommendation.
+    Method: phases.py (phases), verdict.py (verdict rules and budget).
+    """
     import numpy as np
 
     from profiler.analysis import decomposition, permodel, phases, stats, verdict
@@ -115,7 +129,7 @@ def analyze_series(df, block: int = 10) -> dict:
     if decomposition.available(df):
         rows = decomposition.rows(df)
         result["decomposition"] = rows
-        result["decomposition_growth"] = decomposition.growth(rows, int(it[s]) if ys.size else int(it[0]))
+        result["decomposition_growth"] = decomposition.growth(rows, int(it[min(ph.warmup_end, n - 1)]))
         if result["decomposition_growth"]:
             evidence.append(result["decomposition_growth"]["sentence"])
     else:
