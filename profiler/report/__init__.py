@@ -36,8 +36,26 @@ def render(result: dict, out_dir: Path) -> list[Path]:
     md = out_dir / "report.md"
     md.write_text(markdown.render(blocks), encoding="utf-8")
     js = out_dir / "report.json"
-    js.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    js.write_text(json.dumps(_json_safe(result), indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
     page = out_dir / "report.html"
     verdict = str(result.get("verdict") or series.get("verdict") or "")
     page.write_text(htmlpage.render(blocks, out_dir, verdict=verdict), encoding="utf-8")
     return [md, js, page] + written
+
+
+def _json_safe(obj):
+    """NaN and infinities become null: report.json must be strict JSON for any consumer."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            return _json_safe(obj.item())
+        except (ValueError, AttributeError, TypeError):
+            return str(obj)
+    return obj

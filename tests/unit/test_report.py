@@ -159,3 +159,12 @@ def test_without_triage_section_the_sites_are_listed_and_escaped(tmp_path, monke
     assert "| \\<script>alert(1)\\</script> | libx.so | unknown | transient | 4.88 KiB |" in md
     assert EVIL not in md and EVIL not in page
     assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in page
+
+
+def test_report_json_is_strict_even_with_nan_from_other_layers(tmp_path):
+    res = _result()
+    res["captures"][0]["sites"][0]["slope_bytes_per_iter"] = float("nan")
+    render(res, tmp_path)
+    text = (tmp_path / "report.json").read_text()
+    assert "NaN" not in text
+    assert json.loads(text)["captures"][0]["sites"][0]["slope_bytes_per_iter"] is None
