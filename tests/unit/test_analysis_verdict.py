@@ -223,3 +223,19 @@ def test_real_tiny_twin_run_rose_then_stopped():
     assert r["per_model"]["tiny-1.7b"]["load_s"] == round(sum(loads) / len(loads), 4)
     last = r["decomposition"][-1]
     assert last["heap_free_retained_mb"] == round(recs[-1]["heap_free_retained"] / MB, 2)
+
+
+def test_falling_memory_is_a_plateau_that_returns_memory():
+    rng = np.random.default_rng(12)
+    r = analyze_series(_synthetic(3000 - 1.0 * np.arange(60) + rng.normal(0, 3, 60)))
+    assert r["verdict"] == "plateau"
+    assert "falls" in r["evidence"][0]
+
+
+def test_significant_but_negligible_rise_is_a_plateau():
+    # +0.05 MB/iter on 4000 MB: 50 MB per 1000 iterations = 1.25% of the level (< 10%)
+    rng = np.random.default_rng(13)
+    r = analyze_series(_synthetic(4000 + 0.05 * np.arange(200) + rng.normal(0, 0.5, 200)))
+    assert r["trend_test"]["p"] < 0.01
+    assert r["verdict"] == "plateau"
+    assert "negligible" in r["evidence"][0]
