@@ -54,7 +54,9 @@ def _frame_from_csv(path: Path):
     import pandas as pd
 
     try:
-        return pd.read_csv(path)
+        df = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)   # a spreadsheet's BOM, "a, b"
+        df.columns = [str(c).strip() for c in df.columns]
+        return df
     except pd.errors.EmptyDataError:
         raise BadSeries(f"{path}: empty series (no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

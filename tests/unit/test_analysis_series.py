@@ -95,3 +95,10 @@ def test_elf_binary_is_refused(tmp_path):
     p = tmp_path / "a.out"
     p.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(100))
     assert "binary file" in _one_line_error(p)
+
+
+def test_csv_from_a_spreadsheet_with_bom_and_spaces(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_bytes("\ufeffiteration, rss, model\n1, 100, a\n2, 200, b\n".encode("utf-8"))
+    df = load_series(p)
+    assert list(df["rss"]) == [100, 200] and list(df["model"]) == ["a", "b"]
