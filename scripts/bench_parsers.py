@@ -9,7 +9,10 @@
 Each side runs as a child process; wall time and the child's peak RSS come from
 os.wait4. Captures go to runs/bench/ (never committed) and are reused when present
 (--fresh remakes them). Targets: heaptrack <= 3x heaptrack_print's wall time, < 300 MB.
-Usage: scripts/bench_parsers.py [--quick] [--fresh] [--only heaptrack|massif] [--out DIR]
+  memray:    a Python loop under `memray run --trace-python-allocators` (~2 million
+             allocations; --quick: ~0.2 million), `memray stats --json FILE` vs
+             `load_capture(FILE)`; the reading child's RSS at two sizes.
+Usage: scripts/bench_parsers.py [--quick] [--fresh] [--only heaptrack|massif|memray] [--out DIR]
 """
 from __future__ import annotations
 
@@ -173,11 +176,83 @@ def bench_massif(out: Path, quick: bool, fresh: bool):
     return ("massif", capture, snaps, ref_wall, ref_rss, our_wall, our_rss, ok)
 
 
+# ============================================================================ memray
+# (memray section: our parser vs `memray stats --json` on the same capture)
+
+MEMRAY_ALLOC_PY = """\
+import sys
+calls = int(sys.argv[1])
+keep = []
+def work(i):
+    s = str(i) * 3
+    return (i, s)
+for i in range(calls // 3):
+    t = work(i)
+    if i % 100 == 0:
+        keep.append(t)
+    if len(keep) > 5000:
+        keep = keep[2500:]
+"""
+
+
+def _memray_capture(out: Path, calls: int, fresh: bool) -> Path:
+    """A memray capture with ~2 allocation records per call (pymalloc traced), few stacks."""
+    capture = out / f"memray_{calls}.bin"
+    if fresh or not capture.exists():
+        script = out / "memray_alloc.py"
+        script.write_text(MEMRAY_ALLOC_PY)
+        print(f"making {capture} ({calls} loop calls under memray --trace-python-allocators)...", flush=True)
+        subprocess.run([sys.executable, "-m", "memray", "run", "-q", "-f", "--trace-python-allocators",
+                        "-o", str(capture), str(script), str(calls)], check=True, stdout=subprocess.DEVNULL)
+    return capture
+
+
+def _memray_reader(capture: Path):
+    """(wall, peak RSS) of memprof's memray reading child alone (load_capture spawns it)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return run_measured([sys.executable, "-m", "profiler.parsers.memray_bin", str(capture), "null"], env=env)[:2]
+
+
+def bench_memray(out: Path, quick: bool, fresh: bool):
+    """Wall time and peak RSS of load_capture vs `memray stats --json`; totals must be equal.
+
+    load_capture's own figure covers the parent (pandas tables); memray is read in a
+    child, measured separately, at two capture sizes to show its memory follows the
+    distinct stacks, not the number of events."""
+    calls = 100_000 if quick else 1_000_000
+    capture = _memray_capture(out, calls, fresh)
+    stats_json = out / "memray_stats.json"
+    ref_wall, ref_rss, rc = run_measured([sys.executable, "-m", "memray", "stats", "--json", "-f",
+                                          "-o", str(stats_json), str(capture)])
+    oracle = json.loads(stats_json.read_text())
+    our_wall, our_rss, rc2 = ours(capture, out, "memray")
+    ok = False
+    if rc == 0 and rc2 == 0:
+        first = (out / "memray.ours.txt").read_text().split("\n")[0]
+        totals = json.loads(first.rsplit(" ", 1)[0])
+        want = (oracle["total_num_allocations"], oracle["total_bytes_allocated"], oracle["metadata"]["peak_memory"])
+        got = (totals["total_allocations"], totals["total_bytes_allocated"], totals["peak_memory_bytes"])
+        ok = want == got
+        if not ok:
+            print(f"MISMATCH memray stats {want} vs ours {got}")
+    small = _memray_capture(out, calls // 10, fresh)
+    r_small = _memray_reader(small)
+    r_big = _memray_reader(capture)
+    small_json = out / "memray_stats_small.json"
+    subprocess.run([sys.executable, "-m", "memray", "stats", "--json", "-f", "-o", str(small_json), str(small)],
+                   stdout=subprocess.DEVNULL, check=True)
+    n_small = json.loads(small_json.read_text())["total_num_allocations"]
+    print(f"memray reader child: {r_small[0]:.2f} s, {r_small[1] / 1e6:.0f} MB at {n_small} allocations; "
+          f"{r_big[0]:.2f} s, {r_big[1] / 1e6:.0f} MB at {oracle['total_num_allocations']} allocations")
+    return ("memray", capture, oracle["total_num_allocations"], ref_wall, ref_rss, our_wall,
+            max(our_rss, r_big[1]), ok)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="remake the captures")
-    ap.add_argument("--only", choices=["heaptrack", "massif"])
+    ap.add_argument("--only", choices=["heaptrack", "massif", "memray"])
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -187,6 +262,8 @@ def main() -> int:
         rows.append(bench_heaptrack(args.out, args.quick, args.fresh))
     if args.only in (None, "massif"):
         rows.append(bench_massif(args.out, args.quick, args.fresh))
+    if args.only in (None, "memray"):
+        rows.append(bench_memray(args.out, args.quick, args.fresh))
     print(f"\n{'format':10} {'capture':>10} {'events':>10} {'tool s':>8} {'tool MB':>8} "
           f"{'ours s':>8} {'ours MB':>8} {'ratio':>6}  same totals")
     for fmt, cap, events, rw, rr, ow, orss, ok in rows:
@@ -195,6 +272,8 @@ def main() -> int:
               f"{ow / rw:6.2f}  {'yes' if ok else 'NO'}")
     print("(events: heaptrack allocation calls, massif snapshots; tool = heaptrack_print / ms_print;"
           " heaptrack target ratio <= 3 and < 300 MB)")
+    print("(memray: events = allocations, tool = memray stats --json; ours MB = the larger of load_capture"
+          " and its memray reading child)")
     return 0 if all(r[-1] for r in rows) else 1
 
 

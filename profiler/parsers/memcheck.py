@@ -157,7 +157,7 @@ class _State:
         elif depth == 4 and parent == "pair":
             self.pair[name] = text
         elif depth == 3 and name == "pair":
-            count = _int(self.pair.get("count", ""), "count")
+            count = _count(self.pair.get("count", ""), "count")
             if parent == "errorcounts":
                 self.errorcounts[self.pair.get("unique", "?")] = count
             elif parent == "suppcounts":
@@ -177,9 +177,9 @@ class _State:
             if name == "text" and err["what"] is None:
                 err["what"] = text
             elif name == "leakedbytes":
-                err["bytes"] = _int(text, "leakedbytes")
+                err["bytes"] = _count(text, "leakedbytes")
             elif name == "leakedblocks":
-                err["blocks"] = _int(text, "leakedblocks")
+                err["blocks"] = _count(text, "leakedblocks")
         elif depth == 5 and self.frame is not None and parent == "frame" and name in _FRAME_FIELDS:
             self.frame[name] = text
         elif depth == 4 and name == "frame" and self.frame is not None:
@@ -228,6 +228,13 @@ def _int(text: str, what: str) -> int:
         return int(text, 0) if text.startswith("0x") else int(text)
     except ValueError:
         raise _Refused(f"<{what}> is not a number: {text[:40]!r}") from None
+
+
+def _count(text: str, what: str) -> int:
+    n = _int(text, what)
+    if n < 0:
+        raise _Refused(f"<{what}> is negative: {n}")
+    return n
 
 
 def _frame(f: dict) -> Frame:

@@ -379,6 +379,19 @@ def _run_child(path: Path, boundaries, head: bytes) -> dict:
         raise BadCapture(f"{path}: memray reader returned no usable result") from None
 
 
+def _usable_boundaries(boundaries) -> list[tuple[int, float, float]]:
+    """Boundaries with a numeric wall_end (memray's clock is the epoch); others cannot be placed."""
+    out = []
+    for b in boundaries or ():
+        try:
+            it, t_end, wall_end = int(b[0]), float(b[1]) if b[1] is not None else float("nan"), float(b[2])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if wall_end == wall_end:  # not NaN
+            out.append((it, t_end, wall_end))
+    return out
+
+
 def parse(path, boundaries=None) -> Capture:
     path = Path(path)
     try:
@@ -388,7 +401,10 @@ def parse(path, boundaries=None) -> Capture:
         raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
     if not sniff(head, path):
         raise BadCapture(f"{path}: not a memray capture (no memray header)")
-    data = _run_child(path, boundaries, head)
+    usable = _usable_boundaries(boundaries)
+    data = _run_child(path, usable, head)
+    if boundaries and not usable:
+        data["meta"]["notes"] = ["iteration records carry no wall_end: timeline cut into time slices"]
 
     stacks, count = data["stacks"], data["count"]
     rows = ((i, stacks[i], data["live"][i], data["peak"][i], None if count is None else count[i], None)

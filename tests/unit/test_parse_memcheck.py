@@ -214,3 +214,10 @@ def test_undeclared_entity_is_not_well_formed(tmp_path):
     data = b'<?xml version="1.0"?>\n<valgrindoutput><preamble><line>&x;</line></preamble></valgrindoutput>\n'
     with pytest.raises(BadCapture, match="not well-formed"):
         load_capture(_bad(tmp_path, "undef.xml", data))
+
+
+def test_negative_count_refused(tmp_path):
+    data = (DATA / "planted_all.xml").read_bytes().replace(b"<leakedbytes>163840<", b"<leakedbytes>-163840<", 1)
+    assert b"-163840" in data
+    with pytest.raises(BadCapture, match="negative"):
+        load_capture(_bad(tmp_path, "neg.xml", data))

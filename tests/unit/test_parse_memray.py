@@ -103,6 +103,13 @@ def test_planted_timeline_at_iteration_boundaries():
     assert cap.meta["timeline_clock"] == "iterations" and len(cap.meta["slice_snapshot_ms"]) == N
 
 
+def test_boundaries_without_wall_end_fall_back_to_time_slices():
+    b = [(it, t_end, None) for it, t_end, _ in boundaries("planted_python")]
+    cap = load_capture(DATA / "planted_python.bin", boundaries=b)
+    assert sorted(cap.timeline.slice.unique()) == list(range(20))
+    assert "no wall_end" in cap.meta["notes"][0]
+
+
 def test_timeline_without_boundaries_is_time_slices():
     cap = cap_of("pyalloc")
     tl = cap.timeline
