@@ -198,6 +198,21 @@ triage_fixtures() {
         heaptrack_print -f planted5.zst > planted5.print.txt
     )
     cp "$tmp"/planted5.zst "$tmp"/planted5.iterations.jsonl "$tmp"/planted5.print.txt "$out/"
+    # llama_switch: a C model-switch loop against the installed libllama (tiny Qwen3 twins,
+    # 6 iterations): real llama.cpp/GGML call stacks in a 43 KB capture, no interpreter noise
+    local sp m06 m17
+    sp="$("$PY" -c 'import llama_cpp, os; print(os.path.dirname(os.path.dirname(llama_cpp.__file__)))')"
+    m06="$("$PY" -c 'from profiler.models import ensure_twin; print(ensure_twin("tiny-0.6b", show_progress=False))')"
+    m17="$("$PY" -c 'from profiler.models import ensure_twin; print(ensure_twin("tiny-1.7b", show_progress=False))')"
+    gcc -O1 -g -I"$sp/include" -o "$tmp/llama_switch" "$out/llama_switch.c" -L"$sp/llama_cpp/lib" \
+        -lllama -lggml -lggml-base -Wl,-rpath,"$sp/llama_cpp/lib"
+    (
+        cd "$tmp"
+        MEMPROF_ITERATIONS="$tmp/llama_switch.iterations.jsonl" heaptrack -o "$tmp/llama_switch" \
+            ./llama_switch 6 "$m06" "$m17"
+        heaptrack_print -f llama_switch.zst -a 0 -p 0 -T 0 -l 0 > llama_switch.print.txt
+    )
+    cp "$tmp"/llama_switch.zst "$tmp"/llama_switch.iterations.jsonl "$tmp"/llama_switch.print.txt "$out/"
     rm -rf "$tmp"
 }
 if want triage; then triage_fixtures; fi

@@ -31,16 +31,16 @@ def _is_python(frame) -> bool:
     return where.endswith(".py") or where.startswith("<frozen ")
 
 
-def _site_label(stack, idx: int) -> str:
+def _site_label(stack, idx: int, rules=None) -> str:
     """The site frame's label. An unresolved frame is named by its object and its caller instead
     of its address, which moves from run to run (ASLR) and would split one site in two. The caller
     is the first Python frame when the stack has one (memray's hybrid stacks: the interpreter and
     ctypes frames in between are the same for every call into native code), else the first
-    resolved frame."""
+    resolved frame that is not plumbing."""
     fr = stack[idx]
     if getattr(fr, "function", None):
         return _label(fr)
-    rest = stack[idx + 1:]
+    rest = [f for f in stack[idx + 1:] if rules is None or not rules.is_plumbing(f)]
     caller = next((f for f in rest if getattr(f, "function", None) and _is_python(f)), None)
     if caller is None:
         caller = next((f for f in rest if getattr(f, "function", None)), None)
@@ -64,7 +64,7 @@ def rename(sites, rules):
                 hit = (site, fn, mod, cat, None)
             else:
                 fr = stack[idx]
-                hit = (_site_label(stack, idx), getattr(fr, "function", None), getattr(fr, "module", None), cat,
+                hit = (_site_label(stack, idx, rules), getattr(fr, "function", None), getattr(fr, "module", None), cat,
                        rule.source if rule is not None else None)
             if hit[3] is None:
                 hit = hit[:3] + ("unknown",) + hit[4:]
