@@ -31,9 +31,16 @@ BELOW_THRESHOLD = "(below threshold)"
 _SNAPSHOT_FIELDS = ("time", "mem_heap_B", "mem_heap_extra_B", "mem_stacks_B", "heap_tree")
 _TREE_KINDS = ("empty", "detailed", "peak")
 # massif's millisecond clock starts when Valgrind's core first reads its timer, after the tool
-# has loaded: measured 75-95 ms after the process (launcher) start that iteration records count
-# from (planted workload, Valgrind 3.19, 2 cores). Boundaries are shifted by this much.
-VALGRIND_CLOCK_LAG_S = 0.09
+# has loaded: measured 75-175 ms after the process (launcher) start that iteration records count
+# from (planted workload, Valgrind 3.19, 2 busy cores, seven captures; constant within a run).
+# We shift by a typical lag, then move each boundary to the start of the longest quiet stretch
+# (no snapshot) overlapping [t_end - QUIET_BEFORE_S, t_end + QUIET_AFTER_S]: an iteration ends
+# with bookkeeping, not allocation, and the next one starts allocating at once. This is exact
+# while the true lag is within ~40 ms of the shift or iterations are long next to the lag's
+# spread; a 60 ms toy iteration on a loaded machine can land one iteration off (see meta).
+VALGRIND_CLOCK_LAG_S = 0.12
+QUIET_BEFORE_S = 0.05
+QUIET_AFTER_S = 0.02
 
 
 def sniff(head: bytes, path) -> bool:
@@ -266,6 +273,21 @@ def parse(path, boundaries=None) -> Capture:
     return _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made)
 
 
+def _quiet_cut(every, start, end):
+    """The time of the snapshot that opens the longest snapshot-free stretch overlapping
+    [start, end] (`every`: sorted snapshot times framed by -inf and +inf)."""
+    import numpy as np
+
+    lo = max(int(np.searchsorted(every, start, side="left")) - 1, 0)
+    hi = min(int(np.searchsorted(every, end, side="right")), len(every) - 1)
+    best, best_len = lo, -1.0
+    for k in range(lo, hi):
+        length = min(every[k + 1], end) - max(every[k], start)
+        if length > best_len:
+            best, best_len = k, length
+    return every[best]
+
+
 def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made) -> Capture:
     import numpy as np
 
@@ -294,17 +316,20 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
     if bounds and to_seconds is not None and detailed:
         lag = 0.0 if heaptrack_made else VALGRIND_CLOCK_LAG_S
         times = np.array([s.time * to_seconds + lag for s in detailed])
+        every = np.array([-np.inf] + [s.time * to_seconds + lag for s in snapshots] + [np.inf])
         slices, ts, mat = [], [], np.zeros((len(bounds), m), np.int64)
         for row, (it, t_end) in enumerate(bounds):
-            j = int(np.searchsorted(times, t_end, side="right")) - 1
+            cut = _quiet_cut(every, t_end - QUIET_BEFORE_S, t_end + QUIET_AFTER_S)
+            j = int(np.searchsorted(times, cut, side="right")) - 1
             if j >= 0:
                 for sid, b in detailed[j].leaves.items():
                     mat[row, sid] = b
             slices.append(it)
             ts.append(t_end)
         timeline = timeline_frame(range(m), slices, ts, mat)
-        timeline_note = ("iteration boundaries: the last detailed snapshot at or before each t_end "
-                         f"(massif clock taken to lag process start by {lag:.3f} s)")
+        timeline_note = ("iteration boundaries: the last detailed snapshot before the longest quiet "
+                         f"stretch from {QUIET_BEFORE_S:.3f} s before to {QUIET_AFTER_S:.3f} s after each "
+                         f"t_end (massif clock taken to lag process start by {lag:.3f} s)")
     else:
         mat = np.zeros((len(detailed), m), np.int64)
         for row, s in enumerate(detailed):
