@@ -16,6 +16,7 @@ from profiler.errors import BadSeries
 from profiler.rundir import ITERATIONS, iter_records
 
 REQUIRED = ("iteration", "rss")
+MIN_PLAUSIBLE_RSS = 64 * 1024   # bytes; a series whose largest rss is below this is in kB or MB
 # Leading bytes of compressed or binary captures people hand us by mistake.
 _BINARY_MAGICS = (b"\x28\xb5\x2f\xfd", b"\x1f\x8b", b"\x7fELF", b"PK\x03\x04", b"BZh", b"\xfd7zXZ")
 
@@ -123,6 +124,9 @@ def load_series(path) -> "pandas.DataFrame":  # noqa: F821
         raise BadSeries(f"{src}: empty series (no record has both iteration and rss)")
     if (df["rss"] < 0).any():
         raise BadSeries(f"{src}: negative rss value")
+    if df["rss"].max() < MIN_PLAUSIBLE_RSS:
+        raise BadSeries(f"{src}: rss must be in bytes, but the largest value is {df['rss'].max():g} "
+                        f"(no process is smaller than {MIN_PLAUSIBLE_RSS // 1024} KiB: kB or MB given?)")
     df = df.sort_values("iteration", kind="stable").reset_index(drop=True)
     df["iteration"] = df["iteration"].astype("int64")
     for col in df.columns:

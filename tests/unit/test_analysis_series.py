@@ -40,16 +40,16 @@ def test_killed_run_dir_skips_the_torn_last_line():
 
 def test_unsorted_csv_is_sorted(tmp_path):
     p = tmp_path / "s.csv"
-    p.write_text("rss,iteration\n300,3\n100,1\n200,2\n")
+    p.write_text("rss,iteration\n3000000,3\n1000000,1\n2000000,2\n")
     df = load_series(p)
     assert list(df["iteration"]) == [1, 2, 3]
-    assert list(df["rss"]) == [100, 200, 300]
+    assert list(df["rss"]) == [1000000, 2000000, 3000000]
 
 
 def test_rows_without_rss_are_dropped(tmp_path):
     # external workloads may write iteration markers with no rss in some records
     p = tmp_path / "s.jsonl"
-    p.write_text('{"iteration": 1, "rss": 100}\n{"iteration": 2}\n{"iteration": 3, "rss": 300}\n')
+    p.write_text('{"iteration": 1, "rss": 1000000}\n{"iteration": 2}\n{"iteration": 3, "rss": 3000000}\n')
     assert list(load_series(p)["iteration"]) == [1, 3]
 
 
@@ -99,6 +99,12 @@ def test_elf_binary_is_refused(tmp_path):
 
 def test_csv_from_a_spreadsheet_with_bom_and_spaces(tmp_path):
     p = tmp_path / "s.csv"
-    p.write_bytes("\ufeffiteration, rss, model\n1, 100, a\n2, 200, b\n".encode("utf-8"))
+    p.write_bytes("\ufeffiteration, rss, model\n1, 1000000, a\n2, 2000000, b\n".encode("utf-8"))
     df = load_series(p)
-    assert list(df["rss"]) == [100, 200] and list(df["model"]) == ["a", "b"]
+    assert list(df["rss"]) == [1000000, 2000000] and list(df["model"]) == ["a", "b"]
+
+
+def test_rss_in_megabytes_is_refused(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("iteration,rss\n1,3900\n2,3950\n")
+    assert "rss must be in bytes, but the largest value is 3950" in _one_line_error(p)
