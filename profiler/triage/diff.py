@@ -8,6 +8,7 @@ while pools and set-up stay put.
 from __future__ import annotations
 
 import math
+import re
 
 from profiler.triage.growth import fmt_bytes
 
@@ -33,13 +34,22 @@ def _pair_captures(a: list, b: list) -> list[tuple]:
     return pairs
 
 
+_PATH_IN_LABEL = re.compile(r"(\(in |\(|<- )(?:[^()<>\s]*/)([^/()\s]+)")
+
+
+def join_key(label: str) -> str:
+    """A site label without directories: the same code built in two checkouts (or recorded on two
+    machines) names its files by different absolute paths, and must still join."""
+    return _PATH_IN_LABEL.sub(r"\1\2", str(label))
+
+
 def _site_table(cap) -> dict[str, dict]:
     out = {}
     for r in cap.sites.to_dict("records"):
-        key = r["site"]
+        key = join_key(r["site"])
         prev = out.get(key)
         row = {
-            "site": key, "function": r.get("function"), "category": r.get("category"),
+            "site": r["site"], "function": r.get("function"), "category": r.get("category"),
             "verdict": r.get("verdict"), "live_bytes_end": _num(r.get("live_bytes_end")) or 0.0,
             "peak_bytes": _num(r.get("peak_bytes")), "slope_bytes_per_iter": _num(r.get("slope_bytes_per_iter")) or 0.0,
             "leak_kind": r.get("leak_kind"),
@@ -67,7 +77,7 @@ def compare_captures(ca, cb) -> dict:
         a, b = ta.get(key), tb.get(key)
         ref = a or b
         row = {
-            "site": key,
+            "site": (b or a)["site"],
             "function": ref.get("function"),
             "category": (b or a).get("category"),
             "verdict_a": a["verdict"] if a else None,
