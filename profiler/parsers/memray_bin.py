@@ -267,6 +267,7 @@ def _extract(path: str, boundaries) -> dict:
             "trace_python_allocators": bool(md.trace_python_allocators),
             "start_time": md.start_time.timestamp(),
             "end_time": md.end_time.timestamp(),
+            "finalised": True,   # _timeline sets False when the header was never rewritten
             "records": int(md.total_allocations),   # every record, frees included
             "allocations_by_allocator": by_allocator,
             "memray_version": getattr(memray, "__version__", None),
@@ -286,8 +287,14 @@ def _timeline(reader, md, sites: _Sites, boundaries):
     snap_ms = [s.time for s in snaps]
     start_ms = int(md.start_time.timestamp() * 1000)
     end_ms = int(md.end_time.timestamp() * 1000)
-    picks = _slice_indices(snap_ms, start_ms, end_ms, boundaries)
     meta = {"snapshots": len(snaps), "timeline_clock": "iterations" if boundaries else "seconds since memray start"}
+    if snap_ms and end_ms < snap_ms[-1]:
+        # a killed process never rewrites the header: its end time is (about) its start
+        # time, before snapshots it took; the last snapshot is the best end we have
+        end_ms = snap_ms[-1] + 1
+        meta["finalised"] = False
+        meta["notes"] = ["memray header not finalised (process killed?): end time from the last snapshot"]
+    picks = _slice_indices(snap_ms, start_ms, end_ms, boundaries)
     if not picks:
         return None, meta
     # sort the picks by snapshot index so "live at k" is a contiguous range per interval
@@ -404,7 +411,8 @@ def parse(path, boundaries=None) -> Capture:
     usable = _usable_boundaries(boundaries)
     data = _run_child(path, usable, head)
     if boundaries and not usable:
-        data["meta"]["notes"] = ["iteration records carry no wall_end: timeline cut into time slices"]
+        data["meta"].setdefault("notes", []).append(
+            "iteration records carry no wall_end: timeline cut into time slices")
 
     stacks, count = data["stacks"], data["count"]
     rows = ((i, stacks[i], data["live"][i], data["peak"][i], None if count is None else count[i], None)

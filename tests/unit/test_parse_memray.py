@@ -41,7 +41,7 @@ def boundaries(name: str):
     return [(r["iteration"], r["t_end"], r["wall_end"]) for r in iter_records(DATA / f"{name}.iterations.jsonl")]
 
 
-@pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "planted_native"])
+@pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "planted_native", "killed"])
 def test_totals_equal_memray_stats(name):
     cap = cap_of(name)
     oracle = stats(name)
@@ -159,6 +159,17 @@ def test_pymalloc_records_count_like_memray_stats():
     assert _by_function(cap, "warm_cache").live_bytes_end == 200_001 + 56
     step = _by_function(cap, "leak_step")
     assert step.live_bytes_end == 4 * (50_001 + 56) + 4 * 8
+
+
+def test_killed_run_is_read_to_its_last_record():
+    """A SIGKILLed process leaves a file whose header was never finalised: still a capture."""
+    cap = cap_of("killed")
+    assert cap.meta["finalised"] is False and "not finalised" in cap.meta["notes"][0]
+    grow = _by_function(cap, "grow")
+    # 5 steps x 20 bytearrays of 10,001 + step bytes, plus KEPT's item array (108 slots x 8 bytes)
+    assert grow.live_bytes_end == 20 * sum(10_001 + step for step in range(5)) + 108 * 8
+    tl = cap.timeline[cap.timeline.site_id == grow.site_id].sort_values("slice").live_bytes
+    assert tl.is_monotonic_increasing and tl.iloc[-1] == grow.live_bytes_end and tl.iloc[0] < tl.iloc[-1]
 
 
 def test_aggregated_file_answers_what_it_can():
