@@ -49,6 +49,8 @@ def _compression(head: bytes) -> str | None:
         return "zstd"
     if head[:2] == GZIP_MAGIC:
         return "gzip"
+    if _VERSION_RE.match(head[:32]):
+        return "plain"      # heaptrack_print reads uncompressed data files too
     return None
 
 
@@ -103,6 +105,13 @@ def _text_pieces(path: Path, kind: str):
     output is bounded on the decompression side, not the input side); BadCapture if the stream
     is corrupt or ends early. Concatenated frames/members (`cat a.zst b.zst`) are read on."""
     out_max = 1 << 20
+    if kind == "plain":
+        with open(path, "rb") as f:
+            while True:
+                data = f.read(out_max)
+                if not data:
+                    return
+                yield data
     if kind == "zstd":
         import zstandard
 
@@ -143,6 +152,9 @@ def _text_pieces(path: Path, kind: str):
 
 def _peek_text(path: Path, kind: str, n: int = 64) -> bytes:
     """The first `n` decompressed bytes (reads at most a few MB: a zstd block needs whole input)."""
+    if kind == "plain":
+        with open(path, "rb") as f:
+            return f.read(n)
     if kind == "zstd":
         import zstandard
 
@@ -628,12 +640,12 @@ def parse(path, boundaries=None) -> Capture:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(64)
     except OSError as exc:
         raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
     kind = _compression(head)
     if kind is None:
-        raise BadCapture(f"{path}: not a heaptrack capture (neither zstd nor gzip)")
+        raise BadCapture(f"{path}: not a heaptrack capture (neither zstd, gzip nor heaptrack text)")
     bounds = boundary_targets(boundaries)
     targets = [max(0.0, (t - CLOCK_LAG_S) * 1000.0) for _, t in bounds] if bounds else None
     rd = _Reader(path, targets)

@@ -307,3 +307,16 @@ def test_leak_suppressions_like_heaptrack_print():
     assert cap.meta["suppressions"] == ["leak:known_cache_*"]
     # sites keep the bytes they hold, suppressed or not
     assert cap.sites["live_bytes_end"].sum() == cap.totals["live_bytes_end"]
+
+
+def test_uncompressed_data_file(tmp_path):
+    # heaptrack_print reads an uncompressed data file as well; so do we
+    p = tmp_path / "planted.txt"
+    p.write_bytes(text())
+    assert detect(p) == "heaptrack"
+    plain = load_capture(p)
+    assert plain.totals == load_capture(ZST).totals
+    cut = text()
+    p.write_bytes(cut[: cut.index(b"\n+ ", len(cut) // 2) + 2])
+    with pytest.raises(BadCapture, match="middle of a record"):
+        load_capture(p)
