@@ -211,6 +211,7 @@ def test_empty(tmp_path):
 def test_truncated_stream(tmp_path):
     raw = ZST.read_bytes()
     assert "truncated" in bad(tmp_path, "t.zst", raw[: len(raw) - 20])
+    assert "truncated" in bad(tmp_path, "half.zst", raw[: len(raw) // 2])
 
 
 def test_truncated_gzip_names_truncation(tmp_path):
