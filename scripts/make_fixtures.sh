@@ -160,7 +160,8 @@ memray_fixtures() {
     mkdir -p "$out"
     gcc -O0 -g -fno-omit-frame-pointer -shared -fPIC -DPLANTED_LIB \
         -o "$tmp/libplanted.so" "$ROOT/tests/workloads/planted.c"
-    rm -f "$out"/*.bin "$out"/*.stats.json "$out"/*.iterations.jsonl
+    # (corrupt_flip.derived.bin is derived by hand, see the README there: kept)
+    rm -f "$out"/planted_*.bin "$out"/pyalloc*.bin "$out"/killed.bin "$out"/*.stats.json "$out"/*.iterations.jsonl
     (
         cd "$ROOT"
         # planted sites, Python stacks only, one Python frame per planted C function; uncompressed

@@ -240,11 +240,9 @@ def test_random_bytes(tmp_path):
 def test_reader_crash_is_contained(tmp_path):
     """One flipped byte makes memray 1.20's C++ reader segfault (found by fuzzing): the read runs
     in a child process, so memprof reports a corrupt capture instead of dying with it.
-    The offset is specific to the committed planted_python.bin (see tests/data/memray/README.md)."""
-    data = bytearray((DATA / "planted_python.bin").read_bytes())
-    data[19055] ^= 238
+    corrupt_flip.derived.bin is a derived file (see tests/data/memray/README.md)."""
     with pytest.raises(BadCapture, match=r"corrupt memray capture \(memray's reader died with SIG(SEGV|ABRT|BUS)"):
-        load_capture(_write(tmp_path, "flip.bin", bytes(data)))
+        load_capture(DATA / "corrupt_flip.derived.bin")
 
 
 def test_unsupported_version(tmp_path):
