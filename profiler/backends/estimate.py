@@ -30,17 +30,25 @@ class Costs:
     per_gb_token_s: float
 
 
-# Measured on the development machine; see the module docstring and the report
-# of the backends work for the runs behind each figure.
+# Calibration (wall clock, 2 shared cores, so on a quiet machine runs are faster):
+#  - tiny twins, `--quick --iterations 4 --max-tokens 2 --threads 2` (52 tokens per
+#    iteration): massif 35.6 s in all, iterations 2.0-3.6 s (tiny-0.6b, 1.1 MB) and
+#    6.6-7.6 s (tiny-1.7b, 5.8 MB); memcheck 67.5 s, iterations 3.7-3.8 s and 14.6-15.4 s;
+#    the loop alone (`memprof run`) 0.03-0.09 s per iteration.
+#  - 0.6B twin (0.64 GB): 3.6-5.5 s per plain iteration of 8 tokens here; 250 s under
+#    massif (DESIGN.md), i.e. ~8 s per GB of weights per token.
+#  The model reproduces these within ~25 %: tiny massif 29 s, tiny memcheck 56 s,
+#  0.6B massif 8 tokens 262 s. memcheck's compute is taken as ~2.5x massif's.
 COSTS = {
-    "plain": Costs(startup_s=1.0, per_iteration_s=0.05, per_gb_token_s=0.05),
-    "massif": Costs(startup_s=10.0, per_iteration_s=3.0, per_gb_token_s=15.0),
-    "memcheck": Costs(startup_s=25.0, per_iteration_s=8.0, per_gb_token_s=40.0),
+    "massif": Costs(startup_s=15.0, per_iteration_s=2.0, per_gb_token_s=8.0),
+    "memcheck": Costs(startup_s=30.0, per_iteration_s=3.0, per_gb_token_s=20.0),
 }
 CONFIRM_ABOVE_S = 600.0
-# a prompt is tokenised at roughly one token per 4 characters (real vocabularies);
-# the synthetic twins' small vocabularies split finer, so err on the long side
-CHARS_PER_TOKEN = 3.0
+# The synthetic twins' vocabularies split text finely: the 67-character default
+# prompt is 40 tokens on the 0.6B twin (50 on the tiny one), about 1.7 characters
+# per token; a real Qwen3 vocabulary makes it ~17. Counting as the twins do errs
+# long for real models, never short.
+CHARS_PER_TOKEN = 1.7
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from profiler import rundir
-from profiler.errors import BadInput, UsageProblem, WorkloadFailed
+from profiler.errors import BadInput, Interrupted, UsageProblem, WorkloadFailed
 
 
 @dataclass
@@ -109,9 +109,10 @@ def profile(
         outcome.elapsed_s = result.elapsed_s
     except WorkloadFailed as exc:
         outcome.failure = exc
-    outcome.captures = backend.capture_paths(run_dir)
-    backend_meta["captures"] = [str(p.relative_to(run_dir)) for p in outcome.captures]
-    rundir.update_meta(run_dir, backend=backend_meta)
+    except Interrupted:
+        _record(backend, backend_meta, outcome)  # Ctrl-C: what was captured is kept and described
+        raise
+    _record(backend, backend_meta, outcome)
 
     if outcome.failure is not None:
         if valgrind:
@@ -123,6 +124,12 @@ def profile(
         exc.outcome = outcome
         raise exc
     return outcome
+
+
+def _record(backend, backend_meta: dict, outcome: Outcome) -> None:
+    outcome.captures = backend.capture_paths(outcome.run_dir)
+    backend_meta["captures"] = [str(p.relative_to(outcome.run_dir)) for p in outcome.captures]
+    rundir.update_meta(outcome.run_dir, backend=backend_meta)
 
 
 def _check_executable(prog: str) -> None:

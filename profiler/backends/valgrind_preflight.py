@@ -168,5 +168,6 @@ def check_logs(paths: list[Path], *, llama: bool = True) -> None:
             continue
         why = diagnose_log(text)
         if why:
-            hint = FIX if llama else "build the program without AVX-512 (e.g. -march=x86-64-v3)"
+            # a user command that loads llama.cpp dies in libggml: the same fix applies
+            hint = FIX if llama or "ggml" in text else "build the program without AVX-512 (e.g. -march=x86-64-v3)"
             raise Unsupported(f"{why}, see {p}; {hint}")
