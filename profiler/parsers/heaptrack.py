@@ -1,4 +1,4 @@
-"""heaptrack captures (`heaptrack.NAME.PID.zst` / `.gz`): one streaming pass, vectorised.
+"""heaptrack captures (`heaptrack.NAME.PID.zst` / `.gz`, or uncompressed): one streaming pass, vectorised.
 
 A heaptrack file is mostly `+`/`-`/`c`/`R` lines (millions of them) between a
 few thousand definitions (`s` strings, `i` instruction pointers, `t` trace
@@ -13,8 +13,15 @@ of heaptrack 1.4) so they agree with `heaptrack_print -f FILE`:
 - temporary: a `-` whose info equals the last allocation's info when the previous
   `+`/`-` event was that `+` (heaptrack keeps "last allocation" as 0 after a `-`, so
   a `- 0` right after another `-` also counts: we reproduce that);
-- leaked: live bytes at the end; peak RSS: max `R` pages x page size from `I`;
+- leaked: live bytes at the end minus the live bytes of traces matched by heaptrack's leak
+  suppressions (built-in list; embedded `S` records as heaptrack_print 1.4 reads them, which
+  for format 3 is never), reported separately as suppressed_leaked_bytes;
+- peak RSS: max `R` pages x page size from `I`;
 - per-site peak: the site's live bytes at the moment the global peak is first reached.
+
+Timeline: the live bytes of every site at each iteration boundary (state just before the last
+`c` stamp at or before t_end minus CLOCK_LAG_S), or without boundaries at ~20 equal time slices
+plus the end. A `c` line is written every 10 ms, which bounds the resolution.
 """
 from __future__ import annotations
 
