@@ -211,3 +211,38 @@ def test_estimate_asks_only_a_person_and_only_for_long_runs():
     assert not estimate.may_proceed(long, confirm=no, isatty=True)
     assert asked == ["This will take about 60 min. Continue?"]
     assert estimate.describe(long).endswith("estimated 60 min (rough, within ~2x)")
+
+
+# ---------------------------------------------------------------- command-line mistakes (no tool runs)
+
+
+def _memprof(*args):
+    return subprocess.run([sys.executable, "-m", "profiler", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["valgrind", "--tool", "massif", "--gen-suppressions", "--", "true"], 2, "are memcheck options"),
+    (["valgrind", "--tool", "memcheck", "--pages-as-heap", "--", "true"], 2, "are massif options"),
+    (["heaptrack", "--", "no-such-program-here"], 2, "no-such-program-here: command not found"),
+    (["valgrind", "--tool", "memcheck", "--suppressions", "/nonexistent.supp", "--", "true"], 3,
+     "/nonexistent.supp: no such suppression file"),
+])
+def test_command_mistakes_are_one_line(tmp_path, args, code, message):
+    if "heaptrack" in args and not shutil.which("heaptrack") or "valgrind" in args and not shutil.which("valgrind"):
+        pytest.skip("tool not installed")
+    proc = _memprof(*args[:1], "--out", str(tmp_path / "run"), *args[1:])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code and len(lines) == 1 and message in lines[0], proc.stderr
+    assert not (tmp_path / "run").exists()  # nothing is created before the command is known to be runnable
+
+
+def test_suppressions_command_on_a_capture(tmp_path):
+    if not shutil.which("valgrind"):
+        pytest.skip("valgrind not installed")
+    out = tmp_path / "p.supp"
+    proc = _memprof("suppressions", str(Path(__file__).parents[1] / "data" / "memcheck" / "planted_all.xml"),
+                    "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"4 suppression(s) written to {out}; review before reuse"
+    proc = _memprof("suppressions", str(tmp_path))
+    assert proc.returncode == 3 and "no memcheck XML" in proc.stderr
