@@ -43,12 +43,13 @@ def site_frame(stack: Sequence[Frame]) -> Frame | None:
     return stack[0] if stack else None
 
 
-def sites_frame(rows: Iterable[tuple], backend: str):
+def sites_frame(rows: Iterable[tuple], backend: str, counts_known: bool = True):
     """Sites DataFrame (SITE_COLUMNS) from rows of
     (site_id, stack, live_bytes_end, peak_bytes, alloc_count, leak_kind).
 
     `stack` is a tuple of Frame, innermost first; `site`, `function` and `module`
-    come from its first non-allocator frame. alloc_count may be NaN (massif)."""
+    come from its first non-allocator frame. alloc_count may be None (massif does not count
+    calls: pass counts_known=False and the column is float NaN even when there are no rows)."""
     import numpy as np
     import pandas as pd
 
@@ -75,7 +76,8 @@ def sites_frame(rows: Iterable[tuple], backend: str):
     df["site_id"] = df["site_id"].astype("int64")
     df["live_bytes_end"] = df["live_bytes_end"].astype("int64")
     df["peak_bytes"] = df["peak_bytes"].astype("int64")
-    df["alloc_count"] = df["alloc_count"].astype("float64" if df["alloc_count"].isna().any() else "int64")
+    floats = not counts_known or df["alloc_count"].isna().any()
+    df["alloc_count"] = df["alloc_count"].astype("float64" if floats else "int64")
     df["slope_bytes_per_iter"] = df["slope_bytes_per_iter"].astype("float64")
     return df
 

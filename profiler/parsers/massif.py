@@ -309,7 +309,7 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         live = last_tree.leaves.get(sid, 0) if last_tree else 0
         peak = peak_tree.leaves.get(sid, 0) if peak_tree else 0
         rows.append((sid, stack, live, peak, None, None))
-    sites = sites_frame(rows, FORMAT)
+    sites = sites_frame(rows, FORMAT, counts_known=False)
 
     to_seconds = {"ms": 1e-3, "s": 1.0}.get(unit)
     bounds = boundary_targets(boundaries)
