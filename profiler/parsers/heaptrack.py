@@ -352,6 +352,8 @@ class _Reader:
                 self.suppressions.append(raw)
             elif c == b"A":
                 pass  # handled by the caller (it splits the batch there)
+            elif c == b"m":
+                pass  # module (re)load records of the raw stream; heaptrack_print skips them too
             else:
                 raise self.bad(line_no, f"unknown record {line[:20]!r}")
         except ValueError:
