@@ -68,10 +68,11 @@ def profile(
             raise BadInput(f"{s}: no such suppression file")
 
     valgrind = backend_name in ("massif", "memcheck")
+    preflight = est = None
     if valgrind and loop is not None and not options.get("skip_preflight"):
         from profiler.backends import valgrind_preflight
 
-        valgrind_preflight.check_llama_build()
+        preflight = valgrind_preflight.check_llama_build()
 
     if valgrind:
         from profiler.backends import estimate
@@ -100,6 +101,10 @@ def profile(
         "options": {k: v for k, v in options.items() if v not in (None, (), [], False)},
         "workload": "loop" if loop is not None else "command",
     }
+    if preflight is not None:
+        backend_meta["preflight"] = {k: preflight[k] for k in ("libraries", "avx512_in_library")}
+    if est is not None:
+        backend_meta["estimated_s"] = round(est.seconds, 1)
     outcome = Outcome(run_dir=run_dir, backend=backend_name)
     try:
         result = runner.run_workload(run_dir, wrapped.argv, env=wrapped.env, expected_iterations=expected,

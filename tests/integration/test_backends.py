@@ -90,6 +90,8 @@ def test_loop_under_each_backend(backend, tiny_models, tmp_path):
     elif backend == "massif":
         assert fmt == "massif" and totals["peak_heap_bytes"] > 1_000_000 and totals["detailed_snapshots"] > 10
         assert meta["backend"]["env"] == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE"}
+        assert meta["backend"]["preflight"]["avx512_in_library"] is False   # the build was checked first
+        assert proc.stderr.startswith("memprof: massif run of 2 iteration(s)") and meta["backend"]["estimated_s"] > 0
     elif backend == "memcheck":
         # the shipped suppressions hide the interpreter's and GGML's one-time blocks: none is left,
         # thousands were matched (without them this loop reports ~4000 records, 120 MB of XML)
