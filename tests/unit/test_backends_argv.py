@@ -63,10 +63,14 @@ def test_memray_argv_loop_and_scripts(tmp_path):
     assert w.argv == [sys.executable, "-m", "memray", "run", "--force", "--quiet", "-o", out, "--native",
                       "-m", "profiler.workload.child", "/r/loop.json"]
     assert w.env == {}
-    w = m.wrap(["script.py", "a"], tmp_path, {"native": False, "follow_fork": True,
-                                              "trace_python_allocators": True, "aggregate": True})
+    script = tmp_path / "script.py"
+    script.write_text("pass\n")
+    w = m.wrap([str(script), "a"], tmp_path, {"native": False, "follow_fork": True,
+                                             "trace_python_allocators": True, "aggregate": True})
     assert w.argv == [sys.executable, "-m", "memray", "run", "--force", "--quiet", "-o", out, "--follow-fork",
-                      "--trace-python-allocators", "--aggregate", "script.py", "a"]
+                      "--trace-python-allocators", "--aggregate", str(script), "a"]
+    with pytest.raises(UsageProblem, match="missing.py: no such script"):
+        m.wrap([str(tmp_path / "missing.py")], tmp_path, {})
     shebang = tmp_path / "tool"
     shebang.write_text("#!/usr/bin/env python3\nprint(1)\n")
     assert m.wrap([str(shebang)], tmp_path, {}).argv[-1] == str(shebang)
