@@ -22,7 +22,7 @@ def _cc(args: list[str]) -> None:
 def planted_bin(tmp_path_factory) -> Path:
     """The planted workload as a program: `planted N` runs N iterations."""
     out = tmp_path_factory.mktemp("planted") / "planted"
-    _cc(["-O1", "-g", "-fno-omit-frame-pointer", "-o", str(out), str(WORKLOADS / "planted.c")])
+    _cc(["-O0", "-g", "-fno-omit-frame-pointer", "-o", str(out), str(WORKLOADS / "planted.c")])
     return out
 
 
@@ -30,6 +30,6 @@ def planted_bin(tmp_path_factory) -> Path:
 def planted_lib(tmp_path_factory) -> Path:
     """The planted workload as a shared library (planted_setup, planted_iteration) for Python drivers."""
     out = tmp_path_factory.mktemp("planted_lib") / "libplanted.so"
-    _cc(["-O1", "-g", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-DPLANTED_LIB",
+    _cc(["-O0", "-g", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-DPLANTED_LIB",
          "-o", str(out), str(WORKLOADS / "planted.c")])
     return out

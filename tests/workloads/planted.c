@@ -7,6 +7,7 @@
  *   leak_reachable  16 KiB per iteration kept on a global list    -> leak (still reachable)
  *   scratch_work    128 KiB per iteration, freed at once          -> transient
  *
+ * Build with -O0: at -O1 gcc deletes init_once's malloc and scratch_work's malloc/free pair.
  * Built as a program (`planted N`) or, with -DPLANTED_LIB, as a shared
  * library whose planted_setup/planted_iteration a Python driver calls (memray).
  * When MEMPROF_ITERATIONS names a file, each iteration appends one JSON line
@@ -108,6 +109,8 @@ void planted_iteration(int i) {
             fclose(f);
         }
     }
+    usleep(40 * 1000);  /* a quiet gap after each boundary, so clock skew between the tools and
+                           the marker cannot move a boundary into the next iteration's work */
 }
 
 #ifndef PLANTED_LIB
