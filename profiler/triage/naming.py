@@ -53,22 +53,17 @@ def rename(sites, rules):
     """A copy of `sites` with site/function/module re-named and category filled (row per stack)."""
     df = sites.copy()
     names, fns, mods, cats, rule_src = [], [], [], [], []
-    cache: dict = {}
+    # rows are distinct stacks already (the parsers key them so): no per-stack cache, the rules
+    # cache per frame, which is where stacks repeat themselves
     for stack, site, fn, mod in zip(df["stack"], df["site"], df["function"], df["module"]):
         stack = tuple(stack) if stack is not None and not (isinstance(stack, float) and math.isnan(stack)) else ()
-        hit = cache.get(stack)
-        if hit is None:
-            idx = rules.site_index(stack)
-            cat, rule, _ = rules.classify(stack)
-            if idx is None:
-                hit = (site, fn, mod, cat, None)
-            else:
-                fr = stack[idx]
-                hit = (_site_label(stack, idx, rules), getattr(fr, "function", None), getattr(fr, "module", None), cat,
-                       rule.source if rule is not None else None)
-            if hit[3] is None:
-                hit = hit[:3] + ("unknown",) + hit[4:]
-            cache[stack] = hit
+        idx, cat, rule, _ = rules.name_and_classify(stack)
+        if idx is None:
+            hit = (site, fn, mod, cat or "unknown", None)
+        else:
+            fr = stack[idx]
+            hit = (_site_label(stack, idx, rules), getattr(fr, "function", None), getattr(fr, "module", None),
+                   cat or "unknown", rule.source if rule is not None else None)
         names.append(hit[0])
         fns.append(hit[1])
         mods.append(hit[2])

@@ -138,24 +138,50 @@ class Rules:
         self._plumbing_re = _compile(self.plumbing)
         self._plumbing_file_re = _compile(self.plumbing_files)
         self._tiers = sorted({r.tier for r in self.rules})
-        self._cache: dict[tuple, Rule | None] = {}
-        self._plumb_cache: dict[tuple, bool] = {}
+        self._frame_cache: dict = {}
 
-    # -- plumbing -------------------------------------------------------------------------
-    def is_plumbing(self, frame) -> bool:
-        fn = getattr(frame, "function", None)
-        file = getattr(frame, "file", None)
-        key = (fn, file)
-        hit = self._plumb_cache.get(key)
-        if hit is None:
-            hit = bool(fn) and self._plumbing_re is not None and any(
-                self._plumbing_re.match(n) for n in function_names(fn))
-            if not hit and file and self._plumbing_file_re is not None:
-                # inlined library templates (std::vector's allocate/_M_default_append/resize show up
-                # under their short names): recognised by the header they come from
-                hit = bool(self._plumbing_file_re.match(os.path.basename(file)) or self._plumbing_file_re.match(file))
-            self._plumb_cache[key] = hit
+    # -- per-frame facts, computed once per distinct frame -------------------------------------
+    def _info(self, frame) -> tuple:
+        """(is_plumbing, {tier: rule at the site frame}, {tier: rule at any depth}) for one frame.
+        Stacks share most of their frames, so each distinct frame is matched once per rule set."""
+        try:
+            hit = self._frame_cache.get(frame)
+        except TypeError:            # an unhashable stand-in for a frame: no caching
+            hit = None
+            frame = (getattr(frame, "function", None), getattr(frame, "module", None), getattr(frame, "file", None))
+        if hit is not None:
+            return hit
+        fn = getattr(frame, "function", None) if not isinstance(frame, tuple) or hasattr(frame, "_fields") else frame[0]
+        module = (getattr(frame, "module", None) if hasattr(frame, "_fields") or not isinstance(frame, tuple)
+                  else frame[1])
+        file = getattr(frame, "file", None) if hasattr(frame, "_fields") or not isinstance(frame, tuple) else frame[2]
+        names = function_names(fn)
+        plumb = bool(names) and self._plumbing_re is not None and any(self._plumbing_re.match(n) for n in names)
+        if not plumb and file and self._plumbing_file_re is not None:
+            # inlined library templates (std::vector's allocate/_M_default_append/resize show up
+            # under their short names): recognised by the header they come from
+            plumb = bool(self._plumbing_file_re.match(os.path.basename(file)) or self._plumbing_file_re.match(file))
+        where = module or file
+        at_site: dict[int, Rule] = {}
+        anywhere: dict[int, Rule] = {}
+        for r in self.rules:
+            if r.tier in at_site and (r.innermost or r.tier in anywhere):
+                continue
+            if r.functions and not names:
+                continue
+            if r.matches(names, where):
+                at_site.setdefault(r.tier, r)
+                if not r.innermost:
+                    anywhere.setdefault(r.tier, r)
+        hit = (plumb, at_site, anywhere)
+        try:
+            self._frame_cache[frame] = hit
+        except TypeError:
+            pass
         return hit
+
+    def is_plumbing(self, frame) -> bool:
+        return self._info(frame)[0]
 
     def site_index(self, stack: Sequence) -> int | None:
         """Index of the frame a site is named after: the innermost that is not plumbing.
@@ -163,52 +189,63 @@ class Rules:
         if not stack:
             return None
         for i, fr in enumerate(stack):
-            if not self.is_plumbing(fr):
+            if not self._info(fr)[0]:
                 return i
         return len(stack) - 1
 
     # -- categories -----------------------------------------------------------------------
     def rule_for_frame(self, frame, tier: int, at_site: bool = True) -> Rule | None:
-        fn = getattr(frame, "function", None)
-        module = getattr(frame, "module", None) or getattr(frame, "file", None)
-        key = (fn, module, tier, at_site)
-        if key in self._cache:
-            return self._cache[key]
-        names = function_names(fn)
-        hit = None
-        for r in self.rules:
-            if r.tier != tier or (r.innermost and not at_site):
-                continue
-            if r.functions and not names:
-                continue
-            if r.matches(names, module):
-                hit = r
-                break
-        self._cache[key] = hit
-        return hit
+        info = self._info(frame)
+        return (info[1] if at_site else info[2]).get(tier)
 
     def classify(self, stack: Sequence) -> tuple[str, Rule | None, int | None]:
         """(category, the rule that decided, index of the frame it matched)."""
+        return self.name_and_classify(stack)[1:]
+
+    def name_and_classify(self, stack: Sequence) -> tuple[int | None, str, Rule | None, int | None]:
+        """(site frame index, category, deciding rule, index of the frame it matched) in one pass."""
         if not stack:
-            return "unknown", None, None
-        start = self.site_index(stack) or 0
-        frames = [(i, stack[i]) for i in range(start, len(stack)) if not self.is_plumbing(stack[i])]
-        for tier in self._tiers:
-            for i, fr in frames:
-                r = self.rule_for_frame(fr, tier, i == start)
-                if r is not None:
-                    return r.category, r, i
+            return None, "unknown", None, None
+        cached = self._frame_cache.get
+        n = len(stack)
+        infos: list = [None] * n        # filled lazily: most stacks are decided by their first frames
+
+        def info(i):
+            inf = infos[i]
+            if inf is None:
+                fr = stack[i]
+                try:
+                    inf = cached(fr)
+                except TypeError:
+                    inf = None
+                if inf is None:
+                    inf = self._info(fr)
+                infos[i] = inf
+            return inf
+
+        start = next((i for i in range(n) if not info(i)[0]), None)
+        if start is not None:
+            for tier in self._tiers:
+                for i in range(start, n):
+                    inf = info(i)
+                    if inf[0]:
+                        continue
+                    r = (inf[1] if i == start else inf[2]).get(tier)
+                    if r is not None:
+                        return start, r.category, r, i
+        site = start if start is not None else n - 1
         # nothing outside the plumbing is recognisable (a truncated stack, or one made only of
         # allocator layers such as PyMem_RawMalloc): let the function rules look at the plumbing
-        plumbing = [(i, fr) for i, fr in enumerate(stack) if self.is_plumbing(fr)]
         for tier in self._tiers:
             if tier == 2:
                 continue
-            for i, fr in plumbing:
-                r = self.rule_for_frame(fr, tier, True)
-                if r is not None:
-                    return r.category, r, i
-        return "unknown", None, None
+            for i in range(n):
+                inf = info(i)
+                if inf[0]:
+                    r = inf[1].get(tier)
+                    if r is not None:
+                        return site, r.category, r, i
+        return site, "unknown", None, None
 
     def category(self, stack: Sequence) -> str:
         return self.classify(stack)[0]
