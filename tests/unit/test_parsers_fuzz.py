@@ -2,8 +2,8 @@
 
 The contract under test: whatever the bytes, loading either returns a Capture
 or raises BadCapture (one line); never another exception, never a traceback.
-Mutations: truncation, byte flips, spliced / duplicated / dropped lines, random
-junk inserted, and plain random bytes. Compressed heaptrack captures are
+Mutations: truncation, byte flips, one number replaced by a non-count, spliced /
+duplicated / dropped lines, random junk inserted, and plain random bytes. Compressed heaptrack captures are
 mutated both as raw bytes and as their decompressed text (then re-compressed),
 so the parser's own logic is reached and not only the decompressor's checks.
 Bounded: a fixed number of examples per format, no deadline per example;
@@ -14,6 +14,7 @@ found), and that child costs a Python start-up plus memray's import.
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ from profiler.tables import SITE_COLUMNS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FORMATS = ["heaptrack", "massif", "memcheck", "memray"]
-EXAMPLES = {"heaptrack": 60, "massif": 60, "memcheck": 60, "memray": 40}
+_NUMBER = re.compile(rb"[0-9]+")
+EXAMPLES = {"heaptrack": 120, "massif": 150, "memcheck": 300, "memray": 40}
 
 
 def _fixtures(fmt: str) -> list[Path]:
@@ -63,8 +65,17 @@ def _codec(data: bytes):
 
 @st.composite
 def mutations(draw, data: bytes) -> bytes:
-    op = draw(st.sampled_from(["truncate", "flip", "splice", "drop", "junk", "random", "tail"]))
+    op = draw(st.sampled_from(["truncate", "flip", "splice", "drop", "junk", "random", "tail", "number", "number"]))
     n = len(data)
+    if op == "number":
+        # numbers carry every figure: replace one with something that is not a plain count
+        runs = [m.span() for m in _NUMBER.finditer(data[:200_000])]
+        if runs:
+            a, b = draw(st.sampled_from(runs))
+            repl = draw(st.sampled_from([b"", b"-1", b"x", b"1e9", b"99999999999999999999999", b"0x",
+                                         b"-0", b" ", b"nan"]) | st.binary(min_size=1, max_size=6))
+            return data[:a] + repl + data[b:]
+        op = "flip"
     if op == "truncate":
         return data[: draw(st.integers(0, max(n - 1, 0)))]
     if op == "tail":
