@@ -221,3 +221,27 @@ def test_negative_count_refused(tmp_path):
     assert b"-163840" in data
     with pytest.raises(BadCapture, match="negative"):
         load_capture(_bad(tmp_path, "neg.xml", data))
+
+
+@pytest.mark.integration
+def test_fresh_valgrind_run_matches_its_leak_summary(tmp_path):
+    """The installed Valgrind, on a fresh build: XML totals equal the text run's LEAK SUMMARY."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("valgrind"):
+        pytest.fail("valgrind not installed: run scripts/install_system.sh")
+    exe = tmp_path / "planted"
+    src = Path(__file__).resolve().parents[1] / "workloads" / "planted.c"
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(exe), str(src)], check=True)
+    common = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all", "--track-origins=no"]
+    subprocess.run(common + ["--xml=yes", f"--xml-file={tmp_path / 'm.xml'}", str(exe), "3"],
+                   check=True, timeout=120, capture_output=True)
+    subprocess.run(common + [f"--log-file={tmp_path / 'm.log'}", str(exe), "3"],
+                   check=True, timeout=120, capture_output=True)
+    cap = load_capture(tmp_path / "m.xml")
+    summary = leak_summary(tmp_path / "m.log")
+    for text, key in KEYS.items():
+        assert (cap.totals[f"{key}_bytes"], cap.totals[f"{key}_blocks"]) == summary[text], key
+    s = cap.sites.set_index("function")
+    assert s.loc["leak_lost", "live_bytes_end"] == 3 * 32768 and s.loc["leak_lost", "leak_kind"] == "definite"
