@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -323,7 +322,10 @@ def _timeline(reader, md, sites: _Sites, boundaries):
 
 
 def _child_main(argv: list[str]) -> int:
-    """`python -m profiler.parsers.memray_bin PATH BOUNDARIES_JSON`: pickle the extract to stdout."""
+    """`python -m profiler.parsers.memray_bin PATH BOUNDARIES_JSON`: the extract as JSON on stdout.
+
+    JSON, not pickle: the child parses untrusted bytes with a reader that can be
+    made to crash, so what comes back is data to parse, never code to run."""
     path, boundaries = argv[0], json.loads(argv[1])
     try:
         data = _extract(path, boundaries)
@@ -334,7 +336,9 @@ def _child_main(argv: list[str]) -> int:
         # NotImplementedError is a RuntimeError: a query memray refuses for this kind of file
         sys.stderr.write(f"MEMPROF {type(exc).__name__}: {exc}\n")
         return _EXIT_BAD
-    sys.stdout.buffer.write(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    if data["timeline"] is not None:
+        data["timeline"]["live"] = sorted(data["timeline"]["live"].items())
+    sys.stdout.write(json.dumps(data, separators=(",", ":")))
     return 0
 
 
@@ -381,8 +385,12 @@ def _run_child(path: Path, boundaries, head: bytes) -> dict:
         raise BadCapture(f"{path}: corrupt or truncated memray capture "
                          f"(memray: {errors[0].split(':', 1)[-1].strip()})")
     try:
-        return pickle.loads(proc.stdout)
-    except Exception:  # noqa: BLE001 - our own child's output; anything wrong here is a broken read
+        data = json.loads(proc.stdout)
+        data["stacks"] = [tuple(Frame(*f) for f in st) for st in data["stacks"]]
+        if data["timeline"] is not None:
+            data["timeline"]["live"] = {int(j): row for j, row in data["timeline"]["live"]}
+        return data
+    except (ValueError, TypeError, KeyError):
         raise BadCapture(f"{path}: memray reader returned no usable result") from None
 
 
