@@ -24,6 +24,13 @@ their source file; Python frames have the .py file as module.
 Aggregated files (`memray run --aggregate`) answer only the high-water-mark and
 leaked queries: no alloc_count, no timeline, no allocation totals (memray stats
 refuses them too); `meta["queries"]` says what was available.
+
+The file is read in a child process (`python -m profiler.parsers.memray_bin`)
+that returns plain JSON: memray's C++ reader aborts or segfaults on some corrupt
+files (one flipped byte is enough) and reports a cut record by printing
+"Memray ERROR" rather than raising; the parent turns either into BadCapture.
+A process killed mid-run leaves a readable file whose header was never
+finalised: it is read to its last record (`meta["finalised"]` False).
 """
 from __future__ import annotations
 
