@@ -28,7 +28,11 @@ LEAK, POOL, INIT_ONCE, TRANSIENT = "leak", "pool", "init-once", "transient"
 VERDICTS = (LEAK, POOL, INIT_ONCE, TRANSIENT)
 SEVERITY = {LEAK: 3, POOL: 2, INIT_ONCE: 1, TRANSIENT: 0}
 
-FLAT_REL = 0.001            # a step within 0.1 % of the site's maximum counts as flat
+# A step counts as flat within max(FLAT_ABS, FLAT_REL x the site's maximum). Byte counts are
+# exact, so the tolerance only absorbs a few objects' worth of jitter; it must stay well below
+# a leak's per-iteration step even after thousands of iterations have piled that leak up.
+FLAT_ABS = 64
+FLAT_REL = 1e-5
 END_ZERO_REL = 0.02         # ending at <= 2 % of its peak counts as freed
 MIN_LEAK_GROWTH = 1024      # bytes the later half must add before a site is called a leak
 MIN_FLAT_TAIL = 2           # flat steps at the end (at least, or a quarter of the steps) = plateau
@@ -41,23 +45,29 @@ class Judgement:
     evidence: str
 
 
+MAX_TS_POINTS = 200          # Theil-Sen on evenly spaced points beyond this (pairs grow as n^2)
+
+
 def theil_sen(y: Sequence[float], x: Sequence[float] | None = None) -> float:
-    """Median of the pairwise slopes; 0.0 for fewer than two points."""
-    n = len(y)
+    """Median of the pairwise slopes; 0.0 for fewer than two points. Long series are thinned to
+    MAX_TS_POINTS evenly spaced points first: the median slope of a thinned series is the same
+    estimator on a coarser grid, and a 5000-iteration timeline stays cheap."""
+    import numpy as np
+
+    yv = np.asarray(y, dtype=float)
+    n = yv.size
     if n < 2:
         return 0.0
-    xs = list(range(n)) if x is None else list(x)
-    slopes = []
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx = xs[j] - xs[i]
-            if dx:
-                slopes.append((y[j] - y[i]) / dx)
-    if not slopes:
+    xv = np.arange(n, dtype=float) if x is None else np.asarray(x, dtype=float)
+    if n > MAX_TS_POINTS:
+        keep = np.unique(np.linspace(0, n - 1, MAX_TS_POINTS).round().astype(int))
+        xv, yv = xv[keep], yv[keep]
+    i, j = np.triu_indices(yv.size, 1)
+    dx = xv[j] - xv[i]
+    ok = dx != 0
+    if not ok.any():
         return 0.0
-    slopes.sort()
-    m = len(slopes)
-    return slopes[m // 2] if m % 2 else (slopes[m // 2 - 1] + slopes[m // 2]) / 2.0
+    return float(np.median((yv[j][ok] - yv[i][ok]) / dx[ok]))
 
 
 def _a(word: str) -> str:
@@ -97,7 +107,7 @@ def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: fl
                          f"live bytes end at {fmt_bytes(end)} after {fmt_bytes(vmax)} at {unit} {first}: freed again")
 
     f = next(i for i, x in enumerate(v) if x > 0)
-    tol = FLAT_REL * vmax
+    tol = max(FLAT_ABS, FLAT_REL * vmax)
     steps = [v[i] - v[i - 1] for i in range(f + 1, n)]
     ups = [i for i in range(f + 1, n) if v[i] - v[i - 1] > tol]
     flat_tail = 0
@@ -127,7 +137,8 @@ def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: fl
                          f"freed completely at {unit}{'s' if len(emptied) > 1 else ''} "
                          f"{', '.join(map(str, emptied))} and allocated again (up to {fmt_bytes(vmax)}, "
                          f"{fmt_bytes(end)} at the last {unit}): released and re-acquired, not accumulating")
-    if (slope > 0 and not plateau and end >= early_max + MIN_LEAK_GROWTH
+    if (slope > 0 and slope * (n - 1 - half) >= MIN_LEAK_GROWTH and not plateau
+            and end >= early_max + MIN_LEAK_GROWTH
             and late_growth >= MIN_LEAK_GROWTH and late_ups >= min(2, n - 1 - half)):
         return Judgement(LEAK, slope,
                          f"live bytes grow {fmt_bytes(slope)}{per} over {span} (Theil-Sen), "
@@ -135,9 +146,12 @@ def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: fl
                          f"{' (their maximum)' if end >= vmax - tol else f' (maximum {fmt_bytes(vmax)})'}"
                          f"{appeared}: no plateau")
     if not ups:
+        drift = end - v[f]
+        note = (f", drifting by {'+' if drift > 0 else ''}{fmt_bytes(drift)} in steps under {fmt_bytes(tol)}"
+                if abs(drift) > tol else "")
         return Judgement(INIT_ONCE, slope,
                          f"reached {fmt_bytes(v[f])} at {unit} {s[f]} in one step and never grew again"
-                         f" ({fmt_bytes(end)} at the last {unit})")
+                         f" ({fmt_bytes(end)} at the last {unit}{note})")
     last_up = s[ups[-1]]
     if flat_tail:
         return Judgement(POOL, slope,

@@ -49,8 +49,14 @@ def test_fmt_bytes():
     ("alternating", [100 * K if i % 2 else 200 * K for i in IT], POOL, 0),
     # a leak with noise: not every step grows and the end is not the maximum
     ("noisy leak", [10, 20, 30, 40, 50, 45, 60, 70, 65, 80, 95, 90], LEAK, None),
-    # growth too small to matter (under 1 KiB over the later half)
-    ("tiny drift", [1000 + 8 * i for i in IT], POOL, 8),
+    # growth too small to matter: 8 B per iteration, under the 64 B step tolerance
+    ("tiny drift", [1000 + 8 * i for i in IT], INIT_ONCE, 8),
+    # 500 B per iteration is a real step, but the later half adds under 1 KiB... per 6 steps it is
+    # 3 KiB: a leak
+    ("small leak", [100_000 + 500 * i for i in IT], LEAK, 500),
+    # jitter of a few KiB around a 100 MB pool has no trend
+    ("jittery pool", [100 * K * K + d for d in (0, 4096, -4096, 2048, 0, -2048, 4096, 0, -4096, 2048, 0, 1024)],
+     POOL, None),
     # a context buffer still alive at some boundaries and not at others (measured: heaptrack on
     # the tiny-twin loop, ggml_backend_sched_reserve's buffer, 9.2 MB for one model, twice that for
     # the other): it is given back, so it does not accumulate
@@ -70,6 +76,13 @@ def test_shapes(name, values, verdict, slope):
 def test_late_leak_evidence_says_when_it_appeared():
     j = judge_series(IT, [0] * 6 + [10 * K * i for i in range(1, 7)])
     assert "(first live at iteration 7)" in j.evidence
+
+
+def test_long_leak_is_not_flattened_by_its_own_size():
+    # 5000 iterations of +1000 B: the level reaches 5 MB, each step stays a step
+    n = 5000
+    j = judge_series(list(range(1, n + 1)), [1000 * i + (37 * i) % 50 for i in range(n)])
+    assert j.verdict == LEAK and round(j.slope_bytes_per_iter) == 1000
 
 
 def test_short_runs():
