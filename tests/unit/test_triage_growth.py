@@ -51,8 +51,7 @@ def test_fmt_bytes():
     ("noisy leak", [10, 20, 30, 40, 50, 45, 60, 70, 65, 80, 95, 90], LEAK, None),
     # growth too small to matter: 8 B per iteration, under the 64 B step tolerance
     ("tiny drift", [1000 + 8 * i for i in IT], INIT_ONCE, 8),
-    # 500 B per iteration is a real step, but the later half adds under 1 KiB... per 6 steps it is
-    # 3 KiB: a leak
+    # 500 B per iteration: each step is over the tolerance and the later half adds 3 KiB: a leak
     ("small leak", [100_000 + 500 * i for i in IT], LEAK, 500),
     # jitter of a few KiB around a 100 MB pool has no trend
     ("jittery pool", [100 * K * K + d for d in (0, 4096, -4096, 2048, 0, -2048, 4096, 0, -4096, 2048, 0, 1024)],
