@@ -28,6 +28,9 @@ memcheck_fixtures() {
     mkdir -p "$out"
     gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
     gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/errors" "$out/errors.c"
+    # no symbols at all: frames carry only <ip> and <obj>
+    gcc -O0 -fno-omit-frame-pointer -o "$tmp/stripped" "$ROOT/tests/workloads/planted.c"
+    strip "$tmp/stripped"
     local common=(--tool=memcheck --leak-check=full --track-origins=no)
     (
         cd "$tmp"
@@ -42,9 +45,11 @@ memcheck_fixtures() {
             --suppressions="$out/errors.supp" --xml=yes --xml-file=errors.xml ./errors
         valgrind "${common[@]}" --show-leak-kinds=all \
             --suppressions="$out/errors.supp" --log-file=errors.log ./errors
+        valgrind "${common[@]}" --show-leak-kinds=all --xml=yes --xml-file=stripped.xml ./stripped 2
+        valgrind "${common[@]}" --show-leak-kinds=all --log-file=stripped.log ./stripped 2
     )
     cp "$tmp"/planted_all.xml "$tmp"/planted_all.log "$tmp"/planted_default.xml \
-       "$tmp"/planted_default.log "$tmp"/errors.xml "$tmp"/errors.log "$out/"
+       "$tmp"/planted_default.log "$tmp"/errors.xml "$tmp"/errors.log "$tmp"/stripped.xml "$tmp"/stripped.log "$out/"
     # errors_v6.xml is hand-derived (see tests/data/memcheck/README.md): not regenerated here.
     rm -rf "$tmp"
 }

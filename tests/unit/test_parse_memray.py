@@ -262,19 +262,9 @@ def test_empty_and_directory(tmp_path):
 
 # --- integration: a fresh native capture, on the machine that has the .so ------------
 
-@pytest.fixture(scope="module")
-def planted_lib_o0(tmp_path_factory) -> Path:
-    """libplanted.so built like the fixtures (-O0): at -O1 gcc deletes init_once's malloc."""
-    out = tmp_path_factory.mktemp("planted_o0") / "libplanted.so"
-    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-DPLANTED_LIB",
-                    "-o", str(out), str(ROOT / "tests" / "workloads" / "planted.c")], check=True)
-    return out
-
-
 @pytest.mark.integration
-def test_fresh_native_capture_resolves_planted_functions(tmp_path, planted_lib_o0):
+def test_fresh_native_capture_resolves_planted_functions(tmp_path, planted_lib):
     """The C iteration writes the markers; native frames name the planted functions exactly."""
-    planted_lib = planted_lib_o0
     markers = tmp_path / "iterations.jsonl"
     out = tmp_path / "native.bin"
     env = dict(os.environ, MEMPROF_ITERATIONS=str(markers))
