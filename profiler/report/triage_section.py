@@ -96,10 +96,14 @@ def _sites_by_category(cap: dict, weight: str) -> dict[str, list[dict]]:
 
 
 def _short_stack(r: dict) -> list[str]:
+    """Five frames from the site outward: the allocator and plumbing frames under it say nothing."""
     st = r.get("stack") or []
     if isinstance(st, str):
         st = [s.strip() for s in st.split(" <- ")]
-    return [str(f) for f in st[:STACK_FRAMES]]
+    st = [str(f) for f in st]
+    site = str(r.get("site") or "")
+    start = st.index(site) if site in st else 0
+    return st[start:start + STACK_FRAMES]
 
 
 # ----------------------------------------------------------------------------- markdown
@@ -129,9 +133,10 @@ def markdown(result: dict) -> str:
         basis = "at the heap peak" if weight == "peak_bytes" else "live at the end (this tool records no peak)"
         out.append(f"Bytes by category {basis}" + (f", total {_bytes(peak_total)}" if peak_total else "") + ":")
         out.append("")
-        out.append(f"| category | {'peak' if weight == 'peak_bytes' else 'live at end'} | share | live at end "
-                   f"| leak growth per {unit} | sites | verdicts |")
-        out.append("|---|---:|---:|---:|---:|---:|---|")
+        has_peak = weight == "peak_bytes"
+        out.append(f"| category | {'peak' if has_peak else 'live at end'} | share |{' live at end |' if has_peak else ''} "
+                   f"leak growth per {unit} | sites | verdicts |")
+        out.append("|---|---:|---:|" + ("---:|" if has_peak else "") + "---:|---:|---|")
         cats = summ.get("categories") or {}
         total = sum((_num(c.get("peak_bytes")) if weight == "peak_bytes" else _num(c.get("live_bytes_end"))) or 0
                     for c in cats.values())
@@ -139,20 +144,22 @@ def markdown(result: dict) -> str:
             w = _num(c.get("peak_bytes")) if weight == "peak_bytes" else _num(c.get("live_bytes_end"))
             share = f"{100 * (w or 0) / total:.0f}%" if total else "-"
             verdicts = ", ".join(f"{n} {v}" for v, n in sorted((c.get("verdicts") or {}).items()))
-            out.append(f"| {_cell(name)} | {_bytes(w)} | {share} | {_bytes(c.get('live_bytes_end'))} | "
+            live = f" {_bytes(c.get('live_bytes_end'))} |" if has_peak else ""
+            out.append(f"| {_cell(name)} | {_bytes(w)} | {share} |{live} "
                        f"{_slope(c.get('slope_bytes_per_iter'), unit)} | {c.get('sites', '')} | {_cell(verdicts)} |")
         out.append("")
         out.append("Heaviest sites per category:")
         out.append("")
-        out.append(f"| category | site | verdict | {'peak' if weight == 'peak_bytes' else 'live at end'} "
-                   f"| live at end | slope | evidence | stack (innermost first) |")
-        out.append("|---|---|---|---:|---:|---:|---|---|")
+        out.append(f"| category | site | verdict | {'peak | ' if has_peak else ''}live at end | slope | evidence "
+                   f"| stack (from the site outward) |")
+        out.append("|---|---|---|" + ("---:|" if has_peak else "") + "---:|---:|---|---|")
         by_cat = _sites_by_category(cap, weight)
         for name in list(cats) + [c for c in by_cat if c not in cats]:
             for r in by_cat.get(name, [])[:SITES_PER_CATEGORY]:
                 stack = " ← ".join(_code(f) for f in _short_stack(r))
+                peak = f"{_bytes(r.get('peak_bytes'))} | " if has_peak else ""
                 out.append(f"| {_cell(name)} | {_code(r.get('site'))} | **{_cell(r.get('verdict'))}** | "
-                           f"{_bytes(r.get(weight))} | {_bytes(r.get('live_bytes_end'))} | "
+                           f"{peak}{_bytes(r.get('live_bytes_end'))} | "
                            f"{_slope(r.get('slope_bytes_per_iter'), unit)} | {_cell(r.get('evidence'))} | {stack} |")
         out.append("")
     if info:
@@ -196,28 +203,30 @@ def html(result: dict) -> str:
         cats = summ.get("categories") or {}
         total = sum((_num(c.get("peak_bytes")) if weight == "peak_bytes" else _num(c.get("live_bytes_end"))) or 0
                     for c in cats.values())
+        has_peak = weight == "peak_bytes"
         out.append("<table><thead><tr><th>category</th>"
-                   f"<th>{_e(wname)}</th><th>share</th><th>live at end</th><th>leak growth per {_e(unit)}</th>"
-                   "<th>sites</th><th>verdicts</th></tr></thead><tbody>")
+                   f"<th>{_e(wname)}</th><th>share</th>{'<th>live at end</th>' if has_peak else ''}"
+                   f"<th>leak growth per {_e(unit)}</th><th>sites</th><th>verdicts</th></tr></thead><tbody>")
         for name, c in cats.items():
             w = _num(c.get("peak_bytes")) if weight == "peak_bytes" else _num(c.get("live_bytes_end"))
             share = f"{100 * (w or 0) / total:.0f}%" if total else "-"
             verdicts = ", ".join(f"{n} {v}" for v, n in sorted((c.get("verdicts") or {}).items()))
-            out.append(f"<tr><td>{_e(name)}</td><td>{_e(_bytes(w))}</td><td>{_e(share)}</td>"
-                       f"<td>{_e(_bytes(c.get('live_bytes_end')))}</td>"
+            live = f"<td>{_e(_bytes(c.get('live_bytes_end')))}</td>" if has_peak else ""
+            out.append(f"<tr><td>{_e(name)}</td><td>{_e(_bytes(w))}</td><td>{_e(share)}</td>{live}"
                        f"<td>{_e(_slope(c.get('slope_bytes_per_iter'), unit))}</td>"
                        f"<td>{_e(c.get('sites', ''))}</td><td>{_e(verdicts)}</td></tr>")
         out.append("</tbody></table>")
         out.append("<table><thead><tr><th>category</th><th>site</th><th>verdict</th>"
-                   f"<th>{_e(wname)}</th><th>live at end</th><th>slope</th><th>evidence</th>"
-                   "<th>stack (innermost first)</th></tr></thead><tbody>")
+                   f"{'<th>peak</th>' if has_peak else ''}<th>live at end</th><th>slope</th><th>evidence</th>"
+                   "<th>stack (from the site outward)</th></tr></thead><tbody>")
         by_cat = _sites_by_category(cap, weight)
         for name in list(cats) + [c for c in by_cat if c not in cats]:
             for r in by_cat.get(name, [])[:SITES_PER_CATEGORY]:
                 stack = "<br>".join(f"<code>{_e(f)}</code>" for f in _short_stack(r))
                 out.append(f"<tr class=\"verdict-{_e(r.get('verdict'))}\"><td>{_e(name)}</td>"
                            f"<td><code>{_e(r.get('site'))}</code></td><td><b>{_e(r.get('verdict'))}</b></td>"
-                           f"<td>{_e(_bytes(r.get(weight)))}</td><td>{_e(_bytes(r.get('live_bytes_end')))}</td>"
+                           + (f"<td>{_e(_bytes(r.get('peak_bytes')))}</td>" if has_peak else "")
+                           + f"<td>{_e(_bytes(r.get('live_bytes_end')))}</td>"
                            f"<td>{_e(_slope(r.get('slope_bytes_per_iter'), unit))}</td>"
                            f"<td>{_e(r.get('evidence'))}</td><td>{stack}</td></tr>")
         out.append("</tbody></table>")

@@ -70,8 +70,30 @@ def _delta(x, y):
     return (y or 0.0) - (x or 0.0)
 
 
+_LINE_IN_LABEL = re.compile(r":\d+\)")
+
+
+def _pair_by_function(ta: dict, tb: dict) -> None:
+    """Sites left unmatched on both sides whose labels differ only by line numbers (the source
+    moved between the two builds) are the same site when that is unambiguous on both sides:
+    re-key B's under A's key."""
+    only_a = [k for k in ta if k not in tb]
+    only_b = [k for k in tb if k not in ta]
+    loose_a: dict[str, list] = {}
+    loose_b: dict[str, list] = {}
+    for k in only_a:
+        loose_a.setdefault(_LINE_IN_LABEL.sub(")", k), []).append(k)
+    for k in only_b:
+        loose_b.setdefault(_LINE_IN_LABEL.sub(")", k), []).append(k)
+    for loose, ka in loose_a.items():
+        kb = loose_b.get(loose)
+        if len(ka) == 1 and kb and len(kb) == 1:
+            tb[ka[0]] = tb.pop(kb[0])
+
+
 def compare_captures(ca, cb) -> dict:
     ta, tb = _site_table(ca), _site_table(cb)
+    _pair_by_function(ta, tb)
     rows = []
     for key in list(ta) + [k for k in tb if k not in ta]:
         a, b = ta.get(key), tb.get(key)

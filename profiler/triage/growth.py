@@ -185,7 +185,8 @@ def judge_exit_record(leak_kind: str | None, blocks: float | None, nbytes: float
         return Judgement(LEAK, float(slope), f"{kind}ly lost at exit: {size} in {count} (memcheck)")
     if not iterations or b is None:
         return Judgement(INIT_ONCE, 0.0,
-                         f"{kind or 'still'} reachable at exit: {size} in {count}; without the number of "
+                         f"{'still reachable' if kind in ('', 'reachable') else kind + 'ly lost'} at exit: "
+                         f"{size} in {count}; without the number of "
                          f"iterations the block count cannot tell a leak from set-up (heuristic)")
     if b >= iterations and b % iterations == 0:
         return Judgement(LEAK, float(nbytes) / iterations,

@@ -237,7 +237,7 @@ def _explained(verdict: str, series, leaking: list, summaries: list, site_mb: fl
         tail = ""
         if outside:
             tail = f"; RSS grows {outside:.3g} MB/iteration more outside any live site"
-        return (f"Leak: {len(leaking)} site(s) keep growing{rate}: {names} "
+        return (f"Leak: {len(leaking)} leaking site(s){rate}: {names} "
                 f"(categories: {', '.join(cats)}){tail}.")
     if outside:
         return (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
