@@ -5,9 +5,8 @@ tests/workloads/planted_driver.py, with native stacks), the run's analysis.json
 must give every planted site its known verdict, and `memprof check RUN_DIR` must
 exit 1 naming exactly leak_lost and leak_reachable, and 0 once they are allowed.
 
-The program is built here with -O0: at -O1 gcc deletes init_once's malloc (its
-pointer goes to a static nobody reads) and scratch_work's malloc/free pair, so
-two of the five planted sites would not exist at all.
+The program is the session's -O0 build (tests/conftest.py): at -O1 gcc deletes
+init_once's malloc and scratch_work's malloc/free pair.
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-PLANTED_C = ROOT / "tests" / "workloads" / "planted.c"
 DRIVER = ROOT / "tests" / "workloads" / "planted_driver.py"
 N = 10
 KiB = 1024
@@ -34,19 +32,10 @@ def memprof(*args, timeout=300):
                           timeout=timeout, cwd=ROOT)
 
 
-def _gcc(*args):
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if not cc:
-        pytest.skip("no C compiler")
-    subprocess.run([cc, "-O0", "-g", "-fno-omit-frame-pointer", *map(str, args)], check=True)
-
-
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("planted_O0")
-    _gcc("-o", d / "planted", PLANTED_C)
-    _gcc("-shared", "-fPIC", "-DPLANTED_LIB", "-o", d / "libplanted.so", PLANTED_C)
-    return {"bin": d / "planted", "lib": d / "libplanted.so"}
+def planted(planted_bin, planted_lib) -> dict[str, Path]:
+    """tests/conftest.py builds both with -O0 (at -O1 two planted sites would not exist)."""
+    return {"bin": planted_bin, "lib": planted_lib}
 
 
 BACKENDS = {
