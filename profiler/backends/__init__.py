@@ -32,9 +32,15 @@ def get(name: str):
 
 def suppressions_dir() -> Path | None:
     """Where the shipped Valgrind suppression files live: $MEMPROF_SUPPRESSIONS_DIR, else
-    suppressions/ beside the package (a source checkout or editable install)."""
+    suppressions/ beside the package (a source checkout or editable install), else
+    <prefix>/share/memprof/suppressions (a wheel installing them as data files)."""
+    import sys
+
     env = os.environ.get("MEMPROF_SUPPRESSIONS_DIR")
     if env:
         return Path(env)
-    d = Path(__file__).resolve().parents[2] / "suppressions"
-    return d if d.is_dir() else None
+    for d in (Path(__file__).resolve().parents[2] / "suppressions",
+              Path(sys.prefix) / "share" / "memprof" / "suppressions"):
+        if d.is_dir():
+            return d
+    return None
