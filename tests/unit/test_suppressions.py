@@ -116,3 +116,15 @@ def test_rerun_with_written_file_suppresses_those_records(tmp_path, planted_bin)
     assert len(before) >= 3 and all(k.startswith("Leak_") for k in before)
     assert after == []
     assert "memprof:leak_lost:definite" in (tmp_path / "after.xml").read_text()  # listed in <suppcounts>
+
+
+def test_truncated_xml_of_a_killed_run_keeps_complete_records(tmp_path):
+    text = (MEMCHECK / "planted_all.xml").read_text()
+    cut = text.index("<error>", text.index("</error>") + 1) + 40   # inside the second record
+    part = tmp_path / "killed.xml"
+    part.write_text(text[:cut])
+    assert [r.kind for r in sup.read_records(part)] == ["Leak_StillReachable"]
+    bad = tmp_path / "garbage.xml"
+    bad.write_text("<valgrindoutput><error></nonsense></valgrindoutput>")
+    with pytest.raises(BadCapture, match="not well-formed"):
+        list(sup.read_records(bad))
