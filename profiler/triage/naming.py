@@ -34,16 +34,23 @@ def _is_python(frame) -> bool:
 def _site_label(stack, idx: int, rules=None) -> str:
     """The site frame's label. An unresolved frame is named by its object and its caller instead
     of its address, which moves from run to run (ASLR) and would split one site in two. The caller
-    is the first Python frame when the stack has one (memray's hybrid stacks: the interpreter and
-    ctypes frames in between are the same for every call into native code), else the first
-    resolved frame that is not plumbing."""
+    is the first frame outward that says something: a native frame some rule knows at any depth
+    (ggml_backend_sched_reserve, llama_kv_cache::...) or a Python frame, whichever comes first;
+    libffi, ctypes and the interpreter in between are the same for every call into native code.
+    Failing both, the first resolved frame that is not plumbing."""
     fr = stack[idx]
     if getattr(fr, "function", None):
         return _label(fr)
-    rest = [f for f in stack[idx + 1:] if rules is None or not rules.is_plumbing(f)]
-    caller = next((f for f in rest if getattr(f, "function", None) and _is_python(f)), None)
-    if caller is None:
-        caller = next((f for f in rest if getattr(f, "function", None)), None)
+    rest = [f for f in stack[idx + 1:]
+            if getattr(f, "function", None) and (rules is None or not rules.is_plumbing(f))]
+    caller = None
+    for f in rest:
+        if _is_python(f) or (rules is not None and any(rules.rule_for_frame(f, tier, False) is not None
+                                                        for tier in (0, 1))):
+            caller = f
+            break
+    if caller is None and rest:
+        caller = rest[0]
     mod = getattr(fr, "module", None)
     head = f"??? (in {mod})" if mod else "???"
     return head + (f" <- {_label(caller) if _is_python(caller) else caller.function}" if caller is not None else "")
@@ -78,7 +85,9 @@ def rename(sites, rules):
 
 
 def merge(sites, timeline):
-    """Merge rows sharing (site, leak_kind). Returns (sites, timeline, old->new site_id map)."""
+    """Merge rows sharing (site, category, leak_kind). Returns (sites, timeline, old->new site_id map).
+    The category is part of the key so that two stacks that only look alike (an unresolved frame
+    named after the same caller) never pool a KV cache with a compute buffer."""
     import numpy as np
     import pandas as pd
 
@@ -87,12 +96,14 @@ def merge(sites, timeline):
         df["n_stacks"] = pd.Series(dtype="int64")
         return df, timeline, {}
     df["_kind"] = df["leak_kind"].fillna("")
+    df["_cat"] = df["category"].fillna("") if "category" in df.columns else ""
+    keys = ["site", "_cat", "_kind"]
     df["_w0"] = pd.to_numeric(df["peak_bytes"], errors="coerce").fillna(0)
     df["_w1"] = pd.to_numeric(df["live_bytes_end"], errors="coerce").fillna(0)
     df["_w2"] = pd.to_numeric(df["alloc_count"], errors="coerce").fillna(0)
     df = df.sort_values(["_w0", "_w1", "_w2", "site_id"], ascending=[False, False, False, True], kind="mergesort")
-    groups = df.groupby(["site", "_kind"], sort=False, dropna=False)
-    rep = groups.head(1).set_index(["site", "_kind"])
+    groups = df.groupby(keys, sort=False, dropna=False)
+    rep = groups.head(1).set_index(keys)
     sums = groups.agg(
         live_bytes_end=("live_bytes_end", "sum"),
         peak_bytes=("peak_bytes", lambda s: s.sum(min_count=1)),
@@ -101,8 +112,8 @@ def merge(sites, timeline):
     )
     out = rep.drop(columns=["live_bytes_end", "peak_bytes", "alloc_count"]).join(sums)
     out = out.reset_index()
-    new_id = dict(zip(zip(rep.index.get_level_values(0), rep.index.get_level_values(1)), rep["site_id"]))
-    id_map = {int(old): int(new_id[(s, k)]) for old, s, k in zip(df["site_id"], df["site"], df["_kind"])}
+    new_id = dict(zip(rep.index, rep["site_id"]))
+    id_map = {int(old): int(new_id[key]) for old, key in zip(df["site_id"], zip(*(df[k] for k in keys)))}
     cols = [c for c in SITE_COLUMNS if c in out.columns] + [c for c in out.columns
                                                            if c not in SITE_COLUMNS and not c.startswith("_")]
     out = out[cols].sort_values("site_id", kind="mergesort").reset_index(drop=True)
@@ -112,7 +123,7 @@ def merge(sites, timeline):
         out[c] = out[c].astype("float64" if out[c].isna().any() else "int64")
     if timeline is not None and len(timeline):
         tl = timeline.copy()
-        tl["site_id"] = tl["site_id"].map(lambda x: id_map.get(int(x), int(x))).astype("int64")
+        tl["site_id"] = tl["site_id"].map(id_map).fillna(tl["site_id"]).astype("int64")
         tl = (tl.groupby(["site_id", "slice"], sort=True, as_index=False)
                 .agg(t=("t", "max"), live_bytes=("live_bytes", "sum")))
         tl["live_bytes"] = tl["live_bytes"].astype(np.int64)
