@@ -171,3 +171,18 @@ def test_report_section_escapes_names(tmp_path):
     assert "Cache<" not in page and "const&," not in page
     md = triage_section.markdown(result)
     assert "`memprof_demo::detail::Cache<std::pair<int, long>, double>::fill(" in md
+
+
+def test_check_with_user_rules(runs, tmp_path):
+    rules = tmp_path / "mine.toml"
+    rules.write_text('[[rule]]\ncategory = "kv_cache"\nfunctions = ["leak_*"]\nnote = "pretend"\n')
+    p = memprof("check", runs[12], "--rules", rules, "--json")
+    assert p.returncode == int(ExitCode.LEAK_FOUND)
+    out = json.loads(p.stdout)
+    assert [(d["function"], d["category"]) for d in out["leaking_sites"]] == [
+        ("leak_lost", "kv_cache"), ("leak_reachable", "kv_cache")]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[rule]\n")
+    p = memprof("check", runs[12], "--rules", bad)
+    assert p.returncode == int(ExitCode.BAD_INPUT)
+    assert p.stderr.startswith(f"memprof: error: {bad}: not valid TOML:") and "line 1" in p.stderr
