@@ -125,10 +125,25 @@ def profile(
 
             valgrind_preflight.check_logs(backend.log_paths(run_dir), llama=loop is not None)
         kept = ", ".join(p.name for p in outcome.captures if p.stat().st_size) or "no capture"
-        exc = WorkloadFailed(f"{outcome.failure.one_line()}; kept {kept} and the iteration records in {run_dir}")
+        why = outcome.failure.one_line() + _launcher_signal(backend_name, run_dir)
+        exc = WorkloadFailed(f"{why}; kept {kept} and the iteration records in {run_dir}")
         exc.outcome = outcome
         raise exc
     return outcome
+
+
+def _launcher_signal(backend_name: str, run_dir: Path) -> str:
+    """heaptrack's launcher is a shell script: a program killed by signal N comes back as
+    status 128+N. Name the signal so the user sees a crash, not an exit status."""
+    import signal
+
+    rc = rundir.read_meta(run_dir).get("returncode")
+    if backend_name != "heaptrack" or not isinstance(rc, int) or not 128 < rc < 128 + 65:
+        return ""
+    try:
+        return f" (the program was killed by {signal.Signals(rc - 128).name})"
+    except ValueError:
+        return ""
 
 
 def _record(backend, backend_meta: dict, outcome: Outcome) -> None:
