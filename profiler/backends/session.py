@@ -58,6 +58,13 @@ def profile(
         if not command:
             raise UsageProblem("no command after --")
     backend.check_available()
+    if loop is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            from profiler.errors import ToolMissing
+
+            raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
     if backend_name == "memray" and command is not None:
         python, _ = backend.split_command(command)
         backend.check_available(python)
