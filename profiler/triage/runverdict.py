@@ -167,6 +167,12 @@ def run_verdict(series: dict | None, captures: list) -> dict:
         if captures and site_growth_mb < EXPLAINED_SHARE * max(rss_slope, 0.0):
             outside = max(rss_slope - site_growth_mb, 0.0)
             evidence.append(_outside_sentence(series, rss_slope, site_growth_mb, outside))
+        elif captures and rss_slope > 0:
+            cats = sorted({d["category"] for d in leaking_sites})
+            evidence.append(
+                f"the leaking sites ({', '.join(cats)}) add {site_growth_mb:.3g} MB/iteration, "
+                f"{min(site_growth_mb / rss_slope, 9.99):.0%} of the RSS slope {rss_slope:+.3g} MB/iteration: "
+                f"the growth is theirs")
 
     if leaking_sites:
         verdict = "leak"

@@ -277,3 +277,12 @@ def test_run_verdict_plateau_series_without_leaking_sites(rules):
 def test_run_verdict_without_anything():
     v = run_verdict(None, [])
     assert v["verdict"] == "inconclusive" and v["leaking_sites"] == []
+
+
+def test_run_verdict_growth_explained_by_the_sites(heaptrack):
+    # an RSS slope the planted leaks account for (48 KiB/iteration = 0.0469 MB of 0.05 MB)
+    series = {"verdict": "leak", "slope_mb_per_iter": 0.05, "slope_ci_mb": [0.04, 0.06]}
+    v = run_verdict(series, [heaptrack[1]])
+    assert v["growth_outside_sites_mb_per_iter"] is None
+    assert v["evidence"][-1] == ("the leaking sites (unknown) add 0.0469 MB/iteration, 94% of the RSS slope "
+                                 "+0.05 MB/iteration: the growth is theirs")
