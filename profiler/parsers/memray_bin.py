@@ -25,8 +25,9 @@ Aggregated files (`memray run --aggregate`) answer only the high-water-mark and
 leaked queries: no alloc_count, no timeline, no allocation totals (memray stats
 refuses them too); `meta["queries"]` says what was available.
 
-The file is read in a child process (`python -m profiler.parsers.memray_bin`)
-that returns plain JSON: memray's C++ reader aborts or segfaults on some corrupt
+The file is read in two child processes side by side (`python -m
+profiler.parsers.memray_bin FILE BOUNDARIES aggregates|counts`: the aggregated
+queries, and the pass over every record), each returning plain JSON: memray's C++ reader aborts or segfaults on some corrupt
 files (one flipped byte is enough) and reports a cut record by printing
 "Memray ERROR" rather than raising; the parent turns either into BadCapture.
 A process killed mid-run leaves a readable file whose header was never
@@ -178,10 +179,15 @@ def _slice_indices(snap_ms: list[int], start_ms: int, end_ms: int, boundaries):
 _EXIT_BAD = 3
 
 
-def _extract(path: str, boundaries) -> dict:
-    """Everything the parser needs from the file, as plain data (runs in the child process)."""
+def _extract(path: str, boundaries, part: str) -> dict:
+    """What the parser needs from the file, as plain data (runs in a child process).
+
+    part "aggregates": metadata, high-water-mark, leaked and temporal queries;
+    part "counts": the pass over every allocation record (calls per stack, the
+    totals memray stats prints). Two children run the two parts at once: the
+    pass over every record costs as much as all the aggregated queries together."""
     import memray
-    from memray import AllocatorType, FileFormat
+    from memray import FileFormat
 
     reader = memray.FileReader(path)
     try:
@@ -189,101 +195,111 @@ def _extract(path: str, boundaries) -> dict:
         aggregated = md.file_format == FileFormat.AGGREGATED_ALLOCATIONS
         native = bool(md.has_native_traces)
         sites = _Sites(native)
-        queries = ["high_watermark", "leaked"]
-
-        for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
-            sites.peak[sites.get(rec)] += rec.size
-        leaked_bytes = 0
-        for rec in reader.get_leaked_allocation_records(merge_threads=True):
-            sites.live[sites.get(rec)] += rec.size
-            leaked_bytes += rec.size
-
-        totals: dict = {"peak_memory_bytes": int(md.peak_memory), "leaked_bytes": leaked_bytes}
-        by_allocator: dict[str, int] = {}
-        timeline = None
-        meta_extra: dict = {}
-        if aggregated:
-            totals.update(total_allocations=None, total_bytes_allocated=None, mmap_allocations=None, mmap_bytes=None)
-        else:
-            queries += ["allocations", "temporal", "snapshots"]
-            dealloc = {int(AllocatorType.FREE), int(AllocatorType.PYMALLOC_FREE), int(AllocatorType.MUNMAP)}
-            mmap_kind = int(AllocatorType.MMAP)
-            nbytes = mmap_bytes = 0
-            # the one pass over every event: a counter per (stack, allocator), nothing per event;
-            # Python-only files have native ids 0, so their key is the Python stack id alone
-            calls: dict = {}
-            first: dict = {}
-            if native:
-                for rec in reader.get_allocation_records():
-                    kind = rec.allocator
-                    if kind in dealloc:
-                        continue
-                    size = rec.size
-                    nbytes += size
-                    if kind == mmap_kind:
-                        mmap_bytes += size
-                    key = (rec.stack_id, rec.native_stack_id, rec.native_segment_generation, kind)
-                    c = calls.get(key)
-                    if c is None:
-                        calls[key] = 1
-                        first[key] = rec
-                    else:
-                        calls[key] = c + 1
-            else:
-                for rec in reader.get_allocation_records():
-                    kind = rec.allocator
-                    if kind in dealloc:
-                        continue
-                    size = rec.size
-                    nbytes += size
-                    if kind == mmap_kind:
-                        mmap_bytes += size
-                    key = (rec.stack_id, 0, 0, kind)
-                    c = calls.get(key)
-                    if c is None:
-                        calls[key] = 1
-                        first[key] = rec
-                    else:
-                        calls[key] = c + 1
-            counts_by_alloc: dict[int, int] = {}
-            for key, c in calls.items():
-                i = sites.index.get(key[:3])
-                if i is None:
-                    i = sites.get(first[key])
-                sites.count[i] += c
-                counts_by_alloc[key[3]] = counts_by_alloc.get(key[3], 0) + c
-            first.clear()
-            n = sum(counts_by_alloc.values())
-            n_mmap = counts_by_alloc.get(mmap_kind, 0)
-            by_allocator = {AllocatorType(k).name: v for k, v in sorted(counts_by_alloc.items())}
-            totals.update(total_allocations=n, total_bytes_allocated=nbytes,
-                          mmap_allocations=n_mmap, mmap_bytes=mmap_bytes)
-            timeline, meta_extra = _timeline(reader, md, sites, boundaries)
-
-        meta = {
-            "tool": "memray",
-            "file_format": md.file_format.name,
-            "aggregated": aggregated,
-            "has_native_traces": native,
-            "stacks": "hybrid" if native else "python",
-            "queries": queries,
-            "command_line": md.command_line,
-            "pid": md.pid,
-            "python_allocator": md.python_allocator,
-            "trace_python_allocators": bool(md.trace_python_allocators),
-            "start_time": md.start_time.timestamp(),
-            "end_time": md.end_time.timestamp(),
-            "finalised": True,   # _timeline sets False when the header was never rewritten
-            "records": int(md.total_allocations),   # every record, frees included
-            "allocations_by_allocator": by_allocator,
-            "memray_version": getattr(memray, "__version__", None),
-            **meta_extra,
-        }
-        return {"stacks": sites.stacks, "peak": sites.peak, "live": sites.live,
-                "count": None if aggregated else sites.count,
-                "totals": totals, "meta": meta, "timeline": timeline}
+        if part == "counts":
+            if aggregated:
+                return {"aggregated": True}
+            return _counts(reader, sites)
+        return _aggregates(memray, reader, md, aggregated, native, sites, boundaries)
     finally:
         reader.close()
+
+
+def _counts(reader, sites: _Sites) -> dict:
+    from memray import AllocatorType
+
+    dealloc = {int(AllocatorType.FREE), int(AllocatorType.PYMALLOC_FREE), int(AllocatorType.MUNMAP)}
+    mmap_kind = int(AllocatorType.MMAP)
+    nbytes = mmap_bytes = 0
+    # the one pass over every event: a counter per (stack, allocator), nothing per event;
+    # Python-only files have native ids 0, so their key is the Python stack id alone
+    calls: dict = {}
+    first: dict = {}
+    if sites.native:
+        for rec in reader.get_allocation_records():
+            kind = rec.allocator
+            if kind in dealloc:
+                continue
+            size = rec.size
+            nbytes += size
+            if kind == mmap_kind:
+                mmap_bytes += size
+            key = (rec.stack_id, rec.native_stack_id, rec.native_segment_generation, kind)
+            c = calls.get(key)
+            if c is None:
+                calls[key] = 1
+                first[key] = rec
+            else:
+                calls[key] = c + 1
+    else:
+        for rec in reader.get_allocation_records():
+            kind = rec.allocator
+            if kind in dealloc:
+                continue
+            size = rec.size
+            nbytes += size
+            if kind == mmap_kind:
+                mmap_bytes += size
+            key = (rec.stack_id, 0, 0, kind)
+            c = calls.get(key)
+            if c is None:
+                calls[key] = 1
+                first[key] = rec
+            else:
+                calls[key] = c + 1
+    counts_by_alloc: dict[int, int] = {}
+    for key, c in calls.items():
+        i = sites.get(first[key])
+        sites.count[i] += c
+        counts_by_alloc[key[3]] = counts_by_alloc.get(key[3], 0) + c
+    n_mmap = counts_by_alloc.get(mmap_kind, 0)
+    return {
+        "aggregated": False,
+        "stacks": sites.stacks,
+        "count": sites.count,
+        "totals": {"total_allocations": sum(counts_by_alloc.values()), "total_bytes_allocated": nbytes,
+                   "mmap_allocations": n_mmap, "mmap_bytes": mmap_bytes},
+        "allocations_by_allocator": {AllocatorType(k).name: v for k, v in sorted(counts_by_alloc.items())},
+    }
+
+
+def _aggregates(memray, reader, md, aggregated: bool, native: bool, sites: _Sites, boundaries) -> dict:
+    queries = ["high_watermark", "leaked"]
+    for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
+        sites.peak[sites.get(rec)] += rec.size
+    leaked_bytes = 0
+    for rec in reader.get_leaked_allocation_records(merge_threads=True):
+        sites.live[sites.get(rec)] += rec.size
+        leaked_bytes += rec.size
+
+    totals: dict = {"peak_memory_bytes": int(md.peak_memory), "leaked_bytes": leaked_bytes,
+                    "total_allocations": None, "total_bytes_allocated": None,
+                    "mmap_allocations": None, "mmap_bytes": None}
+    timeline = None
+    meta_extra: dict = {}
+    if not aggregated:
+        queries += ["allocations", "temporal", "snapshots"]
+        timeline, meta_extra = _timeline(reader, md, sites, boundaries)
+    meta = {
+        "tool": "memray",
+        "file_format": md.file_format.name,
+        "aggregated": aggregated,
+        "has_native_traces": native,
+        "stacks": "hybrid" if native else "python",
+        "queries": queries,
+        "command_line": md.command_line,
+        "pid": md.pid,
+        "python_allocator": md.python_allocator,
+        "trace_python_allocators": bool(md.trace_python_allocators),
+        "start_time": md.start_time.timestamp(),
+        "end_time": md.end_time.timestamp(),
+        "finalised": True,   # _timeline sets False when the header was never rewritten
+        "records": int(md.total_allocations),   # every record, frees included
+        "allocations_by_allocator": {},
+        "memray_version": getattr(memray, "__version__", None),
+        **meta_extra,
+    }
+    return {"stacks": sites.stacks, "peak": sites.peak, "live": sites.live, "count": None,
+            "totals": totals, "meta": meta, "timeline": timeline}
 
 
 def _timeline(reader, md, sites: _Sites, boundaries):
@@ -329,13 +345,13 @@ def _timeline(reader, md, sites: _Sites, boundaries):
 
 
 def _child_main(argv: list[str]) -> int:
-    """`python -m profiler.parsers.memray_bin PATH BOUNDARIES_JSON`: the extract as JSON on stdout.
+    """`python -m profiler.parsers.memray_bin PATH BOUNDARIES_JSON [aggregates|counts]`: JSON on stdout.
 
     JSON, not pickle: the child parses untrusted bytes with a reader that can be
     made to crash, so what comes back is data to parse, never code to run."""
-    path, boundaries = argv[0], json.loads(argv[1])
+    path, boundaries, part = argv[0], json.loads(argv[1]), (argv[2] if len(argv) > 2 else "aggregates")
     try:
-        data = _extract(path, boundaries)
+        data = _extract(path, boundaries, part)
     except OSError as exc:
         sys.stderr.write(f"MEMPROF OSError: {exc}\n")
         return _EXIT_BAD
@@ -343,7 +359,7 @@ def _child_main(argv: list[str]) -> int:
         # NotImplementedError is a RuntimeError: a query memray refuses for this kind of file
         sys.stderr.write(f"MEMPROF {type(exc).__name__}: {exc}\n")
         return _EXIT_BAD
-    if data["timeline"] is not None:
+    if data.get("timeline") is not None:
         data["timeline"]["live"] = sorted(data["timeline"]["live"].items())
     sys.stdout.write(json.dumps(data, separators=(",", ":")))
     return 0
@@ -351,24 +367,60 @@ def _child_main(argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------- the parser
 
-def _run_child(path: Path, boundaries, head: bytes) -> dict:
-    """Read the file in a child process: memray's C++ reader aborts or segfaults on some
-    corrupt files (found by fuzzing), and a capture must never take memprof down with it."""
+def _read_in_children(path: Path, boundaries, head: bytes) -> dict:
+    """Read the file in child processes: memray's C++ reader aborts or segfaults on some
+    corrupt files (found by fuzzing), and a capture must never take memprof down with it.
+    The aggregated queries and the pass over every record run side by side."""
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    argv = [sys.executable, "-m", "profiler.parsers.memray_bin", str(path),
-            json.dumps([list(b) for b in boundaries] if boundaries else None)]
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    err = proc.stderr.decode(errors="replace")
-    if proc.returncode < 0:
+    bjson = json.dumps([list(b) for b in boundaries] if boundaries else None)
+    procs = {part: subprocess.Popen([sys.executable, "-m", "profiler.parsers.memray_bin", str(path), bjson, part],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for part in ("aggregates", "counts")}
+    try:
+        # communicate() drains each pipe fully, so neither child can block on a full one
+        outputs = {part: p.communicate() for part, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    agg = _child_result(path, head, procs["aggregates"].returncode, *outputs["aggregates"])
+    counts = _child_result(path, head, procs["counts"].returncode, *outputs["counts"])
+    if counts["aggregated"]:
+        return agg
+    return _merge_counts(agg, counts)
+
+
+def _merge_counts(agg: dict, counts: dict) -> dict:
+    """Add the per-stack call counts and the allocation totals to the aggregates, by frames."""
+    where = {st: i for i, st in enumerate(agg["stacks"])}
+    agg["count"] = [0] * len(agg["stacks"])
+    for st, c in zip(counts["stacks"], counts["count"]):
+        i = where.get(st)
+        if i is None:  # allocated and freed between snapshots, never live at the peak or the end
+            i = where[st] = len(agg["stacks"])
+            agg["stacks"].append(st)
+            agg["peak"].append(0)
+            agg["live"].append(0)
+            agg["count"].append(0)
+        agg["count"][i] += c
+    agg["totals"].update(counts["totals"])
+    agg["meta"]["allocations_by_allocator"] = counts["allocations_by_allocator"]
+    return agg
+
+
+def _child_result(path: Path, head: bytes, returncode: int, stdout: bytes, stderr: bytes) -> dict:
+    err = stderr.decode(errors="replace")
+    if returncode < 0:
         try:
-            sig = signal.Signals(-proc.returncode).name
+            sig = signal.Signals(-returncode).name
         except ValueError:
-            sig = f"signal {-proc.returncode}"
+            sig = f"signal {-returncode}"
         raise BadCapture(f"{path}: corrupt memray capture (memray's reader died with {sig} reading it)")
     mine = [ln for ln in err.splitlines() if ln.startswith("MEMPROF ")]
-    if proc.returncode == _EXIT_BAD and mine:
+    if returncode == _EXIT_BAD and mine:
         kind, _, msg = mine[-1][len("MEMPROF "):].partition(": ")
         msg = msg.split(":")[0].strip().rstrip(".")
         if "incompatible" in msg:
@@ -379,12 +431,12 @@ def _run_child(path: Path, boundaries, head: bytes) -> dict:
         if kind == "OSError":
             raise BadCapture(f"{path}: corrupt or truncated memray capture ({msg})")
         raise BadCapture(f"{path}: memray could not read this capture ({kind}: {msg})")
-    if proc.returncode != 0:
+    if returncode != 0:
         if "No module named 'memray'" in err:
             from profiler.errors import ToolMissing
 
             raise ToolMissing("memray is not installed: pip install memray==1.20.0")
-        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {returncode}"
         raise BadCapture(f"{path}: memray could not read this capture ({last[:200]})")
     # the reader reports a cut or corrupt record by printing and stopping, not by raising
     errors = [ln.strip() for ln in err.splitlines() if "Memray ERROR" in ln]
@@ -392,9 +444,10 @@ def _run_child(path: Path, boundaries, head: bytes) -> dict:
         raise BadCapture(f"{path}: corrupt or truncated memray capture "
                          f"(memray: {errors[0].split(':', 1)[-1].strip()})")
     try:
-        data = json.loads(proc.stdout)
-        data["stacks"] = [tuple(Frame(*f) for f in st) for st in data["stacks"]]
-        if data["timeline"] is not None:
+        data = json.loads(stdout)
+        if "stacks" in data:
+            data["stacks"] = [tuple(Frame(*f) for f in st) for st in data["stacks"]]
+        if data.get("timeline") is not None:
             data["timeline"]["live"] = {int(j): row for j, row in data["timeline"]["live"]}
         return data
     except (ValueError, TypeError, KeyError):
@@ -424,7 +477,7 @@ def parse(path, boundaries=None) -> Capture:
     if not sniff(head, path):
         raise BadCapture(f"{path}: not a memray capture (no memray header)")
     usable = _usable_boundaries(boundaries)
-    data = _run_child(path, usable, head)
+    data = _read_in_children(path, usable, head)
     if boundaries and not usable:
         data["meta"].setdefault("notes", []).append(
             "iteration records carry no wall_end: timeline cut into time slices")
