@@ -91,7 +91,12 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
         slices = sorted(timeline["slice"].unique().tolist())
         wide = timeline.pivot_table(index="site_id", columns="slice", values="live_bytes",
                                     aggfunc="sum", fill_value=0).reindex(columns=slices, fill_value=0)
-        series = {int(sid): row for sid, row in zip(wide.index, wide.to_numpy(dtype=float).tolist())}
+        matrix = wide.to_numpy(dtype=float)
+        window = active_window(matrix) if unit == "slice" else len(slices)
+        if window < len(slices):
+            slices = slices[:window]
+            matrix = matrix[:, :window]
+        series = {int(sid): row for sid, row in zip(wide.index, matrix.tolist())}
 
     verdicts, slopes, evidence = [], [], []
     for rec in sites[["site_id", "live_bytes_end", "peak_bytes", "alloc_count", "leak_kind", "category"]].itertuples(
@@ -118,9 +123,33 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     sites["evidence"] = evidence
     meta = dict(capture.meta or {})
     meta["triage"] = {"rules": rules.sources, "timeline_unit": unit if slices else None,
+                      "judged_slices": [slices[0], slices[-1]] if slices else None,
                       "iterations": n_iter, "sites_before_merge": int(len(capture.sites)),
                       "sites": int(len(sites))}
     return replace(capture, sites=sites, timeline=timeline, meta=meta)
+
+
+def active_window(matrix) -> int:
+    """How many leading time slices to judge growth on (sites x slices matrix of live bytes).
+
+    Time slices (no iteration markers) run to the end of the capture, and a process is often
+    idle at the end (the loop is over, the program waits or exits): there every site is flat, and
+    a leak would read as a plateau. Judge up to the last slice in which any site changed; a final
+    slice in which sites only shrink is the exit tearing things down, not the workload."""
+    import numpy as np
+
+    n = matrix.shape[1] if matrix.ndim == 2 else 0
+    if n < 4:
+        return n
+    d = np.diff(matrix, axis=1)
+    changed = np.flatnonzero((d != 0).any(axis=0)) + 1       # slice indices that differ from the previous
+    if changed.size == 0:
+        return n
+    last = int(changed[-1])
+    if last == n - 1 and not (d[:, -1] > 0).any():
+        earlier = changed[changed < n - 1]
+        last = int(earlier[-1]) if earlier.size else last
+    return max(last + 1, 3)
 
 
 def _num(x) -> float:

@@ -286,3 +286,21 @@ def test_run_verdict_growth_explained_by_the_sites(heaptrack):
     assert v["growth_outside_sites_mb_per_iter"] is None
     assert v["evidence"][-1] == ("the leaking sites (unknown) add 0.0469 MB/iteration, 94% of the RSS slope "
                                  "+0.05 MB/iteration: the growth is theirs")
+
+
+@pytest.mark.parametrize("path", ["heaptrack/planted.zst", "triage/planted5.zst", "massif/planted.massif.out",
+                                  "memray/planted_python.bin"])
+def test_time_slices_without_markers(rules, path):
+    """A capture made elsewhere has no iteration markers: the parsers cut time slices, the process
+    idles after its loop, and triage judges the active part only (else every leak is a plateau)."""
+    t = triage_capture(load_capture(DATA / path), rules)
+    assert t.meta["triage"]["timeline_unit"] == "slice"
+    first, last = t.meta["triage"]["judged_slices"]
+    assert last < int(t.timeline["slice"].max())        # the idle tail was left out
+    got = {}
+    for fn in EXPECTED:
+        rows = t.sites[t.sites["site"].str.startswith(fn + " (")]
+        assert len(rows) == 1, fn
+        got[fn] = rows.iloc[0]["verdict"]
+    assert got == EXPECTED
+    assert "/slice" in t.sites[t.sites["site"].str.startswith("leak_lost (")].iloc[0]["evidence"]
