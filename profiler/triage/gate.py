@@ -18,6 +18,12 @@ def _allowed(site: dict, patterns) -> str | None:
     mod = site.get("module")
     if isinstance(mod, str):
         names.append(os.path.basename(mod))
+    label = site.get("site")
+    if isinstance(label, str) and " <- " in label:
+        # an unresolved frame is named after its caller: let the caller's name be allowed too
+        caller = label.split(" <- ", 1)[1]
+        names.append(caller)
+        names.append(caller.split(" (", 1)[0])
     for pat in patterns:
         for n in names:
             if isinstance(n, str) and fnmatch.fnmatchcase(n, pat):

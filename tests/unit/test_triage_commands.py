@@ -186,3 +186,15 @@ def test_check_with_user_rules(runs, tmp_path):
     p = memprof("check", runs[12], "--rules", bad)
     assert p.returncode == int(ExitCode.BAD_INPUT)
     assert p.stderr.startswith(f"memprof: error: {bad}: not valid TOML:") and "line 1" in p.stderr
+
+
+def test_check_allow_names_an_unresolved_frame_by_its_caller(tmp_path):
+    # planted_native.bin: the planted C frames read as unresolved, named "??? <- leak_lost (...py:67)"
+    run = make_run(tmp_path, "mr", DATA / "memray" / "planted_native.bin",
+                   DATA / "memray" / "planted_native.iterations.jsonl")
+    p = memprof("check", run)
+    assert p.returncode == int(ExitCode.LEAK_FOUND)
+    assert [line.split("\t")[0] for line in p.stdout.splitlines()] == [
+        "??? <- leak_lost (tests/workloads/planted_driver.py:67)",
+        "??? <- leak_reachable (tests/workloads/planted_driver.py:71)"]
+    assert memprof("check", run, "--allow", "leak_*").returncode == 0
