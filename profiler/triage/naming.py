@@ -41,8 +41,10 @@ def _site_label(stack, idx: int, rules=None) -> str:
     fr = stack[idx]
     if getattr(fr, "function", None):
         return _label(fr)
+    # massif's "(below threshold)" aggregate is not a caller
     rest = [f for f in stack[idx + 1:]
-            if getattr(f, "function", None) and (rules is None or not rules.is_plumbing(f))]
+            if getattr(f, "function", None) and not str(f.function).startswith("(")
+            and (rules is None or not rules.is_plumbing(f))]
     caller = None
     for f in rest:
         if _is_python(f) or (rules is not None and any(rules.rule_for_frame(f, tier, False) is not None
