@@ -390,32 +390,35 @@ class _Reader:
                 c = line[0]
                 # the common definitions inline (hot at start-up of big captures); the rest and
                 # every error path go through slow_line, which reports the line number
-                if c == 115 and sized:                                    # s <len> <text>
-                    sp = line.find(b" ", 2)
-                    text = line[sp + 1:]
-                    if sp > 2 and len(text) == int(line[2:sp], 16):
-                        strings.append(text.decode("utf-8", "replace"))
-                        si += 1
-                        continue
-                elif c == 116:                                            # t <ip> <parent>
-                    parts = line[2:].split(b" ")
-                    if len(parts) == 2:
-                        ip, parent = int(parts[0], 16), int(parts[1], 16)
-                        if 0 < ip <= n_ips and parent <= len(trace_ip):
-                            trace_ip.append(ip)
-                            trace_parent.append(parent)
+                try:  # a malformed number falls through to slow_line, which names the line
+                    if c == 115 and sized:                                    # s <len> <text>
+                        sp = line.find(b" ", 2)
+                        text = line[sp + 1:]
+                        if sp > 2 and len(text) == int(line[2:sp], 16):
+                            strings.append(text.decode("utf-8", "replace"))
                             si += 1
                             continue
-                elif c == 97:                                             # a <size> <trace>
-                    parts = line[2:].split(b" ")
-                    if len(parts) == 2:
-                        size, trace = int(parts[0], 16), int(parts[1], 16)
-                        if 0 <= trace <= len(trace_ip) and size >= 0:
-                            new_sizes.append(size)
-                            new_traces.append(trace)
-                            new_lines.append(base + slow_i[si])
-                            si += 1
-                            continue
+                    elif c == 116:                                            # t <ip> <parent>
+                        parts = line[2:].split(b" ")
+                        if len(parts) == 2:
+                            ip, parent = int(parts[0], 16), int(parts[1], 16)
+                            if 0 < ip <= n_ips and parent <= len(trace_ip):
+                                trace_ip.append(ip)
+                                trace_parent.append(parent)
+                                si += 1
+                                continue
+                    elif c == 97:                                             # a <size> <trace>
+                        parts = line[2:].split(b" ")
+                        if len(parts) == 2:
+                            size, trace = int(parts[0], 16), int(parts[1], 16)
+                            if 0 <= trace <= len(trace_ip) and size >= 0:
+                                new_sizes.append(size)
+                                new_traces.append(trace)
+                                new_lines.append(base + slow_i[si])
+                                si += 1
+                                continue
+                except ValueError:
+                    pass
                 line_handler(line, base + slow_i[si])
                 n_ips = len(self.ips)
                 if c == 65:                                               # A: attached
