@@ -293,3 +293,18 @@ def test_real_llama_cpp_kv_buffer_named_after_the_cache(llama_sites):
     assert fns[:2] == ["posix_memalign", "ggml_aligned_malloc"] or fns[0] == "ggml_aligned_malloc"
     assert "ggml_backend_alloc_ctx_tensors_from_buft" in fns
     assert not (llama_sites["category"] == "unknown").any()
+
+
+def test_plumbing_by_source_file(tmp_path, rules):
+    # massif on templated.cpp: std::vector's inlined allocate/_M_default_append/resize are skipped
+    # by their libstdc++ headers, so the site is the code that resized the vector
+    cap = triage_capture(load_capture(DATA / "massif" / "templated.massif.out"), rules)
+    sites = cap.sites["site"].tolist()
+    assert any(s.startswith("memprof_demo::detail::Cache<std::pair<int, long>, double>::fill(") for s in sites)
+    assert not any(s.startswith(("allocate (", "resize (", "_M_")) for s in sites)
+    f = tmp_path / "files.toml"
+    f.write_text('[plumbing]\nfiles = ["templated.cpp"]\n')
+    assert load_rules([f]).is_plumbing(Frame("Buffer", None, "templated.cpp", 21))
+    f.write_text('[plumbing]\nfunction = ["x"]\n')
+    with pytest.raises(BadInput, match=r"unknown key\(s\) function in \[plumbing\]"):
+        load_rules([f])
