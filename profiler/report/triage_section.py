@@ -114,7 +114,10 @@ def _code(s) -> str:
 
 
 def _cell(s) -> str:
-    return str(s if s is not None else "").replace("|", "\\|").replace("\n", " ")
+    """Plain markdown text: pipes would end the table cell, and a C++ name's `<...>` outside a
+    code span would be taken for an HTML tag by the renderer (and vanish, or worse)."""
+    text = str(s if s is not None else "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(result: dict) -> str:

@@ -171,6 +171,10 @@ def test_report_section_escapes_names(tmp_path):
     assert "Cache<" not in page and "const&," not in page
     md = triage_section.markdown(result)
     assert "`memprof_demo::detail::Cache<std::pair<int, long>, double>::fill(" in md
+    # outside code spans (the evidence sentences) angle brackets are entities, not tags
+    assert md.count("Cache<") == md.count("`memprof_demo::detail::Cache<")
+    assert "memprof_demo::detail::Cache&lt;std::pair&lt;int, long&gt;, double&gt;::fill(std::pair&lt;int, long&gt; " \
+           "const&amp;, unsigned long) 256 KiB [leak]" in md
 
 
 def test_check_with_user_rules(runs, tmp_path):
