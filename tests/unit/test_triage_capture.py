@@ -304,3 +304,17 @@ def test_time_slices_without_markers(rules, path):
         got[fn] = rows.iloc[0]["verdict"]
     assert got == EXPECTED
     assert "/slice" in t.sites[t.sites["site"].str.startswith("leak_lost (")].iloc[0]["evidence"]
+
+
+def test_growth_freed_only_at_teardown_is_a_leak(rules):
+    """templated.cpp keeps every buffer it makes in a loop and deletes them all after the loop:
+    massif's last snapshot shows them freed, but during the work they only grew (the shape the
+    design notes describe: released before the process ends, so an at-exit report misses it)."""
+    raw = load_capture(DATA / "massif" / "templated.massif.out")
+    t = triage_capture(raw, rules)
+    by = {s.split(" (")[0].split("(")[0]: v for s, v in zip(t.sites["site"], t.sites["verdict"])}
+    assert by["Buffer"] == "leak"
+    assert by["memprof_demo::detail::Cache<std::pair<int, long>, double>::fill"] == "leak"
+    assert t.meta["triage"]["judged_slices"][1] < int(raw.timeline["slice"].max())
+    buf = t.sites[t.sites["site"].str.startswith("Buffer (")].iloc[0]
+    assert buf["live_bytes_end"] == 0 and buf["peak_bytes"] == 512 * KiB
