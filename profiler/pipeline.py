@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler import rundir
-from profiler.errors import BadInput
+from profiler.errors import BadCapture, BadInput
 
 PRIVATE_KEYS = ("_captures",)
 TOP_SITES_IN_JSON = 200
@@ -33,6 +33,9 @@ def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10
         return _analyze_sources(
             {"kind": "capture", "path": str(path)}, {}, None, [path], rules=rules, block=block
         )
+    if _looks_binary(parsers.read_head(path)):
+        raise BadCapture(f"{path}: neither a capture memprof knows (massif.out, memcheck XML, heaptrack "
+                         ".zst/.gz, memray .bin) nor a CSV/JSONL memory series")
     return _analyze_sources({"kind": "series", "path": str(path)}, {}, path, [], rules=rules, block=block)
 
 
@@ -40,7 +43,9 @@ def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
     from profiler import parsers
 
     meta = rundir.read_meta(run_dir)
-    captures = [p for p in rundir.find_captures(run_dir) if parsers.detect(p)]
+    # every file a backend left is parsed (a log is not a capture); an unreadable one is an error,
+    # never silently dropped
+    captures = [p for p in rundir.find_captures(run_dir) if p.suffix != ".log"]
     series_path = run_dir if (run_dir / rundir.ITERATIONS).exists() else None
     result = _analyze_sources(
         {"kind": "run", "path": str(run_dir)}, meta, series_path, captures, rules=rules, block=block
@@ -48,6 +53,10 @@ def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
     if save:
         save_result(run_dir, result)
     return result
+
+
+def _looks_binary(head: bytes) -> bool:
+    return b"\0" in head or head[:4] in (b"\x28\xb5\x2f\xfd",) or head[:2] == b"\x1f\x8b"
 
 
 def _run_records(run_dir: Path):
@@ -83,9 +92,21 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
 
     rule_set = triage.load_rules([Path(r) for r in rules])
     boundaries = _boundaries(df)
-    captures = [triage.triage_capture(parsers.load_capture(p, boundaries=boundaries), rule_set)
-                for p in capture_paths]
+    captures, failures = [], []
+    for p in capture_paths:
+        try:
+            captures.append(triage.triage_capture(parsers.load_capture(p, boundaries=boundaries), rule_set))
+        except BadCapture as exc:
+            if source["kind"] != "run":
+                raise
+            failures.append(exc)
+    if failures and series is None and not captures:
+        raise failures[0]
+    # a run whose capture is unreadable (the program died before the tool flushed) keeps its records
+    warnings = [exc.one_line() for exc in failures]
     result = analysis.result_from_series(series, source, meta)
+    if warnings:
+        result["warnings"] = warnings
     result["captures"] = [capture_to_dict(c) for c in captures]
     verdict = triage.run_verdict(series, captures)
     result["triage"] = verdict

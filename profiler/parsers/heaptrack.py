@@ -186,7 +186,8 @@ def sniff(head: bytes, path) -> bool:
             return not _zstd_complete(Path(path))
         except OSError:
             return False
-    return bool(_VERSION_RE.match(start))
+    # a capture whose program died before heaptrack flushed a record holds only the closing comments
+    return bool(_VERSION_RE.match(start)) or start.lstrip(b"\n").startswith(b"# strings: ")
 
 
 # ----------------------------------------------------------------------------- lookup tables
@@ -365,6 +366,9 @@ class _Reader:
     def feed(self, batch: bytes):
         np = self.np
         if self.lines == 0 and not _VERSION_RE.match(batch[:64]):
+            if batch.lstrip(b"\n").startswith(b"# strings: "):
+                raise BadCapture(f"{self.path}: empty heaptrack capture (the program ended before "
+                                 "heaptrack wrote any record)")
             raise BadCapture(f"{self.path}: compressed data that is not a heaptrack capture "
                              "(no `v` version line)")
         arr = np.frombuffer(batch, dtype=np.uint8)

@@ -126,7 +126,14 @@ def count_records(path: Path) -> int:
         return 0
 
 
-def last_line(log: Path, *, skip_prefixes: tuple[str, ...] = ()) -> str | None:
+# What profilers print around the workload's own output; the workload's last word is what matters.
+TOOL_CHATTER = (
+    "heaptrack ", "Heaptrack finished", "allocations:", "leaked allocations:", "temporary allocations:",
+    "starting application", "/usr/lib/heaptrack/", "==",
+)
+
+
+def last_line(log: Path, *, skip_prefixes: tuple[str, ...] = TOOL_CHATTER) -> str | None:
     """The last non-empty line of the child's log (where its one-line error ends up)."""
     try:
         with open(log, "rb") as f:
