@@ -95,7 +95,8 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     captures, failures = [], []
     for p in capture_paths:
         try:
-            captures.append(triage.triage_capture(parsers.load_capture(p, boundaries=boundaries), rule_set))
+            cap = parsers.load_capture(p, boundaries=boundaries)
+            captures.append(triage.triage_capture(cap, rule_set, iterations=len(boundaries) if boundaries else None))
         except BadCapture as exc:
             if source["kind"] != "run":
                 raise
