@@ -1,6 +1,7 @@
 """The short plain-text summary `memprof analyze` and friends print: verdict first, then the
 figures it rests on, then what to do. Plain text (no colour, no markup) so it pipes and logs cleanly."""
 from __future__ import annotations
+from profiler.report.names import short_site
 
 TOP = 5
 
@@ -44,7 +45,7 @@ def summary(result: dict) -> str:
         sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP]
         for r in sites:
             lines.append(f"  {_b(r.get('live_bytes_end')):>11}  {r.get('verdict') or '-':<10} "
-                         f"{r.get('category') or '-':<13} {_oneline(r.get('site') or r.get('function') or '?')}")
+                         f"{r.get('category') or '-':<13} {_oneline(short_site(r.get('site') or r.get('function') or '?'))}")
     return "\n".join(lines)
 
 

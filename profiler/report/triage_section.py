@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html as _html
 import math
+from profiler.report.names import short_site
 
 STACK_FRAMES = 5
 SITES_PER_CATEGORY = 3
@@ -159,9 +160,9 @@ def markdown(result: dict) -> str:
         by_cat = _sites_by_category(cap, weight)
         for name in list(cats) + [c for c in by_cat if c not in cats]:
             for r in by_cat.get(name, [])[:SITES_PER_CATEGORY]:
-                stack = " ← ".join(_code(f) for f in _short_stack(r))
+                stack = " ← ".join(_code(short_site(f)) for f in _short_stack(r))
                 peak = f"{_bytes(r.get('peak_bytes'))} | " if has_peak else ""
-                out.append(f"| {_cell(name)} | {_code(r.get('site'))} | **{_cell(r.get('verdict'))}** | "
+                out.append(f"| {_cell(name)} | {_code(short_site(r.get('site')))} | **{_cell(r.get('verdict'))}** | "
                            f"{peak}{_bytes(r.get('live_bytes_end'))} | "
                            f"{_slope(r.get('slope_bytes_per_iter'), unit)} | {_cell(r.get('evidence'))} | {stack} |")
         out.append("")
@@ -178,7 +179,7 @@ def markdown(result: dict) -> str:
             out.append("| leaking site | category | growth | live at end | seen by | evidence |")
             out.append("|---|---|---:|---:|---|---|")
             for d in leaking:
-                out.append(f"| {_code(d.get('site'))} | {_cell(d.get('category'))} | "
+                out.append(f"| {_code(short_site(d.get('site')))} | {_cell(d.get('category'))} | "
                            f"{_slope(d.get('slope_bytes_per_iter'), d.get('unit') or 'iteration')} | "
                            f"{_bytes(d.get('live_bytes_end'))} | {_cell(d.get('backend'))} | {_cell(d.get('evidence'))} |")
         out.append("")
@@ -225,9 +226,9 @@ def html(result: dict) -> str:
         by_cat = _sites_by_category(cap, weight)
         for name in list(cats) + [c for c in by_cat if c not in cats]:
             for r in by_cat.get(name, [])[:SITES_PER_CATEGORY]:
-                stack = "<br>".join(f"<code>{_e(f)}</code>" for f in _short_stack(r))
+                stack = "<br>".join(f"<code>{_e(short_site(f))}</code>" for f in _short_stack(r))
                 out.append(f"<tr class=\"verdict-{_e(r.get('verdict'))}\"><td>{_e(name)}</td>"
-                           f"<td><code>{_e(r.get('site'))}</code></td><td><b>{_e(r.get('verdict'))}</b></td>"
+                           f"<td><code>{_e(short_site(r.get('site')))}</code></td><td><b>{_e(r.get('verdict'))}</b></td>"
                            + (f"<td>{_e(_bytes(r.get('peak_bytes')))}</td>" if has_peak else "")
                            + f"<td>{_e(_bytes(r.get('live_bytes_end')))}</td>"
                            f"<td>{_e(_slope(r.get('slope_bytes_per_iter'), unit))}</td>"
@@ -244,7 +245,7 @@ def html(result: dict) -> str:
             out.append("<table><thead><tr><th>leaking site</th><th>category</th><th>growth</th>"
                        "<th>live at end</th><th>seen by</th><th>evidence</th></tr></thead><tbody>")
             for d in leaking:
-                out.append(f"<tr><td><code>{_e(d.get('site'))}</code></td><td>{_e(d.get('category'))}</td>"
+                out.append(f"<tr><td><code>{_e(short_site(d.get('site')))}</code></td><td>{_e(d.get('category'))}</td>"
                            f"<td>{_e(_slope(d.get('slope_bytes_per_iter'), d.get('unit') or 'iteration'))}</td>"
                            f"<td>{_e(_bytes(d.get('live_bytes_end')))}</td><td>{_e(d.get('backend'))}</td>"
                            f"<td>{_e(d.get('evidence'))}</td></tr>")
