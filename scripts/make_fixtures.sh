@@ -229,8 +229,8 @@ triage_fixtures() {
 if want triage; then triage_fixtures; fi
 
 # --- series (known-answer memory series for the analysis) ----------------------
-# Synthetic by design: each shape (plateau, slow leak, sawtooth, warmup + settling,
-# plateau then growth, seed-like run, killed run, bad inputs) is planted with fixed
+# Synthetic by design: each shape (plateau, slow leak, sawtooth, sawtooth over a leak,
+# warmup + settling, plateau then growth, seed-like run, killed run, bad inputs) is planted with fixed
 # seeds, so the verdict and the block means are known by construction.
 series_fixtures() {
     "$PY" "$ROOT/scripts/make_series_fixtures.py" "$DATA/series"
@@ -240,6 +240,10 @@ series_fixtures() {
         tmp="$(mktemp -d)"
         "$ROOT/.venv/bin/memprof" run --quick -n 40 --max-tokens 30 --out "$tmp/run"
         cp "$tmp/run/iterations.jsonl" "$DATA/series/real_tiny_twins_40.jsonl"
+        # the default run (full-size twins, reload, 50 iterations, ~15 minutes on 2 cores):
+        # a sawtooth whose reclaim is Python's cyclic GC
+        "$ROOT/.venv/bin/memprof" run --out "$tmp/demo"
+        cp "$tmp/demo/iterations.jsonl" "$DATA/series/demo_twins_reload_50.jsonl"
         rm -rf "$tmp"
     fi
 }

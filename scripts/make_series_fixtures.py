@@ -63,6 +63,17 @@ def sawtooth() -> None:
     write_csv("sawtooth.csv", [{"iteration": i + 1, "rss": b} for i, b in enumerate(to_bytes(y))])
 
 
+def sawtooth_leak() -> None:
+    """sawtooth.csv's shape with a leak under it: 5 warmup iterations, then a pool that grows
+    15 MB per iteration and is trimmed every 12 iterations, on top of +1 MB/iter that no trim
+    gives back (N(0, 3 MB) noise), 125 iterations: the troughs climb 12 MB per tooth: leak."""
+    rng = np.random.default_rng(808)
+    warm = [300, 480, 650, 820, 960]
+    k = np.arange(120)
+    y = np.concatenate([warm, 1000 + 15 * (k % 12) + 1.0 * k + rng.normal(0, 3, 120)])
+    write_csv("sawtooth_leak.csv", [{"iteration": i + 1, "rss": b} for i, b in enumerate(to_bytes(y))])
+
+
 def plateau_then_growth() -> None:
     """80 iterations: flat at 800 MB (N(0, 4)) for 45, then +3 MB/iter: plateau then growth at 46."""
     rng = np.random.default_rng(404)
@@ -161,7 +172,7 @@ def bad_inputs() -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (plateau_noise, slow_leak, sawtooth, plateau_then_growth, settling, short, seed_like, bad_inputs):
+    for make in (plateau_noise, slow_leak, sawtooth, sawtooth_leak, plateau_then_growth, settling, short, seed_like, bad_inputs):
         make()
 
 

@@ -24,14 +24,18 @@ def analyze_series(df, block: int = 10) -> dict:
     noise_sigma_mb, slope_mb_per_iter, slope_ci_mb (OLS, 95% t), fit (the OLS line),
     theil_sen_mb_per_iter, theil_sen_ci_mb, trend_test{name,s,z,p,n} (Mann-Kendall),
     late_phase (the phase the verdict tests: growth if any, else stable),
-    extrapolation_1000_mb + extrapolation_note, sawtooth, peak_mb,
+    extrapolation_1000_mb + extrapolation_note, sawtooth{trims,period,mean_trim_mb,trim_iterations} or None,
+    envelope (reclaims.envelope: teeth, troughs, peaks, overdue, highest_peak_mb) or None,
+    reclaims[{iteration, rss/heap changes, gc_collections, gc_collected, kind, sentence}],
+    gc_events[GC runs elsewhere after which heap in use fell], peak_mb,
     points[{iteration,rss_mb,model?}] (for plots), per_model{model: {...}},
     decomposition[rows], decomposition_growth, recommendation.
-    Method: phases.py (phases), verdict.py (verdict rules and budget).
+    Method: phases.py (phases), reclaims.py (reclaims, the sawtooth envelope, what each reclaim
+    gave back), verdict.py (verdict rules and budget).
     """
     import numpy as np
 
-    from profiler.analysis import decomposition, permodel, phases, stats, verdict
+    from profiler.analysis import decomposition, permodel, phases, reclaims, stats, verdict
     from profiler.analysis.stats import MB, rnd, sig
 
     if block < 1:
@@ -65,8 +69,12 @@ def analyze_series(df, block: int = 10) -> dict:
     if yl.size >= 2 * k:
         recent = {"n": int(k), "first": int(it[-k]), "mk": stats.mann_kendall(yl[-k:]),
                   "ts": stats.theil_sen(xl[-k:], yl[-k:])}
-    v, why = verdict.decide(n_stable=int(ys.size), mk=late_mk, ts=late_ts, ols=late_ols, mean_mb=mean_s,
-                            late_name=late_name, recent=recent)
+    env = ph.envelope
+    if env:
+        v, why = verdict.decide_envelope(env, n_stable=int(ys.size), late_name=late_name)
+    else:
+        v, why = verdict.decide(n_stable=int(ys.size), mk=late_mk, ts=late_ts, ols=late_ols, mean_mb=mean_s,
+                                late_name=late_name, recent=recent)
 
     extrap = None
     if np.isfinite(fit["slope"]):
@@ -75,7 +83,12 @@ def analyze_series(df, block: int = 10) -> dict:
 
     evidence = [why]
     evidence.append(_stable_sentence(table, it, y, s))
+    events = reclaims.attribute(df, ph.sawtooth["trim_positions"], it) if env else []
+    if env:
+        evidence.extend(_reclaim_sentences(events))
+        evidence.append(_envelope_sentence(env))
     evidence.append(
+        ("raw series across the teeth (not the verdict's basis): " if env else "") +
         f"stable-phase slope {_pm(fit['slope'])} MB/iter (OLS), 95% CI [{_pm(fit['ci'][0])}, {_pm(fit['ci'][1])}]; "
         f"Theil-Sen {_pm(ts['slope'])} MB/iter, 95% CI [{_pm(ts['ci'][0])}, {_pm(ts['ci'][1])}]; "
         f"Mann-Kendall z={_f(mk['z'])}, p={verdict._p(mk['p'])}: "
@@ -85,11 +98,7 @@ def analyze_series(df, block: int = 10) -> dict:
         evidence.append(
             f"growth phase from iteration {int(it[late_from])}: Theil-Sen {_pm(late_ts['slope'])} MB/iter, "
             f"95% CI [{_pm(late_ts['ci'][0])}, {_pm(late_ts['ci'][1])}], Mann-Kendall p={verdict._p(late_mk['p'])}")
-    if ph.sawtooth:
-        evidence.append(
-            f"sawtooth: {ph.sawtooth['trims']} drops of ~{ph.sawtooth['mean_trim_mb']:.0f} MB every "
-            f"~{ph.sawtooth['period']:g} iterations: a pool that grows and is trimmed back")
-    if extrap is not None and mean_s > 0:
+    if extrap is not None and mean_s > 0 and not env:
         evidence.append(
             f"at the stable-phase slope, 1000 more iterations would add {_pm(fit['slope'] * 1000)} MB "
             f"({fit['slope'] * 1000 / mean_s:+.1%} of the stable mean {mean_s:.0f} MB)")
@@ -115,30 +124,82 @@ def analyze_series(df, block: int = 10) -> dict:
         "theil_sen_ci_mb": [sig(ts["ci"][0]), sig(ts["ci"][1])],
         "trend_test": {"name": "mann-kendall", "s": mk["s"], "z": rnd(mk["z"], 3), "p": sig(mk["p"], 3),
                        "n": mk["n"]},
-        "late_phase": {"name": late_name, "first": int(it[late_from]) if yl.size else None,
-                       "theil_sen_mb_per_iter": sig(late_ts["slope"]),
-                       "theil_sen_ci_mb": [sig(late_ts["ci"][0]), sig(late_ts["ci"][1])],
-                       "trend_test": {"name": "mann-kendall", "z": rnd(late_mk["z"], 3), "p": sig(late_mk["p"], 3)}},
+        "late_phase": ({"name": late_name, "first": int(it[late_from]) if yl.size else None, "basis": "envelope",
+                        "theil_sen_mb_per_iter": env["troughs"]["mb_per_iter"], "theil_sen_ci_mb": [None, None],
+                        "trend_test": None} if env else
+                       {"name": late_name, "first": int(it[late_from]) if yl.size else None, "basis": "series",
+                        "theil_sen_mb_per_iter": sig(late_ts["slope"]),
+                        "theil_sen_ci_mb": [sig(late_ts["ci"][0]), sig(late_ts["ci"][1])],
+                        "trend_test": {"name": "mann-kendall", "z": rnd(late_mk["z"], 3), "p": sig(late_mk["p"], 3)}}),
         "extrapolation_1000_mb": rnd(extrap),
         "extrapolation_note": "stable-phase OLS line evaluated 1000 iterations after the last one",
         "sawtooth": _sawtooth(ph.sawtooth, it),
+        "envelope": env,
+        "reclaims": events,
+        "gc_events": reclaims.gc_events(df, it, {e["iteration"] for e in events}),
         "peak_mb": rnd(y.max()),
         "points": _points(df, it, y),
     }
     result["per_model"] = permodel.per_model(df, stable_from=s)
+    evidence.extend(e["sentence"] for e in result["gc_events"][:3])
     if decomposition.available(df):
         rows = decomposition.rows(df)
         result["decomposition"] = rows
-        result["decomposition_growth"] = decomposition.growth(rows, int(it[min(ph.warmup_end, n - 1)]))
+        if env:
+            # window means across a reclaim would mix teeth: measure the growth inside the longest finished tooth
+            done = [t for t in env["teeth"] if t["complete"]] or env["teeth"]
+            tooth = max(done, key=lambda t: t["n"])
+            result["decomposition_growth"] = decomposition.growth(
+                rows, tooth["first"], until_iteration=tooth["last"],
+                label=f"within the tooth of iterations {tooth['first']}-{tooth['last']}")
+        else:
+            result["decomposition_growth"] = decomposition.growth(rows, int(it[min(ph.warmup_end, n - 1)]))
         if result["decomposition_growth"]:
             evidence.append(result["decomposition_growth"]["sentence"])
     else:
         result["decomposition"] = []
         result["decomposition_growth"] = None
+    if env:
+        slope_rec = env["troughs"]["mb_per_iter"] or 0.0
+        current = max(t["peak_mb"] for t in env["teeth"][-2:])
+    else:
+        slope_rec = float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0
     result["recommendation"] = verdict.recommend(
         verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
-        slope=float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0, current_mb=float(current))
+        slope=slope_rec, current_mb=float(current), envelope=env)
     return result
+
+
+SHOWN_RECLAIMS = 3
+
+
+def _reclaim_sentences(events: list[dict]) -> list[str]:
+    """What each reclaim gave back; a long list is cut (the report's reclaim table has them all)."""
+    if events and all(e["kind"] == "unknown" for e in events):
+        falls = [-(e["rss_change_mb"] or 0.0) for e in events]
+        return [f"{len(events)} reclaim(s) gave back {min(falls):.1f}-{max(falls):.1f} MB each; the records carry "
+                "no heap or GC figures to say what was given back"]
+    out = [e["sentence"] for e in events[:SHOWN_RECLAIMS]]
+    rest = events[SHOWN_RECLAIMS:]
+    if rest:
+        kinds = sorted({e["kind"] for e in rest})
+        out.append(f"{len(rest)} more reclaim(s) (iterations {rest[0]['iteration']}-{rest[-1]['iteration']}), "
+                   f"of kind {', '.join(kinds)}")
+    return out
+
+
+def _envelope_sentence(env: dict) -> str:
+    """How long the teeth are and where the peak is: what a budget must cover."""
+    k = len(env["reclaims"])
+    done = [t for t in env["teeth"] if t["complete"]]
+    lengths = sorted({t["n"] for t in done})
+    span = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]}-{lengths[-1]}"
+    text = (f"envelope: {k} reclaim{'s' if k != 1 else ''}; a finished tooth lasts {span} iterations "
+            f"and the highest peak is {env['highest_peak_mb']:.1f} MB at iteration {env['highest_peak_iteration']}")
+    if k == 1:
+        text += ("; only one reclaim was seen, so how often reclaims come is not known: "
+                 "a budget must cover the peak (a longer tooth would peak higher)")
+    return text
 
 
 def _sawtooth(saw: dict | None, it) -> dict | None:

@@ -52,9 +52,12 @@ def rows(df) -> list[dict]:
             for i, r, f, u, fr, o in zip(d["iteration"], rss, file_, used, free, other)]
 
 
-def growth(decomp: list[dict], start_iteration: int) -> dict | None:
-    """How much of the RSS change after warmup sits in each part, and the sentence naming the largest."""
-    after = [r for r in decomp if r["iteration"] >= start_iteration]
+def growth(decomp: list[dict], start_iteration: int, until_iteration: int | None = None,
+           label: str = "after warmup") -> dict | None:
+    """How much of the RSS change after warmup (or inside one tooth of a sawtooth, up to
+    `until_iteration`) sits in each part, and the sentence naming the largest."""
+    after = [r for r in decomp if r["iteration"] >= start_iteration
+             and (until_iteration is None or r["iteration"] <= until_iteration)]
     if len(after) < 2:
         return None
     w = max(1, min(WINDOW, len(after) // 2))
@@ -84,7 +87,7 @@ def growth(decomp: list[dict], start_iteration: int) -> dict | None:
     verb = "grew" if d >= 0 else "fell"
     shown = [k for k in ranked if k != "unexplained_mb" or abs(delta[k]) >= 0.05 * max(abs(d), 1e-9)]
     parts = ", ".join(f"{_mb(delta[k], signed=True)} MB {labels[k]}" for k in shown)
-    out["sentence"] = (f"RSS {verb} {_mb(abs(d))} MB after warmup (mean of iterations "
+    out["sentence"] = (f"RSS {verb} {_mb(abs(d))} MB {label} (mean of iterations "
                        f"{head[0]['iteration']}-{head[-1]['iteration']} vs {tail[0]['iteration']}-{tail[-1]['iteration']}): "
                        f"{parts}; the largest part is {labels[largest]}.")
     return out

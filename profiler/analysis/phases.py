@@ -16,10 +16,13 @@ Method (all on RSS in MB, positions rather than iteration numbers):
    first point, so w = 0. Long series are searched coarse-to-fine (200
    candidates, then every position of the last step) with the line fitted on
    at most 300 evenly spaced points, so the cost stays bounded.
-2. Trims (a sawtooth: a pool grows and is trimmed periodically) are drops
-   between consecutive points larger than 5 robust sigmas of the first
-   differences and 2 sigmas of the level. Two or more trims make the plateau a
-   sawtooth; its period is the median spacing of the trims.
+2. Reclaims (reclaims.py: a drop larger than 5 robust sigmas of the first
+   differences and 2% of the level that gives back at least half of what the
+   tooth before it grew) make the rest of the series a sawtooth, even with
+   ONE reclaim: then settling and the hinge search below are skipped (a ramp
+   between reclaims is neither), the phase after warmup is one `plateau` with
+   shape sawtooth, or one `growth` when the envelope's troughs rise (a leak
+   under the reclaims). Its period is the median spacing of the reclaims.
 3. Settling follows a warmup when what follows is a decelerating approach to
    the plateau (the pool fill-up curve): a line plus a fading exponential,
    a + b*x - A*exp(-(x - x_w)/tau), fits better than the line alone (F-test
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profiler.analysis import stats
+from profiler.analysis import reclaims, stats
 
 MIN_SUFFIX = 4      # points needed to fit a reference line at all
 HEAD = 3            # consecutive points that must sit inside the band to end the warmup
@@ -67,6 +70,7 @@ class Phases:
     ref_slope: float
     ref_intercept: float
     sawtooth: dict | None = None
+    envelope: dict | None = None     # reclaims.envelope() when the series has reclaims
     notes: list[str] = field(default_factory=list)
 
     def spans(self) -> list[tuple[str, int, int]]:
@@ -124,23 +128,6 @@ def find_warmup(x: np.ndarray, y: np.ndarray) -> tuple[int, dict, float]:
         w += 1
     ts, _, sigma = _line(x[w:], y[w:])
     return w, ts, sigma
-
-
-def find_sawtooth(y: np.ndarray, sigma: float) -> dict | None:
-    if y.size < 6:
-        return None
-    d = np.diff(y)
-    sd = max(stats.robust_sigma(d), _floor(y))
-    thr = max(5 * sd, 2 * sigma)
-    drops = np.nonzero(d < -thr)[0]
-    if drops.size < 2:
-        return None
-    ramps = np.delete(d, drops)
-    if ramps.size == 0 or np.median(ramps) <= 0:
-        return None
-    period = float(np.median(np.diff(drops))) if drops.size > 1 else float("nan")
-    return {"trims": int(drops.size), "period": stats.rnd(period, 1),
-            "mean_trim_mb": stats.rnd(-d[drops].mean()), "trim_positions": drops + 1}
 
 
 def find_settling(y: np.ndarray, x: np.ndarray, w: int) -> int:
@@ -243,7 +230,21 @@ def detect(iterations, rss_mb) -> Phases:
         return Phases(0, 0, None, n, _floor(y) if n else 0.0, 0.0, float(y.mean()) if n else 0.0,
                       notes=[f"only {n} points: no phase detection"])
     w, ts, sigma = find_warmup(x, y)
-    saw = find_sawtooth(y[w:], sigma)
+    positions = reclaims.find(y, start=w)
+    if not positions and w > 0:
+        # a tooth the warmup search swallowed (its line fits the longer tooth after it): when the
+        # series from its start has reclaims, what looked like warmup was the first tooth
+        positions = reclaims.find(y, start=0)
+        if positions:
+            w, ts, sigma = 0, *_line(x, y)[::2]
+    if positions:
+        env = reclaims.envelope(iterations, y, w, positions)
+        drops = y[np.asarray(positions) - 1] - y[np.asarray(positions)]
+        saw = {"trims": len(positions),
+               "period": stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,
+               "mean_trim_mb": stats.rnd(drops.mean()), "trim_positions": list(positions)}
+        growth = w if (env["troughs"]["rises"]) else None
+        return Phases(w, w, growth, n, sigma, ts["slope"], ts["intercept"], sawtooth=saw, envelope=env)
     s = find_settling(y, x, w)
     stable = y[s:]
     c = find_growth(stable)
@@ -253,9 +254,7 @@ def detect(iterations, rss_mb) -> Phases:
         growth = s
     else:
         growth = None
-    if saw:
-        saw["trim_positions"] = [int(p) + w for p in saw["trim_positions"]]
-    return Phases(w, s, growth, n, sigma, ts["slope"], ts["intercept"], sawtooth=saw)
+    return Phases(w, s, growth, n, sigma, ts["slope"], ts["intercept"])
 
 
 def phase_table(ph: Phases, iterations, rss_mb) -> list[dict]:
@@ -269,10 +268,16 @@ def phase_table(ph: Phases, iterations, rss_mb) -> list[dict]:
         row = {"name": name, "first": int(it[a]), "last": int(it[b - 1]), "n": int(b - a),
                "mean_mb": stats.rnd(seg.mean()), "start_mb": stats.rnd(seg[0]), "end_mb": stats.rnd(seg[-1]),
                "std_mb": stats.rnd(seg.std(ddof=1) if seg.size > 1 else 0.0)}
-        if name == "plateau":
-            row["shape"] = "sawtooth" if ph.sawtooth else "flat"
-            if ph.sawtooth:
-                row["period"] = ph.sawtooth["period"]
-                row["trims"] = ph.sawtooth["trims"]
+        if name in ("plateau", "growth") and ph.envelope and a >= ph.settle_end:
+            env = ph.envelope
+            row["shape"] = "sawtooth"
+            row["period"] = ph.sawtooth["period"]
+            row["trims"] = ph.sawtooth["trims"]
+            row["reclaims"] = list(env["reclaims"])
+            row["tooth_length"] = env["tooth_length"]
+            row["trough_mb"] = min(t["low_mb"] for t in env["teeth"])
+            row["peak_mb"] = env["highest_peak_mb"]
+        elif name == "plateau":
+            row["shape"] = "flat"
         rows.append(row)
     return rows

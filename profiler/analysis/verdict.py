@@ -21,11 +21,28 @@ else the whole stable phase after warmup and settling):
 - plateau: otherwise (no significant rise, a falling level, or a rise too small
   to matter, which the evidence then says).
 
+With reclaims (a sawtooth, reclaims.py) the rules above are not applied to the
+raw series, whose trend follows the teeth; the envelope decides instead:
+
+- leak: the troughs rise (each tooth runs higher than the one before at the same
+  age, beyond noise, relevant by the 10%-per-1000 rule, consistently): the
+  reclaims give back the teeth but something stays behind.
+- inconclusive: the last tooth is overdue (already 1.5x longer than any
+  finished tooth and above every earlier peak: it may never be reclaimed), or the
+  troughs hold while the peaks rise (the teeth get taller).
+- plateau: otherwise, even after ONE reclaim. Why one is enough: the reclaim
+  shows the growth before it was reclaimable, and the tooth after it is compared
+  with the first one at the same age over all the iterations it has, so a leak
+  under the reclaim shows as a tooth running above its predecessor. What one
+  reclaim cannot show is how long teeth get, so the evidence says how long the
+  tooth was and the budget is taken from the highest peak.
+
 Budget (the seed's "max expected / alert / RAM"), in MB:
     max_expected = nice(max(peak RSS seen, stable mean + 3 sigma) x 1.05)
     alert        = nice(max_expected x 1.10)
     ram          = the next power of two >= alert x 1.5 (room for the OS and page cache)
-where nice() rounds up to two significant figures. The seed's run (peak 4219,
+where nice() rounds up to two significant figures. For a sawtooth the base is
+the highest peak alone: the mean and sigma of a sawtooth describe the teeth, not noise. The seed's run (peak 4219,
 plateau 3878 +- 97 MB) gives 4500 / 5000 / 8192 MB: its 4.5 GB, 5 GB and 8 GB.
 For a leak the budget only holds until the leak reaches it, so the
 recommendation says after how many more iterations that happens.
@@ -112,6 +129,57 @@ def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late
     return "plateau", f"no significant trend in the {late_name} phase (Mann-Kendall p={_p(p)})"
 
 
+def decide_envelope(env: dict, *, n_stable: int, late_name: str = "stable") -> tuple[str, str]:
+    """(verdict, the sentence that says why) for a series with reclaims, from reclaims.envelope()."""
+    if n_stable < MIN_STABLE:
+        return "inconclusive", (f"only {n_stable} iteration(s) after warmup and settling "
+                                f"(at least {MIN_STABLE} are needed): run more iterations")
+    k = len(env["reclaims"])
+    tr, pk = env["troughs"], env["peaks"]
+    tol = tr.get("noise_mb") or 0.0
+    level = env["level_mb"] or 0.0
+    where = _iters(env["reclaims"])
+    rate = tr["mb_per_iter"]
+    per_1000 = f"{rate * 1000 / level:+.0%} of the {level:.0f} MB level per 1000 iterations" \
+        if rate is not None and level > 0 else "n/a per 1000 iterations"
+    if k == 1:
+        ages = env["teeth"][-1].get("offset_ages") or 0
+        over = f" (median over {ages} iterations)" if ages else ""
+        troughs = (f"the tooth after it runs {tr['total_mb']:+.2f} MB above the first at the same age{over}, "
+                   f"{_signed(rate)} MB/iter or {per_1000} if every tooth did so (noise ±{tol:.2f} MB)")
+    else:
+        troughs = (f"the teeth after the reclaims run {tr['total_mb']:+.2f} MB in all above the tooth before at "
+                   f"the same age ({_signed(rate)} MB/iter, {per_1000}; noise ±{tol:.2f} MB)")
+    if tr["rises"]:
+        return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
+                        f"{tr['positive']} of {tr['n']} higher: the reclaims give back the teeth but not the rest: a leak")
+    last = env["teeth"][-1]
+    if env["overdue"]:
+        return "inconclusive", (f"sawtooth with {k} reclaim(s) (at {where}), but the last tooth has run "
+                                f"{last['n']} iterations without one (longer than any before) and stands at "
+                                f"{last['peak_mb']:.1f} MB, above every earlier peak: it may never be reclaimed; "
+                                "run more iterations")
+    if pk and pk["rises"]:
+        return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): the troughs hold ({troughs}) but the "
+                                f"peaks climb {pk['total_mb']:+.1f} MB ({_signed(pk['mb_per_iter'])} MB/iter): the "
+                                "teeth grow taller; run more iterations")
+    if k == 1:
+        t0 = env["teeth"][0]
+        return "plateau", (f"sawtooth, not a leak: RSS rose {_signed(t0['slope_mb_per_iter'])} MB/iter to "
+                           f"{t0['peak_mb']:.1f} MB and one reclaim at iteration {env['reclaims'][0]} brought it back "
+                           f"to {last['low_mb']:.1f} MB; {troughs}, so the troughs do not rise: the growth is "
+                           "reclaimed, not leaked")
+    peaks = ("the peaks do not rise either (" + f"{pk['total_mb']:+.1f} MB over {pk['n'] + 1} finished teeth)"
+             if pk else "only one finished tooth, so no peaks to compare")
+    return "plateau", (f"sawtooth, not a leak: {k} reclaims (at {where}); {troughs}, so the troughs do not rise; "
+                       f"{peaks}: memory grows and is reclaimed")
+
+
+def _iters(its: list[int], show: int = 6) -> str:
+    head = ", ".join(str(i) for i in its[:show])
+    return "iteration " + head if len(its) == 1 else "iterations " + head + (", ..." if len(its) > show else "")
+
+
 def _stopped(recent: dict, slope: float) -> bool:
     """The recent slope is significantly below the phase's (its interval ends under it)
     and the recent part itself no longer rises significantly (Mann-Kendall p >= 0.05)."""
@@ -122,14 +190,18 @@ def _stopped(recent: dict, slope: float) -> bool:
 
 
 def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
-              slope: float, current_mb: float) -> dict:
-    base = max(peak_mb, mean_mb + 3 * std_mb)
+              slope: float, current_mb: float, envelope: dict | None = None) -> dict:
+    tail = "alert = max_expected x 1.10; RAM = next power of two >= alert x 1.5 (MB, rounded up to 2 significant figures)"
+    if envelope:
+        base = float(envelope["highest_peak_mb"])
+        rule = "max_expected = highest peak of the sawtooth x 1.05; " + tail
+    else:
+        base = max(peak_mb, mean_mb + 3 * std_mb)
+        rule = "max_expected = max(peak, stable mean + 3 sigma) x 1.05; " + tail
     max_expected = nice_ceil(base * 1.05)
     alert = nice_ceil(max_expected * 1.10)
     ram = next_pow2(alert * 1.5)
-    rec = {"max_expected_mb": max_expected, "alert_mb": alert, "ram_mb": ram,
-           "rule": "max_expected = max(peak, stable mean + 3 sigma) x 1.05; alert = max_expected x 1.10; "
-                   "RAM = next power of two >= alert x 1.5 (MB, rounded up to 2 significant figures)"}
+    rec = {"max_expected_mb": max_expected, "alert_mb": alert, "ram_mb": ram, "rule": rule}
     if verdict == "leak" and slope > 0:
         to_alert = max(0.0, (alert - current_mb) / slope)
         to_ram = max(0.0, (ram - current_mb) / slope)
@@ -139,6 +211,15 @@ def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
                            f"{alert:.0f} MB alert threshold after ~{to_alert:.0f} more iterations and "
                            f"{_gb(ram)} of RAM after ~{to_ram:.0f}: no budget holds; find the leak "
                            f"(or restart the process well before {to_alert:.0f} iterations).")
+    elif verdict == "plateau" and envelope:
+        k = len(envelope["reclaims"])
+        low = min(t["low_mb"] for t in envelope["teeth"])
+        rec["sentence"] = (f"Memory follows a sawtooth between ~{low:.0f} and ~{base:.0f} MB ({k} reclaim"
+                           f"{'s' if k != 1 else ''}): budget for the peak, not the mean: expect at most "
+                           f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")
+        if k == 1:
+            rec["sentence"] += (f" Only one reclaim was seen, after a tooth of {envelope['teeth'][0]['n']} iterations: "
+                                "a longer tooth peaks higher, so keep the alert.")
     elif verdict == "plateau":
         rec["sentence"] = (f"Memory plateaus at ~{mean_mb:.0f} MB (±{std_mb:.0f} MB): expect at most "
                            f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")

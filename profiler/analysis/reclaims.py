@@ -1,0 +1,313 @@
+"""Reclaim events (large drops of the level) and the envelope of the teeth between them.
+
+Why: memory that grows between reclaims and is given back by them (a pool
+trimmed by the allocator, objects in reference cycles freed when Python's
+cyclic garbage collector runs) draws a sawtooth. A trend fitted to the raw
+series follows the teeth and calls a ramp a leak; the question a leak asks is
+whether what the reclaims leave behind rises, so it is answered on the envelope.
+
+Reclaim (position i, the first point after the drop), all of:
+  - the fall y[i-1] - y[i] exceeds 5 robust sigmas of the first differences (the
+    step-to-step noise) and 2% of the median level (a reclaim matters: a 1 MB wiggle
+    of a quantised, nearly noiseless RSS is not one). The level's scatter around one
+    line is not used: the teeth themselves inflate it;
+  - the tooth it ends had risen at least that much above its own low, and the fall
+    gives back at least half of that rise: the level returns toward an earlier trough
+    (a permanent step down from a flat level is not a reclaim);
+  - the next point does not rebound by more than half the fall (a one-point dip is
+    an outlier, not a reclaim), and the step up into the peak is under half the fall
+    (a one-point spike is an outlier, not a tooth that was reclaimed).
+One reclaim is enough: a full garbage collection may happen once in 50 iterations.
+
+Envelope: the teeth are the runs between reclaims (the first starts after warmup).
+Each tooth with 3+ points gets a Theil-Sen line against its age (iterations since
+the tooth began); the envelope noise is the robust sigma of all teeth's residuals.
+How much a tooth runs above the one before is the median, over the ages both
+reached, of their difference at the same age (robust to a first point that is off
+and to teeth of different lengths; a tooth under 3 points is compared at its base).
+The summed offsets telescope to how far the last tooth runs above the first, so
+its noise is that of one median difference over m common ages:
+se = 1.2533 * sqrt(2) * sigma / sqrt(m). The troughs rise when
+  - the summed offsets exceed 3 se (beyond noise, one-sided p ~ 0.001),
+  - the rise is relevant: projected over 1000 iterations it adds >= 10% of the level
+    (the rule of verdict.py); the rate is the Theil-Sen slope of the cumulative
+    offsets against the teeth's first iterations (3+ teeth), else total / spacing, and
+  - it is consistent: with 3 or more reclaims at least half the offsets are positive
+    (one tooth that jumps is a step, not a climb).
+The peaks (of teeth ended by a reclaim) are judged by the same three tests when
+there are two or more such teeth. An unfinished last tooth that has already run
+1.5 times longer than any finished one and stands above every earlier peak may
+never be reclaimed: that is reported as `overdue`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from profiler.analysis import stats
+
+DROP_DIFF_SIGMAS = 5.0
+MIN_FALL_FRACTION = 0.02
+RETURN_FRACTION = 0.5
+NOISE_SIGMAS = 3.0
+RELEVANT_FRACTION_PER_1000 = 0.10
+OVERDUE_FACTOR = 1.5
+MEDIAN_SE = 1.2533        # standard error of a median / of a mean, for normal noise (sqrt(pi/2))
+
+
+def _floor(y: np.ndarray) -> float:
+    return max(1e-3 * float(np.median(np.abs(y))), 1e-6) if y.size else 1e-6
+
+
+def find(y: np.ndarray, start: int = 0) -> list[int]:
+    """Positions (in y) of the first point after each reclaim, searched from `start` on."""
+    y = np.asarray(y, dtype=float)
+    seg = y[start:]
+    if seg.size < 4:
+        return []
+    d = np.diff(seg)
+    sd = max(stats.robust_sigma(d), _floor(seg))
+    thr = max(DROP_DIFF_SIGMAS * sd, MIN_FALL_FRACTION * float(np.median(np.abs(seg))))
+    out: list[int] = []
+    tooth_start = start
+    for i in range(start + 1, y.size):
+        fall = y[i - 1] - y[i]
+        if fall <= thr:
+            continue
+        low = float(y[tooth_start:i].min())
+        rise = float(y[i - 1]) - low
+        if rise < thr or fall < RETURN_FRACTION * rise:
+            continue
+        if i + 1 < y.size and y[i + 1] - y[i] > fall / 2:
+            continue
+        if i - 2 < tooth_start or y[i - 1] - y[i - 2] > fall / 2:
+            continue
+        out.append(i)
+        tooth_start = i
+    return out
+
+
+def _tooth_line(age: np.ndarray, v: np.ndarray):
+    if v.size >= 3:
+        ts = stats.theil_sen(age, v)
+        return ts["intercept"], ts["slope"], v - (ts["intercept"] + ts["slope"] * age)
+    return float(v[0]), float("nan"), np.zeros(0)
+
+
+def _offset(a: np.ndarray, b: np.ndarray, base_a: float, base_b: float) -> tuple[float, int]:
+    """How much tooth b runs above tooth a at the same age (median over the common ages)."""
+    m = min(a.size, b.size)
+    if m >= 3:
+        return float(np.median(b[:m] - a[:m])), m
+    return base_b - base_a, 0
+
+
+def _judge(offsets: list[float], starts: list[float], sigma: float, level: float, m: int) -> dict:
+    """offsets[j]: how far tooth j+1 runs above tooth j; starts: the teeth's first iterations;
+    m: ages the comparison is a median over (1 when teeth are compared at one point)."""
+    total = float(sum(offsets))
+    k = len(offsets)
+    if k >= 2:
+        cum = np.concatenate([[0.0], np.cumsum(offsets)])
+        rate = stats.theil_sen(np.asarray(starts, dtype=float), cum)["slope"]
+    else:
+        span = float(starts[-1] - starts[0]) if k else 0.0
+        rate = total / span if span > 0 else float("nan")
+    pos = sum(1 for o in offsets if o > 0)
+    se = MEDIAN_SE * math.sqrt(2) * sigma / math.sqrt(max(m, 1))
+    beyond = total > NOISE_SIGMAS * se
+    relevant = bool(level > 0 and math.isfinite(rate) and rate * 1000 >= RELEVANT_FRACTION_PER_1000 * level)
+    consistent = k <= 2 or pos >= k / 2
+    return {"total_mb": stats.rnd(total, 3), "mb_per_iter": stats.sig(rate), "n": k, "positive": pos,
+            "noise_mb": stats.rnd(NOISE_SIGMAS * se, 3), "ages": int(m),
+            "beyond_noise": bool(beyond), "relevant": relevant, "consistent": bool(consistent),
+            "rises": bool(beyond and relevant and consistent and k > 0)}
+
+
+def envelope(iterations, y, start: int, positions: list[int]) -> dict | None:
+    """Teeth, troughs, peaks and the envelope tests (see the module docstring); None without reclaims."""
+    if not positions:
+        return None
+    it = np.asarray(iterations)
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    bounds = [start] + list(positions) + [n]
+    teeth, resid = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        v = y[a:b]
+        age = np.arange(v.size, dtype=float)
+        base, slope, r = _tooth_line(age, v)
+        resid.append(r)
+        pk = a + int(np.argmax(v))
+        teeth.append({"first": int(it[a]), "last": int(it[b - 1]), "n": int(b - a), "complete": b < n,
+                      "base_mb": stats.rnd(base), "slope_mb_per_iter": stats.sig(slope),
+                      "low_mb": stats.rnd(v.min()), "peak_mb": stats.rnd(v.max()), "peak_iteration": int(it[pk]),
+                      "_v": v, "_base": base})
+    pooled = np.concatenate(resid) if resid else np.zeros(0)
+    sigma = max(stats.robust_sigma(pooled) if pooled.size else 0.0, _floor(y[start:]))
+    level = float(y[start:].mean())
+
+    offsets, overlaps = [], []
+    for prev, cur in zip(teeth[:-1], teeth[1:]):
+        off, m = _offset(prev["_v"], cur["_v"], prev["_base"], cur["_base"])
+        cur["offset_mb"] = stats.rnd(off, 3)
+        cur["offset_ages"] = m
+        offsets.append(off)
+        overlaps.append(m)
+    starts = [float(it[b]) for b in bounds[:-1]]
+    m = int(np.median(overlaps)) if overlaps else 1
+    troughs = _judge(offsets, starts, sigma, level, max(m, 1))
+
+    done = [t for t in teeth if t["complete"]]
+    peaks = None
+    if len(done) >= 2:
+        p_off = [float(b["peak_mb"] - a["peak_mb"]) for a, b in zip(done[:-1], done[1:])]
+        peaks = _judge(p_off, [float(t["peak_iteration"]) for t in done], sigma, level, 1)
+
+    last = teeth[-1]
+    overdue = bool(not last["complete"] and done
+                   and last["n"] > OVERDUE_FACTOR * max(t["n"] for t in done)
+                   and last["peak_mb"] > max(t["peak_mb"] for t in done) + NOISE_SIGMAS * sigma)
+    for t in teeth:
+        del t["_v"], t["_base"]
+    lengths = [t["n"] for t in done]
+    return {
+        "reclaims": [int(it[p]) for p in positions],
+        "teeth": teeth,
+        "noise_sigma_mb": stats.rnd(sigma, 3),
+        "level_mb": stats.rnd(level),
+        "troughs": troughs,
+        "peaks": peaks,
+        "overdue": overdue,
+        "highest_peak_mb": stats.rnd(max(t["peak_mb"] for t in teeth)),
+        "highest_peak_iteration": max(teeth, key=lambda t: t["peak_mb"])["peak_iteration"],
+        "tooth_length": (float(np.median(lengths)) if lengths else None),
+    }
+
+
+def attribute(df, positions: list[int], it) -> list[dict]:
+    """What each reclaim gave back, from the record fields that say it (RSS parts, GC counters).
+
+    kind: gc (the GC ran and heap in use fell by at least half the RSS fall), freed (heap in use
+    fell that much without a GC run), allocator (the allocator's retained free memory fell that
+    much: a malloc_trim-like return), outside (neither heap figure explains it), unknown (no
+    heap figures recorded)."""
+    out = []
+    for p in positions:
+        if p <= 0:
+            continue
+        ev = {"iteration": int(it[p]), "before_mb": _mb(df, "rss", p - 1), "after_mb": _mb(df, "rss", p)}
+        ev["rss_change_mb"] = stats.rnd(ev["after_mb"] - ev["before_mb"]) if None not in (
+            ev["after_mb"], ev["before_mb"]) else None
+        for col in ("heap_in_use", "heap_free_retained", "rss_anon", "rss_file"):
+            a, b = _mb(df, col, p - 1), _mb(df, col, p)
+            ev[f"{col}_before_mb"] = a
+            ev[f"{col}_change_mb"] = None if a is None or b is None else stats.rnd(b - a)
+        ev["gc_collections"] = _int(df, "gc_collections", p)
+        ev["gc_collected"] = _int(df, "gc_collected", p)
+        fall = -(ev["rss_change_mb"] or 0.0)
+        used, free = ev["heap_in_use_change_mb"], ev["heap_free_retained_change_mb"]
+        gc_ran = bool(ev["gc_collections"])
+        if used is None and free is None:
+            kind = "unknown"
+        elif used is not None and -used >= 0.5 * fall:
+            kind = "gc" if gc_ran else "freed"
+        elif free is not None and -free >= 0.5 * fall:
+            kind = "allocator"
+        else:
+            kind = "outside"
+        ev["kind"] = kind
+        ev["gc_ran"] = gc_ran
+        ev["sentence"] = _reclaim_sentence(ev, fall)
+        out.append(ev)
+    return out
+
+
+def gc_events(df, it, skip: set[int]) -> list[dict]:
+    """GC runs at other iterations (not reclaims) after which heap in use fell, and where that went.
+
+    The first record is skipped: its counters cover everything before the loop started."""
+    if "gc_collections" not in df.columns or "heap_in_use" not in df.columns:
+        return []
+    out = []
+    for p in range(1, len(df)):
+        c = _int(df, "gc_collections", p)
+        if not c or int(it[p]) in skip:
+            continue
+        a, b = _mb(df, "heap_in_use", p - 1), _mb(df, "heap_in_use", p)
+        if a is None or b is None or a - b < 0.25:
+            continue
+        ev = {"iteration": int(it[p]), "gc_collections": c, "gc_collected": _int(df, "gc_collected", p),
+              "heap_in_use_change_mb": stats.rnd(b - a)}
+        r0, r1 = _mb(df, "rss", p - 1), _mb(df, "rss", p)
+        ev["rss_change_mb"] = None if r0 is None or r1 is None else stats.rnd(r1 - r0)
+        f0, f1 = _mb(df, "heap_free_retained", p - 1), _mb(df, "heap_free_retained", p)
+        ev["heap_free_retained_change_mb"] = None if f0 is None or f1 is None else stats.rnd(f1 - f0)
+        text = (f"at iteration {ev['iteration']} Python's cyclic GC ran ({_gc_words(ev)}) and heap in use fell "
+                f"{a - b:.2f} MB")
+        if ev["rss_change_mb"] is not None and ev["rss_change_mb"] > -0.5 * (a - b):
+            kept = ev["heap_free_retained_change_mb"]
+            text += (", but RSS did not fall (" + (f"allocator retention {kept:+.2f} MB: " if kept is not None else "")
+                     + "the allocator kept the freed memory for reuse)")
+        ev["sentence"] = text
+        out.append(ev)
+    return out
+
+
+def _gc_words(ev: dict) -> str:
+    c, n = ev.get("gc_collections") or 0, ev.get("gc_collected")
+    words = f"{c} collection{'s' if c != 1 else ''}"
+    if n is not None:
+        words += f", {n} objects collected"
+    return words
+
+
+def _reclaim_sentence(ev: dict, fall: float) -> str:
+    head = (f"at iteration {ev['iteration']} RSS fell {fall:.1f} MB "
+            f"({ev['before_mb']:.1f} → {ev['after_mb']:.1f} MB)")
+    used, free = ev["heap_in_use_change_mb"], ev["heap_free_retained_change_mb"]
+    parts = []
+    if ev["gc_ran"]:
+        parts.append(f"Python's cyclic GC ran there ({_gc_words(ev)})")
+    if used is not None:
+        parts.append(f"heap in use {'fell' if used < 0 else 'rose'} {abs(used):.1f} MB "
+                     f"({ev['heap_in_use_before_mb']:.1f} → {ev['heap_in_use_before_mb'] + used:.1f} MB)")
+    if free is not None:
+        parts.append(f"allocator retention {free:+.1f} MB")
+    text = head + (": " + ", ".join(parts) if parts else "")
+    why = {
+        "gc": "the growth between reclaims is memory held by unreachable reference cycles until a "
+              "collection frees them",
+        "freed": "the program freed what it had allocated (heap in use fell) without a GC run being recorded",
+        "allocator": "the allocator returned free memory it had kept (a malloc_trim-like return): the growth "
+                     "between reclaims is freed memory the allocator retained, not live allocations",
+        "outside": "neither heap in use nor the allocator's retained memory explains the fall: it came from "
+                   "outside the malloc heap (mmap'd buffers or file-backed pages)",
+        "unknown": "the records carry no heap figures to say what was given back",
+    }[ev["kind"]]
+    return f"{text}: {why}"
+
+
+def _mb(df, col: str, p: int):
+    from profiler.analysis.stats import MB
+
+    if col not in df.columns:
+        return None
+    v = df[col].iloc[p]
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if not math.isfinite(v) else round(v / MB, 3)
+
+
+def _int(df, col: str, p: int):
+    if col not in df.columns:
+        return None
+    v = df[col].iloc[p]
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(v) if math.isfinite(v) else None
