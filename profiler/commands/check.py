@@ -19,16 +19,18 @@ def analyze_for_check(path, rules) -> dict:
               help="Fail when the RSS series' stable-phase slope exceeds this many MB per iteration.")
 @click.option("--allow", "allow", multiple=True, metavar="PATTERN",
               help="Glob on a site, function or module whose leak is accepted (repeatable).")
+@click.option("--min-growth", type=click.FloatRange(min=0), default=1024, show_default=True, metavar="BYTES",
+              help="A leaking site growing less than this many bytes per iteration is minor: listed, not failing.")
 @rules_option
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
-def command(path, max_slope, allow, rules, as_json):
+def command(path, max_slope, allow, min_growth, rules, as_json):
     """Exit 1 when a site (not --allow'ed) leaks or the RSS slope exceeds --max-slope; 0 otherwise.
     Leaking sites are printed one per line: site, [category], growth, backend."""
     from profiler.errors import ExitCode
     from profiler.triage import gate
 
     result = analyze_for_check(path, rules)
-    found = gate.check_result(result, max_slope=max_slope, allow=allow)
+    found = gate.check_result(result, max_slope=max_slope, allow=allow, min_growth=min_growth)
     if as_json:
         click.echo(json.dumps(found, indent=2, default=str))
     else:
@@ -37,8 +39,11 @@ def command(path, max_slope, allow, rules, as_json):
         for reason in found["reasons"]:
             if not reason.startswith("site leaks: "):
                 click.echo(reason)
+        for d in found["minor_sites"]:
+            click.echo(f"minor (under --min-growth): {gate.site_line(d)}", err=True)
         if not found["failed"]:
             n = sum(c["sites"] for c in found["captures"])
             extra = f", {len(found['allowed_sites'])} allowed" if found["allowed_sites"] else ""
+            extra += f", {len(found['minor_sites'])} minor" if found["minor_sites"] else ""
             click.echo(f"ok: no leak ({n} sites checked{extra})", err=True)
     return int(ExitCode.LEAK_FOUND) if found["failed"] else int(ExitCode.OK)

@@ -11,6 +11,7 @@ import fnmatch
 import os
 
 from profiler.triage.growth import LEAK, fmt_bytes
+from profiler.triage.runverdict import MIN_MATERIAL_BYTES_PER_ITER
 
 
 def _allowed(site: dict, patterns) -> str | None:
@@ -31,13 +32,15 @@ def _allowed(site: dict, patterns) -> str | None:
     return None
 
 
-def check_result(result: dict, *, max_slope: float | None = None, allow=()) -> dict:
-    """{failed, reasons, leaking_sites, allowed_sites, series_slope_mb_per_iter, ...}; JSON-able."""
-    from profiler.triage.runverdict import _site_brief, _unit
+def check_result(result: dict, *, max_slope: float | None = None, allow=(),
+                 min_growth: float = MIN_MATERIAL_BYTES_PER_ITER) -> dict:
+    """{failed, reasons, leaking_sites, allowed_sites, minor_sites, series_slope_mb_per_iter, ...}; JSON-able.
+    A leaking site growing less than `min_growth` bytes per iteration is minor: listed, not failing."""
+    from profiler.triage.runverdict import _site_brief, _unit, is_material
 
     allow = list(allow or ())
     captures = result.get("_captures") or []
-    leaking, allowed = [], []
+    leaking, allowed, minor = [], [], []
     for cap in captures:
         unit = _unit(cap)
         s = cap.sites
@@ -48,6 +51,8 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=()) -> d
             pat = _allowed(brief, allow)
             if pat:
                 allowed.append({**brief, "allowed_by": pat})
+            elif not is_material(brief, min_growth):
+                minor.append(brief)
             else:
                 leaking.append(brief)
     leaking.sort(key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"], str(d["site"])))
@@ -66,6 +71,8 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=()) -> d
         "verdict": result.get("verdict"),
         "leaking_sites": leaking,
         "allowed_sites": allowed,
+        "minor_sites": minor,
+        "min_growth_bytes_per_iter": min_growth,
         "series_slope_mb_per_iter": slope,
         "max_slope_mb_per_iter": max_slope,
         "captures": [{"format": c.format, "path": c.path, "sites": int(len(c.sites))} for c in captures],

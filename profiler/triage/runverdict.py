@@ -18,6 +18,18 @@ MB = float(1 << 20)
 # RSS growth counts as "explained" by the sites when they account for at least this share of it
 EXPLAINED_SHARE = 0.5
 MAX_NAMED = 5
+# A site that grows by less than this per iteration (1 MiB per 1000 iterations) is minor growth:
+# reported, but it does not make the run a leak (a few interned strings are not an OOM in waiting).
+MIN_MATERIAL_BYTES_PER_ITER = 1024
+
+
+def is_material(site: dict, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER) -> bool:
+    """A leaking site matters when it grows at least `min_bytes_per_iter`; a leak judged without a
+    timeline (memcheck's loss records) has no rate and always matters."""
+    slope = site.get("slope_bytes_per_iter") or 0.0
+    if site.get("unit") != "iteration" or not slope:
+        return True
+    return slope >= min_bytes_per_iter
 
 
 def _f(x) -> float:
@@ -142,7 +154,9 @@ def run_verdict(series: dict | None, captures: list) -> dict:
             key = site["site"]
             if key not in leaking or site["slope_bytes_per_iter"] > leaking[key]["slope_bytes_per_iter"]:
                 leaking[key] = site
-    leaking_sites = sorted(leaking.values(), key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"]))
+    ranked = sorted(leaking.values(), key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"]))
+    leaking_sites = [d for d in ranked if is_material(d)]
+    minor_sites = [d for d in ranked if not is_material(d)]
 
     primary = next((s for s in summaries if s["peak_total_bytes"]), summaries[0] if summaries else None)
     peak_by_category = dict(primary["peak_by_category"]) if primary else {}
@@ -152,6 +166,12 @@ def run_verdict(series: dict | None, captures: list) -> dict:
         evidence.append(_capture_sentence(summ))
         if summ["peak_total_bytes"]:
             evidence.append(_peak_sentence(summ))
+
+    if minor_sites:
+        evidence.append(
+            f"minor growth, not counted as a leak: {len(minor_sites)} site(s) grow less than "
+            f"{fmt_bytes(MIN_MATERIAL_BYTES_PER_ITER)}/iteration (under 1 MiB per 1000 iterations): "
+            + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" for d in minor_sites[:MAX_NAMED]))
 
     rss_growing = _rss_growing(series)
     site_growth_mb = sum(d["slope_bytes_per_iter"] for d in leaking_sites if d["unit"] == "iteration") / MB
@@ -190,6 +210,7 @@ def run_verdict(series: dict | None, captures: list) -> dict:
         "growth_by_category": growth_by_category,
         "growth_unit": f"bytes per {primary['unit']}" if primary else "bytes per iteration",
         "leaking_sites": leaking_sites,
+        "minor_growth_sites": minor_sites,
         "site_growth_mb_per_iter": site_growth_mb,
         "growth_outside_sites_mb_per_iter": outside,
         "explained": explained,
