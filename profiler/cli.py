@@ -8,7 +8,9 @@ line on stderr and its exit code here, and nowhere else.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import click
 
@@ -68,6 +70,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("memprof: interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as exc:  # a bug, not the user's input: one line, the traceback on request
+        if os.environ.get("MEMPROF_DEBUG"):
+            raise
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        click.echo(f"memprof: internal error: {type(exc).__name__}: {exc} (at {os.path.basename(where.filename)}:"
+                   f"{where.lineno}; rerun with MEMPROF_DEBUG=1 for the traceback and report it)", err=True)
+        sys.exit(int(ExitCode.INTERNAL))
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
