@@ -85,6 +85,10 @@ def analyze_series(df, block: int = 10) -> dict:
     evidence.append(_stable_sentence(table, it, y, s))
     events = reclaims.attribute(df, ph.sawtooth["trim_positions"], it) if env else []
     if env:
+        gc_its = [e["iteration"] for e in events if e["gc_ran"]]
+        for row in table:
+            if row.get("reclaims") is not None:
+                row["gc_reclaims"] = gc_its
         evidence.extend(_reclaim_sentences(events))
         evidence.append(_envelope_sentence(env))
     evidence.append(

@@ -30,7 +30,8 @@ def summary(result: dict) -> str:
             lines.append(f"slope (stable phase): {s['slope_mb_per_iter']:+g} MB/iter, 95% CI "
                          f"[{_g(ci[0])}, {_g(ci[1])}]; Theil-Sen {_g(s.get('theil_sen_mb_per_iter'))}; "
                          f"Mann-Kendall p={tt.get('p')}")
-        phases = ", ".join(f"{p['name']} {p['first']}-{p['last']} (~{p['mean_mb']:,.0f} MB)" for p in s.get("phases") or [])
+        phases = ", ".join(f"{p['name']} {p['first']}-{p['last']} (~{p['mean_mb']:,.0f} MB{_saw(p)})"
+                           for p in s.get("phases") or [])
         lines.append(f"phases ({s.get('n')} iterations): {phases}")
         g = s.get("decomposition_growth")
         if g:
@@ -47,6 +48,16 @@ def summary(result: dict) -> str:
             lines.append(f"  {_b(r.get('live_bytes_end')):>11}  {r.get('verdict') or '-':<10} "
                          f"{r.get('category') or '-':<13} {_oneline(short_site(r.get('site') or r.get('function') or '?'))}")
     return "\n".join(lines)
+
+
+def _saw(p: dict) -> str:
+    """", sawtooth, reclaims at 31 [gc]" for a phase with reclaims."""
+    its = p.get("reclaims")
+    if p.get("shape") != "sawtooth" or its is None:
+        return ""
+    gc = set(p.get("gc_reclaims") or [])
+    shown = ", ".join(f"{i} [gc]" if i in gc else str(i) for i in its[:6]) + (", ..." if len(its) > 6 else "")
+    return f", sawtooth, reclaims at {shown}"
 
 
 def _g(x) -> str:

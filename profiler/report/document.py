@@ -56,11 +56,28 @@ def phase_behaviour(p: dict) -> str:
         return f"{p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
     if p["name"] == "settling":
         return f"approaching the plateau, mean {p['mean_mb']:,.0f} MB"
+    if p.get("shape") == "sawtooth" and p.get("reclaims") is not None:
+        return sawtooth_behaviour(p)
     if p["name"] == "growth":
         return f"rising {p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
+    if p.get("shape") == "sawtooth" and p.get("reclaims") is not None:
+        return sawtooth_behaviour(p)
     text = f"stable ~{p['mean_mb']:,.0f} MB (±{p.get('std_mb') or 0:,.0f} MB)"
     if p.get("shape") == "sawtooth":
         text += f", sawtooth: {p.get('trims')} trims, period ~{p.get('period'):g} iterations"
+    return text
+
+
+def sawtooth_behaviour(p: dict) -> str:
+    """A sawtooth phase: between which levels, reclaimed where, how long a tooth is."""
+    its = p.get("reclaims") or []
+    gc = set(p.get("gc_reclaims") or [])
+    where = ", ".join(f"{i} (gc)" if i in gc else str(i) for i in its[:8]) + (", ..." if len(its) > 8 else "")
+    n = len(its)
+    head = "sawtooth with climbing troughs" if p["name"] == "growth" else "sawtooth"
+    text = f"{head} {p.get('trough_mb', 0):,.0f} → {p.get('peak_mb', 0):,.0f} MB, {n} reclaim{'s' if n != 1 else ''} at {where}"
+    if p.get("tooth_length"):
+        text += f", a tooth lasts ~{p['tooth_length']:g} iterations"
     return text
 
 
@@ -119,10 +136,14 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
 
 
 def _verdict_gloss(verdict: str, s: dict) -> str:
+    if verdict == "plateau" and s.get("envelope"):
+        return "memory grows and is reclaimed (a sawtooth); the reclaims leave nothing behind"
     if verdict == "plateau":
         return "memory plateaus after warmup; no unbounded growth" if s else "no allocation site keeps growing"
     if verdict == "leak":
         slope = (s.get("late_phase") or {}).get("theil_sen_mb_per_iter")
+        if s.get("verdict") == "leak" and slope is not None and s.get("envelope"):
+            return f"the troughs between reclaims keep climbing ({slope:+g} MB/iteration)"
         if s.get("verdict") == "leak" and slope is not None:
             return f"memory keeps growing ({slope:+g} MB/iteration)"
         return "allocation sites keep growing (see the allocation sites)"
@@ -138,7 +159,9 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
         [p["name"].capitalize(), f"{p['first']}-{p['last']}", str(p["n"]), fmt_mb(p["mean_mb"]), phase_behaviour(p)]
         for p in s.get("phases") or []]))
     if "memory" in images:
-        doc.append(("img", images["memory"], "RSS per iteration with phases, block means and the stable-phase fit"))
+        doc.append(("img", images["memory"], "RSS per iteration with phases, block means and the stable-phase fit"
+                    + (" (dotted lines: reclaims)" if s.get("reclaims") else "")))
+    _reclaims_section(doc, s)
 
     doc.append(("h", 2, f"Memory by {s.get('block_size', 10)}-iteration blocks"))
     doc.append(("table", ["Block", "Iterations", "Mean", "Min", "Max", "Change vs previous"], [
@@ -159,6 +182,9 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
         ]))
 
     doc.append(("h", 2, "Regression on the stable phase"))
+    if s.get("envelope"):
+        doc.append(("p", "The series has reclaims: these figures fit one line through the teeth and are shown for "
+                         "reference; the verdict rests on the envelope (see Reclaim events)."))
     tt = s.get("trend_test") or {}
     ci = s.get("slope_ci_mb") or [None, None]
     tci = s.get("theil_sen_ci_mb") or [None, None]
@@ -215,6 +241,72 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
             doc.append(("img", images["decomposition"], "RSS decomposition per iteration"))
 
 
+def _reclaims_section(doc: list, s: dict) -> None:
+    """The sawtooth's envelope and what each reclaim gave back, by the records' own figures."""
+    events = s.get("reclaims") or []
+    env = s.get("envelope") or {}
+    if not events and not s.get("gc_events"):
+        return
+    doc.append(("h", 2, "Reclaim events"))
+    if events:
+        tr = env.get("troughs") or {}
+        pk = env.get("peaks")
+        doc.append(("p", "A reclaim is a fall far beyond the step-to-step noise that gives back at least half of "
+                         "what the tooth before it grew. With reclaims, the verdict rests on the envelope: whether "
+                         "each tooth runs higher than the one before at the same age (the troughs) and whether the "
+                         "peaks of finished teeth rise, not on a line through the teeth."))
+        rows = [
+            ["Troughs (tooth vs previous tooth, same age)",
+             f"{_pmb(tr.get('total_mb'))} in all over {tr.get('n')} reclaim(s) "
+             f"({fmt_signed(tr.get('mb_per_iter'), ' MB/iter')}); noise ±{_num(tr.get('noise_mb'))} MB; "
+             + ("rising" if tr.get("rises") else "not rising")],
+            ["Peaks of finished teeth",
+             (f"{_pmb(pk.get('total_mb'))} over {pk.get('n', 0) + 1} teeth; " + ("rising" if pk.get("rises") else "not rising"))
+             if pk else "fewer than two finished teeth: not compared"],
+            ["Highest peak", f"{fmt_mb(env.get('highest_peak_mb'), 1)} at iteration {env.get('highest_peak_iteration')}"],
+        ]
+        if env.get("overdue"):
+            rows.append(["Last tooth", "overdue: longer than any finished tooth and above every earlier peak"])
+        doc.append(("table", ["Envelope", "Value"], rows))
+        doc.append(("table", ["Iteration", "RSS", "Heap in use", "Allocator retention", "Python GC", "Given back by"], [
+            [str(e["iteration"]),
+             f"{e['before_mb']:,.1f} → {e['after_mb']:,.1f} MB ({e['rss_change_mb']:+,.1f})",
+             _chg(e.get("heap_in_use_change_mb")), _chg(e.get("heap_free_retained_change_mb")),
+             _gc(e), RECLAIM_KINDS.get(e.get("kind"), str(e.get("kind")))]
+            for e in events]))
+        doc.append(("ul", [e["sentence"] for e in events[:3]]))
+    others = s.get("gc_events") or []
+    if others:
+        doc.append(("p", "Other GC runs after which heap in use fell:"))
+        doc.append(("ul", [e["sentence"] for e in others[:10]]))
+
+
+RECLAIM_KINDS = {
+    "gc": "Python's cyclic GC (reference cycles)",
+    "freed": "the program (heap in use fell, no GC run recorded)",
+    "allocator": "the allocator (retained free memory returned)",
+    "outside": "outside the malloc heap",
+    "unknown": "unknown (no heap figures)",
+}
+
+
+def _pmb(x) -> str:
+    return "n/a" if x is None else f"{x:+,.2f} MB"
+
+
+def _chg(x) -> str:
+    return "n/a" if x is None else f"{x:+,.1f} MB"
+
+
+def _gc(e: dict) -> str:
+    if e.get("gc_collections") is None:
+        return "n/a"
+    if not e.get("gc_collections"):
+        return "did not run"
+    n = e.get("gc_collected")
+    return f"{e['gc_collections']} run(s)" + (f", {n} objects" if n is not None else "")
+
+
 def _captures_section(doc: list, captures: list, with_sites: bool = True) -> None:
     if not captures:
         return
@@ -264,6 +356,12 @@ def _measured_section(doc: list, result: dict, s: dict) -> None:
             "Verdict: leak when the late phase rises by Mann-Kendall (p < 0.01) and the Theil-Sen 95% interval "
             "is above 0 and 1000 more iterations would add at least 10% of the level; plateau when there is no "
             "significant rise; inconclusive with fewer than 8 stable iterations or conflicting tests.",
+            "Reclaims (falls beyond 5 robust sigmas of the step-to-step noise and 2% of the level that give back at "
+            "least half of the tooth before them; one is enough) make the series a sawtooth: then the verdict is "
+            "leak when each tooth runs higher than the one before at the same age (beyond 3 standard errors, "
+            "relevant by the same 10% rule), inconclusive when the peaks climb or the last tooth is overdue, "
+            "else plateau; the budget is taken from the highest peak. Each reclaim is attributed from the "
+            "records: Python's GC counters, heap in use and the allocator's retained free memory.",
         ]))
 
 

@@ -20,8 +20,14 @@ def _pyplot():
     return plt
 
 
+def reclaim_marks(series: dict) -> list[tuple[int, str]]:
+    """(iteration, label) of each reclaim the plot marks: "gc" when Python's GC ran there."""
+    return [(int(e["iteration"]), "gc" if e.get("gc_ran") else "reclaim") for e in series.get("reclaims") or []]
+
+
 def memory_plot(series: dict, path: Path) -> Path | None:
-    """RSS per iteration: phases shaded, a marker per model, block means, the stable-phase fit."""
+    """RSS per iteration: phases shaded, a marker per model, block means, the stable-phase fit
+    (or, for a sawtooth, the teeth's peaks and a vertical line at each reclaim)."""
     pts = series.get("points") or []
     if not pts:
         return None
@@ -42,8 +48,19 @@ def memory_plot(series: dict, path: Path) -> Path | None:
         for i, b in enumerate(series.get("blocks") or []):
             ax.hlines(b["mean_mb"], b["first"] - 0.5, b["last"] + 0.5, colors="#2a9d8f", lw=2, zorder=4,
                       label="block mean" if i == 0 else None)
+        marks = reclaim_marks(series)
+        for i, (it, label) in enumerate(marks):
+            ax.axvline(it - 0.5, color="#6a4c93", lw=1.2, ls=":", zorder=4,
+                       label="reclaim (gc: Python's GC ran)" if i == 0 else None)
+            ax.annotate(label, (it - 0.5, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -12),
+                        textcoords="offset points", fontsize=8, color="#6a4c93")
+        env = series.get("envelope") or {}
+        teeth = env.get("teeth") or []
+        if teeth:
+            ax.scatter([t["peak_iteration"] for t in teeth], [t["peak_mb"] for t in teeth], marker="v", s=40,
+                       color="#6a4c93", zorder=5, label="tooth peak")
         fit = series.get("fit") or {}
-        if fit.get("first") is not None and fit.get("slope_mb_per_iter") is not None:
+        if not marks and fit.get("first") is not None and fit.get("slope_mb_per_iter") is not None:
             x0, x1 = fit["first"], fit["last"]
             f = lambda x: fit["intercept_mb"] + fit["slope_mb_per_iter"] * x  # noqa: E731
             ax.plot([x0, x1], [f(x0), f(x1)], color="#d62828", lw=2, ls="--", zorder=5,
@@ -76,6 +93,8 @@ def decomposition_plot(series: dict, path: Path) -> Path | None:
         ax.stackplot(xs, *[[r[k] or 0.0 for r in rows] for k, _, _ in parts],
                      labels=[lab for _, lab, _ in parts], colors=[c for _, _, c in parts], alpha=0.85)
         ax.plot(xs, [r["rss_mb"] for r in rows], color="black", lw=1.2, label="RSS")
+        for i, (it, label) in enumerate(reclaim_marks(series)):
+            ax.axvline(it - 0.5, color="#6a4c93", lw=1.2, ls=":", label=f"reclaim ({label})" if i == 0 else None)
         ax.set_xlabel("iteration")
         ax.set_ylabel("MB")
         ax.set_title("RSS decomposition after each iteration")

@@ -168,3 +168,40 @@ def test_report_json_is_strict_even_with_nan_from_other_layers(tmp_path):
     text = (tmp_path / "report.json").read_text()
     assert "NaN" not in text
     assert json.loads(text)["captures"][0]["sites"][0]["slope_bytes_per_iter"] is None
+
+
+def test_sawtooth_report_marks_the_gc_reclaim_and_budgets_the_peak(tmp_path):
+    """The real default run: one reclaim at iteration 31 where Python's GC ran."""
+    from profiler.report import plots
+
+    recs = [json.loads(line) for line in (DATA / "demo_twins_reload_50.jsonl").read_text().splitlines()]
+    res = _result("demo_twins_reload_50.jsonl")
+    written = render(res, tmp_path)
+    assert {p.name for p in written} == {"report.md", "report.json", "report.html", "memory.png", "decomposition.png"}
+    assert _png_size(tmp_path / "plots/memory.png") == (1000, 500)
+    assert plots.reclaim_marks(res["series"]) == [(31, "gc")]
+    md = (tmp_path / "report.md").read_text()
+    assert "**VERDICT: PLATEAU: memory grows and is reclaimed (a sawtooth)" in md
+    assert "| Plateau | 1-50 | 50 | 117 MB | sawtooth 83 → 147 MB, 1 reclaim at 31 (gc), a tooth lasts ~30 iterations |" in md
+    assert "## Reclaim events" in md
+    before, after = recs[29]["rss"] / (1 << 20), recs[30]["rss"] / (1 << 20)
+    assert (f"| 31 | {before:,.1f} → {after:,.1f} MB ({after - before:+,.1f}) | -50.4 MB | -3.5 MB | "
+            "1 run(s), 76 objects | Python's cyclic GC (reference cycles) |") in md
+    assert "| Max expected memory | 160 MB |" in md        # nice(146.88 x 1.05): the peak, not mean + 3 sigma
+    assert "budget for the peak" in md and "Only one reclaim was seen" in md
+    assert "verdict rests on the envelope" in md
+    page = (tmp_path / "report.html").read_text()
+    assert "Reclaim events" in page and "<script" not in page.lower()
+    text = console.summary(res)
+    assert "phases (50 iterations): plateau 1-50 (~117 MB, sawtooth, reclaims at 31 [gc])" in text
+    assert "recommendation: Memory follows a sawtooth" in text
+
+
+def test_leak_under_reclaims_report(tmp_path):
+    res = _result("sawtooth_leak.csv")
+    render(res, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "**VERDICT: LEAK: the troughs between reclaims keep climbing" in md
+    assert "| Growth | 6-125 | 120 |" in md and "sawtooth with climbing troughs" in md
+    assert "| 18 | " in md and "unknown (no heap figures)" in md
+    assert "| Iterations until the alert threshold |" in md
