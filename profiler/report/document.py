@@ -229,14 +229,18 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
         doc.append(("h", 2, "RSS decomposition"))
         if g:
             doc.append(("p", g["sentence"]))
-            doc.append(("table", ["Part", "Change after warmup"], [
-                ["RSS", f"{g['rss_mb']:+,.1f} MB"],
-                ["Allocator retention (heap_free_retained)", f"{g['heap_free_retained_mb']:+,.1f} MB"],
-                ["Heap in use", f"{g['heap_in_use_mb']:+,.1f} MB"],
-                ["Other anonymous", f"{g['other_anon_mb']:+,.1f} MB"],
-                ["File-backed", f"{g['file_mb']:+,.1f} MB"],
-                ["Unexplained", f"{g['unexplained_mb']:+,.1f} MB"],
-            ]))
+            keys = [("rss_mb", "RSS"), ("heap_free_retained_mb", "Allocator retention (heap_free_retained)"),
+                    ("heap_in_use_mb", "Heap in use"), ("other_anon_mb", "Other anonymous"),
+                    ("file_mb", "File-backed")]
+            at = _across_reclaims(s)
+            header = ["Part", "Change inside the tooth" if s.get("envelope") else "Change after warmup"]
+            header += [f"At the reclaim at {it}" for it, _ in at]
+            rows = [[label, f"{g[k]:+,.1f} MB"] + [_chg(d.get(k)) for _, d in at] for k, label in keys]
+            rows.append(["Unexplained", f"{g['unexplained_mb']:+,.1f} MB"] + ["" for _ in at])
+            doc.append(("table", header, rows))
+            if at:
+                doc.append(("p", "What grows inside a tooth and what the reclaim gives back, part by part: the "
+                                 "part that does both is the memory the reclaim frees."))
         if "decomposition" in images:
             doc.append(("img", images["decomposition"], "RSS decomposition per iteration"))
 
@@ -288,6 +292,27 @@ RECLAIM_KINDS = {
     "outside": "outside the malloc heap",
     "unknown": "unknown (no heap figures)",
 }
+
+
+def _across_reclaims(s: dict, show: int = 2) -> list[tuple[int, dict]]:
+    """(iteration, {part: change}) from the iteration before each of the first reclaims to it."""
+    rows = {r["iteration"]: r for r in s.get("decomposition") or []}
+    out = []
+    for e in (s.get("reclaims") or [])[:show]:
+        it = e["iteration"]
+        before = max((i for i in rows if i < it), default=None)
+        if before is None or it not in rows:
+            continue
+        a, b = rows[before], rows[it]
+        d = {k: (None if a.get(k) is None or b.get(k) is None else b[k] - a[k])
+             for k in ("rss_mb", "heap_free_retained_mb", "heap_in_use_mb", "other_anon_mb", "file_mb")}
+        # the event's own figures come from the unrounded records: the same numbers as its sentence
+        for k, ek in (("rss_mb", "rss_change_mb"), ("heap_in_use_mb", "heap_in_use_change_mb"),
+                      ("heap_free_retained_mb", "heap_free_retained_change_mb")):
+            if e.get(ek) is not None:
+                d[k] = e[ek]
+        out.append((it, d))
+    return out
 
 
 def _pmb(x) -> str:

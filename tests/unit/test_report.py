@@ -205,3 +205,15 @@ def test_leak_under_reclaims_report(tmp_path):
     assert "| Growth | 6-125 | 120 |" in md and "sawtooth with climbing troughs" in md
     assert "| 18 | " in md and "unknown (no heap figures)" in md
     assert "| Iterations until the alert threshold |" in md
+
+
+def test_decomposition_shows_what_the_reclaim_gave_back(tmp_path):
+    recs = [json.loads(line) for line in (DATA / "demo_twins_reload_50.jsonl").read_text().splitlines()]
+    render(_result("demo_twins_reload_50.jsonl"), tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "| Part | Change inside the tooth | At the reclaim at 31 |" in md
+    used = (recs[30]["heap_in_use"] - recs[29]["heap_in_use"]) / (1 << 20)
+    heap = [r["heap_in_use"] / (1 << 20) for r in recs]
+    inside = sum(heap[25:30]) / 5 - sum(heap[0:5]) / 5        # the tooth 1-30: its last 5 vs its first 5
+    assert f"| Heap in use | {inside:+,.1f} MB | {used:+,.1f} MB |" == "| Heap in use | +43.5 MB | -50.4 MB |"
+    assert "| Heap in use | +43.5 MB | -50.4 MB |" in md
