@@ -84,6 +84,9 @@ if want valgrind; then valgrind_fixtures; fi
 #   .flame_<cost>   heaptrack_print -F with --flamegraph-cost-type peak|leaked|allocations|temporary:
 #                   one line per allocation trace with the exact figure (sum of peak = peak heap)
 # planted.gz is the same text recompressed with gzip, for the gzip path.
+# planted.zst predates the in-band iteration markers (MEMPROF_MARKERS=0: cut by time);
+# marked.zst is planted 12 with them (a malloc+free of 12035 + 8*(i % 2048) bytes after each
+# record, profiler/parsers/_stacks.py), cut exactly at the markers; marked.print.txt its oracle.
 heaptrack_fixtures() {
     local out="$DATA/heaptrack" tmp
     tmp="$(mktemp -d)"
@@ -91,7 +94,9 @@ heaptrack_fixtures() {
     gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
     (
         cd "$tmp"
-        MEMPROF_ITERATIONS="$tmp/planted.iterations.jsonl" heaptrack -o "$tmp/planted" ./planted 12
+        MEMPROF_MARKERS=0 MEMPROF_ITERATIONS="$tmp/planted.iterations.jsonl" heaptrack -o "$tmp/planted" ./planted 12
+        MEMPROF_ITERATIONS="$tmp/marked.iterations.jsonl" heaptrack -o "$tmp/marked" ./planted 12
+        heaptrack_print -f marked.zst > marked.print.txt
         "$PY" -c 'import sys, zstandard; sys.stdout.buffer.write(zstandard.ZstdDecompressor().stream_reader(open(sys.argv[1], "rb")).read())' planted.zst | gzip -9n > planted.gz
         heaptrack_print -f planted.zst > planted.print.txt
         heaptrack_print -f planted.zst -l 1 -a 0 -p 0 -T 0 > planted.leaks.txt
@@ -106,6 +111,7 @@ heaptrack_fixtures() {
         heaptrack_print -f suppressed.zst > suppressed.print.txt 2>&1
     )
     cp "$tmp"/suppressed.zst "$tmp"/suppressed.print.txt "$out/"
+    cp "$tmp"/marked.zst "$tmp"/marked.iterations.jsonl "$tmp"/marked.print.txt "$out/"
     cp "$tmp"/planted.zst "$tmp"/planted.gz "$tmp"/planted.iterations.jsonl "$tmp"/planted.print.txt \
        "$tmp"/planted.leaks.txt "$tmp"/planted.flame_*.txt "$out/"
     # heaptrack_print -M output is a massif-format file: it belongs to the massif fixtures

@@ -30,6 +30,7 @@ import zlib
 from pathlib import Path
 
 from profiler.errors import BadCapture
+from profiler.parsers._stacks import MARKER_SPAN, marker_code
 from profiler.tables import Capture, Frame
 
 FORMAT = "heaptrack"
@@ -211,7 +212,7 @@ def _luts():
 class _Reader:
     """Streaming accumulator. Arrays are indexed by allocation-info number."""
 
-    def __init__(self, path: Path, targets_ms: list[float] | None):
+    def __init__(self, path: Path, targets_ms: list[float] | None, wanted_codes: frozenset = frozenset()):
         import numpy as np
 
         self.np = np
@@ -236,6 +237,8 @@ class _Reader:
         self.temps = np.zeros(cap, np.int64)
         self.peak_counts = np.zeros(cap, np.int64)
         self.at_last_c = np.zeros(cap, np.int64)    # live counts just before the last `c` line
+        self.marker_code = np.full(cap, -1, np.int64)  # iteration % MARKER_SPAN for marker-sized infos
+        self.marker_hits = np.zeros(cap, np.int64)     # marker malloc/free pairs per info
         # totals (reset by `A`, as heaptrack does on attach)
         self.total_calls = 0
         self.total_temp = 0
@@ -259,6 +262,9 @@ class _Reader:
         self.grid_dt = 50.0
         self.targets: list[float] = [] if targets_ms is None else list(targets_ms)
         self.resolved: dict[int, object] = {}       # target index -> counts copy
+        # in-band iteration markers (see _stacks.marker_size): kept only for the boundaries' codes
+        self.wanted_codes = wanted_codes
+        self.marks: list[tuple] = []                # (code, stamp ms before it, trace, counts copy)
 
     # -- errors --------------------------------------------------------------------------
     def bad(self, line_no: int, what: str):
@@ -272,9 +278,10 @@ class _Reader:
             return
         while cap < need:
             cap *= 2
-        for name in ("sizes", "info_trace", "def_line", "counts", "calls", "temps", "peak_counts", "at_last_c"):
+        for name in ("sizes", "info_trace", "def_line", "counts", "calls", "temps", "peak_counts", "at_last_c",
+                     "marker_code", "marker_hits"):
             old = getattr(self, name)
-            new = np.zeros(cap, np.int64)
+            new = np.full(cap, -1 if name == "marker_code" else 0, np.int64)
             new[: len(old)] = old
             setattr(self, name, new)
 
@@ -286,6 +293,8 @@ class _Reader:
         self.sizes[n0:n0 + k] = self.new_sizes
         self.info_trace[n0:n0 + k] = self.new_traces
         self.def_line[n0:n0 + k] = self.new_lines
+        codes = [marker_code(sz) for sz in self.new_sizes]
+        self.marker_code[n0:n0 + k] = [-1 if c is None else c for c in codes]
         self.n_infos += k
         self.new_sizes.clear()
         self.new_traces.clear()
@@ -503,6 +512,8 @@ class _Reader:
                     raise self.bad(int(ev_lines[j]), f"reference to undefined allocation {int(idx[fresh[j]]):x}")
         cap = len(self.sizes)
         counts0 = self.counts.copy()
+        key = idx
+        marks = []                        # (events before the cut, code, stamp, trace) of markers
         if len(idx):
             minus = ~plus
             key = idx * 2
@@ -521,6 +532,19 @@ class _Reader:
             self.total_temp += n_temp
             if n_temp:
                 self.temps += np.bincount(idx[temp], minlength=cap)
+            # marker candidates: a malloc of a marker size. Not necessarily a temporary: between
+            # the marker's malloc and free, Python (ctypes boxing the pointer, PYTHONMALLOC=malloc)
+            # makes calls of its own. The cut goes just before the malloc.
+            mk = np.flatnonzero(plus & (self.marker_code[idx] >= 0))
+            if len(mk):
+                self.marker_hits += np.bincount(idx[mk], minlength=cap)
+                for p in mk.tolist():
+                    info = int(idx[p])
+                    code = int(self.marker_code[info])
+                    if code in self.wanted_codes:
+                        j = int(np.searchsorted(c_pos, pm_pos[p])) - 1
+                        stamp = int(stamps[j]) if j >= 0 else self.last_ms
+                        marks.append((p, code, stamp, int(self.info_trace[info])))
             top = int(running.max())
             if top > self.peak:
                 p = int(np.argmax(running))
@@ -537,14 +561,13 @@ class _Reader:
             self.allocated += int(both[:, 0] @ self.sizes)
 
         # timeline: a target T resolves to the live counts just before the last `c` with stamp <= T,
-        # once a later stamp > T proves no more events belong before it
+        # once a later stamp > T proves no more events belong before it; a marker pair resolves
+        # to the live counts right after it (the same as right before it)
+        cuts = []                         # (events before the cut, tag)
         if len(stamps):
-            if not len(idx):
-                key = idx
             if self.grid:
                 self._extend_grid(int(stamps.max()))
             top_ms = int(stamps.max())
-            cuts = []                     # (events before the cut, target index)
             for ti, t in enumerate(self.targets):
                 if ti in self.resolved or t >= top_ms:
                     continue
@@ -552,19 +575,24 @@ class _Reader:
                 if j < 0:
                     self.resolved[ti] = self.at_last_c.copy()
                 else:
-                    cuts.append((int(np.searchsorted(pm_pos, c_pos[j])), ti))
-            cuts.sort()
+                    cuts.append((int(np.searchsorted(pm_pos, c_pos[j])), ("t", ti)))
             cuts.append((int(np.searchsorted(pm_pos, c_pos[-1])), None))
+        cuts += [(m[0], ("m",) + m[1:]) for m in marks]
+        if cuts:
+            cuts.sort(key=lambda c: c[0])
             # walk the cuts in order, adding each stretch of events once
             state, done = counts0.copy(), 0
-            for nb, ti in cuts:
+            for nb, tag in cuts:
                 if nb > done:
                     state += self._delta(key[done:nb], cap)
                     done = nb
-                if ti is None:
-                    self.at_last_c = state
+                if tag is None:
+                    self.at_last_c = state.copy()
+                elif tag[0] == "t":
+                    self.resolved[tag[1]] = state.copy()
                 else:
-                    self.resolved[ti] = state.copy()
+                    self.marks.append(tag[1:] + (state.copy(),))
+        if len(stamps):
             self.last_ms = int(stamps[-1])
 
     def _delta(self, key, cap):
@@ -671,7 +699,7 @@ def parse(path, boundaries=None) -> Capture:
         raise BadCapture(f"{path}: not a heaptrack capture (neither zstd, gzip nor heaptrack text)")
     bounds = boundary_targets(boundaries)
     targets = [max(0.0, (t - CLOCK_LAG_S) * 1000.0) for _, t in bounds] if bounds else None
-    rd = _Reader(path, targets)
+    rd = _Reader(path, targets, frozenset(it % MARKER_SPAN for it, _ in bounds))
 
     pieces: list[bytes] = []
     size = 0
@@ -732,6 +760,49 @@ def _stack(rd: _Reader, trace: int, ip_cache: dict) -> tuple:
     return tuple(frames)
 
 
+def _match_markers(rd: _Reader, bounds) -> tuple[dict, int | None]:
+    """(boundary row -> live counts just before that iteration's marker, the marker's trace).
+
+    Every marker comes from one call site, so the trace hitting the most boundaries' codes is the
+    marker's; a marker-sized allocation elsewhere is ignored. The code (iteration % MARKER_SPAN)
+    picks the candidates; time only breaks ties: the one whose stamp lies nearest t_end on
+    heaptrack's clock, after the previous boundary's marker."""
+    if not bounds or not rd.marks:
+        return {}, None
+    wanted = {it % MARKER_SPAN for it, _ in bounds}
+    codes_by_trace: dict[int, set] = {}
+    for code, _, trace, _ in rd.marks:
+        if code in wanted:
+            codes_by_trace.setdefault(trace, set()).add(code)
+    trace = max(codes_by_trace, key=lambda t: (len(codes_by_trace[t]), -t))
+    by_code: dict[int, list] = {}
+    for seq, (code, stamp, tr, counts) in enumerate(rd.marks):
+        if tr == trace:
+            by_code.setdefault(code, []).append((seq, stamp, counts))
+    out = {}
+    last_seq = -1
+    for row, (it, t_end) in enumerate(bounds):
+        cands = [c for c in by_code.get(it % MARKER_SPAN, ()) if c[0] > last_seq]
+        if not cands:
+            continue
+        target = (t_end - CLOCK_LAG_S) * 1000.0
+        seq, _, counts = min(cands, key=lambda c: abs(c[1] - target))
+        out[row] = counts
+        last_seq = seq
+    return out, trace
+
+
+def _timeline_note(bounds, n_marked: int) -> str:
+    if not bounds:
+        return "equal time slices of the capture; last slice = end"
+    if n_marked == len(bounds):
+        return "iteration boundaries, cut at the workload's in-band markers"
+    lagged = "t_end minus %.3f s heaptrack clock lag, resolution one `c` stamp" % CLOCK_LAG_S
+    if n_marked:
+        return f"iteration boundaries: {n_marked} of {len(bounds)} cut at in-band markers, the rest at {lagged}"
+    return f"iteration boundaries ({lagged}; no in-band markers in the capture)"
+
+
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
     import numpy as np
 
@@ -750,10 +821,24 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     live_end = per_site(rd.counts)
     peak = per_site(rd.peak_counts)
     calls = np.bincount(pos, weights=rd.calls[:n].astype(np.float64), minlength=m).round().astype(np.int64)
+    marker_calls = np.bincount(pos, weights=rd.marker_hits[:n].astype(np.float64), minlength=m).round().astype(np.int64)
+    at_marker, marker_trace = _match_markers(rd, bounds)
+    # the marker's own site is protocol, not the program's memory: the trace the boundaries
+    # matched, or (no boundaries) a trace that allocates nothing but markers of 2+ iterations
+    only_markers = (marker_calls > 0) & (marker_calls == calls)
+    if marker_trace is not None:
+        is_marker = only_markers & (site_ids == marker_trace)
+    else:
+        codes = rd.marker_code[:n]
+        n_codes = np.array([len(set(codes[pos == j].tolist())) for j in np.flatnonzero(only_markers)])
+        is_marker = only_markers.copy()
+        is_marker[np.flatnonzero(only_markers)] = n_codes >= 2
+    keep = ~is_marker
     ip_cache: dict = {}
     rows = (
         (sid, _stack(rd, sid, ip_cache), le, pk, cl, None)
-        for sid, le, pk, cl in zip(site_ids.tolist(), live_end.tolist(), peak.tolist(), calls.tolist())
+        for sid, le, pk, cl, k in zip(site_ids.tolist(), live_end.tolist(), peak.tolist(), calls.tolist(),
+                                      keep.tolist()) if k
     )
     sites = sites_frame(rows, FORMAT)
 
@@ -761,7 +846,7 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     if bounds:
         slices = [it for it, _ in bounds]
         times = [t for _, t in bounds]
-        targets = range(len(bounds))
+        targets = [("m", at_marker[row]) if row in at_marker else ti for row, ti in enumerate(range(len(bounds)))]
     else:
         kept = list(range(len(rd.targets)))
         if len(kept) > GRID_MAX // 2:
@@ -771,13 +856,16 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
         targets = kept + [None]
     live = np.zeros((len(slices), m), np.int64)
     for row, ti in enumerate(targets):
-        counts = rd.resolved.get(ti) if ti is not None else None
+        if isinstance(ti, tuple):
+            counts = ti[1]
+        else:
+            counts = rd.resolved.get(ti) if ti is not None else None
         if counts is None:
             counts = rd.counts
         if len(counts) < n:
             counts = np.concatenate([counts, np.zeros(n - len(counts), np.int64)])
         live[row] = per_site(counts)
-    timeline = timeline_frame(site_ids, slices, times, live)
+    timeline = timeline_frame(site_ids[keep], slices, times, live[:, keep])
 
     suppressed = _suppressed_traces(rd, site_ids)
     suppressed_bytes = int(sum(int(live_end[j]) for j, sid in enumerate(site_ids) if int(sid) in suppressed))
@@ -803,7 +891,16 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
         "attached": rd.attached,
         "suppressions": rd.suppressions,
         "distinct_allocation_infos": n,
-        "timeline": ("iteration boundaries (t_end minus %.3f s heaptrack clock lag)" % CLOCK_LAG_S
-                     if bounds else "equal time slices of the capture; last slice = end"),
+        "timeline": _timeline_note(bounds, len(at_marker)),
+        "timeline_unit": "iteration" if bounds else "slice",
+        # in-band iteration markers: real calls heaptrack counts (in calls, temporary and
+        # allocated_bytes_total above, as heaptrack_print does); their site is not in `sites`
+        "markers": {
+            "calls": int(marker_calls[is_marker].sum()),
+            "bytes": int(np.bincount(pos, weights=(rd.marker_hits[:n] * sizes).astype(np.float64),
+                                     minlength=m)[is_marker].sum()),
+            "boundaries_at_markers": len(at_marker),
+            "boundaries": len(bounds),
+        },
     }
     return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta)

@@ -321,3 +321,98 @@ def test_uncompressed_data_file(tmp_path):
     p.write_bytes(cut[: cut.index(b"\n+ ", len(cut) // 2) + 2])
     with pytest.raises(BadCapture, match="middle of a record"):
         load_capture(p)
+
+
+# --- in-band iteration markers --------------------------------------------------------------------
+# marked.zst: planted 12 with its markers (a malloc+free of marker_size(i) right after each
+# record); llama_switch.zst (tests/data/triage): the C switch loop against libllama with them.
+# Time alone cut llama_switch's boundaries exactly at 2 of 6: heaptrack's `c` stamps went from
+# 85 ms to 1074 ms to 1423 ms while libllama loaded (the timer thread waits for the lock the
+# allocating thread keeps taking), and the unload lies within ~20 ms of t_end.
+
+MARKED = DATA / "marked.zst"
+TRIAGE = DATA.parent / "triage"
+
+
+def _bounds(path):
+    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in map(json.loads, path.read_text().splitlines())]
+
+
+@pytest.fixture(scope="module")
+def marked():
+    return load_capture(MARKED, boundaries=_bounds(DATA / "marked.iterations.jsonl"))
+
+
+def _printed(path) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in path.read_text().splitlines() if ": " in line)
+
+
+def test_marker_protocol_is_the_same_in_the_loop_and_the_parsers():
+    from profiler.parsers._stacks import marker_code, marker_size
+    from profiler.workload.child import IterationMarker
+
+    for i in (1, 2, 6, 2047, 2048, 5000):
+        assert IterationMarker.size(i) == marker_size(i)
+        assert marker_code(marker_size(i)) == i % 2048
+    assert marker_size(1) == 12043 and marker_size(12) == 12131
+    # neither a power of two nor n KiB + 1 (a terminator): real code's sizes are not markers
+    assert marker_code(12289) is None and marker_code(16384) is None and marker_code(12035 + 4) is None
+    text = (Path(__file__).parents[1] / "workloads" / "planted.c").read_text()
+    assert "malloc(12035 + 8 * (i % 2048))" in text
+
+
+def test_marked_capture_totals_equal_heaptrack_print_markers_included(marked):
+    printed = _printed(DATA / "marked.print.txt")
+    # the 12 marker calls are real calls: heaptrack_print counts them, so do we (68 without)
+    assert marked.totals["calls"] == int(printed["calls to allocation functions"].split()[0]) == 80
+    assert marked.totals["temporary"] == int(printed["temporary memory allocations"].split()[0]) == 38
+    assert_printed(marked.totals["peak_heap_bytes"], printed["peak heap memory consumption"])
+    assert_printed(marked.totals["leaked_bytes"], printed["total memory leaked"])
+    assert marked.meta["markers"] == {"calls": 12, "bytes": sum(12035 + 8 * i for i in range(1, 13)),
+                                      "boundaries_at_markers": 12, "boundaries": 12}
+    # the marker's site is protocol, not the program's: left out of the sites table and timeline
+    assert "iteration_marker" not in set(marked.sites["function"])
+    assert int(marked.sites["alloc_count"].sum()) == 80 - 12
+    assert set(marked.timeline["site_id"]) == set(marked.sites["site_id"])
+    assert marked.meta["timeline_unit"] == "iteration"
+    assert "in-band markers" in marked.meta["timeline"]
+
+
+def test_marked_timeline_is_exact_at_every_boundary(marked):
+    slices, leak = series(marked, "leak_lost")
+    assert slices == list(range(1, ITERATIONS + 1))
+    assert leak == [32 * KiB * i for i in slices]
+    assert series(marked, "leak_reachable")[1] == [16 * KiB * i for i in slices]
+    assert series(marked, "pool_acquire")[1] == [64 * KiB * min(i, 4) for i in slices]
+    assert series(marked, "scratch_work")[1] == [0] * ITERATIONS
+    assert series(marked, "init_once")[1] == [100 * KiB] * ITERATIONS
+
+
+def test_llama_switch_boundaries_cut_at_markers():
+    cap = load_capture(TRIAGE / "llama_switch.zst", boundaries=_bounds(TRIAGE / "llama_switch.iterations.jsonl"))
+    printed = _printed(TRIAGE / "llama_switch.print.txt")
+    assert cap.totals["calls"] == int(printed["calls to allocation functions"].split()[0])
+    assert_printed(cap.totals["peak_heap_bytes"], printed["peak heap memory consumption"])
+    assert cap.meta["markers"]["boundaries_at_markers"] == 6
+    tl = cap.timeline
+    # the scheduler's 21.7 MB buffer is freed before every marker: never live at a boundary
+    sched = cap.sites[cap.sites["function"] == "ggml_backend_sched_new"]
+    big = sched[sched["peak_bytes"] > 20_000_000]["site_id"]
+    assert len(big) == 1
+    assert (tl[tl["site_id"].isin(sched["site_id"])]["live_bytes"] == 0).all()
+    # after each unload the same 2,386,345 bytes stay (vocabulary tables, backend registry...)
+    assert tl.groupby("slice")["live_bytes"].sum().tolist() == [2386345] * 6
+
+
+def test_capture_without_markers_falls_back_to_time(aligned, cap):
+    assert aligned.meta["markers"]["boundaries_at_markers"] == 0
+    assert "no in-band markers" in aligned.meta["timeline"]
+    assert aligned.meta["timeline_unit"] == "iteration"
+    assert cap.meta["timeline_unit"] == "slice"
+
+
+def test_markers_without_boundaries_leave_the_sites_table(marked):
+    plain = load_capture(MARKED)
+    assert plain.meta["timeline_unit"] == "slice"
+    assert plain.meta["markers"]["calls"] == 12
+    assert set(plain.sites["function"]) == set(marked.sites["function"])

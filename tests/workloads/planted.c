@@ -12,7 +12,10 @@
  * library whose planted_setup/planted_iteration a Python driver calls (memray).
  * When MEMPROF_ITERATIONS names a file, each iteration appends one JSON line
  * {"iteration", "t_start", "t_end", "wall_start", "wall_end"} with times in
- * seconds since process start, the same marker protocol the switch loop uses.
+ * seconds since process start, the same marker protocol the switch loop uses, and then
+ * mallocs and frees one block of 12035 + 8 * (i % 2048) bytes: the in-band marker heap
+ * profilers record among the program's own events (profiler/parsers/_stacks.py marker_size);
+ * MEMPROF_MARKERS=0 leaves the marker out (the fixtures recorded before markers existed).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -62,6 +65,11 @@ __attribute__((noinline)) void scratch_work(void) {
     free(s);
 }
 
+__attribute__((noinline)) void iteration_marker(int i) {
+    void *volatile p = malloc(12035 + 8 * (i % 2048));
+    free(p);
+}
+
 static double since_start(void) {
     /* seconds since this process started (/proc/self/stat field 22), like the Python loop */
     static double start = -1;
@@ -108,6 +116,8 @@ void planted_iteration(int i) {
                     i, t0, since_start(), w0, wall());
             fclose(f);
         }
+        const char *m = getenv("MEMPROF_MARKERS");
+        if (!m || strcmp(m, "0") != 0) iteration_marker(i);
     }
     usleep(40 * 1000);  /* a quiet gap after each boundary, so clock skew between the tools and
                            the marker cannot move a boundary into the next iteration's work */

@@ -2,7 +2,8 @@
  * short prompt, free both; alternate between the models given. Recorded under heaptrack it
  * yields real llama.cpp / GGML call stacks (KV cache, scheduler, graph, vocabulary, weights)
  * in a capture small enough to commit, without the Python interpreter's own allocations.
- * Iteration markers follow the memprof protocol (MEMPROF_ITERATIONS, seconds since start).
+ * Iteration markers follow the memprof protocol (MEMPROF_ITERATIONS, seconds since start), each
+ * record followed by the in-band marker: malloc + free of 12035 + 8 * (i % 2048) bytes.
  *
  *   llama_switch N MODEL.gguf [MODEL2.gguf ...]
  */
@@ -40,6 +41,11 @@ static double wall(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void iteration_marker(int i) {
+    void *volatile p = malloc(12035 + 8 * (i % 2048));
+    free(p);
 }
 
 static void quiet(enum ggml_log_level level, const char *text, void *data) {
@@ -81,6 +87,7 @@ int main(int argc, char **argv) {
                         t0, since_start(), w0, wall());
                 fclose(f);
             }
+            iteration_marker(i);
         }
         usleep(100 * 1000);
     }
