@@ -25,17 +25,21 @@ the tooth began); the envelope noise is the robust sigma of all teeth's residual
 How much a tooth runs above the one before is the median, over the ages both
 reached, of their difference at the same age (robust to a first point that is off
 and to teeth of different lengths; a tooth under 3 points is compared at its base).
-The summed offsets telescope to how far the last tooth runs above the first, so
-its noise is that of one median difference over m common ages:
-se = 1.2533 * sqrt(2) * sigma / sqrt(m). The troughs rise when
-  - the summed offsets exceed 3 se (beyond noise, one-sided p ~ 0.001),
-  - the rise is relevant: projected over 1000 iterations it adds >= 10% of the level
-    (the rule of verdict.py); the rate is the Theil-Sen slope of the cumulative
-    offsets against the teeth's first iterations (3+ teeth), else total / spacing, and
-  - it is consistent: with 3 or more reclaims at least half the offsets are positive
-    (one tooth that jumps is a step, not a climb).
-The peaks (of teeth ended by a reclaim) are judged by the same three tests when
-there are two or more such teeth. An unfinished last tooth that has already run
+The troughs rise when the rise is beyond noise, relevant and consistent:
+  - with few teeth (2-5), beyond noise means the summed offsets exceed 3 standard
+    errors, se = 1.2533 * sqrt(2) * sigma / sqrt(m) * sqrt(k) for k offsets that are
+    medians over m common ages (the model: independent noise of robust sigma); the
+    rate is the Theil-Sen slope of the cumulative offsets against the teeth's first
+    iterations (total / spacing for one reclaim); consistent means at least half
+    the offsets are positive (one tooth that jumps is a step, not a climb);
+  - with 6 or more teeth, the noise is measured rather than modelled: each tooth's
+    level is the median of its gap to the median tooth at the same age, and the
+    levels must rise as the series verdict asks of a series (Mann-Kendall p < 0.01,
+    Theil-Sen 95% interval above 0); the rate is their Theil-Sen slope;
+  - relevant, in both cases: projected over 1000 iterations the rate adds >= 10% of
+    the level (the rule of verdict.py).
+The peaks (of teeth ended by a reclaim) are judged by the same tests, on the
+peak values, when there are two or more such teeth. An unfinished last tooth that has already run
 1.5 times longer than any finished one and stands above every earlier peak may
 never be reclaimed: that is reported as `overdue`.
 """
@@ -54,6 +58,8 @@ NOISE_SIGMAS = 3.0
 RELEVANT_FRACTION_PER_1000 = 0.10
 OVERDUE_FACTOR = 1.5
 MEDIAN_SE = 1.2533        # standard error of a median / of a mean, for normal noise (sqrt(pi/2))
+MANY_TEETH = 6            # from this many teeth on, the tooth levels are a series of their own
+TREND_P = 0.01
 
 
 def _floor(y: np.ndarray) -> float:
@@ -103,26 +109,48 @@ def _offset(a: np.ndarray, b: np.ndarray, base_a: float, base_b: float) -> tuple
     return base_b - base_a, 0
 
 
-def _judge(offsets: list[float], starts: list[float], sigma: float, level: float, m: int) -> dict:
+def _judge(offsets: list[float], starts: list[float], sigma: float, level: float, m: int,
+           levels: np.ndarray | None = None) -> dict:
     """offsets[j]: how far tooth j+1 runs above tooth j; starts: the teeth's first iterations;
-    m: ages the comparison is a median over (1 when teeth are compared at one point)."""
+    m: ages each offset is a median over (1: teeth compared at one point); levels: each tooth's
+    level against the common profile, used for the trend tests when there are MANY_TEETH."""
     total = float(sum(offsets))
     k = len(offsets)
-    if k >= 2:
-        cum = np.concatenate([[0.0], np.cumsum(offsets)])
-        rate = stats.theil_sen(np.asarray(starts, dtype=float), cum)["slope"]
-    else:
-        span = float(starts[-1] - starts[0]) if k else 0.0
-        rate = total / span if span > 0 else float("nan")
     pos = sum(1 for o in offsets if o > 0)
-    se = MEDIAN_SE * math.sqrt(2) * sigma / math.sqrt(max(m, 1))
-    beyond = total > NOISE_SIGMAS * se
+    x = np.asarray(starts, dtype=float)
+    out = {"total_mb": stats.rnd(total, 3), "n": k, "positive": pos, "ages": int(m)}
+    if k + 1 >= MANY_TEETH and levels is not None:
+        ts = stats.theil_sen(x, levels)
+        mk = stats.mann_kendall(levels)
+        rate = ts["slope"]
+        beyond = bool(mk["p"] < TREND_P and mk["z"] > 0 and ts["ci"][0] > 0)
+        out.update(test="mann-kendall", p=stats.sig(mk["p"], 3), ci_mb=[stats.sig(ts["ci"][0]), stats.sig(ts["ci"][1])],
+                   noise_mb=None)
+        consistent = True
+    else:
+        if k >= 2:
+            rate = stats.theil_sen(x, np.concatenate([[0.0], np.cumsum(offsets)]))["slope"]
+        else:
+            span = float(x[-1] - x[0]) if k else 0.0
+            rate = total / span if span > 0 else float("nan")
+        se = MEDIAN_SE * math.sqrt(2) * sigma / math.sqrt(max(m, 1)) * math.sqrt(max(k, 1))
+        beyond = total > NOISE_SIGMAS * se
+        out.update(test="noise", p=None, ci_mb=None, noise_mb=stats.rnd(NOISE_SIGMAS * se, 3))
+        consistent = k <= 2 or pos >= k / 2
     relevant = bool(level > 0 and math.isfinite(rate) and rate * 1000 >= RELEVANT_FRACTION_PER_1000 * level)
-    consistent = k <= 2 or pos >= k / 2
-    return {"total_mb": stats.rnd(total, 3), "mb_per_iter": stats.sig(rate), "n": k, "positive": pos,
-            "noise_mb": stats.rnd(NOISE_SIGMAS * se, 3), "ages": int(m),
-            "beyond_noise": bool(beyond), "relevant": relevant, "consistent": bool(consistent),
-            "rises": bool(beyond and relevant and consistent and k > 0)}
+    out.update(mb_per_iter=stats.sig(rate), beyond_noise=bool(beyond), relevant=relevant,
+               consistent=bool(consistent), rises=bool(beyond and relevant and consistent and k > 0))
+    return out
+
+
+def _levels(vs: list[np.ndarray]) -> np.ndarray:
+    """Each tooth's level: the median, over its ages, of its gap to the median tooth at that age."""
+    longest = max(v.size for v in vs)
+    grid = np.full((len(vs), longest), np.nan)
+    for j, v in enumerate(vs):
+        grid[j, :v.size] = v
+    profile = np.nanmedian(grid, axis=0)
+    return np.array([float(np.median(v - profile[:v.size])) for v in vs])
 
 
 def envelope(iterations, y, start: int, positions: list[int]) -> dict | None:
@@ -157,13 +185,13 @@ def envelope(iterations, y, start: int, positions: list[int]) -> dict | None:
         overlaps.append(m)
     starts = [float(it[b]) for b in bounds[:-1]]
     m = int(np.median(overlaps)) if overlaps else 1
-    troughs = _judge(offsets, starts, sigma, level, max(m, 1))
+    troughs = _judge(offsets, starts, sigma, level, max(m, 1), _levels([t["_v"] for t in teeth]))
 
     done = [t for t in teeth if t["complete"]]
     peaks = None
     if len(done) >= 2:
-        p_off = [float(b["peak_mb"] - a["peak_mb"]) for a, b in zip(done[:-1], done[1:])]
-        peaks = _judge(p_off, [float(t["peak_iteration"]) for t in done], sigma, level, 1)
+        pv = np.array([float(t["peak_mb"]) for t in done])
+        peaks = _judge(list(np.diff(pv)), [float(t["peak_iteration"]) for t in done], sigma, level, 1, pv)
 
     last = teeth[-1]
     overdue = bool(not last["complete"] and done

@@ -136,7 +136,8 @@ def decide_envelope(env: dict, *, n_stable: int, late_name: str = "stable") -> t
                                 f"(at least {MIN_STABLE} are needed): run more iterations")
     k = len(env["reclaims"])
     tr, pk = env["troughs"], env["peaks"]
-    tol = tr.get("noise_mb") or 0.0
+    tol = tr.get("noise_mb")
+    against = f"noise ±{tol:.2f} MB" if tol is not None else f"Mann-Kendall p={_p(tr.get('p'))} on the tooth levels"
     level = env["level_mb"] or 0.0
     where = _iters(env["reclaims"])
     rate = tr["mb_per_iter"]
@@ -146,10 +147,10 @@ def decide_envelope(env: dict, *, n_stable: int, late_name: str = "stable") -> t
         ages = env["teeth"][-1].get("offset_ages") or 0
         over = f" (median over {ages} iterations)" if ages else ""
         troughs = (f"the tooth after it runs {tr['total_mb']:+.2f} MB above the first at the same age{over}, "
-                   f"{_signed(rate)} MB/iter or {per_1000} if every tooth did so (noise ±{tol:.2f} MB)")
+                   f"{_signed(rate)} MB/iter or {per_1000} if every tooth did so ({against})")
     else:
         troughs = (f"the teeth after the reclaims run {tr['total_mb']:+.2f} MB in all above the tooth before at "
-                   f"the same age ({_signed(rate)} MB/iter, {per_1000}; noise ±{tol:.2f} MB)")
+                   f"the same age ({_signed(rate)} MB/iter, {per_1000}; {against})")
     if tr["rises"]:
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
                         f"{tr['positive']} of {tr['n']} higher: the reclaims give back the teeth but not the rest: a leak")
