@@ -212,7 +212,7 @@ def _memray_reader(capture: Path):
     the two side by side): summed wall, largest RSS."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     runs = [run_measured([sys.executable, "-m", "profiler.parsers.memray_bin", str(capture), "null", part],
-                         env=env) for part in ("aggregates", "counts")]
+                         env=env) for part in ("aggregates", "records")]
     return sum(r[0] for r in runs), max(r[1] for r in runs)
 
 

@@ -5,16 +5,21 @@ memray and versioned with it. Each query memray offers is an aggregation in C++,
 so memory grows with distinct stacks, not with events:
 
 - high-water-mark records  -> `peak_bytes` per site (bytes live at the global peak)
-- leaked records           -> `live_bytes_end`
-- temporal records         -> the timeline: live bytes per site at memray's memory
-                              snapshots (every 10 ms), picked at each iteration's
-                              wall_end (snapshots are ms since the epoch)
-- raw allocation records   -> `alloc_count` per site and the totals `memray stats`
-                              prints (every allocation, freed or not, counts); this
-                              is the one pass over every event, kept to counters.
+- temporal records         -> `live_bytes_end` (intervals never freed: the same bytes
+                              memray's leaked query reports, without its extra pass
+                              over the file) and the timeline: live bytes per site at
+                              memray's memory snapshots (every 10 ms), picked at each
+                              iteration's wall_end (snapshots are ms since the epoch)
+- raw allocation records   -> `alloc_count` per site (allocation calls this stack
+                              made over the whole capture, freed or not) and the
+                              totals `memray stats` prints; this is the one pass over
+                              every event, kept to counters per stack id.
 
-A site is one distinct memray stack: (Python stack id, native stack id, native
-segment generation). Stacks are hybrid (Python frames spliced into the native
+A site is one distinct resolved stack. memray ids a stack by (Python stack id,
+native stack id, native segment generation); each id seen is resolved ONCE, from
+an allocation record of its own thread (resolving is most of the cost of a native
+capture: memray symbolises native frames on first use, and a llama.cpp stack is
+~170 frames deep). Stacks are hybrid (Python frames spliced into the native
 ones) when the file has native traces. Native symbols are resolved when the
 file is read, on the reading machine: a native frame whose library is gone reads
 as `<unknown>`, Python frames always resolve. memray does not say which shared
@@ -26,12 +31,13 @@ leaked queries: no alloc_count, no timeline, no allocation totals (memray stats
 refuses them too); `meta["queries"]` says what was available.
 
 The file is read in two child processes side by side (`python -m
-profiler.parsers.memray_bin FILE BOUNDARIES aggregates|counts`: the aggregated
-queries, and the pass over every record), each returning plain JSON: memray's C++ reader aborts or segfaults on some corrupt
-files (one flipped byte is enough) and reports a cut record by printing
-"Memray ERROR" rather than raising; the parent turns either into BadCapture.
-A process killed mid-run leaves a readable file whose header was never
-finalised: it is read to its last record (`meta["finalised"]` False).
+profiler.parsers.memray_bin FILE BOUNDARIES aggregates|records`: the aggregated
+queries by stack id, and the pass over every record plus the resolution of every
+stack), each returning plain JSON: memray's C++ reader aborts or segfaults on some
+corrupt files (one flipped byte is enough) and reports a cut record by printing
+"Memray ERROR" rather than raising; the parent turns either into BadCapture and
+joins the two on the stack ids. A process killed mid-run leaves a readable file
+whose header was never finalised: it is read to its last record (`meta["finalised"]` False).
 """
 from __future__ import annotations
 
@@ -83,14 +89,12 @@ def _is_py_file(file: str) -> bool:
     return file.endswith((".py", ".pyw")) or file.startswith("<frozen ") or file == "<string>"
 
 
-def _frames(raw) -> tuple[Frame, ...]:
-    out = []
-    for function, file, line in raw:
-        file = None if file in (None, "", "<unknown>") else file
-        function = None if function in (None, "", "<unknown>") else function
-        module = file if file and _is_py_file(file) else None
-        out.append(Frame(function=function, module=module, file=file, line=int(line) if line else None))
-    return tuple(out)
+def _frame(raw) -> Frame:
+    function, file, line = raw
+    file = None if file in (None, "", "<unknown>") else file
+    function = None if function in (None, "", "<unknown>") else function
+    module = file if file and _is_py_file(file) else None
+    return Frame(function=function, module=module, file=file, line=int(line) if line else None)
 
 
 def _is_plumbing(frame: Frame) -> bool:
@@ -106,42 +110,36 @@ def _site_frame(stack: tuple[Frame, ...]) -> Frame | None:
     return stack[0] if stack else None
 
 
-class _Sites:
-    """Per distinct stack: peak bytes, live bytes at the end, allocation calls.
+class _Resolver:
+    """Stacks of memray ids, resolved once each, as a table of distinct frames.
 
-    memray ids a stack by (Python stack id, native stack id, segment generation),
-    and its Python ids also tell apart bytecode offsets within one line, so two
-    ids can resolve to the very same frames; sites are keyed by the resolved
-    frames, each memray id mapped to its site once."""
+    Resolving is the costly part of reading a native capture (memray symbolises a
+    native frame on first use; a llama.cpp stack is ~170 frames deep, most of them
+    shared with other stacks), so it is done once per distinct id, and what goes
+    back to the parent is a frame table plus stacks as lists of frame indices."""
 
     def __init__(self, native: bool):
         self.native = native
-        self.index: dict[tuple, int] = {}
-        self.by_frames: dict[tuple, int] = {}
-        self.stacks: list[tuple[Frame, ...]] = []
-        self.peak: list[int] = []
-        self.live: list[int] = []
-        self.count: list[int] = []
+        self.frames: dict[tuple, int] = {}
+        self.stacks: dict[tuple, int] = {}
 
-    @staticmethod
-    def key(rec) -> tuple:
-        return (rec.stack_id, rec.native_stack_id, rec.native_segment_generation)
-
-    def get(self, rec) -> int:
-        k = self.key(rec)
-        i = self.index.get(k)
-        if i is None:
-            raw = rec.hybrid_stack_trace() if self.native else rec.stack_trace()
-            frames = _frames(raw)
-            i = self.by_frames.get(frames)
+    def stack_of(self, rec) -> int:
+        raw = rec.hybrid_stack_trace() if self.native else rec.stack_trace()
+        table = self.frames
+        idx = []
+        for f in raw:
+            i = table.get(f)
             if i is None:
-                i = self.by_frames[frames] = len(self.stacks)
-                self.stacks.append(frames)
-                self.peak.append(0)
-                self.live.append(0)
-                self.count.append(0)
-            self.index[k] = i
-        return i
+                i = table[f] = len(table)
+            idx.append(i)
+        key = tuple(idx)
+        s = self.stacks.get(key)
+        if s is None:
+            s = self.stacks[key] = len(self.stacks)
+        return s
+
+    def table(self) -> dict:
+        return {"frames": list(self.frames), "stacks": list(self.stacks)}
 
 
 def _slice_indices(snap_ms: list[int], start_ms: int, end_ms: int, boundaries):
@@ -174,18 +172,27 @@ def _slice_indices(snap_ms: list[int], start_ms: int, end_ms: int, boundaries):
 
 
 
-# --------------------------------------------------------------------------- the reading child
+# --------------------------------------------------------------------------- the reading children
 
 _EXIT_BAD = 3
 
 
-def _extract(path: str, boundaries, part: str) -> dict:
-    """What the parser needs from the file, as plain data (runs in a child process).
+def _key(rec) -> tuple[int, int, int]:
+    """memray's id of a stack: (Python stack id, native stack id, native segment generation);
+    Python-only files have native ids 0."""
+    return rec.stack_id, rec.native_stack_id, rec.native_segment_generation
 
-    part "aggregates": metadata, high-water-mark, leaked and temporal queries;
-    part "counts": the pass over every allocation record (calls per stack, the
-    totals memray stats prints). Two children run the two parts at once: the
-    pass over every record costs as much as all the aggregated queries together."""
+
+def _extract(path: str, boundaries, part: str) -> dict:
+    """What the parser needs from the file, as plain data keyed by memray's stack ids
+    (runs in a child process).
+
+    part "records": the pass over every allocation record (calls per stack, the
+    totals memray stats prints) and the one resolution of every distinct stack;
+    part "aggregates": metadata, the high-water-mark and temporal queries (bytes
+    live at the peak, at the end and at each slice), ids only. Two children run
+    the two parts at once, and the parent joins them on the ids: every stack an
+    aggregated query reports made an allocation the record pass saw."""
     import memray
     from memray import FileFormat
 
@@ -194,27 +201,25 @@ def _extract(path: str, boundaries, part: str) -> dict:
         md = reader.metadata
         aggregated = md.file_format == FileFormat.AGGREGATED_ALLOCATIONS
         native = bool(md.has_native_traces)
-        sites = _Sites(native)
-        if part == "counts":
+        if part == "records":
             if aggregated:
                 return {"aggregated": True}
-            return _counts(reader, sites)
-        return _aggregates(memray, reader, md, aggregated, native, sites, boundaries)
+            return _records(reader, _Resolver(native))
+        return _aggregates(memray, reader, md, aggregated, native, boundaries)
     finally:
         reader.close()
 
 
-def _counts(reader, sites: _Sites) -> dict:
+def _records(reader, resolver: _Resolver) -> dict:
     from memray import AllocatorType
 
     dealloc = {int(AllocatorType.FREE), int(AllocatorType.PYMALLOC_FREE), int(AllocatorType.MUNMAP)}
     mmap_kind = int(AllocatorType.MMAP)
     nbytes = mmap_bytes = 0
-    # the one pass over every event: a counter per (stack, allocator), nothing per event;
-    # Python-only files have native ids 0, so their key is the Python stack id alone
+    # the one pass over every event: a counter per (stack ids, allocator), nothing per event
     calls: dict = {}
     first: dict = {}
-    if sites.native:
+    if resolver.native:
         for rec in reader.get_allocation_records():
             kind = rec.allocator
             if kind in dealloc:
@@ -227,10 +232,13 @@ def _counts(reader, sites: _Sites) -> dict:
             c = calls.get(key)
             if c is None:
                 calls[key] = 1
-                first[key] = rec
+                if key[:3] not in first:
+                    first[key[:3]] = rec
             else:
                 calls[key] = c + 1
     else:
+        # Python-only files have native ids 0: the Python stack id alone is the key
+        # (two attribute reads less per record, the bulk of this loop's cost)
         for rec in reader.get_allocation_records():
             kind = rec.allocator
             if kind in dealloc:
@@ -239,46 +247,62 @@ def _counts(reader, sites: _Sites) -> dict:
             nbytes += size
             if kind == mmap_kind:
                 mmap_bytes += size
-            key = (rec.stack_id, 0, 0, kind)
+            key = (rec.stack_id, kind)
             c = calls.get(key)
             if c is None:
                 calls[key] = 1
-                first[key] = rec
+                if (rec.stack_id, 0, 0) not in first:
+                    first[(rec.stack_id, 0, 0)] = rec
             else:
                 calls[key] = c + 1
+        calls = {(key[0], 0, 0, key[1]): c for key, c in calls.items()}
+    per_stack: dict[tuple, int] = {}
     counts_by_alloc: dict[int, int] = {}
     for key, c in calls.items():
-        i = sites.get(first[key])
-        sites.count[i] += c
+        per_stack[key[:3]] = per_stack.get(key[:3], 0) + c
         counts_by_alloc[key[3]] = counts_by_alloc.get(key[3], 0) + c
-    n_mmap = counts_by_alloc.get(mmap_kind, 0)
+    keys = []
+    while first:
+        # each record keeps the frames it resolved: let it go once they are in the table
+        k, rec = first.popitem()
+        keys.append([*k, resolver.stack_of(rec), per_stack[k]])
+    del rec
     return {
         "aggregated": False,
-        "stacks": sites.stacks,
-        "count": sites.count,
+        **resolver.table(),
+        "keys": keys,
         "totals": {"total_allocations": sum(counts_by_alloc.values()), "total_bytes_allocated": nbytes,
-                   "mmap_allocations": n_mmap, "mmap_bytes": mmap_bytes},
+                   "mmap_allocations": counts_by_alloc.get(mmap_kind, 0), "mmap_bytes": mmap_bytes},
         "allocations_by_allocator": {AllocatorType(k).name: v for k, v in sorted(counts_by_alloc.items())},
     }
 
 
-def _aggregates(memray, reader, md, aggregated: bool, native: bool, sites: _Sites, boundaries) -> dict:
+def _aggregates(memray, reader, md, aggregated: bool, native: bool, boundaries) -> dict:
     queries = ["high_watermark", "leaked"]
+    peak: dict[tuple, int] = {}
+    live: dict[tuple, int] = {}
+    records: dict[tuple, object] = {}   # aggregated files only: a record per stack, to resolve it
     for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
-        sites.peak[sites.get(rec)] += rec.size
-    leaked_bytes = 0
-    for rec in reader.get_leaked_allocation_records(merge_threads=True):
-        sites.live[sites.get(rec)] += rec.size
-        leaked_bytes += rec.size
-
-    totals: dict = {"peak_memory_bytes": int(md.peak_memory), "leaked_bytes": leaked_bytes,
-                    "total_allocations": None, "total_bytes_allocated": None,
-                    "mmap_allocations": None, "mmap_bytes": None}
+        k = _key(rec)
+        peak[k] = peak.get(k, 0) + rec.size
+        if aggregated:
+            records.setdefault(k, rec)
     timeline = None
     meta_extra: dict = {}
-    if not aggregated:
+    if aggregated:
+        for rec in reader.get_leaked_allocation_records(merge_threads=True):
+            k = _key(rec)
+            live[k] = live.get(k, 0) + rec.size
+            records.setdefault(k, rec)
+    else:
         queries += ["allocations", "temporal", "snapshots"]
-        timeline, meta_extra = _timeline(reader, md, sites, boundaries)
+        # the temporal query's intervals never freed are the leaked query's records:
+        # one pass over the file instead of two
+        timeline, meta_extra = _timeline(reader, md, live, boundaries)
+
+    totals: dict = {"peak_memory_bytes": int(md.peak_memory), "leaked_bytes": sum(live.values()),
+                    "total_allocations": None, "total_bytes_allocated": None,
+                    "mmap_allocations": None, "mmap_bytes": None}
     meta = {
         "tool": "memray",
         "file_format": md.file_format.name,
@@ -298,11 +322,17 @@ def _aggregates(memray, reader, md, aggregated: bool, native: bool, sites: _Site
         "memray_version": getattr(memray, "__version__", None),
         **meta_extra,
     }
-    return {"stacks": sites.stacks, "peak": sites.peak, "live": sites.live, "count": None,
-            "totals": totals, "meta": meta, "timeline": timeline}
+    out = {"peak": [[*k, v] for k, v in peak.items()], "live": [[*k, v] for k, v in live.items()],
+           "totals": totals, "meta": meta, "timeline": timeline}
+    if aggregated:
+        resolver = _Resolver(native)
+        out["keys"] = [[*k, resolver.stack_of(rec), None] for k, rec in records.items()]
+        out.update(resolver.table())
+    return out
 
 
-def _timeline(reader, md, sites: _Sites, boundaries):
+def _timeline(reader, md, live_end: dict, boundaries):
+    """Live bytes per stack at the picked snapshots, and (into live_end) at the end."""
     import bisect
 
     snaps = list(reader.get_memory_snapshots())
@@ -317,35 +347,35 @@ def _timeline(reader, md, sites: _Sites, boundaries):
         meta["finalised"] = False
         meta["notes"] = ["memray header not finalised (process killed?): end time from the last snapshot"]
     picks = _slice_indices(snap_ms, start_ms, end_ms, boundaries)
-    if not picks:
-        return None, meta
     # sort the picks by snapshot index so "live at k" is a contiguous range per interval
     order = sorted(range(len(picks)), key=lambda r: picks[r][2])
     ks = [picks[r][2] for r in order]
-    live: dict[int, list[int]] = {}
+    n = len(ks)
+    live: dict[tuple, list[int]] = {}
     for rec in reader.get_temporal_allocation_records(merge_threads=True):
-        j = sites.index.get((rec.stack_id, rec.native_stack_id, rec.native_segment_generation))
-        if j is None:
-            j = sites.get(rec)
-        row = live.get(j)
+        k = _key(rec)
+        row = live.get(k)
         for iv in rec.intervals:
             d = iv.deallocated_before_snapshot
+            if d is None:
+                live_end[k] = live_end.get(k, 0) + iv.n_bytes
             lo = bisect.bisect_left(ks, iv.allocated_before_snapshot)
-            hi = len(ks) if d is None else bisect.bisect_left(ks, d)
+            hi = n if d is None else bisect.bisect_left(ks, d)
             if lo < hi:
                 if row is None:
-                    row = live[j] = [0] * len(ks)
+                    row = live[k] = [0] * n
                 for r in range(lo, hi):
                     row[r] += iv.n_bytes
-    slices = [picks[r][0] for r in order]
-    times = [picks[r][1] for r in order]
+    if not picks:
+        return None, meta
     meta["slice_snapshot_ms"] = [snap_ms[k] if k < len(snap_ms) else end_ms for k in ks]
     meta["rss_at_slices"] = [snaps[min(k, len(snaps) - 1)].rss if snaps else None for k in ks]
-    return {"slices": slices, "times": times, "live": live}, meta
+    return {"slices": [picks[r][0] for r in order], "times": [picks[r][1] for r in order],
+            "live": [[*k, row] for k, row in live.items()]}, meta
 
 
 def _child_main(argv: list[str]) -> int:
-    """`python -m profiler.parsers.memray_bin PATH BOUNDARIES_JSON [aggregates|counts]`: JSON on stdout.
+    """`python -m profiler.parsers.memray_bin PATH BOUNDARIES_JSON [aggregates|records]`: JSON on stdout.
 
     JSON, not pickle: the child parses untrusted bytes with a reader that can be
     made to crash, so what comes back is data to parse, never code to run."""
@@ -359,8 +389,6 @@ def _child_main(argv: list[str]) -> int:
         # NotImplementedError is a RuntimeError: a query memray refuses for this kind of file
         sys.stderr.write(f"MEMPROF {type(exc).__name__}: {exc}\n")
         return _EXIT_BAD
-    if data.get("timeline") is not None:
-        data["timeline"]["live"] = sorted(data["timeline"]["live"].items())
     sys.stdout.write(json.dumps(data, separators=(",", ":")))
     return 0
 
@@ -377,8 +405,12 @@ def _read_in_children(path: Path, boundaries, head: bytes) -> dict:
     bjson = json.dumps([list(b) for b in boundaries] if boundaries else None)
     procs = {part: subprocess.Popen([sys.executable, "-m", "profiler.parsers.memray_bin", str(path), bjson, part],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-             for part in ("aggregates", "counts")}
+             for part in ("aggregates", "records")}
     try:
+        # the tables need pandas: load it while the children read (a core frees up
+        # once the shorter child is done) rather than after them
+        import pandas  # noqa: F401
+
         # communicate() drains each pipe fully, so neither child can block on a full one
         outputs = {part: p.communicate() for part, p in procs.items()}
     finally:
@@ -387,28 +419,89 @@ def _read_in_children(path: Path, boundaries, head: bytes) -> dict:
                 p.kill()
                 p.wait()
     agg = _child_result(path, head, procs["aggregates"].returncode, *outputs["aggregates"])
-    counts = _child_result(path, head, procs["counts"].returncode, *outputs["counts"])
-    if counts["aggregated"]:
-        return agg
-    return _merge_counts(agg, counts)
+    recs = _child_result(path, head, procs["records"].returncode, *outputs["records"])
+    try:
+        return _join(agg, agg if recs["aggregated"] else recs)
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise BadCapture(f"{path}: memray reader returned no usable result") from None
 
 
-def _merge_counts(agg: dict, counts: dict) -> dict:
-    """Add the per-stack call counts and the allocation totals to the aggregates, by frames."""
-    where = {st: i for i, st in enumerate(agg["stacks"])}
-    agg["count"] = [0] * len(agg["stacks"])
-    for st, c in zip(counts["stacks"], counts["count"]):
-        i = where.get(st)
-        if i is None:  # allocated and freed between snapshots, never live at the peak or the end
-            i = where[st] = len(agg["stacks"])
-            agg["stacks"].append(st)
-            agg["peak"].append(0)
-            agg["live"].append(0)
-            agg["count"].append(0)
-        agg["count"][i] += c
-    agg["totals"].update(counts["totals"])
-    agg["meta"]["allocations_by_allocator"] = counts["allocations_by_allocator"]
-    return agg
+def _join(agg: dict, recs: dict) -> dict:
+    """Per site (distinct resolved frames): stack, peak, live, calls and timeline rows,
+    from the aggregates keyed by memray's stack ids and the records' resolved stacks.
+
+    Two ids can resolve to the very same frames (memray's Python ids also tell
+    bytecode offsets within one line apart), so sites are keyed by the frames.
+    The temporal query may report a stack under another native segment generation
+    than its allocations carried (it merges a stack's intervals across generations):
+    an id the records never saw takes the stack of the same ids at the nearest generation."""
+    frames = [_frame(f) for f in recs["frames"]]
+    site_of_frames: dict[tuple, int] = {}
+    stacks: list[tuple[Frame, ...]] = []
+    site_of_stack = []
+    for idx in recs["stacks"]:
+        st = tuple(frames[i] for i in idx)
+        s = site_of_frames.get(st)
+        if s is None:
+            s = site_of_frames[st] = len(stacks)
+            stacks.append(st)
+        site_of_stack.append(s)
+    aggregated = recs is agg
+    count = None if aggregated else [0] * len(stacks)
+    site_of_key: dict[tuple, int] = {}
+    by_ids: dict[tuple, list] = {}
+    for sid, nid, gen, stack, n in recs["keys"]:
+        s = site_of_key[(sid, nid, gen)] = site_of_stack[stack]
+        by_ids.setdefault((sid, nid), []).append((gen, s))
+        if count is not None:
+            count[s] += n
+
+    python_only = not agg["meta"]["has_native_traces"]
+
+    def site(sid, nid, gen) -> int:
+        if python_only:
+            nid = gen = 0
+        s = site_of_key.get((sid, nid, gen))
+        if s is None:
+            near = by_ids.get((sid, nid))
+            if near:
+                s = min(near, key=lambda g: (abs(g[0] - gen), -g[0]))[1]
+            else:  # never seen allocating: cannot be resolved
+                s = len(stacks)
+                stacks.append(())
+                if count is not None:
+                    count.append(0)
+            site_of_key[(sid, nid, gen)] = s
+        return s
+
+    peak_rows = [(site(sid, nid, gen), v) for sid, nid, gen, v in agg["peak"]]
+    live_rows = [(site(sid, nid, gen), v) for sid, nid, gen, v in agg["live"]]
+    tl = agg["timeline"]
+    tl_rows = [(site(sid, nid, gen), row) for sid, nid, gen, row in tl["live"]] if tl else []
+    peak = [0] * len(stacks)
+    live = [0] * len(stacks)
+    for s, v in peak_rows:
+        peak[s] += v
+    for s, v in live_rows:
+        live[s] += v
+    timeline = None
+    if tl is not None:
+        rows: dict[int, list[int]] = {}
+        for s, row in tl_rows:
+            acc = rows.get(s)
+            if acc is None:
+                rows[s] = list(row)
+            else:
+                for r, v in enumerate(row):
+                    acc[r] += v
+        timeline = {"slices": tl["slices"], "times": tl["times"], "live": rows}
+    totals = agg["totals"]
+    meta = agg["meta"]
+    if not aggregated:
+        totals.update(recs["totals"])
+        meta["allocations_by_allocator"] = recs["allocations_by_allocator"]
+    return {"stacks": stacks, "peak": peak, "live": live, "count": count, "totals": totals,
+            "meta": meta, "timeline": timeline}
 
 
 def _child_result(path: Path, head: bytes, returncode: int, stdout: bytes, stderr: bytes) -> dict:
@@ -445,12 +538,10 @@ def _child_result(path: Path, head: bytes, returncode: int, stdout: bytes, stder
                          f"(memray: {errors[0].split(':', 1)[-1].strip()})")
     try:
         data = json.loads(stdout)
-        if "stacks" in data:
-            data["stacks"] = [tuple(Frame(*f) for f in st) for st in data["stacks"]]
-        if data.get("timeline") is not None:
-            data["timeline"]["live"] = {int(j): row for j, row in data["timeline"]["live"]}
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
         return data
-    except (ValueError, TypeError, KeyError):
+    except ValueError:
         raise BadCapture(f"{path}: memray reader returned no usable result") from None
 
 

@@ -134,6 +134,34 @@ def test_native_fixture_totals_and_python_frames():
     assert all(f.module == f.file for f in frames if f.file and f.file.endswith(".py"))
 
 
+def _memray_own(name: str, query: str) -> dict:
+    """memray's own per-stack query, read in-process (a good fixture), summed by resolved frames."""
+    import memray
+
+    out: dict = {}
+    with memray.FileReader(str(DATA / f"{name}.bin")) as reader:
+        native = reader.metadata.has_native_traces
+        for rec in getattr(reader, query)(merge_threads=True):
+            raw = rec.hybrid_stack_trace() if native else rec.stack_trace()
+            st = tuple(memray_bin._frame(f) for f in raw)
+            out[st] = out.get(st, 0) + rec.size
+    return {st: v for st, v in out.items() if v}
+
+
+@pytest.mark.parametrize("name", ["planted_native", "pyalloc_pymalloc", "killed"])
+def test_live_and_peak_per_site_equal_memrays_own_queries(name):
+    """live_bytes_end comes from the temporal query's never-freed intervals and both figures
+    are joined to stacks resolved by another process: per stack they must still be exactly
+    what memray's leaked and high-water-mark queries say."""
+    cap = cap_of(name)
+    ours_live = {st: v for st, v in zip(cap.sites["stack"], cap.sites.live_bytes_end) if v}
+    ours_peak = {st: v for st, v in zip(cap.sites["stack"], cap.sites.peak_bytes) if v}
+    assert ours_live == _memray_own(name, "get_leaked_allocation_records")
+    assert ours_peak == _memray_own(name, "get_high_watermark_allocation_records")
+    # every site made at least one allocation call: no site exists only for an id
+    assert (cap.sites.alloc_count >= 1).all() and cap.sites["stack"].is_unique
+
+
 def test_pure_python_sites_and_mmap():
     cap = cap_of("pyalloc")
     assert _by_function(cap, "warm_cache").live_bytes_end == 200_001
