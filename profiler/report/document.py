@@ -262,10 +262,11 @@ def _reclaims_section(doc: list, s: dict) -> None:
         rows = [
             ["Troughs (tooth vs previous tooth, same age)",
              f"{_pmb(tr.get('total_mb'))} in all over {tr.get('n')} reclaim(s) "
-             f"({fmt_signed(tr.get('mb_per_iter'), ' MB/iter')}); noise ±{_num(tr.get('noise_mb'))} MB; "
+             f"({fmt_signed(tr.get('mb_per_iter'), ' MB/iter')}); {_against(tr)}; "
              + ("rising" if tr.get("rises") else "not rising")],
             ["Peaks of finished teeth",
-             (f"{_pmb(pk.get('total_mb'))} over {pk.get('n', 0) + 1} teeth; " + ("rising" if pk.get("rises") else "not rising"))
+             (f"{_pmb(pk.get('total_mb'))} over {pk.get('n', 0) + 1} teeth; {_against(pk)}; "
+              + ("rising" if pk.get("rises") else "not rising"))
              if pk else "fewer than two finished teeth: not compared"],
             ["Highest peak", f"{fmt_mb(env.get('highest_peak_mb'), 1)} at iteration {env.get('highest_peak_iteration')}"],
         ]
@@ -313,6 +314,14 @@ def _across_reclaims(s: dict, show: int = 2) -> list[tuple[int, dict]]:
                 d[k] = e[ek]
         out.append((it, d))
     return out
+
+
+def _against(t: dict) -> str:
+    """What a rise was tested against: modelled noise (few teeth) or the levels' own trend test."""
+    if t.get("noise_mb") is not None:
+        return f"noise ±{t['noise_mb']:,.2f} MB"
+    ci = t.get("ci_mb") or [None, None]
+    return f"Mann-Kendall p = {t.get('p')}, Theil-Sen 95% CI [{fmt_signed(ci[0])}, {fmt_signed(ci[1])}] MB/iter"
 
 
 def _pmb(x) -> str:

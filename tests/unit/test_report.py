@@ -190,6 +190,7 @@ def test_sawtooth_report_marks_the_gc_reclaim_and_budgets_the_peak(tmp_path):
     assert "| Max expected memory | 160 MB |" in md        # nice(146.88 x 1.05): the peak, not mean + 3 sigma
     assert "budget for the peak" in md and "Only one reclaim was seen" in md
     assert "verdict rests on the envelope" in md
+    assert "| Troughs (tooth vs previous tooth, same age) | +0.46 MB in all over 1 reclaim(s)" in md and "not rising |" in md
     page = (tmp_path / "report.html").read_text()
     assert "Reclaim events" in page and "<script" not in page.lower()
     text = console.summary(res)
@@ -204,6 +205,7 @@ def test_leak_under_reclaims_report(tmp_path):
     assert "**VERDICT: LEAK: the troughs between reclaims keep climbing" in md
     assert "| Growth | 6-125 | 120 |" in md and "sawtooth with climbing troughs" in md
     assert "| 18 | " in md and "unknown (no heap figures)" in md
+    assert "Mann-Kendall p = " in md and "; rising |" in md      # 10 teeth: the levels get the trend tests
     assert "| Iterations until the alert threshold |" in md
 
 
