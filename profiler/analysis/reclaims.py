@@ -60,6 +60,8 @@ OVERDUE_FACTOR = 1.5
 MEDIAN_SE = 1.2533        # standard error of a median / of a mean, for normal noise (sqrt(pi/2))
 MANY_TEETH = 6            # from this many teeth on, the tooth levels are a series of their own
 TREND_P = 0.01
+MIN_GC_FALL_MB = 0.25     # a GC run after which heap in use fell less than this is not reported
+MAX_GC_EVENTS = 100
 
 
 def _floor(y: np.ndarray) -> float:
@@ -255,17 +257,25 @@ def attribute(df, positions: list[int], it) -> list[dict]:
 def gc_events(df, it, skip: set[int]) -> list[dict]:
     """GC runs at other iterations (not reclaims) after which heap in use fell, and where that went.
 
-    The first record is skipped: its counters cover everything before the loop started."""
+    The first record is skipped: its counters cover everything before the loop started. At most
+    MAX_GC_EVENTS are listed (a loop that collects every iteration would list them all)."""
+    import pandas as pd
+
     if "gc_collections" not in df.columns or "heap_in_use" not in df.columns:
         return []
+    runs = pd.to_numeric(df["gc_collections"], errors="coerce").to_numpy(dtype=float)
+    heap = pd.to_numeric(df["heap_in_use"], errors="coerce").to_numpy(dtype=float) / stats.MB
+    with np.errstate(invalid="ignore"):
+        cand = np.nonzero((runs[1:] > 0) & (heap[:-1] - heap[1:] >= MIN_GC_FALL_MB))[0] + 1
     out = []
-    for p in range(1, len(df)):
+    for p in cand:
+        p = int(p)
+        if int(it[p]) in skip:
+            continue
+        if len(out) >= MAX_GC_EVENTS:
+            break
         c = _int(df, "gc_collections", p)
-        if not c or int(it[p]) in skip:
-            continue
         a, b = _mb(df, "heap_in_use", p - 1), _mb(df, "heap_in_use", p)
-        if a is None or b is None or a - b < 0.25:
-            continue
         ev = {"iteration": int(it[p]), "gc_collections": c, "gc_collected": _int(df, "gc_collected", p),
               "heap_in_use_change_mb": stats.rnd(b - a)}
         r0, r1 = _mb(df, "rss", p - 1), _mb(df, "rss", p)

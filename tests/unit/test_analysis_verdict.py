@@ -79,6 +79,13 @@ def test_sawtooth_is_a_plateau():
     assert r["sawtooth"]["trims"] == 9
     # the planted trims fall back to k % 12 == 0, i.e. iterations 6 + 12 j
     assert r["sawtooth"]["trim_iterations"] == [18 + 12 * j for j in range(9)]
+    assert plateau["reclaims"] == r["sawtooth"]["trim_iterations"]
+    env = r["envelope"]
+    assert len(env["teeth"]) == 10 and env["teeth"][0]["first"] == 6
+    assert not env["troughs"]["rises"] and not env["peaks"]["rises"]
+    assert env["troughs"]["test"] == "mann-kendall"          # 10 teeth: the levels are tested as a series
+    # budget from the highest peak: nice(peak x 1.05), not mean + 3 sigma of the teeth
+    assert r["recommendation"]["max_expected_mb"] == nice_ceil(r["peak_mb"] * 1.05)
 
 
 def test_plateau_then_growth():
@@ -175,6 +182,7 @@ def test_verdicts_hold_over_many_noise_draws():
         plateau += noise["verdict"] == "plateau"
         slow = analyze_series(_synthetic(1500 + 0.5 * np.arange(100) + rng.uniform(-20, 20, 100)))
         leak += slow["verdict"] == "leak"
+        assert noise["reclaims"] == [] and slow["reclaims"] == []      # noise never looks like a reclaim
     assert plateau >= 29
     assert leak >= 29     # the stopped-growth guard (verdict.py) may hold one back as inconclusive
 
@@ -373,3 +381,16 @@ def test_one_reclaim_then_a_tooth_much_longer_is_inconclusive():
     assert [e["iteration"] for e in r["reclaims"]] == [20]
     assert "warmup" not in [p["name"] for p in r["phases"]]
     assert r["verdict"] == "inconclusive" and r["envelope"]["overdue"]
+
+
+def test_sawtooth_verdicts_hold_over_many_noise_draws():
+    """30 teeth of 5 iterations under N(0, 2 MB): the tooth levels are judged as a series, so
+    plateaus stay plateaus (a modelled noise summed over 29 offsets once gave ~9% false leaks)
+    and +0.1 MB/iter under the teeth (the 10%-per-1000 bar of a ~125 MB level is 0.0125) is found."""
+    rng = np.random.default_rng(31)
+    k = np.arange(150)
+    flat = leak = 0
+    for _ in range(15):
+        flat += analyze_series(_synthetic(100 + 10 * (k % 5) + rng.normal(0, 2, 150)))["verdict"] == "plateau"
+        leak += analyze_series(_synthetic(100 + 10 * (k % 5) + 0.1 * k + rng.normal(0, 2, 150)))["verdict"] == "leak"
+    assert flat >= 14 and leak >= 14
