@@ -9,6 +9,7 @@ from pathlib import Path
 
 PHASE_COLOURS = {"warmup": "#f4a261", "settling": "#e9c46a", "plateau": "#8ecae6", "growth": "#e76f51"}
 MARKERS = "os^DvP*Xh<>"
+MAX_LABELLED_RECLAIMS = 12     # beyond this, only the reclaims where the GC ran are labelled
 
 
 def _pyplot():
@@ -49,11 +50,13 @@ def memory_plot(series: dict, path: Path) -> Path | None:
             ax.hlines(b["mean_mb"], b["first"] - 0.5, b["last"] + 0.5, colors="#2a9d8f", lw=2, zorder=4,
                       label="block mean" if i == 0 else None)
         marks = reclaim_marks(series)
+        any_gc = any(label == "gc" for _, label in marks)
         for i, (it, label) in enumerate(marks):
             ax.axvline(it - 0.5, color="#6a4c93", lw=1.2, ls=":", zorder=4,
-                       label="reclaim (gc: Python's GC ran)" if i == 0 else None)
-            ax.annotate(label, (it - 0.5, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -12),
-                        textcoords="offset points", fontsize=8, color="#6a4c93")
+                       label=("reclaim (gc: Python's GC ran)" if any_gc else "reclaim") if i == 0 else None)
+            if label == "gc" or len(marks) <= MAX_LABELLED_RECLAIMS:
+                ax.annotate(label, (it - 0.5, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -12),
+                            textcoords="offset points", fontsize=8, color="#6a4c93")
         env = series.get("envelope") or {}
         teeth = env.get("teeth") or []
         if teeth:
