@@ -251,7 +251,7 @@ def _reclaims_section(doc: list, s: dict) -> None:
     env = s.get("envelope") or {}
     if not events and not s.get("gc_events"):
         return
-    doc.append(("h", 2, "Reclaim events"))
+    doc.append(("h", 2, "Reclaim events" if events else "Garbage collector runs"))
     if events:
         tr = env.get("troughs") or {}
         pk = env.get("peaks")
@@ -282,7 +282,7 @@ def _reclaims_section(doc: list, s: dict) -> None:
         doc.append(("ul", [e["sentence"] for e in events[:3]]))
     others = s.get("gc_events") or []
     if others:
-        doc.append(("p", "Other GC runs after which heap in use fell:"))
+        doc.append(("p", ("Other GC runs" if events else "GC runs") + " after which heap in use fell:"))
         doc.append(("ul", [e["sentence"] for e in others[:10]]))
 
 

@@ -219,3 +219,13 @@ def test_decomposition_shows_what_the_reclaim_gave_back(tmp_path):
     inside = sum(heap[25:30]) / 5 - sum(heap[0:5]) / 5        # the tooth 1-30: its last 5 vs its first 5
     assert f"| Heap in use | {inside:+,.1f} MB | {used:+,.1f} MB |" == "| Heap in use | +43.5 MB | -50.4 MB |"
     assert "| Heap in use | +43.5 MB | -50.4 MB |" in md
+
+
+def test_gc_run_without_a_reclaim_is_listed(tmp_path):
+    # the real tiny-twin run: the GC frees heap at iteration 31 but RSS stays (no reclaim)
+    res = _result("real_tiny_twins_40.jsonl")
+    render(res, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Garbage collector runs" in md and "## Reclaim events" not in md
+    assert "- at iteration 31 Python's cyclic GC ran (1 collection, 76 objects collected) and heap in use fell" in md
+    assert "but RSS did not fall" in md
