@@ -36,7 +36,7 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
                  min_growth: float = MIN_MATERIAL_BYTES_PER_ITER) -> dict:
     """{failed, reasons, leaking_sites, allowed_sites, minor_sites, series_slope_mb_per_iter, ...}; JSON-able.
     A leaking site growing less than `min_growth` bytes per iteration is minor: listed, not failing."""
-    from profiler.triage.runverdict import _site_brief, _unit, is_material
+    from profiler.triage.runverdict import _site_brief, _unit, is_material, rss_rate
 
     allow = list(allow or ())
     captures = result.get("_captures") or []
@@ -57,12 +57,12 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
                 leaking.append(brief)
     leaking.sort(key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"], str(d["site"])))
     series = result.get("series") or None
-    slope = series.get("slope_mb_per_iter") if series else None
+    slope = rss_rate(series) if series else None
     reasons = []
     for d in leaking:
         reasons.append(f"site leaks: {d['site']}")
     if max_slope is not None and slope is not None and float(slope) > max_slope:
-        reasons.append(f"RSS slope {float(slope):+.4g} MB/iteration exceeds --max-slope {max_slope:g}")
+        reasons.append(f"RSS growth {float(slope):+.4g} MB/iteration exceeds --max-slope {max_slope:g}")
     if not captures and series and series.get("verdict") == "leak" and max_slope is None:
         reasons.append("the RSS series verdict is leak (no capture to name sites; set --max-slope to gate on the slope)")
     return {

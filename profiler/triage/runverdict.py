@@ -128,20 +128,29 @@ def _pct(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:.0f}%" if whole else "n/a"
 
 
+def rss_rate(series: dict) -> float:
+    """The RSS growth rate the verdict rests on, MB per iteration: the envelope's trough rate for a
+    sawtooth (a straight line through teeth only says where the run stopped within a tooth), the
+    growth phase's Theil-Sen slope when there is one, else the stable-phase OLS slope."""
+    late = series.get("late_phase") or {}
+    if late.get("basis") == "envelope" or late.get("name") == "growth":
+        if late.get("theil_sen_mb_per_iter") is not None:
+            return _f(late.get("theil_sen_mb_per_iter"))
+    return _f(series.get("slope_mb_per_iter"))
+
+
 def _rss_growing(series: dict | None) -> bool:
     if not series:
         return False
     if series.get("verdict") == "leak":
         return True
+    if (series.get("late_phase") or {}).get("basis") == "envelope":
+        return False  # the envelope test already judged the trend: troughs do not rise
     ci = series.get("slope_ci_mb") or []
     return bool(len(ci) == 2 and ci[0] is not None and _f(ci[0]) > 0)
 
 
-def _rss_slope(series: dict) -> float:
-    late = series.get("late_phase") or {}
-    if late.get("name") == "growth" and late.get("theil_sen_mb_per_iter") is not None:
-        return _f(late.get("theil_sen_mb_per_iter"))
-    return _f(series.get("slope_mb_per_iter"))
+_rss_slope = rss_rate
 
 
 def run_verdict(series: dict | None, captures: list) -> dict:
