@@ -131,9 +131,14 @@ if want heaptrack; then heaptrack_fixtures; fi
 # stripped.massif.out    a stripped non-PIE program: frames are `??? (in ...)`; its unstripped twin
 #                        is rebuilt by the tests (same addresses) to resolve them with profiler.symbols
 # Every capture has its ms_print output beside it (<name>.ms_print.txt).
-# planted's 60 ms iterations are cut at their boundaries by time alone, and Valgrind's clock lag
-# behind process start varied 75-175 ms here: on a busy machine a fresh capture can land one
-# iteration off; rerun tests/unit/test_parse_massif.py and regenerate if its timeline test fails.
+# marked.massif.out      planted 12 with the in-band iteration markers (planted.massif.out and
+#                        pages.massif.out predate them: MEMPROF_MARKERS=0), markers beside it.
+# planted.massif.out's 100 ms iterations are cut at their boundaries by time alone, and Valgrind's
+# clock lag behind process start varied 50-175 ms here: on a busy machine a fresh capture can land
+# one iteration off; rerun tests/unit/test_parse_massif.py and regenerate if its timeline test fails.
+# marked.massif.out is cut at the markers massif caught and at the clock lag they measure (exact
+# on every fresh capture tried); its test also checks that the typical lag alone would NOT have
+# cut it right (the capture kept was one of those), so regenerate until that holds too.
 massif_fixtures() {
     local out="$DATA/massif" tmp
     tmp="$(mktemp -d)"
@@ -144,20 +149,40 @@ massif_fixtures() {
     strip "$tmp/stripped"
     (
         cd "$tmp"
-        MEMPROF_ITERATIONS="$tmp/planted.massif.iterations.jsonl" valgrind --tool=massif --time-unit=ms \
-            --detailed-freq=1 --massif-out-file=planted.massif.out ./planted 12
-        valgrind --tool=massif --pages-as-heap=yes --time-unit=ms --threshold=5.0 \
+        MEMPROF_MARKERS=0 MEMPROF_ITERATIONS="$tmp/planted.massif.iterations.jsonl" valgrind --tool=massif \
+            --time-unit=ms --detailed-freq=1 --massif-out-file=planted.massif.out ./planted 12
+        MEMPROF_ITERATIONS="$tmp/marked.massif.iterations.jsonl" valgrind --tool=massif --time-unit=ms \
+            --detailed-freq=1 --massif-out-file=marked.massif.out ./planted 12
+        MEMPROF_MARKERS=0 valgrind --tool=massif --pages-as-heap=yes --time-unit=ms --threshold=5.0 \
             --massif-out-file=pages.massif.out ./planted 3
         valgrind --tool=massif --massif-out-file=templated.massif.out ./templated
         valgrind --tool=massif --time-unit=B --detailed-freq=2 --massif-out-file=bytes.massif.out ./templated
         valgrind --tool=massif --detailed-freq=1 --massif-out-file=stripped.massif.out ./stripped
     )
     local f
-    for f in planted pages templated bytes stripped; do
+    for f in planted marked pages templated bytes stripped; do
         cp "$tmp/$f.massif.out" "$out/"
         ms_print "$out/$f.massif.out" > "$out/$f.massif.out.ms_print.txt"
     done
-    cp "$tmp/planted.massif.iterations.jsonl" "$out/"
+    cp "$tmp/planted.massif.iterations.jsonl" "$tmp/marked.massif.iterations.jsonl" "$out/"
+    # llama_switch.massif.out: the C switch loop (tests/data/triage/llama_switch.c) against
+    # libllama on the tiny twins, 4 iterations, depth 2 / threshold 5% to stay small. Its
+    # iterations end by unloading 20+ MB (ggml_backend_sched_new's buffer among them): the
+    # boundary is the low point after that release (the fixed 120 ms lag showed it live at all 4)
+    local sp m06 m17
+    sp="$("$PY" -c 'import llama_cpp, os; print(os.path.dirname(os.path.dirname(llama_cpp.__file__)))')"
+    m06="$("$PY" -c 'from profiler.models import ensure_twin; print(ensure_twin("tiny-0.6b", show_progress=False))')"
+    m17="$("$PY" -c 'from profiler.models import ensure_twin; print(ensure_twin("tiny-1.7b", show_progress=False))')"
+    gcc -O1 -g -I"$sp/include" -o "$tmp/llama_switch" "$DATA/triage/llama_switch.c" -L"$sp/llama_cpp/lib" \
+        -lllama -lggml -lggml-base -Wl,-rpath,"$sp/llama_cpp/lib"
+    (
+        cd "$tmp"
+        MEMPROF_ITERATIONS="$tmp/llama_switch.massif.iterations.jsonl" valgrind --tool=massif --time-unit=ms \
+            --detailed-freq=1 --depth=2 --threshold=5.0 --massif-out-file=llama_switch.massif.out \
+            ./llama_switch 4 "$m06" "$m17"
+    )
+    cp "$tmp/llama_switch.massif.out" "$tmp/llama_switch.massif.iterations.jsonl" "$out/"
+    ms_print "$out/llama_switch.massif.out" > "$out/llama_switch.massif.out.ms_print.txt"
     rm -rf "$tmp"
 }
 if want massif; then massif_fixtures; fi

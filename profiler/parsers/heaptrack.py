@@ -47,6 +47,7 @@ SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # iterations, busy 2-core machine) every lag from 0.02 to 0.04 s cut all 12 boundaries exactly
 # and 0.00 cut none; we take the middle. A `c` stamp every 10 ms bounds the resolution.
 CLOCK_LAG_S = 0.03
+MAX_SIZE = 1 << 48           # an allocation info larger than 256 TiB is corruption (sums stay in int64)
 GRID_MAX = 40                # without boundaries: at most this many equal slices kept while streaming
 
 
@@ -339,6 +340,8 @@ class _Reader:
                 size, trace = (int(x, 16) for x in line[2:].split(b" "))
                 if trace > len(self.trace_ip):
                     raise self.bad(line_no, f"reference to undefined trace {trace:x}")
+                if size >= MAX_SIZE:
+                    raise self.bad(line_no, f"allocation size {size:x} out of range")
                 self.new_sizes.append(size)
                 self.new_traces.append(trace)
                 self.new_lines.append(line_no)
@@ -424,7 +427,7 @@ class _Reader:
                         parts = line[2:].split(b" ")
                         if len(parts) == 2:
                             size, trace = int(parts[0], 16), int(parts[1], 16)
-                            if 0 <= trace <= len(trace_ip) and size >= 0:
+                            if 0 <= trace <= len(trace_ip) and 0 <= size < MAX_SIZE:
                                 new_sizes.append(size)
                                 new_traces.append(trace)
                                 new_lines.append(base + slow_i[si])

@@ -30,15 +30,32 @@ SEPARATOR = "#-----------"
 BELOW_THRESHOLD = "(below threshold)"
 _SNAPSHOT_FIELDS = ("time", "mem_heap_B", "mem_heap_extra_B", "mem_stacks_B", "heap_tree")
 _TREE_KINDS = ("empty", "detailed", "peak")
-# massif's millisecond clock starts when Valgrind's core first reads its timer, after the tool
-# has loaded: measured 75-175 ms after the process (launcher) start that iteration records count
-# from (planted workload, Valgrind 3.19, 2 busy cores, seven captures; constant within a run).
-# We shift by a typical lag, then move each boundary to the start of the longest quiet stretch
-# (no snapshot) overlapping [t_end - QUIET_BEFORE_S, t_end + QUIET_AFTER_S]: an iteration ends
-# with bookkeeping, not allocation, and the next one starts allocating at once. This is exact
-# while the true lag is within ~40 ms of the shift or iterations are long next to the lag's
-# spread; a 60 ms toy iteration on a loaded machine can land one iteration off (see meta).
-VALGRIND_CLOCK_LAG_S = 0.12
+# massif's millisecond clock (--time-unit=ms) is Valgrind's VG_(read_millisecond_timer): a
+# monotonic clock whose zero is its first read, during Valgrind's own start-up, after the
+# launcher has exec'd the tool; iteration records count from the process's creation (fork).
+# The difference is constant within a run but varies between runs: 50-175 ms on planted
+# captures (Valgrind 3.19, 2 busy cores), more than a 100 ms toy iteration.
+#
+# Snapshots are time-driven (one at an allocation or free once massif's minimum interval has
+# passed, the interval doubling at every cull), so no snapshot need fall on a boundary. Two
+# ways to a boundary, best first:
+# 1. the workload's in-band marker (profiler/parsers/_stacks.py: malloc+free of marker_size(i)
+#    right after record i): a detailed snapshot that caught it alive IS the boundary state (minus
+#    the marker); and any caught marker measures the run's clock offset exactly (the median
+#    over the caught ones, since the first record's write is slowed by Valgrind translating new
+#    code), which then places the other boundaries;
+# 2. without a caught marker, a typical offset (VALGRIND_CLOCK_LAG_S).
+# Either way the boundary moves to the start of the longest quiet stretch (no snapshot)
+# overlapping [t_end - QUIET_BEFORE_S, t_end + QUIET_AFTER_S] on massif's clock: an iteration
+# ends with bookkeeping, not allocation, and the next one starts allocating at once. When no
+# stretch there is quiet (QUIET_FACTOR x the median spacing: a busy loop whose snapshots come
+# at massif's interval), the first snapshot at or after the boundary. The typical offset, 80 ms,
+# cut all 12 boundaries of each of 8 planted captures exactly without their markers (120 ms: 4
+# of 8), and put every boundary of a 4-iteration massif run of the switch loop after its unload.
+# Residual error without a caught marker: one snapshot (massif's interval, ~40 ms in a 20 s run,
+# growing with the run) and an offset off by more than ~20 ms.
+VALGRIND_CLOCK_LAG_S = 0.08
+DROP_AFTER_S = 0.04    # how far after t_end a release still belongs to the iteration (the clock is approximate)
 QUIET_BEFORE_S = 0.05
 QUIET_AFTER_S = 0.02
 
@@ -274,8 +291,8 @@ def parse(path, boundaries=None) -> Capture:
 
 
 def _quiet_cut(every, start, end):
-    """The time of the snapshot that opens the longest snapshot-free stretch overlapping
-    [start, end] (`every`: sorted snapshot times framed by -inf and +inf)."""
+    """(time of the snapshot that opens the longest snapshot-free stretch overlapping
+    [start, end], that stretch's length) (`every`: sorted snapshot times framed by -inf and +inf)."""
     import numpy as np
 
     lo = max(int(np.searchsorted(every, start, side="left")) - 1, 0)
@@ -285,7 +302,68 @@ def _quiet_cut(every, start, end):
         length = min(every[k + 1], end) - max(every[k], start)
         if length > best_len:
             best, best_len = k, length
-    return every[best]
+    return every[best], best_len
+
+
+def _find_markers(detailed, bounds, to_seconds, prior_lag):
+    """In-band markers caught alive in detailed snapshots: (marker site ids, {boundary row:
+    snapshot index into `detailed`}, measured clock offset or None). A marker site is a path
+    whose every appearance is one marker-sized block of a boundary's iteration; of several such
+    paths the one that matches the most boundaries wins (one call site writes all markers)."""
+    from profiler.parsers._stacks import MARKER_SPAN, marker_code
+
+    wanted = {it % MARKER_SPAN: row for row, (it, _) in enumerate(bounds)} if bounds else {}
+    hits: dict[int, list] = {}          # site -> [(detailed index, code)]
+    spoiled = set()
+    for k, snap in enumerate(detailed):
+        for sid, b in snap.leaves.items():
+            if sid in spoiled or not b:
+                continue
+            code = marker_code(b)
+            if code is None:
+                spoiled.add(sid)
+                hits.pop(sid, None)
+            else:
+                hits.setdefault(sid, []).append((k, code))
+    sites = {sid for sid, h in hits.items() if len({c for _, c in h}) >= 2 or any(c in wanted for _, c in h)}
+    if not sites or not bounds or to_seconds is None:
+        return sites, {}, None
+    best = max(sites, key=lambda sid: (len({c for _, c in hits[sid] if c in wanted}), -sid))
+    at = {}
+    for k, code in hits[best]:
+        row = wanted.get(code)
+        if row is None:
+            continue
+        it, t_end = bounds[row]
+        off = t_end - detailed[k].time * to_seconds
+        # a wrapped code (more than MARKER_SPAN iterations) or a stray: keep the one nearest in time
+        if row in at and abs(at[row][1] - prior_lag) <= abs(off - prior_lag):
+            continue
+        at[row] = (k, off)
+    offsets = sorted(off for _, off in at.values())
+    lag = offsets[len(offsets) // 2] if offsets else None
+    return sites, {row: k for row, (k, _) in at.items()}, lag
+
+
+def _boundary_snapshot(times, heaps, every, t_end):
+    """Index (into the detailed snapshots) of the state at a boundary mapped to massif's clock.
+
+    A release of at least half the heap just before the boundary (a model and its context unloaded: the
+    switch loop's iterations end that way) marks the end: the state is the low point the descent
+    reaches. Otherwise the last snapshot before the longest quiet stretch around the boundary."""
+    import numpy as np
+
+    lo = int(np.searchsorted(times, t_end - QUIET_BEFORE_S, side="left"))
+    hi = int(np.searchsorted(times, t_end + DROP_AFTER_S, side="right"))
+    # a descent to half (or less) of the heap of one of the three snapshots before
+    drops = [k for k in range(max(lo, 1), hi) if heaps[k] * 2 < heaps[max(k - 3, 0):k].max()]
+    if drops:
+        k = drops[-1]
+        while k + 1 < hi and heaps[k + 1] < heaps[k]:
+            k += 1
+        return k
+    cut, _ = _quiet_cut(every, t_end - QUIET_BEFORE_S, t_end + QUIET_AFTER_S)
+    return int(np.searchsorted(times, cut, side="right")) - 1
 
 
 def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made) -> Capture:
@@ -303,40 +381,50 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
     last_tree = detailed[-1] if detailed else None
 
     m = len(site_paths)
+    to_seconds = {"ms": 1e-3, "s": 1.0}.get(unit)
+    bounds = boundary_targets(boundaries)
+    marker_sites, at_marker, measured_lag = _find_markers(detailed, bounds, to_seconds, VALGRIND_CLOCK_LAG_S)
+    keep = [sid for sid in range(m) if sid not in marker_sites]
     rows = []
     for sid, key in enumerate(site_paths):
+        if sid in marker_sites:
+            continue      # the marker's own site is protocol, not the program's memory
         stack = tuple(frame(label) for label in key)
         live = last_tree.leaves.get(sid, 0) if last_tree else 0
         peak = peak_tree.leaves.get(sid, 0) if peak_tree else 0
         rows.append((sid, stack, live, peak, None, None))
     sites = sites_frame(rows, FORMAT, counts_known=False)
 
-    to_seconds = {"ms": 1e-3, "s": 1.0}.get(unit)
-    bounds = boundary_targets(boundaries)
     if bounds and to_seconds is not None and detailed:
-        lag = 0.0 if heaptrack_made else VALGRIND_CLOCK_LAG_S
+        lag = 0.0 if heaptrack_made else (measured_lag if measured_lag is not None else VALGRIND_CLOCK_LAG_S)
         times = np.array([s.time * to_seconds + lag for s in detailed])
         every = np.array([-np.inf] + [s.time * to_seconds + lag for s in snapshots] + [np.inf])
+        heaps = np.array([s.heap for s in detailed])
         slices, ts, mat = [], [], np.zeros((len(bounds), m), np.int64)
         for row, (it, t_end) in enumerate(bounds):
-            cut = _quiet_cut(every, t_end - QUIET_BEFORE_S, t_end + QUIET_AFTER_S)
-            j = int(np.searchsorted(times, cut, side="right")) - 1
+            if row in at_marker:
+                j = at_marker[row]
+            else:
+                j = _boundary_snapshot(times, heaps, every, t_end)
             if j >= 0:
                 for sid, b in detailed[j].leaves.items():
                     mat[row, sid] = b
             slices.append(it)
             ts.append(t_end)
-        timeline = timeline_frame(range(m), slices, ts, mat)
-        timeline_note = ("iteration boundaries: the last detailed snapshot before the longest quiet "
+        timeline = timeline_frame(keep, slices, ts, mat[:, keep])
+        how = ("measured by the in-band markers" if measured_lag is not None and not heaptrack_made
+               else "taken")
+        timeline_note = (f"iteration boundaries: {len(at_marker)} of {len(bounds)} at a snapshot that caught "
+                         "the in-band marker, the rest at the last detailed snapshot before the longest quiet "
                          f"stretch from {QUIET_BEFORE_S:.3f} s before to {QUIET_AFTER_S:.3f} s after each "
-                         f"t_end (massif clock taken to lag process start by {lag:.3f} s)")
+                         f"t_end (massif clock {how} to lag process start by {lag:.3f} s)")
     else:
         mat = np.zeros((len(detailed), m), np.int64)
         for row, s in enumerate(detailed):
             for sid, b in s.leaves.items():
                 mat[row, sid] = b
         ts = [s.time * to_seconds if to_seconds is not None else float("nan") for s in detailed]
-        timeline = timeline_frame(range(m), [s.index for s in detailed], ts, mat)
+        timeline = timeline_frame(keep, [s.index for s in detailed], ts, mat[:, keep])
         if to_seconds is None:
             timeline_note = (f"slices are detailed snapshot numbers: time_unit {unit!r} (instructions or "
                              "bytes) cannot be aligned to wall time" + ("; boundaries ignored" if bounds else ""))
@@ -363,5 +451,8 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         "written_by": "heaptrack_print -M" if heaptrack_made else "valgrind massif",
         "pages_as_heap": "--pages-as-heap=yes" in (header.get("desc") or ""),
         "timeline": timeline_note,
+        "timeline_unit": "iteration" if (bounds and to_seconds is not None and detailed) else "slice",
+        "markers": {"sites": len(marker_sites), "boundaries_at_markers": len(at_marker),
+                    "boundaries": len(bounds), "clock_lag_s": None if measured_lag is None else round(measured_lag, 3)},
     }
     return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta)

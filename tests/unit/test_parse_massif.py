@@ -24,7 +24,7 @@ from profiler.parsers.massif import parse_label
 DATA = Path(__file__).parent.parent / "data" / "massif"
 HEAPTRACK = Path(__file__).parent.parent / "data" / "heaptrack"
 KiB = 1024
-VALGRIND_FIXTURES = ["planted", "pages", "templated", "bytes", "stripped"]
+VALGRIND_FIXTURES = ["planted", "marked", "llama_switch", "pages", "templated", "bytes", "stripped"]
 
 
 def ms_print(name: str) -> dict:
@@ -294,3 +294,88 @@ def test_sniff():
     head = (DATA / "planted.massif.out").read_bytes()[:4096]
     assert massif.sniff(head, None)
     assert not massif.sniff((HEAPTRACK / "planted.zst").read_bytes()[:4096], None)
+
+
+# --- in-band iteration markers --------------------------------------------------------------------
+# marked.massif.out: planted 12 with its markers (malloc+free of marker_size(i) right after each
+# record). massif caught 4 of them alive in a detailed snapshot; they measure the run's clock lag
+# (59 ms; the former fixed 120 ms cut only 1 of 12 boundaries right) and place the other 8.
+
+def _marked_bounds():
+    recs = [json.loads(x) for x in (DATA / "marked.massif.iterations.jsonl").read_text().splitlines()]
+    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
+
+
+@pytest.fixture(scope="module")
+def marked():
+    return load_capture(DATA / "marked.massif.out", boundaries=_marked_bounds())
+
+
+def _series(cap, function):
+    sid = site(cap, function)["site_id"]
+    tl = cap.timeline
+    return tl[tl["site_id"] == sid].sort_values("slice")["live_bytes"].tolist()
+
+
+def test_marked_timeline_is_exact_at_every_boundary(marked):
+    assert sorted(marked.timeline["slice"].unique()) == list(range(1, 13))
+    assert _series(marked, "leak_lost") == [32 * KiB * i for i in range(1, 13)]
+    assert _series(marked, "leak_reachable") == [16 * KiB * i for i in range(1, 13)]
+    assert _series(marked, "pool_acquire") == [64 * KiB * min(i, 4) for i in range(1, 13)]
+    assert _series(marked, "scratch_work") == [0] * 12
+    assert _series(marked, "init_once") == [100 * KiB] * 12
+    assert marked.meta["markers"] == {"sites": 1, "boundaries_at_markers": 4, "boundaries": 12,
+                                      "clock_lag_s": 0.059}
+    assert marked.meta["timeline_unit"] == "iteration"
+    assert "measured by the in-band markers" in marked.meta["timeline"]
+
+
+def test_marked_capture_needed_its_markers(monkeypatch):
+    # the same capture cut by the former fixed 120 ms lag alone: 11 of 12 boundaries an iteration off
+    real = massif._find_markers
+    monkeypatch.setattr(massif, "_find_markers", lambda *a: (real(*a)[0], {}, None))
+    monkeypatch.setattr(massif, "VALGRIND_CLOCK_LAG_S", 0.12)
+    cap = load_capture(DATA / "marked.massif.out", boundaries=_marked_bounds())
+    leak = _series(cap, "leak_lost")
+    assert sum(v == 32 * KiB * i for i, v in enumerate(leak, 1)) == 1
+    # the markers it caught measure this run's lag: 59 ms
+    monkeypatch.setattr(massif, "_find_markers", real)
+    assert load_capture(DATA / "marked.massif.out", boundaries=_marked_bounds()).meta["markers"]["clock_lag_s"] == 0.059
+
+
+def test_marker_site_left_out_of_the_sites_table(marked):
+    assert "iteration_marker" not in set(marked.sites["function"])
+    assert set(marked.timeline["site_id"]) == set(marked.sites["site_id"])
+    text = (DATA / "marked.massif.out").read_text()
+    assert "iteration_marker" in text          # massif did record it
+    plain = load_capture(DATA / "marked.massif.out")
+    assert "iteration_marker" not in set(plain.sites["function"])
+    assert plain.meta["timeline_unit"] == "slice"
+
+
+def test_timeline_unit_of_unmarked_and_unalignable_captures(planted):
+    cap = load_capture(DATA / "planted.massif.out", boundaries=boundaries())
+    assert cap.meta["timeline_unit"] == "iteration" and cap.meta["markers"]["boundaries_at_markers"] == 0
+    assert cap.meta["markers"]["clock_lag_s"] is None
+    assert planted.meta["timeline_unit"] == "slice"
+    instr = load_capture(DATA / "templated.massif.out", boundaries=boundaries())
+    assert instr.meta["timeline_unit"] == "slice"
+
+
+# --- a real switch loop: iterations that end by unloading --------------------------------------
+# llama_switch.massif.out: tests/data/triage/llama_switch.c under massif (libllama, tiny twins,
+# 4 iterations). Each iteration frees its model, context and the scheduler's 20.7 MB buffer just
+# before its record; massif's clock lagged ~100 ms here. The former fixed 120 ms lag and quiet
+# stretch put every boundary before the unload (26-28 MB live); now each is the low point right
+# after the release.
+
+def test_switch_loop_boundaries_after_the_unload():
+    recs = [json.loads(x) for x in (DATA / "llama_switch.massif.iterations.jsonl").read_text().splitlines()]
+    cap = load_capture(DATA / "llama_switch.massif.out", boundaries=[(r["iteration"], r["t_end"], r["wall_end"])
+                                                                      for r in recs])
+    tl = cap.timeline
+    sched = cap.sites[cap.sites["site"].str.startswith("ggml_backend_sched_new")]
+    assert sched["peak_bytes"].tolist() == [20685264]
+    assert tl[tl["site_id"].isin(sched["site_id"])]["live_bytes"].tolist() == [0, 0, 0, 0]
+    assert tl.groupby("slice")["live_bytes"].sum().tolist() == [2398420, 2603301, 2662893, 2558221]
+    assert cap.meta["timeline_unit"] == "iteration"
