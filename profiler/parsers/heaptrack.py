@@ -19,9 +19,23 @@ of heaptrack 1.4) so they agree with `heaptrack_print -f FILE`:
 - peak RSS: max `R` pages x page size from `I`;
 - per-site peak: the site's live bytes at the moment the global peak is first reached.
 
-Timeline: the live bytes of every site at each iteration boundary (state just before the last
-`c` stamp at or before t_end minus CLOCK_LAG_S), or without boundaries at ~20 equal time slices
-plus the end. A `c` line is written every 10 ms, which bounds the resolution.
+Timeline: the live bytes of every site at each iteration boundary, or without boundaries at
+~20 equal time slices plus the end. A boundary is cut exactly at the workload's in-band marker
+when the capture has it (see profiler/parsers/_stacks.py: the malloc of marker_size(i) written
+right after record i), else by time: the state just before the last `c` stamp at or before
+t_end minus CLOCK_LAG_S.
+
+Why time alone is not enough (libheaptrack.cpp, heaptrack 1.4): a `c` record is
+std::chrono::steady_clock milliseconds since heaptrack_init (the preload library's start, a few
+ms after the fork the iteration records count from), written by a timer thread that sleeps
+10 ms and then must take the same lock every malloc/free takes, by try_lock with 1 us naps. While
+the program allocates hard (libllama loading a model) that thread starves: in the committed
+llama_switch capture the stamps go 85 ms -> 1074 ms -> 1423 ms, and no event between two
+stamps can be placed in time. Stamps are written in stream order under the lock, so they never
+lie about order; only the events' times are unknown. The unload that ends an iteration comes
+within ~20 ms of t_end, so a cut by time falls before or after it: 2 of 6 llama_switch boundaries
+came out right by time, 0 of 6 on a `memprof heaptrack --quick -n 6` run (43-62 MB freed but
+shown live at every boundary), 6 of 6 with the markers.
 """
 from __future__ import annotations
 
@@ -42,8 +56,8 @@ _VERSION_RE = re.compile(rb"v [0-9a-f]{1,8} [0-9a-f]{1,4}\n")
 READ_SIZE = 1 << 16          # compressed bytes per read
 BATCH_SIZE = 4 << 20         # decompressed text handled per vectorised batch
 SUPPORTED_FILE_FORMATS = (1, 2, 3)
-# heaptrack's clock starts when its preload library initialises, some tens of ms after the
-# process (fork) start the iteration records count from. On seven planted captures (60 ms
+# Fallback without markers. heaptrack's clock starts when its preload library initialises, some
+# tens of ms after the process (fork) start the iteration records count from. On seven planted captures (60 ms
 # iterations, busy 2-core machine) every lag from 0.02 to 0.04 s cut all 12 boundaries exactly
 # and 0.00 cut none; we take the middle. A `c` stamp every 10 ms bounds the resolution.
 CLOCK_LAG_S = 0.03
