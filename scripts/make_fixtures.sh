@@ -200,7 +200,8 @@ memray_fixtures() {
     gcc -O0 -g -fno-omit-frame-pointer -shared -fPIC -DPLANTED_LIB \
         -o "$tmp/libplanted.so" "$ROOT/tests/workloads/planted.c"
     # (corrupt_flip.derived.bin is derived by hand, see the README there: kept)
-    rm -f "$out"/planted_*.bin "$out"/pyalloc*.bin "$out"/killed.bin "$out"/*.stats.json "$out"/*.iterations.jsonl
+    rm -f "$out"/planted_*.bin "$out"/pyalloc*.bin "$out"/killed.bin "$out"/dlopen_gen.bin "$out"/*.stats.json \
+        "$out"/*.iterations.jsonl
     (
         cd "$ROOT"
         # planted sites, Python stacks only, one Python frame per planted C function; uncompressed
@@ -218,7 +219,9 @@ memray_fixtures() {
         "$PY" -m memray run -q --trace-python-allocators -o pyalloc_pymalloc.bin pyalloc.py
         # a run killed mid-way (SIGKILL, exit status 137): the header is never finalised
         "$PY" -m memray run -q -o killed.bin killed.py || [ $? -eq 137 ]
-        for f in planted_python planted_native pyalloc pyalloc_pymalloc killed; do
+        # one stack across several native segment generations (a dlopen between its allocations)
+        "$PY" -m memray run -q --native -o dlopen_gen.bin dlopen_gen.py
+        for f in planted_python planted_native pyalloc pyalloc_pymalloc killed dlopen_gen; do
             "$PY" -m memray stats --json -f -o "$f.stats.json" "$f.bin" >/dev/null
         done
     )
