@@ -431,9 +431,11 @@ def _join(agg: dict, recs: dict) -> dict:
 
     Two ids can resolve to the very same frames (memray's Python ids also tell
     bytecode offsets within one line apart), so sites are keyed by the frames.
-    The temporal query may report a stack under another native segment generation
-    than its allocations carried (it merges a stack's intervals across generations):
-    an id the records never saw takes the stack of the same ids at the nearest generation."""
+    memray's queries do not agree on which native segment generation a stack's
+    bytes belong to (the leaked query pools a stack's generations, the temporal one
+    splits them; see tests/data/memray/dlopen_gen.py), but every id they report was
+    seen by the record pass. An id it did not see (never observed; a safeguard)
+    takes the stack of the same ids at the nearest generation."""
     frames = [_frame(f) for f in recs["frames"]]
     site_of_frames: dict[tuple, int] = {}
     stacks: list[tuple[Frame, ...]] = []
