@@ -832,25 +832,34 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     pos = np.searchsorted(site_ids, traces)
     m = len(site_ids)
 
+    # the in-band markers are protocol, not the program's memory: their allocation infos (the
+    # marker sizes at the trace the boundaries matched; without boundaries, at any trace that
+    # wrote markers of 2+ iterations) are left out of the sites' figures, and a site that
+    # allocated nothing else is left out. The trace alone is not enough: a Python program's
+    # other ctypes calls into malloc share the marker's native stack.
+    at_marker, marker_trace = _match_markers(rd, bounds)
+    codes = rd.marker_code[:n]
+    sized = (codes >= 0) & (rd.marker_hits[:n] > 0)
+    if marker_trace is not None:
+        mask = sized & (traces == marker_trace)
+    else:
+        mask = np.zeros(n, bool)
+        for t in np.unique(traces[sized]).tolist():
+            here = sized & (traces == t)
+            if len(set(codes[here].tolist())) >= 2:
+                mask |= here
+    weight = (~mask).astype(np.int64)
+
     def per_site(counts):
-        return np.bincount(pos, weights=(counts[:n] * sizes).astype(np.float64), minlength=m).round().astype(np.int64)
+        return np.bincount(pos, weights=(counts[:n] * sizes * weight).astype(np.float64),
+                           minlength=m).round().astype(np.int64)
 
     live_end = per_site(rd.counts)
     peak = per_site(rd.peak_counts)
-    calls = np.bincount(pos, weights=rd.calls[:n].astype(np.float64), minlength=m).round().astype(np.int64)
-    marker_calls = np.bincount(pos, weights=rd.marker_hits[:n].astype(np.float64), minlength=m).round().astype(np.int64)
-    at_marker, marker_trace = _match_markers(rd, bounds)
-    # the marker's own site is protocol, not the program's memory: the trace the boundaries
-    # matched, or (no boundaries) a trace that allocates nothing but markers of 2+ iterations
-    only_markers = (marker_calls > 0) & (marker_calls == calls)
-    if marker_trace is not None:
-        is_marker = only_markers & (site_ids == marker_trace)
-    else:
-        codes = rd.marker_code[:n]
-        n_codes = np.array([len(set(codes[pos == j].tolist())) for j in np.flatnonzero(only_markers)])
-        is_marker = only_markers.copy()
-        is_marker[np.flatnonzero(only_markers)] = n_codes >= 2
-    keep = ~is_marker
+    all_calls = rd.calls[:n]
+    calls = np.bincount(pos, weights=(all_calls * weight).astype(np.float64), minlength=m).round().astype(np.int64)
+    marker_calls = np.bincount(pos, weights=(all_calls * mask).astype(np.float64), minlength=m).round().astype(np.int64)
+    keep = ~((marker_calls > 0) & (calls == 0))
     ip_cache: dict = {}
     rows = (
         (sid, _stack(rd, sid, ip_cache), le, pk, cl, None)
@@ -911,11 +920,10 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
         "timeline": _timeline_note(bounds, len(at_marker)),
         "timeline_unit": "iteration" if bounds else "slice",
         # in-band iteration markers: real calls heaptrack counts (in calls, temporary and
-        # allocated_bytes_total above, as heaptrack_print does); their site is not in `sites`
+        # allocated_bytes_total above, as heaptrack_print does); not in the sites' figures
         "markers": {
-            "calls": int(marker_calls[is_marker].sum()),
-            "bytes": int(np.bincount(pos, weights=(rd.marker_hits[:n] * sizes).astype(np.float64),
-                                     minlength=m)[is_marker].sum()),
+            "calls": int(all_calls[mask].sum()),
+            "bytes": int((all_calls[mask] * sizes[mask]).sum()),
             "boundaries_at_markers": len(at_marker),
             "boundaries": len(bounds),
         },

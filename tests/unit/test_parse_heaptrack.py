@@ -416,3 +416,14 @@ def test_markers_without_boundaries_leave_the_sites_table(marked):
     assert plain.meta["timeline_unit"] == "slice"
     assert plain.meta["markers"]["calls"] == 12
     assert set(plain.sites["function"]) == set(marked.sites["function"])
+
+
+def test_markers_can_be_turned_off(monkeypatch):
+    from profiler.workload.child import IterationMarker
+
+    monkeypatch.setenv("MEMPROF_MARKERS", "0")
+    off = IterationMarker()
+    assert off._malloc is None
+    off.mark(1)          # a no-op
+    monkeypatch.delenv("MEMPROF_MARKERS")
+    assert IterationMarker()._malloc is not None
