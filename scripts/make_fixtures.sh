@@ -239,7 +239,8 @@ triage_fixtures() {
     gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
     (
         cd "$tmp"
-        MEMPROF_ITERATIONS="$tmp/planted5.iterations.jsonl" heaptrack -o "$tmp/planted5" ./planted 5
+        # recorded before the in-band iteration markers existed: keep them out (tests/workloads/planted.c)
+        MEMPROF_MARKERS=0 MEMPROF_ITERATIONS="$tmp/planted5.iterations.jsonl" heaptrack -o "$tmp/planted5" ./planted 5
         heaptrack_print -f planted5.zst > planted5.print.txt
     )
     cp "$tmp"/planted5.zst "$tmp"/planted5.iterations.jsonl "$tmp"/planted5.print.txt "$out/"
