@@ -126,13 +126,8 @@ class _Resolver:
     def stack_of(self, rec) -> int:
         raw = rec.hybrid_stack_trace() if self.native else rec.stack_trace()
         table = self.frames
-        idx = []
-        for f in raw:
-            i = table.get(f)
-            if i is None:
-                i = table[f] = len(table)
-            idx.append(i)
-        key = tuple(idx)
+        add = table.setdefault   # a new frame takes the next index
+        key = tuple([add(f, len(table)) for f in raw])
         s = self.stacks.get(key)
         if s is None:
             s = self.stacks[key] = len(self.stacks)
