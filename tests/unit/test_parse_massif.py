@@ -365,9 +365,9 @@ def test_timeline_unit_of_unmarked_and_unalignable_captures(planted):
 # --- a real switch loop: iterations that end by unloading --------------------------------------
 # llama_switch.massif.out: tests/data/triage/llama_switch.c under massif (libllama, tiny twins,
 # 4 iterations). Each iteration frees its model, context and the scheduler's 20.7 MB buffer just
-# before its record; massif's clock lagged ~100 ms here. The former fixed 120 ms lag and quiet
-# stretch put every boundary before the unload (26-28 MB live); now each is the low point right
-# after the release.
+# before its record; massif's clock lagged ~100 ms here (40 ms in another capture). The former
+# fixed 120 ms lag and quiet stretch put every boundary before the unload (26-28 MB live); now
+# each is the low point right after the release.
 
 def test_switch_loop_boundaries_after_the_unload():
     recs = [json.loads(x) for x in (DATA / "llama_switch.massif.iterations.jsonl").read_text().splitlines()]
