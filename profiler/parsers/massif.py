@@ -55,7 +55,7 @@ _TREE_KINDS = ("empty", "detailed", "peak")
 # Measured (leak_lost exactly 32 KiB x i at all 12 boundaries): 10 of 10 planted captures with
 # or without their markers (the former fixed 120 ms: 4 of 8); the unloaded model and its 20.7 MB
 # scheduler buffer no longer live at any boundary of 3 C switch-loop captures and a `memprof
-# valgrind --tool massif --quick -n 4` run (the former cut showed them live at most boundaries).
+# valgrind --tool massif --quick -n 4` runs (the former cut showed them live at 6 of 8 boundaries).
 # Residual error without a caught marker: one snapshot (massif's interval: ~40 ms in a 20 s run,
 # growing with the run), and an iteration a quiet stretch cannot place if the offset is off by
 # more than ~40 ms.
@@ -365,7 +365,11 @@ def _boundary_snapshot(times, heaps, every, t_end):
              if heaps[k] < heaps[k - 1] and heaps[k] * 2 < heaps[max(k - 3, 0):k].max()]
     if drops:
         k = drops[-1]
-        while k + 1 < hi and heaps[k + 1] < heaps[k]:
+        top = heaps[max(k - 3, 0):k].max()
+        # follow the release down: inside the window while it falls, past it while it still
+        # falls by a tenth of what was there (a model freed over several snapshots)
+        while k + 1 < len(heaps) and heaps[k + 1] < heaps[k] and (
+                k + 1 < hi or heaps[k] - heaps[k + 1] > top // 10):
             k += 1
         return k
     cut, _ = _quiet_cut(every, t_end - QUIET_BEFORE_S, t_end + QUIET_AFTER_S)
