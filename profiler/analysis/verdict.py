@@ -126,6 +126,13 @@ def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late
                                 f"{TREND_P} and a Theil-Sen interval above 0): run more iterations")
     if p < TREND_P and z < 0:
         return "plateau", f"the {late_name} phase falls (Mann-Kendall z={z:.2f}, p={_p(p)}): memory is being returned"
+    if signals:
+        # Mann-Kendall and OLS notice a few steps up (allocator retention grows in steps); the robust
+        # Theil-Sen slope, which decides relevance, says the level does not keep rising
+        return "plateau", (f"a small rise in the {late_name} phase (" + "; ".join(signals) + ") is not a "
+                           f"sustained trend: the robust Theil-Sen slope is {_signed(slope)} MB/iter "
+                           f"({_signed(per_1000)} MB per 1000 iterations, under {RELEVANT_FRACTION_PER_1000:.0%} "
+                           f"of its {mean_mb:.0f} MB level): a few steps, not a slope")
     return "plateau", f"no significant trend in the {late_name} phase (Mann-Kendall p={_p(p)})"
 
 

@@ -394,3 +394,15 @@ def test_sawtooth_verdicts_hold_over_many_noise_draws():
         flat += analyze_series(_synthetic(100 + 10 * (k % 5) + rng.normal(0, 2, 150)))["verdict"] == "plateau"
         leak += analyze_series(_synthetic(100 + 10 * (k % 5) + 0.1 * k + rng.normal(0, 2, 150)))["verdict"] == "leak"
     assert flat >= 14 and leak >= 14
+
+
+def test_real_run_with_gc_after_each_unload_is_a_plateau_with_one_step():
+    """`memprof run --collect-garbage --iterations 30` on the 0.6b/1.7b twins: heap in use flat at
+    9.07 MB, RSS flat but for one +1.4 MB allocator-retention step at iteration 22. Mann-Kendall and
+    OLS see the step; the robust slope is 0: a plateau, and the evidence says why."""
+    from profiler.analysis import analyze_series, load_series
+
+    s = analyze_series(load_series(DATA / "demo_twins_reload_gc_30.jsonl"))
+    assert s["verdict"] == "plateau"
+    assert "not a sustained trend" in s["evidence"][0] and "a few steps, not a slope" in s["evidence"][0]
+    assert [p["name"] for p in s["phases"]] == ["warmup", "plateau"]
