@@ -205,10 +205,10 @@ memray_fixtures() {
     (
         cd "$ROOT"
         # planted sites, Python stacks only, one Python frame per planted C function; uncompressed
-        MEMPROF_ITERATIONS="$out/planted_python.iterations.jsonl" "$PY" -m memray run -q --no-compress \
+        MEMPROF_MARKERS=0 MEMPROF_ITERATIONS="$out/planted_python.iterations.jsonl" "$PY" -m memray run -q --no-compress \
             -o "$out/planted_python.bin" tests/workloads/planted_driver.py "$tmp/libplanted.so" $n --split
         # the same with native (hybrid) stacks, LZ4-compressed as memray writes by default
-        MEMPROF_ITERATIONS="$out/planted_native.iterations.jsonl" "$PY" -m memray run -q --native \
+        MEMPROF_MARKERS=0 MEMPROF_ITERATIONS="$out/planted_native.iterations.jsonl" "$PY" -m memray run -q --native \
             -o "$out/planted_native.bin" tests/workloads/planted_driver.py "$tmp/libplanted.so" $n --split
     )
     (
