@@ -146,6 +146,9 @@ def analyze_series(df, block: int = 10) -> dict:
     }
     result["per_model"] = permodel.per_model(df, stable_from=s)
     evidence.extend(e["sentence"] for e in result["gc_events"][:3])
+    result["gc"] = _gc_summary(df)
+    if v != "plateau" and result["gc"] and not result["gc"]["full_collections"]:
+        evidence.append(result["gc"]["caveat"])
     if decomposition.available(df):
         rows = decomposition.rows(df)
         result["decomposition"] = rows
@@ -175,6 +178,26 @@ def analyze_series(df, block: int = 10) -> dict:
 
 
 SHOWN_RECLAIMS = 3
+
+
+def _gc_summary(df) -> dict | None:
+    """Python's garbage-collector activity over the run, when the records carry it. A run in which no
+    full collection ran cannot tell a leak from reference cycles waiting for one: say so."""
+    if "gc_collections" not in df.columns:
+        return None
+    col = "gc_full_collections" if "gc_full_collections" in df.columns else "gc_collections"
+    full = int(df[col].fillna(0).sum())
+    out = {
+        "collections": int(df["gc_collections"].fillna(0).sum()),
+        "full_collections": full,
+        "collected": int(df["gc_collected"].fillna(0).sum()) if "gc_collected" in df.columns else None,
+        "counted": "generation 2" if col == "gc_full_collections" else "all generations",
+    }
+    out["caveat"] = (
+        f"Python's cyclic garbage collector ran no {'full ' if col == 'gc_full_collections' else ''}collection "
+        f"in these {len(df)} iterations: memory held by unreachable reference cycles grows like a leak until "
+        "one runs; a longer run, or `memprof run --collect-garbage`, tells the two apart")
+    return out
 
 
 def _reclaim_sentences(events: list[dict]) -> list[str]:

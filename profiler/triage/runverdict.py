@@ -212,6 +212,10 @@ def run_verdict(series: dict | None, captures: list) -> dict:
     else:
         verdict = "inconclusive"
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
+    gc_info = (series or {}).get("gc") or {}
+    if leaking_sites and gc_info and not gc_info.get("full_collections"):
+        evidence.append(gc_info["caveat"])
+        explained += " Caveat: " + gc_info["caveat"] + "."
     return {
         "verdict": verdict,
         "evidence": evidence,

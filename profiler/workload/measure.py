@@ -100,17 +100,21 @@ class GcCounter:
 
     def __init__(self):
         self.collections = 0
+        self.full = 0
         self.collected = 0
         gc.callbacks.append(self._cb)
 
     def _cb(self, phase, info):
         if phase == "stop":
             self.collections += 1
+            # only a full (generation 2) collection frees cycles that survived into the oldest generation
+            self.full += info.get("generation") == 2
             self.collected += info.get("collected", 0)
 
     def take(self) -> dict[str, int]:
-        out = {"gc_collections": self.collections, "gc_collected": self.collected}
-        self.collections = self.collected = 0
+        out = {"gc_collections": self.collections, "gc_full_collections": self.full,
+               "gc_collected": self.collected}
+        self.collections = self.full = self.collected = 0
         return out
 
     def close(self) -> None:

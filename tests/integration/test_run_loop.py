@@ -24,7 +24,7 @@ RECORD_FIELDS = {
     "iteration", "model", "model_path", "strategy", "t_start", "t_end", "wall_start", "wall_end",
     "load_s", "ttft_s", "gen_s", "unload_s", "n_tokens", "tokens_per_s", "output_digest",
     "token_error_rate", "rss", "uss", "pss", "rss_anon", "rss_file", "swap", "heap_in_use",
-    "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_collected", "status",
+    "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_full_collections", "gc_collected", "status",
 }
 
 

@@ -406,3 +406,19 @@ def test_real_run_with_gc_after_each_unload_is_a_plateau_with_one_step():
     assert s["verdict"] == "plateau"
     assert "not a sustained trend" in s["evidence"][0] and "a few steps, not a slope" in s["evidence"][0]
     assert [p["name"] for p in s["phases"]] == ["warmup", "plateau"]
+
+
+def test_leak_without_a_full_gc_carries_the_reference_cycle_caveat():
+    """A rising series whose records show no full collection: the verdict stands, with the caveat
+    that cycles waiting for the collector look the same; once a full collection ran, no caveat."""
+    n = 30
+    df = pd.DataFrame({"iteration": np.arange(1, n + 1), "rss": (100 + 2.0 * np.arange(n)) * 2**20,
+                       "gc_collections": np.ones(n, dtype=int), "gc_full_collections": np.zeros(n, dtype=int),
+                       "gc_collected": np.zeros(n, dtype=int)})
+    s = analyze_series(df)
+    assert s["verdict"] == "leak"
+    assert s["gc"] == {"collections": n, "full_collections": 0, "collected": 0, "counted": "generation 2",
+                       "caveat": s["gc"]["caveat"]}
+    assert s["evidence"][-1].startswith("Python's cyclic garbage collector ran no full collection in these 30")
+    df.loc[14, "gc_full_collections"] = 1
+    assert not any("garbage collector ran no" in e for e in analyze_series(df)["evidence"])

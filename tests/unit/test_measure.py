@@ -98,8 +98,12 @@ def test_gc_counter_counts_collections_and_cycles():
         gc.collect()
         got = counter.take()
         assert got["gc_collections"] >= 1
+        assert got["gc_full_collections"] >= 1      # gc.collect() is a generation-2 collection
         assert got["gc_collected"] >= 100
-        assert counter.take() == {"gc_collections": 0, "gc_collected": 0}
+        gc.collect(0)
+        young = counter.take()
+        assert young["gc_collections"] >= 1 and young["gc_full_collections"] == 0
+        assert counter.take() == {"gc_collections": 0, "gc_full_collections": 0, "gc_collected": 0}
     finally:
         counter.close()
 
@@ -107,7 +111,8 @@ def test_gc_counter_counts_collections_and_cycles():
 def test_snapshot_has_every_record_field():
     snap = measure.snapshot(measure.GcCounter())
     assert set(snap) == {"rss", "uss", "pss", "rss_anon", "rss_file", "swap", "heap_in_use",
-                         "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_collected"}
+                         "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_full_collections",
+                         "gc_collected"}
 
 
 def test_output_quality_measures():
