@@ -40,8 +40,6 @@ def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10
 
 
 def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
-    from profiler import parsers
-
     meta = rundir.read_meta(run_dir)
     # every file a backend left is parsed (a log is not a capture); an unreadable one is an error,
     # never silently dropped

@@ -120,7 +120,7 @@ def iter_records(path: Path, *, allow_torn_tail: bool = False) -> Iterator[dict]
         except json.JSONDecodeError:
             if allow_torn_tail and n == len(lines):
                 continue
-            raise BadSeries(f"{path}:{n}: truncated or corrupt line, not a JSON object") from None
+            raise BadSeries(f"{path}:{n}: truncated or corrupt JSON line") from None
         if not isinstance(rec, dict):
             raise BadSeries(f"{path}:{n}: not a JSON object")
         yield rec

@@ -9,7 +9,6 @@ one `BadSeries` line, because a traceback tells a user nothing about their file.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from profiler.errors import BadSeries
@@ -33,22 +32,10 @@ def _looks_binary(head: bytes) -> bool:
 
 
 def _records_from_jsonl(path: Path, *, lenient: bool) -> list[dict]:
-    if lenient:
-        return list(iter_records(path, allow_torn_tail=True))
-    out = []
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                raise BadSeries(f"{path}:{n}: truncated or corrupt JSON line") from None
-            if not isinstance(rec, dict):
-                raise BadSeries(f"{path}:{n}: not a JSON object")
-            out.append(rec)
-    return out
+    try:
+        return list(iter_records(path, allow_torn_tail=lenient))
+    except UnicodeDecodeError as exc:
+        raise BadSeries(f"{path}: not UTF-8 text at byte {exc.start}") from None
 
 
 def _frame_from_csv(path: Path):

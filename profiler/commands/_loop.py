@@ -28,7 +28,6 @@ def loop_options(**default_overrides):
     if unknown:
         raise TypeError(f"unknown loop option defaults: {sorted(unknown)}")
     d = {**DEFAULTS, **default_overrides}
-    models_default = ", ".join(d["models"])
 
     def decorate(f):
         # Click lists options in decorator order, so apply them bottom-up.
