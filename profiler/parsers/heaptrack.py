@@ -703,14 +703,11 @@ def _suppressed_traces(rd: "_Reader", trace_ids) -> set[int]:
 # ----------------------------------------------------------------------------- parse
 
 def parse(path, boundaries=None) -> Capture:
+    from profiler.parsers import read_head
     from profiler.parsers._stacks import boundary_targets
 
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError as exc:
-        raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
+    head = read_head(path, 64)
     kind = _compression(head)
     if kind is None:
         raise BadCapture(f"{path}: not a heaptrack capture (neither zstd, gzip nor heaptrack text)")

@@ -555,12 +555,10 @@ def _usable_boundaries(boundaries) -> list[tuple[int, float, float]]:
 
 
 def parse(path, boundaries=None) -> Capture:
+    from profiler.parsers import read_head
+
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError as exc:
-        raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
+    head = read_head(path, 64)
     if not sniff(head, path):
         raise BadCapture(f"{path}: not a memray capture (no memray header)")
     usable = _usable_boundaries(boundaries)
