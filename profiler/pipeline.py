@@ -17,6 +17,7 @@ from profiler.errors import BadCapture, BadInput
 
 PRIVATE_KEYS = ("_captures",)
 TOP_SITES_IN_JSON = 200
+STACK_FRAMES_IN_JSON = 24   # innermost frames kept per site in the JSON (sites.csv keeps whole stacks)
 
 
 def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10, save: bool = True) -> dict:
@@ -126,7 +127,8 @@ def capture_to_dict(capture) -> dict[str, Any]:
     rows = []
     for rec in sites.head(TOP_SITES_IN_JSON).to_dict("records"):
         stack = rec.pop("stack", ()) or ()
-        rec["stack"] = [f.label() if hasattr(f, "label") else str(f) for f in stack]
+        rec["stack"] = [f.label() if hasattr(f, "label") else str(f) for f in stack[:STACK_FRAMES_IN_JSON]]
+        rec["stack_depth"] = len(stack)
         rows.append({k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in rec.items()})
     return {
         "format": capture.format,

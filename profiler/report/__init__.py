@@ -36,7 +36,9 @@ def render(result: dict, out_dir: Path) -> list[Path]:
     md = out_dir / "report.md"
     md.write_text(markdown.render(blocks), encoding="utf-8")
     js = out_dir / "report.json"
-    js.write_text(json.dumps(_json_safe(result), indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
+    # the top-level `sites`/`totals` are `analyze --json`'s copies of captures[0]'s: written once here
+    twin = {k: v for k, v in result.items() if not (k in ("sites", "totals") and result.get("captures"))}
+    js.write_text(json.dumps(_json_safe(twin), indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
     page = out_dir / "report.html"
     verdict = str(result.get("verdict") or series.get("verdict") or "")
     page.write_text(htmlpage.render(blocks, out_dir, verdict=verdict), encoding="utf-8")
