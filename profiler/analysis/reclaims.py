@@ -138,7 +138,8 @@ def _judge(offsets: list[float], starts: list[float], sigma: float, level: float
         se = MEDIAN_SE * math.sqrt(2) * sigma / math.sqrt(max(m, 1)) * math.sqrt(max(k, 1))
         beyond = total > NOISE_SIGMAS * se
         out.update(test="noise", p=None, ci_mb=None, noise_mb=stats.rnd(NOISE_SIGMAS * se, 3))
-        consistent = k <= 2 or pos >= k / 2
+        # few teeth: every one must run higher (one tooth of two is a coin toss), more: at least half
+        consistent = pos == k if k <= 2 else pos >= k / 2
     relevant = bool(level > 0 and math.isfinite(rate) and rate * 1000 >= RELEVANT_FRACTION_PER_1000 * level)
     out.update(mb_per_iter=stats.sig(rate), beyond_noise=bool(beyond), relevant=relevant,
                consistent=bool(consistent), rises=bool(beyond and relevant and consistent and k > 0))

@@ -161,6 +161,9 @@ def decide_envelope(env: dict, *, n_stable: int, late_name: str = "stable") -> t
     if tr["rises"]:
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
                         f"{tr['positive']} of {tr['n']} higher: the reclaims give back the teeth but not the rest: a leak")
+    if tr.get("beyond_noise") and tr.get("relevant") and not tr.get("consistent"):
+        return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): the troughs moved but not in every "
+                                f"tooth ({troughs}, {tr['positive']} of {tr['n']} higher): run more iterations")
     last = env["teeth"][-1]
     if env["overdue"]:
         return "inconclusive", (f"sawtooth with {k} reclaim(s) (at {where}), but the last tooth has run "

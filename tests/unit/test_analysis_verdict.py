@@ -422,3 +422,13 @@ def test_leak_without_a_full_gc_carries_the_reference_cycle_caveat():
     assert s["evidence"][-1].startswith("Python's cyclic garbage collector ran no full collection in these 30")
     df.loc[14, "gc_full_collections"] = 1
     assert not any("garbage collector ran no" in e for e in analyze_series(df)["evidence"])
+
+
+def test_two_reclaims_whose_troughs_move_in_only_one_tooth_is_inconclusive():
+    """The 40-iteration heaptrack run of the twins: a GC reclaim at 31 (heap in use -50 MB) and an
+    allocator trim at 36; the troughs end +7 MB higher in all, but only one tooth of two runs
+    higher: not enough to call a leak, nor a plateau."""
+    s = analyze_series(load_series(DATA / "twins_heaptrack_40.jsonl"))
+    assert [e["iteration"] for e in s["reclaims"]] == [31, 36]
+    assert s["verdict"] == "inconclusive"
+    assert "1 of 2 higher" in s["evidence"][0] and s["evidence"][0].endswith("run more iterations")
