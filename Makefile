@@ -21,9 +21,10 @@ $(STAMP): setup.cfg pyproject.toml scripts/install_system.sh
 	$(BIN)/python scripts/check_llama_build.py
 	touch $(STAMP)
 
+# each demo is a new run directory under runs/; runs/latest points at the newest
 demo: setup
-	$(BIN)/memprof run --out runs/demo
-	$(BIN)/memprof report runs/demo
+	$(BIN)/memprof run
+	$(BIN)/memprof report runs/latest
 
 test: setup
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS) tests
