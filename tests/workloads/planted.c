@@ -65,60 +65,18 @@ __attribute__((noinline)) void scratch_work(void) {
     free(s);
 }
 
-__attribute__((noinline)) void iteration_marker(int i) {
-    void *volatile p = malloc(12035 + 8 * (i % 2048));
-    free(p);
-}
-
-static double since_start(void) {
-    /* seconds since this process started (/proc/self/stat field 22), like the Python loop */
-    static double start = -1;
-    if (start < 0) {
-        FILE *f = fopen("/proc/self/stat", "r");
-        unsigned long long ticks = 0;
-        if (f) {
-            char buf[4096];
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            buf[n] = 0;
-            fclose(f);
-            char *p = strrchr(buf, ')');
-            for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
-            if (p) ticks = strtoull(p + 1, NULL, 10);
-        }
-        start = (double)ticks / sysconf(_SC_CLK_TCK);
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9 - start;
-}
-
-static double wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "memprof_marks.h"  /* here, not at the top: the planted sites keep their line numbers */
 
 void planted_setup(void) { init_once(); }
 
 void planted_iteration(int i) {
-    double t0 = since_start(), w0 = wall();
+    double t0 = memprof_since_start(), w0 = memprof_wall();
     pool_acquire(i);
     leak_lost();
     leak_reachable();
     scratch_work();
     usleep(60 * 1000);  /* let the profilers' clocks tick between iterations */
-    const char *path = getenv("MEMPROF_ITERATIONS");
-    if (path && *path) {
-        FILE *f = fopen(path, "a");
-        if (f) {
-            fprintf(f, "{\"iteration\": %d, \"model\": \"planted\", \"t_start\": %.3f, \"t_end\": %.3f,"
-                       " \"wall_start\": %.3f, \"wall_end\": %.3f}\n",
-                    i, t0, since_start(), w0, wall());
-            fclose(f);
-        }
-        const char *m = getenv("MEMPROF_MARKERS");
-        if (!m || strcmp(m, "0") != 0) iteration_marker(i);
-    }
+    memprof_end_iteration(i, "planted", t0, w0);
     usleep(40 * 1000);  /* a quiet gap after each boundary, so clock skew between the tools and
                            the marker cannot move a boundary into the next iteration's work */
 }

@@ -15,38 +15,7 @@
 #include <unistd.h>
 
 #include "llama.h"
-
-static double since_start(void) {
-    static double start = -1;
-    if (start < 0) {
-        FILE *f = fopen("/proc/self/stat", "r");
-        unsigned long long ticks = 0;
-        if (f) {
-            char buf[4096];
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            buf[n] = 0;
-            fclose(f);
-            char *p = strrchr(buf, ')');
-            for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
-            if (p) ticks = strtoull(p + 1, NULL, 10);
-        }
-        start = (double)ticks / sysconf(_SC_CLK_TCK);
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9 - start;
-}
-
-static double wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void iteration_marker(int i) {
-    void *volatile p = malloc(12035 + 8 * (i % 2048));
-    free(p);
-}
+#include "../../workloads/memprof_marks.h"
 
 static void quiet(enum ggml_log_level level, const char *text, void *data) {
     (void)level; (void)text; (void)data;
@@ -62,7 +31,7 @@ int main(int argc, char **argv) {
     llama_backend_init();
     for (int i = 1; i <= n; i++) {
         const char *path = argv[2 + (i - 1) % (argc - 2)];
-        double t0 = since_start(), w0 = wall();
+        double t0 = memprof_since_start(), w0 = memprof_wall();
         struct llama_model_params mp = llama_model_default_params();
         struct llama_model *model = llama_model_load_from_file(path, mp);
         if (!model) { fprintf(stderr, "cannot load %s\n", path); return 1; }
@@ -78,17 +47,7 @@ int main(int argc, char **argv) {
         if (llama_decode(ctx, llama_batch_get_one(tokens, 4)) != 0) { fprintf(stderr, "decode failed\n"); return 1; }
         llama_free(ctx);
         llama_model_free(model);
-        const char *marks = getenv("MEMPROF_ITERATIONS");
-        if (marks && *marks) {
-            FILE *f = fopen(marks, "a");
-            if (f) {
-                fprintf(f, "{\"iteration\": %d, \"model\": \"%s\", \"t_start\": %.3f, \"t_end\": %.3f,"
-                           " \"wall_start\": %.3f, \"wall_end\": %.3f}\n", i, strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
-                        t0, since_start(), w0, wall());
-                fclose(f);
-            }
-            iteration_marker(i);
-        }
+        memprof_end_iteration(i, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, t0, w0);
         usleep(100 * 1000);
     }
     llama_backend_free();
