@@ -328,25 +328,24 @@ def _reclaim_sentence(ev: dict, fall: float) -> str:
     return f"{text}: {why}"
 
 
+def _value(df, col: str, p: int) -> float | None:
+    """The finite number in column `col` at position `p`, or None (absent column, NaN, text)."""
+    if col not in df.columns:
+        return None
+    try:
+        v = float(df[col].iloc[p])
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
 def _mb(df, col: str, p: int):
     from profiler.analysis.stats import MB
 
-    if col not in df.columns:
-        return None
-    v = df[col].iloc[p]
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if not math.isfinite(v) else round(v / MB, 3)
+    v = _value(df, col, p)
+    return None if v is None else round(v / MB, 3)
 
 
 def _int(df, col: str, p: int):
-    if col not in df.columns:
-        return None
-    v = df[col].iloc[p]
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return int(v) if math.isfinite(v) else None
+    v = _value(df, col, p)
+    return None if v is None else int(v)
