@@ -15,11 +15,18 @@ from profiler.commands._common import block_option, rules_option
 def command(path, out_dir, rules, block):
     """Analyse PATH (as `memprof analyze` does) and write the report files."""
     from profiler import pipeline
+    from profiler.errors import UsageProblem
     from profiler.report import render
 
     p = Path(path)
     result = pipeline.analyze(p, rules=rules, block=block, save=p.is_dir())
     target = Path(out_dir) if out_dir else (p if p.is_dir() else p.parent / f"{p.name}.report")
-    target.mkdir(parents=True, exist_ok=True)
-    for written in render(pipeline.public(result), target):
-        click.echo(str(written))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        written = render(pipeline.public(result), target)
+    except OSError as exc:
+        # an unwritable or impossible target is the user's choice, not a bug: one line, exit 2
+        raise UsageProblem(f"cannot write the report into {target}: {exc.strerror or exc}",
+                           hint="choose another directory with -o") from None
+    for w in written:
+        click.echo(str(w))

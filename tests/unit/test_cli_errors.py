@@ -1,0 +1,42 @@
+"""Bad input and impossible output places end in ONE `memprof: error:` line and a named exit code.
+
+Found by trying the commands as a new user would; each case once ended in
+`memprof: internal error` (exit 70, the code for a memprof bug).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+from profiler.errors import ExitCode
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def memprof(*args):
+    from profiler.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("memprof: error: "), err
+    return lines[0]
+
+
+def test_report_into_an_impossible_directory_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code, _, err = memprof("report", DATA / "series" / "plateau_noise.csv", "-o", blocker / "sub")
+    assert code == ExitCode.USAGE
+    assert str(blocker / "sub") in one_error_line(err)
