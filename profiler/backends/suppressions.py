@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from profiler.errors import BadCapture, BadInput
+from profiler.errors import BadCapture, BadInput, UsageProblem
 
 DEFAULT_FRAMES = 8
 MAX_FRAMES = 24  # Valgrind refuses longer suppressions
@@ -262,7 +262,12 @@ def write_for_run(path: Path, out: Path | None = None, frames: int = DEFAULT_FRA
     path = Path(path)
     if out is None:
         out = (path if path.is_dir() else path.parent) / "memcheck.supp"
-    Path(out).write_text(render(supps, ", ".join(str(p) for p in xmls)))
+    try:
+        Path(out).write_text(render(supps, ", ".join(str(p) for p in xmls)))
+    except OSError as exc:
+        # an impossible -o (or a read-only run directory) is the user's to change, not a bug
+        raise UsageProblem(f"cannot write suppressions to {out}: {exc.strerror or exc}",
+                           hint="choose another file with -o") from None
     return Path(out), len(supps), skipped
 
 

@@ -40,3 +40,10 @@ def test_report_into_an_impossible_directory_is_a_usage_error(tmp_path):
     code, _, err = memprof("report", DATA / "series" / "plateau_noise.csv", "-o", blocker / "sub")
     assert code == ExitCode.USAGE
     assert str(blocker / "sub") in one_error_line(err)
+
+
+def test_suppressions_into_an_impossible_file_is_a_usage_error(tmp_path):
+    code, _, err = memprof("suppressions", DATA / "memcheck" / "planted_all.xml", "-o", tmp_path / "no" / "x.supp")
+    assert code == ExitCode.USAGE
+    assert "x.supp" in one_error_line(err)
+    assert not (DATA / "memcheck" / "memcheck.supp").exists()
