@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from profiler.errors import BadSeries
+from profiler.errors import BadSeries, UsageProblem
 
 META = "meta.json"
 ITERATIONS = "iterations.jsonl"
@@ -44,8 +44,13 @@ def new_run_dir(out: str | os.PathLike | None, label: str) -> Path:
         while path.exists():
             n += 1
             path = DEFAULT_RUNS_ROOT / f"{label}-{stamp}-{n}"
-    path.mkdir(parents=True, exist_ok=True)
-    (path / CAPTURE_DIR).mkdir(exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CAPTURE_DIR).mkdir(exist_ok=True)
+    except OSError as exc:
+        # checked before anything runs: a bad --out is the user's to change, not a memprof bug
+        raise UsageProblem(f"cannot create the run directory {path}: {exc.strerror or exc}",
+                           hint="choose another directory with --out") from None
     if not out:
         latest = DEFAULT_RUNS_ROOT / "latest"
         try:

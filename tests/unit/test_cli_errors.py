@@ -47,3 +47,18 @@ def test_suppressions_into_an_impossible_file_is_a_usage_error(tmp_path):
     assert code == ExitCode.USAGE
     assert "x.supp" in one_error_line(err)
     assert not (DATA / "memcheck" / "memcheck.supp").exists()
+
+
+def test_a_run_directory_that_cannot_be_created_is_a_usage_error(tmp_path):
+    import pytest
+
+    from profiler import rundir
+    from profiler.errors import UsageProblem
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(UsageProblem, match="cannot create the run directory"):
+        rundir.new_run_dir(blocker / "run", "run")
+    code, _, err = memprof("run", "--quick", "--iterations", "2", "--out", blocker / "run")
+    assert code == ExitCode.USAGE
+    assert "--out" in one_error_line(err)
