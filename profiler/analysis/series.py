@@ -109,6 +109,11 @@ def load_series(path) -> "pandas.DataFrame":  # noqa: F821
     df = df[df["rss"].notna() & df["iteration"].notna()]
     if df.empty:
         raise BadSeries(f"{src}: empty series (no record has both iteration and rss)")
+    for col in REQUIRED:
+        inf = df[col].abs() == float("inf")
+        if inf.any():
+            i = int(inf.to_numpy().nonzero()[0][0])
+            raise BadSeries(f"{src}: infinite {col} in record {i + 1} (a number too large or 'inf')")
     if (df["rss"] < 0).any():
         raise BadSeries(f"{src}: negative rss value")
     if df["rss"].max() < MIN_PLAUSIBLE_RSS:

@@ -62,3 +62,22 @@ def test_a_run_directory_that_cannot_be_created_is_a_usage_error(tmp_path):
     code, _, err = memprof("run", "--quick", "--iterations", "2", "--out", blocker / "run")
     assert code == ExitCode.USAGE
     assert "--out" in one_error_line(err)
+
+
+def test_an_infinite_rss_is_bad_series_not_a_crash_in_the_report(tmp_path):
+    import pytest
+
+    from profiler.analysis import load_series
+    from profiler.errors import BadSeries
+
+    csv = tmp_path / "inf.csv"
+    csv.write_text("iteration,rss\n1,inf\n2,100000000\n3,100000000\n")
+    with pytest.raises(BadSeries, match="infinite rss in record 1"):
+        load_series(csv)
+    jsonl = tmp_path / "big.jsonl"  # 1e400 overflows to inf when JSON is read
+    jsonl.write_text("".join('{"iteration": %d, "rss": %s}\n' % (i, v)
+                             for i, v in ((1, "1e400"), (2, "100000000"), (3, "100000000"))))
+    for cmd in ("analyze", "report"):
+        code, _, err = memprof(cmd, jsonl, *(("-o", tmp_path / "rep") if cmd == "report" else ()))
+        assert code == ExitCode.BAD_INPUT
+        assert "infinite rss" in one_error_line(err)
