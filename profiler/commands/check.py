@@ -25,6 +25,8 @@ def analyze_for_check(path, rules) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
 def command(path, max_slope, allow, min_growth, rules, as_json):
     """Exit 1 when a site (not --allow'ed) leaks or the RSS slope exceeds --max-slope; 0 otherwise.
+    A series without a capture (no sites to name) fails on its RSS verdict `leak`,
+    unless --max-slope is given: then the slope alone decides.
     Leaking sites are printed one per line: site, [category], growth, backend."""
     from profiler.errors import ExitCode
     from profiler.triage import gate
