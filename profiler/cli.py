@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("memprof: interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
+    except click.UsageError as exc:
+        # bad options are bad input too: one line, like every other error, with where to look
+        where = exc.ctx.command_path if exc.ctx else "memprof"
+        msg = " ".join(exc.format_message().split())
+        click.echo(f"memprof: error: {msg} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

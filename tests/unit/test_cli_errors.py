@@ -81,3 +81,16 @@ def test_an_infinite_rss_is_bad_series_not_a_crash_in_the_report(tmp_path):
         code, _, err = memprof(cmd, jsonl, *(("-o", tmp_path / "rep") if cmd == "report" else ()))
         assert code == ExitCode.BAD_INPUT
         assert "infinite rss" in one_error_line(err)
+
+
+def test_bad_options_are_one_error_line_that_says_where_to_look():
+    code, _, err = memprof("run", "--strategy", "foo")
+    assert code == ExitCode.USAGE
+    line = one_error_line(err)
+    assert "'foo' is not one of 'reload', 'reset'" in line and "memprof run --help" in line
+    code, _, err = memprof("analyze")
+    assert code == ExitCode.USAGE
+    assert "Missing argument 'PATH'" in one_error_line(err)
+    code, _, err = memprof("no-such-command")
+    assert code == ExitCode.USAGE
+    assert "no-such-command" in one_error_line(err)
