@@ -75,6 +75,21 @@ def _given(name: str, opts: dict) -> bool:
     return opts.get(name) not in (None, ())
 
 
+LOOP_ONLY = {"models": "--model", "iterations": "--iterations", "strategy": "--strategy", "prompt": "--prompt",
+             "max_tokens": "--max-tokens", "n_ctx": "--n-ctx", "threads": "--threads", "quick": "--quick",
+             "collect_garbage": "--collect-garbage", "model_paths": "--model-path"}
+
+
+def refuse_loop_options_with_command(opts: dict) -> None:
+    """A loop option beside `-- CMD` would be silently ignored: say so instead (only --out applies)."""
+    given = [flag for name, flag in LOOP_ONLY.items() if _given(name, opts)]
+    if given:
+        from profiler.errors import UsageProblem
+
+        raise UsageProblem(f"{', '.join(given)}: loop option(s), ignored by a command given after --",
+                           hint="drop it, or drop the command to profile the loop")
+
+
 def loop_config_from_options(opts: dict, *, validate_models: bool = True):
     """Build a LoopConfig from the parsed loop options (the command's kwargs).
 

@@ -15,6 +15,10 @@ def command(cmd, **loop_opts):
     from profiler.backends import session
     from profiler.commands._loop import loop_config_from_options
 
+    if cmd:
+        from profiler.commands._loop import refuse_loop_options_with_command
+
+        refuse_loop_options_with_command(loop_opts)
     loop = None if cmd else loop_config_from_options(loop_opts)
     session.profile_and_summarize("heaptrack", loop=loop, command=list(cmd) or None,
                                   out=loop_opts.get("out"), echo_out=click.echo)

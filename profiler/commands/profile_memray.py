@@ -22,6 +22,10 @@ def command(native, trace_python_allocators, aggregate, follow_fork, cmd, **loop
 
     options = {"native": native, "trace_python_allocators": trace_python_allocators,
                "aggregate": aggregate, "follow_fork": follow_fork}
+    if cmd:
+        from profiler.commands._loop import refuse_loop_options_with_command
+
+        refuse_loop_options_with_command(loop_opts)
     loop = None if cmd else loop_config_from_options(loop_opts)
     session.profile_and_summarize("memray", loop=loop, command=list(cmd) or None, options=options,
                                   out=loop_opts.get("out"), echo_out=click.echo)

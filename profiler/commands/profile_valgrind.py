@@ -39,6 +39,10 @@ def command(tool, pages_as_heap, threshold, suppressions, no_default_suppression
         raise UsageProblem("--pages-as-heap and --threshold are massif options")
     options = {"pages_as_heap": pages_as_heap, "threshold": threshold, "suppressions": suppressions,
                "no_default_suppressions": no_default_suppressions, "gen_suppressions": gen_suppressions}
+    if cmd:
+        from profiler.commands._loop import refuse_loop_options_with_command
+
+        refuse_loop_options_with_command(loop_opts)
     loop = None if cmd else _loop_config(loop_opts)
     session.profile_and_summarize(tool, loop=loop, command=list(cmd) or None, options=options,
                                   out=loop_opts.get("out"), assume_yes=assume_yes, echo_out=click.echo)

@@ -228,6 +228,9 @@ def _memprof(*args):
     (["valgrind", "--tool", "massif", "--gen-suppressions", "--", "true"], 2, "are memcheck options"),
     (["valgrind", "--tool", "memcheck", "--pages-as-heap", "--", "true"], 2, "are massif options"),
     (["heaptrack", "--", "no-such-program-here"], 2, "no-such-program-here: command not found"),
+    (["heaptrack", "--iterations", "3", "--model", "1.7b", "--", "true"], 2,
+     "--model, --iterations: loop option(s), ignored by a command given after --"),
+    (["valgrind", "--tool", "memcheck", "--quick", "--", "true"], 2, "--quick: loop option(s)"),
     (["valgrind", "--tool", "memcheck", "--suppressions", "/nonexistent.supp", "--", "true"], 3,
      "/nonexistent.supp: no such suppression file"),
 ])
