@@ -9,7 +9,7 @@ from profiler.commands._common import block_option, rules_option
 @click.command("report")
 @click.argument("path", type=click.Path())
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
-              help="Where to write the report (default: the run directory, or PATH's folder).")
+              help="Where to write the report (default: the run directory, or PATH.report/ beside a capture or series).")
 @rules_option
 @block_option
 def command(path, out_dir, rules, block):
