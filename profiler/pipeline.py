@@ -50,7 +50,14 @@ def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
         {"kind": "run", "path": str(run_dir)}, meta, series_path, captures, rules=rules, block=block
     )
     if save:
-        save_result(run_dir, result)
+        try:
+            save_result(run_dir, result)
+        except OSError as exc:
+            # analysis.json and sites.csv are a recomputable cache: a read-only run still gets analysed
+            import sys
+
+            print(f"memprof: warning: could not save the analysis into {run_dir}: {exc.strerror or exc}",
+                  file=sys.stderr)
     return result
 
 

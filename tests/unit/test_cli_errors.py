@@ -94,3 +94,15 @@ def test_bad_options_are_one_error_line_that_says_where_to_look():
     code, _, err = memprof("no-such-command")
     assert code == ExitCode.USAGE
     assert "no-such-command" in one_error_line(err)
+
+
+def test_a_run_whose_analysis_cannot_be_saved_is_still_analysed(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "series" / "killed_run", run, ignore=shutil.ignore_patterns("analysis.json"))
+    (run / "analysis.json").mkdir()  # the cache cannot be written: the analysis itself must not fail
+    code, out, err = memprof("analyze", run)
+    assert code == ExitCode.OK, err
+    assert "recommendation:" in out
+    assert err.strip().startswith("memprof: warning: could not save the analysis into")
