@@ -78,9 +78,14 @@ def read_meta(run_dir: Path) -> dict:
     if not p.exists():
         return {}
     try:
-        return json.loads(p.read_text())
+        meta = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise BadSeries(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError as exc:
+        raise BadSeries(f"{p}: not UTF-8 text at byte {exc.start}") from None
+    if not isinstance(meta, dict):
+        raise BadSeries(f"{p}: not a JSON object")
+    return meta
 
 
 def update_meta(run_dir: Path, **fields: Any) -> dict:
@@ -114,8 +119,11 @@ class IterationWriter:
 def iter_records(path: Path, *, allow_torn_tail: bool = False) -> Iterator[dict]:
     """Yield iteration records. A line that is not a JSON object is an error, except, with
     `allow_torn_tail` (a run directory whose process may have been killed mid-write), the last one."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as exc:
+        raise BadSeries(f"{path}: not UTF-8 text at byte {exc.start}") from None
     for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line:

@@ -106,3 +106,18 @@ def test_a_run_whose_analysis_cannot_be_saved_is_still_analysed(tmp_path):
     assert code == ExitCode.OK, err
     assert "recommendation:" in out
     assert err.strip().startswith("memprof: warning: could not save the analysis into")
+
+
+def test_a_run_directory_with_a_foreign_meta_or_binary_records_is_bad_input(tmp_path):
+    import shutil
+
+    for name, fname, content, message in (
+            ("meta", "meta.json", b"[1, 2]\n", "meta.json: not a JSON object"),
+            ("binmeta", "meta.json", b"\xff{}", "meta.json: not UTF-8 text at byte 0"),
+            ("records", "iterations.jsonl", b"\xff\xfe\x00garbage\n", "iterations.jsonl: not UTF-8 text at byte 0")):
+        run = tmp_path / name
+        shutil.copytree(DATA / "series" / "killed_run", run, ignore=shutil.ignore_patterns("analysis.json"))
+        (run / fname).write_bytes(content)
+        code, _, err = memprof("analyze", run)
+        assert code == ExitCode.BAD_INPUT, err
+        assert message in one_error_line(err)
