@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler import rundir
-from profiler.errors import BadCapture, BadInput
+from profiler.errors import BadCapture, BadInput, BadSeries
 
 PRIVATE_KEYS = ("_captures",)
 TOP_SITES_IN_JSON = 200
@@ -72,12 +72,19 @@ def _run_records(run_dir: Path):
     return pd.DataFrame(recs) if recs else None
 
 
-def _boundaries(df) -> list[tuple[int, float, float]] | None:
+def _boundaries(df, src="iterations.jsonl") -> list[tuple[int, float, float]] | None:
     if df is None or "t_end" not in df.columns:
         return None
     rows = df.dropna(subset=["t_end"])
     wall = rows["wall_end"] if "wall_end" in rows.columns else [float("nan")] * len(rows)
-    return [(int(i), float(t), float(w)) for i, t, w in zip(rows["iteration"], rows["t_end"], wall)]
+    out = []
+    for i, t, w in zip(rows["iteration"], rows["t_end"], wall):
+        try:
+            out.append((int(i), float(t), float(w if w is not None else "nan")))
+        except (TypeError, ValueError):
+            raise BadSeries(f"{src}: iteration, t_end and wall_end must be numbers "
+                            f"(got {i!r}, {t!r}, {w!r})") from None
+    return out
 
 
 def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture_paths: list[Path],
@@ -97,7 +104,8 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         raise BadInput(f"{source['path']}: nothing to analyse (no iteration records with rss, no capture)")
 
     rule_set = triage.load_rules([Path(r) for r in rules])
-    boundaries = _boundaries(df)
+    boundaries = _boundaries(df, series_path / rundir.ITERATIONS if series_path and series_path.is_dir()
+                             else series_path)
     captures, failures = [], []
     for p in capture_paths:
         try:

@@ -121,3 +121,18 @@ def test_a_run_directory_with_a_foreign_meta_or_binary_records_is_bad_input(tmp_
         code, _, err = memprof("analyze", run)
         assert code == ExitCode.BAD_INPUT, err
         assert message in one_error_line(err)
+
+
+def test_a_non_numeric_iteration_boundary_is_bad_input(tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    (run / "capture").mkdir(parents=True)
+    shutil.copy(DATA / "heaptrack" / "planted.zst", run / "capture" / "heaptrack.planted.zst")
+    recs = [json.loads(ln) for ln in (DATA / "heaptrack" / "planted.iterations.jsonl").read_text().splitlines()]
+    recs[1]["t_end"] = "x"
+    (run / "iterations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    code, _, err = memprof("analyze", run)
+    assert code == ExitCode.BAD_INPUT, err
+    assert "iterations.jsonl: iteration, t_end and wall_end must be numbers" in one_error_line(err)
