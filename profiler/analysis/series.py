@@ -15,6 +15,11 @@ from profiler.errors import BadSeries
 from profiler.rundir import ITERATIONS, iter_records
 
 REQUIRED = ("iteration", "rss")
+# the iteration record's numeric fields (the shared contract): a value that is not a finite number
+# would otherwise reach the statistics and fail there, far from the record that caused it
+NUMERIC_FIELDS = ("t_start", "t_end", "wall_start", "wall_end", "load_s", "ttft_s", "gen_s", "unload_s",
+                  "n_tokens", "tokens_per_s", "token_error_rate", "uss", "pss", "rss_anon", "rss_file", "swap",
+                  "heap_in_use", "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_collected")
 MIN_PLAUSIBLE_RSS = 64 * 1024   # bytes; a series whose largest rss is below this is in kB or MB
 # Leading bytes of compressed or binary captures people hand us by mistake.
 _BINARY_MAGICS = (b"\x28\xb5\x2f\xfd", b"\x1f\x8b", b"\x7fELF", b"PK\x03\x04", b"BZh", b"\xfd7zXZ")
@@ -106,10 +111,18 @@ def load_series(path) -> "pandas.DataFrame":  # noqa: F821
             i = int(bad.to_numpy().nonzero()[0][0])
             raise BadSeries(f"{src}: non-numeric {col} {str(raw.iloc[i])[:40]!r} in record {i + 1}")
         df[col] = num
-    df = df[df["rss"].notna() & df["iteration"].notna()]
+    df = df[df["rss"].notna() & df["iteration"].notna()].copy()
     if df.empty:
         raise BadSeries(f"{src}: empty series (no record has both iteration and rss)")
-    for col in REQUIRED:
+    for col in (*REQUIRED, *(c for c in NUMERIC_FIELDS if c in df.columns)):
+        if col not in REQUIRED:
+            raw = df[col]
+            num = pd.to_numeric(raw, errors="coerce")
+            bad = num.isna() & raw.notna()
+            if bad.any():
+                i = int(bad.to_numpy().nonzero()[0][0])
+                raise BadSeries(f"{src}: non-numeric {col} {str(raw.iloc[i])[:40]!r} in record {i + 1}")
+            df[col] = num
         inf = df[col].abs() == float("inf")
         if inf.any():
             i = int(inf.to_numpy().nonzero()[0][0])

@@ -136,3 +136,24 @@ def test_a_non_numeric_iteration_boundary_is_bad_input(tmp_path):
     code, _, err = memprof("analyze", run)
     assert code == ExitCode.BAD_INPUT, err
     assert "iterations.jsonl: iteration, t_end and wall_end must be numbers" in one_error_line(err)
+
+
+def test_a_non_numeric_or_infinite_record_field_is_bad_series_not_a_crash_in_the_statistics(tmp_path):
+    import json
+
+    recs = [json.loads(ln) for ln in (DATA / "series" / "demo_twins_reload_50.jsonl").read_text().splitlines()]
+    for field, value, message in (("heap_in_use", "x", "non-numeric heap_in_use 'x' in record 4"),
+                                  ("gc_collections", "a", "non-numeric gc_collections 'a' in record 4"),
+                                  ("load_s", "x", "non-numeric load_s 'x' in record 4"),
+                                  ("rss_anon", "1e400", "infinite rss_anon in record 4")):
+        lines = []
+        for n, r in enumerate(recs, 1):
+            r = dict(r)
+            if n == 4:
+                r[field] = "@@"
+            lines.append(json.dumps(r).replace('"@@"', value if value == "1e400" else json.dumps(value)))
+        series = tmp_path / f"{field}.jsonl"
+        series.write_text("\n".join(lines) + "\n")
+        code, _, err = memprof("analyze", series)
+        assert code == ExitCode.BAD_INPUT, err
+        assert message in one_error_line(err)
