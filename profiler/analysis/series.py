@@ -134,6 +134,11 @@ def load_series(path) -> "pandas.DataFrame":  # noqa: F821
                         f"(no process is smaller than {MIN_PLAUSIBLE_RSS // 1024} KiB: kB or MB given?)")
     df = df.sort_values("iteration", kind="stable").reset_index(drop=True)
     df["iteration"] = df["iteration"].astype("int64")
+    dup = df["iteration"].duplicated()
+    if dup.any():
+        # one value per iteration is what every statistic assumes; two runs appended into one file is the usual cause
+        raise BadSeries(f"{src}: iteration {int(df['iteration'][dup].iloc[0])} appears more than once "
+                        f"({int(dup.sum())} repeated record(s): two runs in one file, or fractional iteration numbers?)")
     for col in df.columns:
         if col not in ("model", "model_path", "strategy", "output_digest", "status") and df[col].dtype == object:
             conv = pd.to_numeric(df[col], errors="coerce")

@@ -157,3 +157,12 @@ def test_a_non_numeric_or_infinite_record_field_is_bad_series_not_a_crash_in_the
         code, _, err = memprof("analyze", series)
         assert code == ExitCode.BAD_INPUT, err
         assert message in one_error_line(err)
+
+
+def test_two_runs_appended_into_one_series_are_refused(tmp_path):
+    one = (DATA / "series" / "demo_twins_reload_gc_30.jsonl").read_text()
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(one + one)
+    code, _, err = memprof("analyze", twice)
+    assert code == ExitCode.BAD_INPUT, err
+    assert "iteration 1 appears more than once (30 repeated record(s)" in one_error_line(err)
