@@ -37,6 +37,9 @@ def new_run_dir(out: str | os.PathLike | None, label: str) -> Path:
     """Create a fresh run directory (runs/<label>-<timestamp> unless `out` is given) and point runs/latest at it."""
     if out:
         path = Path(out)
+        if is_run_dir(path) or find_captures(path):
+            # appending a second run's records to the first's would mix two runs into one series
+            raise UsageProblem(f"{path} already holds a run", hint="choose a new directory with --out")
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = DEFAULT_RUNS_ROOT / f"{label}-{stamp}"

@@ -166,3 +166,20 @@ def test_two_runs_appended_into_one_series_are_refused(tmp_path):
     code, _, err = memprof("analyze", twice)
     assert code == ExitCode.BAD_INPUT, err
     assert "iteration 1 appears more than once (30 repeated record(s)" in one_error_line(err)
+
+
+def test_a_second_run_into_the_same_out_is_refused_before_it_mixes_two_runs(tmp_path):
+    import pytest
+
+    from profiler import rundir
+    from profiler.errors import UsageProblem
+
+    first = rundir.new_run_dir(tmp_path / "run", "run")
+    assert rundir.new_run_dir(first, "run") == first   # nothing recorded yet: reusable
+    (first / rundir.ITERATIONS).write_text('{"iteration": 1, "t_start": 0, "t_end": 1}\n')
+    with pytest.raises(UsageProblem, match="already holds a run"):
+        rundir.new_run_dir(first, "run")
+    code, _, err = memprof("run", "--quick", "--iterations", "2", "--out", first)
+    assert code == ExitCode.USAGE
+    assert "already holds a run" in one_error_line(err)
+    assert (first / rundir.ITERATIONS).read_text().count("\n") == 1
