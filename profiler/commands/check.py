@@ -47,5 +47,11 @@ def command(path, max_slope, allow, min_growth, rules, as_json):
             n = sum(c["sites"] for c in found["captures"])
             extra = f", {len(found['allowed_sites'])} allowed" if found["allowed_sites"] else ""
             extra += f", {len(found['minor_sites'])} minor" if found["minor_sites"] else ""
-            click.echo(f"ok: no leak ({n} sites checked{extra})", err=True)
+            if found["captures"]:
+                click.echo(f"ok: no leak ({n} sites checked{extra})", err=True)
+            elif max_slope is not None:
+                click.echo(f"ok: the RSS slope is within --max-slope {max_slope:g} MB/iteration "
+                           f"(series verdict {found.get('verdict')})", err=True)
+            else:
+                click.echo(f"ok: no leak (RSS series verdict {found.get('verdict')})", err=True)
     return int(ExitCode.LEAK_FOUND) if found["failed"] else int(ExitCode.OK)

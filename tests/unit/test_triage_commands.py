@@ -106,10 +106,12 @@ def test_check_series_slope():
     assert slope > 0
     p = memprof("check", series, "--max-slope", slope * 2)
     assert p.returncode == 0, p.stdout
+    assert p.stderr == f"ok: the RSS slope is within --max-slope {slope * 2:g} MB/iteration (series verdict leak)\n"
     p = memprof("check", series, "--max-slope", slope / 2)
     assert p.returncode == int(ExitCode.LEAK_FOUND)
     assert p.stdout.startswith(f"RSS growth +{slope:.4g} MB/iteration exceeds --max-slope")
-    assert memprof("check", DATA / "series" / "plateau_noise.csv").returncode == 0
+    p = memprof("check", DATA / "series" / "plateau_noise.csv")
+    assert p.returncode == 0 and p.stderr == "ok: no leak (RSS series verdict plateau)\n"
 
 
 def test_check_missing_path_is_one_line(tmp_path):
