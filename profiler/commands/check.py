@@ -13,9 +13,18 @@ def analyze_for_check(path, rules) -> dict:
     return pipeline.analyze(path, rules=rules, save=False)
 
 
+def _finite(ctx, param, value):
+    """nan would compare false with every slope and pass everything silently."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 @click.command("check")
 @click.argument("path", type=click.Path())
-@click.option("--max-slope", type=float, default=None, metavar="MB_PER_ITER",
+@click.option("--max-slope", type=float, default=None, metavar="MB_PER_ITER", callback=_finite,
               help="Fail when the RSS series' stable-phase slope exceeds this many MB per iteration.")
 @click.option("--allow", "allow", multiple=True, metavar="PATTERN",
               help="Glob on a site, function or module whose leak is accepted (repeatable).")

@@ -183,3 +183,10 @@ def test_a_second_run_into_the_same_out_is_refused_before_it_mixes_two_runs(tmp_
     assert code == ExitCode.USAGE
     assert "already holds a run" in one_error_line(err)
     assert (first / rundir.ITERATIONS).read_text().count("\n") == 1
+
+
+def test_check_refuses_a_max_slope_that_no_slope_can_exceed():
+    for value in ("nan", "inf"):
+        code, _, err = memprof("check", DATA / "series" / "slow_leak.csv", "--max-slope", value)
+        assert code == ExitCode.USAGE
+        assert f"{value} is not a finite number" in one_error_line(err)
