@@ -139,9 +139,11 @@ def _file_size(p: Path) -> int | None:
 
 
 def list_models(overrides: dict[str, str] | None = None) -> list[dict]:
-    """One row per alias: alias, source, path, size (bytes or None), exists. Writes nothing."""
+    """One row per alias (the built-in ones, then any new one an override names): alias, source,
+    path, size (bytes or None), exists. Writes nothing."""
     rows = []
-    for alias in ALIASES:
+    # an override may name a new alias (`--model mine --model-path mine=F` works in `run`): list it too
+    for alias in (*ALIASES, *(a for a in (overrides or {}) if a not in ALIASES)):
         r = resolve_model(alias, overrides, create=False)
         size = _file_size(r.path)
         rows.append({"alias": alias, "source": r.source, "path": str(r.path),

@@ -180,6 +180,13 @@ def test_list_models_writes_nothing(clean_env, tmp_path):
     assert row["exists"] is True and row["size"] == Path(row["path"]).stat().st_size
 
 
+def test_list_models_shows_a_new_alias_an_override_names(clean_env, tmp_path):
+    rows = M.list_models({"mine": str(tmp_path / "mine.gguf"), "1.7b": "/m/a.gguf"})
+    assert [(r["alias"], r["source"]) for r in rows] == [
+        ("0.6b", "twin"), ("1.7b", "user"), ("tiny-0.6b", "twin"), ("tiny-1.7b", "twin"), ("mine", "user")]
+    assert rows[-1]["path"] == str(tmp_path / "mine.gguf") and rows[-1]["exists"] is False
+
+
 def test_bad_config_file_is_one_line(clean_env, monkeypatch, tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[models\n")
