@@ -68,7 +68,7 @@ class Memray(Backend):
             if len(cmd) == 1:
                 raise UsageProblem(f"{cmd[0]}: give the script, -m module or -c code to profile")
             return cmd[0], list(cmd[1:])
-        if cmd[0].endswith(".py") and not os.path.isfile(cmd[0]):
+        if (cmd[0].endswith(".py") or os.sep in cmd[0]) and not os.path.isfile(cmd[0]):
             raise UsageProblem(f"{cmd[0]}: no such script")
         if is_python_script(cmd[0]):
             return sys.executable, list(cmd)

@@ -71,6 +71,8 @@ def test_memray_argv_loop_and_scripts(tmp_path):
                       "--trace-python-allocators", "--aggregate", str(script), "a"]
     with pytest.raises(UsageProblem, match="missing.py: no such script"):
         m.wrap([str(tmp_path / "missing.py")], tmp_path, {})
+    with pytest.raises(UsageProblem, match="missing-tool: no such script"):  # a path, not "only Python"
+        m.wrap([str(tmp_path / "missing-tool")], tmp_path, {})
     shebang = tmp_path / "tool"
     shebang.write_text("#!/usr/bin/env python3\nprint(1)\n")
     assert m.wrap([str(shebang)], tmp_path, {}).argv[-1] == str(shebang)
