@@ -9,6 +9,7 @@ consume. With save=True the result is written back into the run directory
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,11 @@ def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10
         return _analyze_sources(
             {"kind": "capture", "path": str(path)}, {}, None, [path], rules=rules, block=block
         )
-    if _looks_binary(parsers.read_head(path)):
+    head = parsers.read_head(path)
+    if re.match(rb"\s*==\d+== ", head):
+        raise BadCapture(f"{path}: a Valgrind text log, not a capture: memprof reads memcheck's XML "
+                         "(valgrind --xml=yes --xml-file=FILE) and massif.out files")
+    if _looks_binary(head):
         raise BadCapture(f"{path}: neither a capture memprof knows (massif.out, memcheck XML, heaptrack "
                          ".zst/.gz, memray .bin) nor a CSV/JSONL memory series")
     return _analyze_sources({"kind": "series", "path": str(path)}, {}, path, [], rules=rules, block=block)

@@ -190,3 +190,9 @@ def test_check_refuses_a_max_slope_that_no_slope_can_exceed():
         code, _, err = memprof("check", DATA / "series" / "slow_leak.csv", "--max-slope", value)
         assert code == ExitCode.USAGE
         assert f"{value} is not a finite number" in one_error_line(err)
+
+
+def test_a_valgrind_text_log_is_named_as_such_not_parsed_as_a_csv():
+    code, _, err = memprof("analyze", DATA / "memcheck" / "planted_all.log")
+    assert code == ExitCode.BAD_INPUT
+    assert "planted_all.log: a Valgrind text log, not a capture" in one_error_line(err)
