@@ -108,6 +108,12 @@ def loop_config_from_options(opts: dict, *, validate_models: bool = True):
         for key, value in QUICK.items():
             if not _given(key, opts) or opts.get(key) in (None, ()):
                 opts[key] = value
+    if int(opts["max_tokens"]) >= int(opts["n_ctx"]):
+        # llama-cpp-python would fail in the child with a bare numpy broadcast error
+        from profiler.errors import UsageProblem
+
+        raise UsageProblem(f"--max-tokens {opts['max_tokens']} does not fit in --n-ctx {opts['n_ctx']}: "
+                           "the prompt and the generated tokens share the context")
     overrides = M.parse_overrides(opts.get("model_paths"))
     # user files first: a bad path fails at once, before any twin is written
     resolved = [M.resolve_model(name, overrides, create=False) for name in opts["models"]]

@@ -196,3 +196,11 @@ def test_a_valgrind_text_log_is_named_as_such_not_parsed_as_a_csv():
     code, _, err = memprof("analyze", DATA / "memcheck" / "planted_all.log")
     assert code == ExitCode.BAD_INPUT
     assert "planted_all.log: a Valgrind text log, not a capture" in one_error_line(err)
+
+
+def test_max_tokens_that_cannot_fit_the_context_is_refused_before_the_loop_starts(tmp_path):
+    code, _, err = memprof("run", "--quick", "--iterations", "1", "--n-ctx", "16", "--max-tokens", "64",
+                           "--out", tmp_path / "run")
+    assert code == ExitCode.USAGE
+    assert "--max-tokens 64 does not fit in --n-ctx 16" in one_error_line(err)
+    assert not (tmp_path / "run").exists()
