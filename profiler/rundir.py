@@ -72,8 +72,12 @@ def is_run_dir(path: Path) -> bool:
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename) so a killed process never leaves half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed save leaves neither half a file nor its temp
+        raise
 
 
 def read_meta(run_dir: Path) -> dict:

@@ -133,7 +133,11 @@ def loop_config_from_options(opts: dict, *, validate_models: bool = True):
         max_tokens=int(opts["max_tokens"]),
         n_ctx=int(opts["n_ctx"]),
     )
-    if opts.get("prompt"):
+    if opts.get("prompt") is not None:
+        if not opts["prompt"].strip():
+            from profiler.errors import UsageProblem
+
+            raise UsageProblem("--prompt is empty: give the text to generate from (or leave the option out)")
         kw["prompt"] = opts["prompt"]
     if opts.get("threads"):
         kw["threads"] = int(opts["threads"])

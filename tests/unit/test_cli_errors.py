@@ -204,3 +204,23 @@ def test_max_tokens_that_cannot_fit_the_context_is_refused_before_the_loop_start
     assert code == ExitCode.USAGE
     assert "--max-tokens 64 does not fit in --n-ctx 16" in one_error_line(err)
     assert not (tmp_path / "run").exists()
+
+
+
+def test_empty_prompt_is_a_usage_error_not_the_default_prompt():
+    code, _, err = memprof("run", "--quick", "--prompt", " ")
+    assert code == ExitCode.USAGE
+    assert one_error_line(err) == ("memprof: error: --prompt is empty: give the text to generate from "
+                                   "(or leave the option out)")
+
+
+def test_failed_json_save_leaves_no_temp_file(tmp_path):
+    import pytest
+
+    from profiler import rundir
+
+    target = tmp_path / "analysis.json"
+    target.mkdir()  # os.replace onto a directory fails after the temp file was written
+    with pytest.raises(OSError):
+        rundir.write_json(target, {"a": 1})
+    assert not (tmp_path / "analysis.json.tmp").exists()
