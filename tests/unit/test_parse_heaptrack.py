@@ -357,7 +357,7 @@ def test_marker_protocol_is_the_same_in_the_loop_and_the_parsers():
     assert marker_size(1) == 12043 and marker_size(12) == 12131
     # neither a power of two nor n KiB + 1 (a terminator): real code's sizes are not markers
     assert marker_code(12289) is None and marker_code(16384) is None and marker_code(12035 + 4) is None
-    text = (Path(__file__).parents[1] / "workloads" / "planted.c").read_text()
+    text = (Path(__file__).parents[1] / "workloads" / "memprof_marks.h").read_text()  # planted.c includes it
     assert "malloc(12035 + 8 * (i % 2048))" in text
 
 
