@@ -5,26 +5,12 @@ Found by trying the commands as a new user would; each case once ended in
 """
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 from profiler.errors import ExitCode
+from testkit import memprof
 
 DATA = Path(__file__).parent.parent / "data"
-
-
-def memprof(*args):
-    from profiler.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_error_line(err: str) -> str:

@@ -7,7 +7,6 @@ print them: demangled C++ with argument lists, shared-object paths).
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from profiler.parsers import load_capture
 from profiler.tables import Frame
 from profiler.triage import load_rules, triage_capture
 from profiler.triage.rules import CATEGORIES, function_names
+from testkit import boundaries
 
 DATA = Path(__file__).parent.parent / "data"
 HEAPTRACK = DATA / "heaptrack" / "planted.zst"
@@ -26,19 +26,9 @@ MASSIF = DATA / "massif" / "planted.massif.out"
 MEMCHECK = DATA / "memcheck" / "planted_all.xml"
 
 
-def _bounds(path: Path):
-    recs = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
-
-
-@pytest.fixture(scope="module")
-def rules():
-    return load_rules()
-
-
 @pytest.fixture(scope="module")
 def heaptrack_cap():
-    return load_capture(HEAPTRACK, boundaries=_bounds(DATA / "heaptrack" / "planted.iterations.jsonl"))
+    return load_capture(HEAPTRACK, boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
 
 
 def _row(cap, function):
@@ -94,7 +84,7 @@ def test_real_heaptrack_stacks(rules, heaptrack_cap):
 
 
 def test_real_massif_and_memcheck_stacks(rules):
-    massif = load_capture(MASSIF, boundaries=_bounds(DATA / "massif" / "planted.massif.iterations.jsonl"))
+    massif = load_capture(MASSIF, boundaries=boundaries(DATA / "massif" / "planted.massif.iterations.jsonl"))
     assert rules.category(_row(massif, "_IO_file_doallocate")["stack"]) == "libc"
     assert rules.category(_row(massif, "leak_lost")["stack"]) == "unknown"
     memcheck = load_capture(MEMCHECK)

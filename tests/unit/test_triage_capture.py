@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from profiler.parsers import load_capture
-from profiler.triage import load_rules, run_verdict, triage_capture
+from profiler.triage import run_verdict, triage_capture
+from testkit import boundaries
 
 DATA = Path(__file__).parent.parent / "data"
 KiB = 1024
@@ -24,27 +25,17 @@ EXPECTED = {"leak_lost": "leak", "leak_reachable": "leak", "pool_acquire": "pool
             "init_once": "init-once", "scratch_work": "transient"}
 
 
-def bounds(path: Path):
-    recs = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
-
-
-@pytest.fixture(scope="module")
-def rules():
-    return load_rules()
-
-
 @pytest.fixture(scope="module")
 def heaptrack(rules):
     raw = load_capture(DATA / "heaptrack" / "planted.zst",
-                       boundaries=bounds(DATA / "heaptrack" / "planted.iterations.jsonl"))
+                       boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
     return raw, triage_capture(raw, rules)
 
 
 @pytest.fixture(scope="module")
 def massif(rules):
     raw = load_capture(DATA / "massif" / "planted.massif.out",
-                       boundaries=bounds(DATA / "massif" / "planted.massif.iterations.jsonl"))
+                       boundaries=boundaries(DATA / "massif" / "planted.massif.iterations.jsonl"))
     return raw, triage_capture(raw, rules)
 
 
@@ -172,7 +163,7 @@ def test_memcheck_default_leak_kinds(rules):
 
 def memray(name, rules):
     raw = load_capture(DATA / "memray" / f"{name}.bin",
-                       boundaries=bounds(DATA / "memray" / f"{name}.iterations.jsonl"))
+                       boundaries=boundaries(DATA / "memray" / f"{name}.iterations.jsonl"))
     return raw, triage_capture(raw, rules)
 
 
@@ -265,7 +256,7 @@ def test_run_verdict_plateau_series_without_leaking_sites(rules):
     assert series["verdict"] == "plateau"
     # the capture without its leaks: only what planted keeps or reuses
     raw = load_capture(DATA / "heaptrack" / "planted.zst",
-                       boundaries=bounds(DATA / "heaptrack" / "planted.iterations.jsonl"))
+                       boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
     t = triage_capture(raw, rules)
     t.sites = t.sites[~t.sites["function"].isin(["leak_lost", "leak_reachable"])].reset_index(drop=True)
     v = run_verdict(series, [t])

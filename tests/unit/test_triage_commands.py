@@ -16,31 +16,10 @@ from pathlib import Path
 import pytest
 
 from profiler.errors import ExitCode
+from testkit import memprof
 
 DATA = Path(__file__).parent.parent / "data"
 KiB = 1024
-
-
-class Done:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def memprof(*args):
-    """The CLI's own entry point in this process (exit code, stdout, stderr as a user sees them)."""
-    import contextlib
-    import io
-
-    from profiler.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return Done(code, out.getvalue(), err.getvalue())
 
 
 def memprof_process(*args, timeout=120):
