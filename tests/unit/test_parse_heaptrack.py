@@ -7,7 +7,6 @@ output (`-F --flamegraph-cost-type peak|leaked|allocations|temporary`).
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import zstandard
 from profiler.errors import BadCapture
 from profiler.parsers import detect, load_capture
 from profiler.parsers import heaptrack as ht
+from testkit import boundaries as read_boundaries
 
 DATA = Path(__file__).parent.parent / "data" / "heaptrack"
 ZST = DATA / "planted.zst"
@@ -26,8 +26,7 @@ KiB = 1024
 
 
 def boundaries():
-    recs = [json.loads(line) for line in (DATA / "planted.iterations.jsonl").read_text().splitlines()]
-    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
+    return read_boundaries(DATA / "planted.iterations.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -334,8 +333,7 @@ MARKED = DATA / "marked.zst"
 TRIAGE = DATA.parent / "triage"
 
 
-def _bounds(path):
-    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in map(json.loads, path.read_text().splitlines())]
+_bounds = read_boundaries
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ the snapshot count and the list of detailed snapshots.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import shutil
@@ -20,6 +19,7 @@ from profiler.errors import BadCapture
 from profiler.parsers import detect, load_capture
 from profiler.parsers import massif
 from profiler.parsers.massif import parse_label
+from testkit import boundaries as read_boundaries
 
 DATA = Path(__file__).parent.parent / "data" / "massif"
 HEAPTRACK = Path(__file__).parent.parent / "data" / "heaptrack"
@@ -52,8 +52,7 @@ def ms_print(name: str) -> dict:
 
 
 def boundaries():
-    recs = [json.loads(x) for x in (DATA / "planted.massif.iterations.jsonl").read_text().splitlines()]
-    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
+    return read_boundaries(DATA / "planted.massif.iterations.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -302,8 +301,7 @@ def test_sniff():
 # (59 ms; the former fixed 120 ms cut only 1 of 12 boundaries right) and place the other 8.
 
 def _marked_bounds():
-    recs = [json.loads(x) for x in (DATA / "marked.massif.iterations.jsonl").read_text().splitlines()]
-    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in recs]
+    return read_boundaries(DATA / "marked.massif.iterations.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -370,9 +368,8 @@ def test_timeline_unit_of_unmarked_and_unalignable_captures(planted):
 # each is the low point right after the release.
 
 def test_switch_loop_boundaries_after_the_unload():
-    recs = [json.loads(x) for x in (DATA / "llama_switch.massif.iterations.jsonl").read_text().splitlines()]
-    cap = load_capture(DATA / "llama_switch.massif.out", boundaries=[(r["iteration"], r["t_end"], r["wall_end"])
-                                                                      for r in recs])
+    cap = load_capture(DATA / "llama_switch.massif.out",
+                       boundaries=read_boundaries(DATA / "llama_switch.massif.iterations.jsonl"))
     tl = cap.timeline
     sched = cap.sites[cap.sites["site"].str.startswith("ggml_backend_sched_new")]
     assert sched["peak_bytes"].tolist() == [20685264]

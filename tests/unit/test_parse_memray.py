@@ -12,7 +12,7 @@ import pytest
 
 from profiler.errors import BadCapture
 from profiler.parsers import detect, load_capture, memray_bin
-from profiler.rundir import iter_records
+from testkit import boundaries as read_boundaries
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "memray"
@@ -38,7 +38,7 @@ def stats(name: str) -> dict:
 
 
 def boundaries(name: str):
-    return [(r["iteration"], r["t_end"], r["wall_end"]) for r in iter_records(DATA / f"{name}.iterations.jsonl")]
+    return read_boundaries(DATA / f"{name}.iterations.jsonl")
 
 
 @pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "planted_native", "killed",
@@ -320,9 +320,9 @@ def test_fresh_native_capture_resolves_planted_functions(tmp_path, planted_lib):
     env = dict(os.environ, MEMPROF_ITERATIONS=str(markers))
     subprocess.run([sys.executable, "-m", "memray", "run", "-q", "--native", "-o", str(out),
                     str(ROOT / DRIVER), str(planted_lib), "4"], check=True, env=env, cwd=tmp_path, timeout=120)
-    recs = list(iter_records(markers))
-    assert [r["iteration"] for r in recs] == [1, 2, 3, 4]
-    cap = load_capture(out, boundaries=[(r["iteration"], r["t_end"], r["wall_end"]) for r in recs])
+    bounds = read_boundaries(markers)
+    assert [b[0] for b in bounds] == [1, 2, 3, 4]
+    cap = load_capture(out, boundaries=bounds)
     got = {}
     for fn in PLANTED:
         row = _by_function(cap, fn)
