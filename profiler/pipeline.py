@@ -124,7 +124,12 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         raise failures[0]
     # a run whose capture is unreadable (the program died before the tool flushed) keeps its records
     warnings = [exc.one_line() for exc in failures]
+    # a capture cut off while written is analysed up to the cut; the result says where that is
+    truncated = [{"path": c.path, **c.meta["truncated"]} for c in captures if (c.meta or {}).get("truncated")]
+    warnings += [f"{t['path']}: {t['summary']}" for t in truncated]
     result = analysis.result_from_series(series, source, meta)
+    if truncated:
+        result["truncated"] = truncated
     if warnings:
         result["warnings"] = warnings
     result["captures"] = [capture_to_dict(c) for c in captures]

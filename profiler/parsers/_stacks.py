@@ -119,30 +119,5 @@ def equal_slices(t_end: float, n: int = 20) -> list[float]:
     return [t_end * (k + 1) / n for k in range(n)]
 
 
-# In-band iteration markers. Right after writing an iteration record, a workload mallocs and at
-# once frees one block of marker_size(iteration) bytes (profiler/workload/child.py through ctypes,
-# tests/workloads/planted.c in C). A heap profiler records that pair in the same event stream as
-# everything else, so a parser can cut the timeline exactly at the boundary instead of mapping
-# t_end onto the tool's own clock (heaptrack's `c` stamps can stall for seconds while the timer
-# thread waits for the lock; Valgrind's clock starts 75-175 ms after the process). The sizes are
-# odd and 3 modulo 8 (never a power of two or a multiple of 1 KiB plus one for a terminator, the
-# sizes real code asks for), small (well below glibc's 128 KiB mmap threshold, so the allocator
-# behaves as without them) and carry the iteration number, so a stray allocation of the same size elsewhere
-# in the loop would also have to fall on the right iteration and near its t_end to be mistaken.
-# The calls are real: the tools count them in their totals, and so do the parsers; only the
-# marker's own site is left out of the sites table.
-MARKER_BASE = 12035
-MARKER_SPAN = 2048
-
-
-def marker_size(iteration: int) -> int:
-    """Bytes of the marker allocation written after iteration `iteration`'s record."""
-    return MARKER_BASE + 8 * (int(iteration) % MARKER_SPAN)
-
-
-def marker_code(size: int) -> int | None:
-    """iteration % MARKER_SPAN for a marker-sized allocation, else None."""
-    k = int(size) - MARKER_BASE
-    if k < 0 or k % 8 or k // 8 >= MARKER_SPAN:
-        return None
-    return k // 8
+# The in-band iteration marker protocol lives in profiler/markers.py (the workload imports it too).
+from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_code, marker_size  # noqa: E402,F401

@@ -17,6 +17,8 @@ def summary(result: dict) -> str:
     verdict = str(result.get("verdict") or s.get("verdict") or "inconclusive")
     src = result.get("source") or {}
     lines = [f"VERDICT: {verdict.upper()}  ({src.get('kind', '?')}: {src.get('path', '')})"]
+    for t in result.get("truncated") or []:
+        lines.append(f"  TRUNCATED: {t.get('summary')}; everything after the cut is missing")
     triage = result.get("triage") or {}
     if isinstance(triage, dict) and triage.get("explained") and result.get("captures"):
         lines.append(f"  {triage['explained']}")

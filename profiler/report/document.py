@@ -93,6 +93,9 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))
     doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s)}"))
+    for t in result.get("truncated") or []:
+        doc.append(("p", f"Truncated capture {t.get('path')}: {t.get('summary')}; "
+                         "the analysis stops at the cut."))
     # the series' evidence here; the capture evidence is listed in the triage section
     evidence = list(s.get("evidence") or [])
     triage = result.get("triage") or {}
