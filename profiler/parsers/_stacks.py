@@ -12,27 +12,8 @@ from typing import Iterable, Sequence
 
 from profiler.tables import SITE_COLUMNS, TIMELINE_COLUMNS, Frame
 
-# Functions that only hand memory out: the site is the first frame that is none of these.
-# Includes glibc's internal aliases and Valgrind's replacement names, which show up in stacks.
-ALLOCATOR_FUNCTIONS = frozenset({
-    "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign", "aligned_alloc",
-    "memalign", "valloc", "pvalloc", "mmap", "mmap64", "mremap", "munmap", "brk", "sbrk",
-    "__libc_malloc", "__libc_calloc", "__libc_realloc", "__libc_free", "__libc_memalign",
-    "__libc_valloc", "__libc_pvalloc", "__posix_memalign", "_mid_memalign", "__GI___libc_malloc",
-    "__GI___libc_free", "__GI___libc_realloc", "__GI___posix_memalign", "__mmap", "__GI___mmap64",
-    "__GI___mmap", "__brk", "__sbrk", "__GI___sbrk", "__default_morecore", "_int_malloc",
-    "_int_realloc", "_int_memalign", "tcache_init", "sysmalloc", "malloc_hook_ini",
-    "__mmap64", "__glibc_morecore", "morecore", "__mremap",
-})
-# C++ allocation entry points carry their signature: match by prefix.
-ALLOCATOR_PREFIXES = ("operator new", "operator delete")
-
-
-def is_allocator(function: str | None) -> bool:
-    """True for frames that belong to the allocator rather than to the code that asked for memory."""
-    if not function:
-        return False
-    return function in ALLOCATOR_FUNCTIONS or function.startswith(ALLOCATOR_PREFIXES)
+# The allocator frames are listed once, in the rules (profiler/rules/libc.toml [plumbing] allocators).
+from profiler.parsers.allocators import is_allocator  # noqa: E402,F401
 
 
 def site_frame(stack: Sequence[Frame]) -> Frame | None:

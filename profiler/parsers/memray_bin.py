@@ -49,23 +49,13 @@ import sys
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.parsers import _stacks
+from profiler.parsers import _stacks, allocators
 from profiler.tables import Capture, Frame
 
 FORMAT = "memray"
 
 _MAGIC = b"memray\x00"
 _LZ4_MAGIC = b"\x04\x22\x4d\x18"   # memray compresses its output with an LZ4 frame by default
-
-# CPython's allocator layers sit between the code that asked and malloc: skip them when naming a site.
-_PY_ALLOCATOR_FUNCTIONS = frozenset({
-    "PyMem_Malloc", "PyMem_Calloc", "PyMem_Realloc", "PyMem_RawMalloc", "PyMem_RawCalloc",
-    "PyMem_RawRealloc", "_PyMem_RawMalloc", "_PyMem_RawCalloc", "_PyMem_RawRealloc",
-    "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc", "_PyObject_Malloc", "_PyObject_Calloc",
-    "_PyObject_Realloc", "pymalloc_alloc", "_PyObject_New", "_PyObject_NewVar", "_PyObject_GC_New",
-    "_PyObject_GC_NewVar", "_PyObject_GC_Malloc", "_PyObject_GC_Link", "gc_alloc", "new_arena",
-    "allocate_from_new_pool", "_PyMem_DebugRawAlloc", "_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc",
-})
 
 _SLICES_WITHOUT_BOUNDARIES = 20
 _ROUNDING_MARGIN_MS = 2.0   # see _slice_indices
@@ -98,7 +88,7 @@ def _frame(raw) -> Frame:
 
 
 def _is_plumbing(frame: Frame) -> bool:
-    return _stacks.is_allocator(frame.function) or frame.function in _PY_ALLOCATOR_FUNCTIONS
+    return _stacks.is_allocator(frame.function) or allocators.is_python_allocator(frame.function)
 
 
 def _site_frame(stack: tuple[Frame, ...]) -> Frame | None:

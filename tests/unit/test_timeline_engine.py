@@ -204,3 +204,27 @@ def test_compressed_massif_and_memcheck_go_through_the_same_layer(tmp_path):
     p = tmp_path / "errors.xml.bz2"
     p.write_bytes(bz2.compress(xml.read_bytes()))
     assert load_capture(p).totals == load_capture(xml).totals
+
+
+# --- one list of allocator frames -----------------------------------------------------------------
+
+def test_allocator_frames_come_from_the_rules_toml():
+    import tomllib
+    from importlib import resources
+
+    from profiler.parsers import _stacks, allocators, memray_bin
+    from profiler.tables import Frame
+    from profiler.triage import load_rules
+
+    libc = tomllib.loads((resources.files("profiler") / "rules" / "libc.toml").read_text())
+    listed = libc["plumbing"]["allocators"]
+    assert "malloc" in listed and "sysmalloc" in listed and "operator new*" in listed
+    for name in ("malloc", "__libc_malloc", "sysmalloc", "operator new(unsigned long)", "operator delete[](void*)"):
+        assert _stacks.is_allocator(name), name
+    assert not _stacks.is_allocator("llama_model_load") and not _stacks.is_allocator("PyObject_Malloc")
+    assert allocators.is_python_allocator("PyObject_Malloc")
+    assert memray_bin._is_plumbing(Frame("PyObject_Malloc", None)) and memray_bin._is_plumbing(Frame("malloc", None))
+    # the parsers' list is plumbing for triage as well: one list, two readers
+    rules = load_rules()
+    assert all(rules.is_plumbing(Frame(n.rstrip("*") + ("x" if n.endswith("*") else ""), None)) for n in listed)
+    assert not any(hasattr(m, "ALLOCATOR_FUNCTIONS") for m in (_stacks, memray_bin))
