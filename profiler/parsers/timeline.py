@@ -22,8 +22,18 @@ from dataclasses import dataclass, field
 from profiler.markers import MARKER_SPAN
 
 KEEP_BOUNDARIES = 512    # boundaries kept at most; longer runs are thinned evenly (ends kept)
+CELL_BUDGET = 2_000_000  # sites x kept boundaries in the timeline table: fewer boundaries for many sites
 GRID_MAX = 40            # without boundaries: at most this many equal slices kept while streaming
 GRID_START_MS = 50.0
+
+
+def cut_meta(n: int, k: int, how: dict) -> dict:
+    """How a timeline was cut: boundaries in the records, kept, and how many by each means."""
+    cut = {"boundaries": n, "kept": k, "by": dict(how)}
+    if k < n:
+        cut["thinned"] = (f"{k} of {n} iteration boundaries kept, evenly spaced "
+                          "(first and last included), so memory does not grow with the run")
+    return cut
 
 
 def thin(n: int, keep: int) -> list[int]:
@@ -168,10 +178,14 @@ class Timeline:
                                           "by": {"clock": len(keys), "end": 1}}}
             return slices, times, np.vstack([row_of(v) for v in vecs]) if vecs else np.zeros((0, n_columns)), {}
         trace = self.marker_trace()
+        kept = self.kept
+        if len(kept) * max(n_columns, 1) > CELL_BUDGET:
+            # many sites: fewer boundaries, so the timeline table stays O(CELL_BUDGET)
+            kept = [kept[i] for i in thin(len(kept), max(CELL_BUDGET // max(n_columns, 1), 64))]
         slices, times, vecs, how = [], [], [], {"marker": 0, "clock": 0, "end": 0}
         after_cut = 0
         last_seq = -1
-        for r in self.kept:
+        for r in kept:
             cut = self._at_mark.get((r, trace)) if trace is not None else None
             if cut is not None and cut.seq <= last_seq:
                 cut = None                     # out of order: a stray, not this boundary's marker
@@ -187,14 +201,12 @@ class Timeline:
             times.append(self.rows[r][1])
             vecs.append(row_of(cut.vector))
         matrix = np.vstack(vecs) if vecs else np.zeros((0, n_columns), np.int64)
-        n, k = len(self.rows), len(self.kept)
-        cut = {"boundaries": n, "kept": k, "by": how, "clock_lag_s": self.clock_lag_s}
+        n, k = len(self.rows), len(kept)
+        cut = cut_meta(n, k, how)
+        cut["clock_lag_s"] = self.clock_lag_s
         if after_cut:
             cut["after_truncation"] = after_cut
             cut["last_iteration"] = slices[-1] if slices else None
-        if k < n:
-            cut["thinned"] = (f"{k} of {n} iteration boundaries kept, evenly spaced "
-                              "(first and last included), so memory does not grow with the run")
         self.meta = {"timeline": self._note(how, decoder_clock), "timeline_unit": "iteration",
                      "timeline_cut": cut}
         return slices, times, matrix, how

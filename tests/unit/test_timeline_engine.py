@@ -228,3 +228,19 @@ def test_allocator_frames_come_from_the_rules_toml():
     rules = load_rules()
     assert all(rules.is_plumbing(Frame(n.rstrip("*") + ("x" if n.endswith("*") else ""), None)) for n in listed)
     assert not any(hasattr(m, "ALLOCATOR_FUNCTIONS") for m in (_stacks, memray_bin))
+
+
+def test_memray_boundaries_go_through_the_engines_plan(monkeypatch):
+    mr = DATA / "memray"
+    b = boundaries(mr / "planted_python.iterations.jsonl")
+    cap = load_capture(mr / "planted_python.bin", boundaries=b)
+    assert cap.meta["timeline_cut"]["boundaries"] == len(b) == cap.meta["timeline_cut"]["kept"]
+    monkeypatch.setattr(timeline, "KEEP_BOUNDARIES", 3)
+    thin = load_capture(mr / "planted_python.bin", boundaries=b)
+    slices = sorted(thin.timeline["slice"].unique())
+    assert len(slices) == 3 and slices[0] == b[0][0] and slices[-1] == b[-1][0]
+    assert thin.meta["timeline_cut"]["kept"] == 3 and "3 of" in thin.meta["timeline_cut"]["thinned"]
+    # the kept boundaries show what the full timeline shows there
+    full = cap.timeline.groupby("slice")["live_bytes"].sum()
+    part = thin.timeline.groupby("slice")["live_bytes"].sum()
+    assert part.to_dict() == {k: full[k] for k in part.index}
