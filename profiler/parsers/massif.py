@@ -166,9 +166,13 @@ def parse(path, boundaries=None) -> Capture:
         labels: list[str] = []         # label per depth (0 = root)
         remaining: list[int] = []      # children still expected per depth
         tree_start = 0
+        partial = False                # the last line has no newline: the writer was cut off there
         for raw in f:
             n += 1
-            line = raw[:-1] if raw.endswith("\n") else raw
+            if not raw.endswith("\n"):
+                partial = True
+                break
+            line = raw[:-1]
             if in_tree:
                 stripped = line.lstrip(" ")
                 if stripped.startswith("n") and ":" in stripped[:12]:
@@ -269,10 +273,19 @@ def parse(path, boundaries=None) -> Capture:
                     heaptrack_made = True
                 continue
             raise bad(n, f"unexpected line {line[:60]!r}")
-        if in_tree and any(remaining) and not heaptrack_made:
-            raise bad(n, f"truncated tree in snapshot {snap.index} (file ends)")
+        # a file cut off while written (the machine killed valgrind): the snapshot in progress
+        # is dropped, every complete one before it is read
+        cut = None
         if snap is not None and snap.tree is None:
-            raise bad(n, f"file ends inside snapshot {snap.index}")
+            cut = f"the file ends inside snapshot {snap.index}"
+        elif in_tree and any(remaining) and not heaptrack_made:
+            cut = f"the file ends inside snapshot {snap.index}'s tree"
+        elif partial and snap is not None:
+            cut = f"the last line of snapshot {snap.index} is cut off"
+        if cut:
+            snapshots.pop()
+            if not snapshots:
+                raise BadCapture(f"{path}: truncated massif file: {cut}, before any complete snapshot")
 
     if "time_unit" not in header or "cmd" not in header:
         raise BadCapture(f"{path}: no massif header (desc:, cmd:, time_unit: lines)")
@@ -292,7 +305,12 @@ def parse(path, boundaries=None) -> Capture:
             label_frames[label] = fr
         return fr
 
-    return _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made)
+    cap = _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made)
+    if cut:
+        last = snapshots[-1]
+        cap.meta["truncated"] = {"reason": cut, "complete_snapshots": len(snapshots),
+                                 "summary": f"capture truncated ({cut}): read up to snapshot {last.index}"}
+    return cap
 
 
 def _quiet_cut(every, start, end):

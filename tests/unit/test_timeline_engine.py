@@ -244,3 +244,21 @@ def test_memray_boundaries_go_through_the_engines_plan(monkeypatch):
     full = cap.timeline.groupby("slice")["live_bytes"].sum()
     part = thin.timeline.groupby("slice")["live_bytes"].sum()
     assert part.to_dict() == {k: full[k] for k in part.index}
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.55, 0.8, 0.97])
+def test_massif_file_cut_mid_snapshot_is_read_to_the_last_complete_one(tmp_path, fraction):
+    src = DATA / "massif" / "marked.massif.out"
+    text = src.read_bytes()
+    p = tmp_path / "cut.massif.out"
+    p.write_bytes(text[: int(len(text) * fraction)])      # mid-line, mid-snapshot
+    cap = load_capture(p, boundaries=boundaries(DATA / "massif" / "marked.massif.iterations.jsonl"))
+    t = cap.meta["truncated"]
+    full = load_capture(src)
+    kept = text[: int(len(text) * fraction)].count(b"\nsnapshot=") + text.startswith(b"snapshot=")
+    # the snapshot in progress is dropped, each complete one before it is read
+    assert cap.totals["snapshots"] == t["complete_snapshots"] == kept - 1
+    assert cap.totals["snapshots"] < full.totals["snapshots"]
+    assert "read up to snapshot" in t["summary"]
+    done = memprof("analyze", p)
+    assert done.returncode == 7 and done.stdout.startswith("VERDICT:")
