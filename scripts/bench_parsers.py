@@ -81,8 +81,12 @@ int main(int argc, char **argv) {
 """
 
 
+CPU_LOG: list[tuple[str, float, float]] = []   # (what, wall s, user+sys CPU s) of every measured child
+
+
 def run_measured(argv, stdout_path=None, env=None):
-    """(wall seconds, peak RSS bytes, exit code) of one child process."""
+    """(wall seconds, peak RSS bytes, exit code) of one child process; its CPU time goes to CPU_LOG
+    (on a shared machine wall time follows the load, CPU time much less)."""
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     try:
         t0 = time.perf_counter()
@@ -90,6 +94,9 @@ def run_measured(argv, stdout_path=None, env=None):
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
+        what = " ".join(Path(a).name if "/" in a else a for a in argv[:4] if not a.startswith("import "))
+        CPU_LOG.append((f"{what} {Path(argv[-1]).name if len(argv) > 4 else ''}".strip(), wall,
+                        usage.ru_utime + usage.ru_stime))
     finally:
         if stdout_path:
             out.close()
@@ -370,6 +377,9 @@ def main() -> int:
     ok = all(r[-1] for r in rows)
     if args.only in (None, "scaling"):
         ok = bench_scaling(args.out, args.quick, args.fresh) and ok
+    print("\nCPU time (user+sys) of every measured process, and its wall time:")
+    for what, wall, cpu in CPU_LOG:
+        print(f"  {cpu:7.2f} s CPU {wall:7.2f} s wall  {what[:110]}")
     return 0 if ok else 1
 
 

@@ -72,7 +72,6 @@ def load_capture(path: str | Path, boundaries: list[Boundary] | None = None) -> 
     if not head:
         raise BadCapture(f"{path}: empty file")
     mod, kind = _sniff(head, path)
-    _import_pandas_meanwhile()
     if mod is None:
         raise BadCapture(
             f"{path}: not a capture memprof knows (massif.out, memcheck XML, heaptrack .zst/.gz, memray .bin"
@@ -81,23 +80,6 @@ def load_capture(path: str | Path, boundaries: list[Boundary] | None = None) -> 
     if kind is None:
         return mod.parse(path, boundaries=boundaries)
     return _parse_decompressed(mod, path, kind, boundaries)
-
-
-def _import_pandas_meanwhile() -> None:
-    """The tables need pandas (about a second to import): import it in a thread while the
-    decoder reads, which is mostly numpy and decompression work that releases the GIL."""
-    import sys
-    import threading
-
-    if "pandas" not in sys.modules:
-        threading.Thread(target=_import_pandas, name="import-pandas", daemon=True).start()
-
-
-def _import_pandas() -> None:
-    try:
-        import pandas  # noqa: F401
-    except ImportError:   # reported by the parser that needs it, in the main thread
-        pass
 
 
 def _parse_decompressed(mod, path: Path, kind: str, boundaries) -> Capture:
