@@ -52,7 +52,7 @@ FORMAT = "heaptrack"
 
 _VERSION_RE = re.compile(rb"v [0-9a-f]{1,8} [0-9a-f]{1,4}\n")
 
-BATCH_SIZE = 4 << 20         # decompressed text handled per vectorised batch
+BATCH_SIZE = 1 << 20         # decompressed text handled per vectorised batch
 SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # Fallback without markers. heaptrack's clock starts when its preload library initialises, some
 # tens of ms after the process (fork) start the iteration records count from. On seven planted captures (60 ms
