@@ -8,7 +8,9 @@ Every parser module exposes:
 `boundaries` aligns the timeline to the workload's iterations: a list of
 (iteration, t_end_seconds_since_process_start, wall_end_epoch_seconds) taken
 from iterations.jsonl. Without it, the timeline is cut into time slices.
-Errors are BadCapture with one clear line.
+Errors are BadCapture with one clear line. Compressed files (zstd, gzip, bzip2) are recognised
+by what they hold and read through parsers/decompress.py; a capture cut off while written is read
+up to the cut and says so in meta["truncated"].
 """
 from __future__ import annotations
 

@@ -20,10 +20,11 @@ of heaptrack 1.4) so they agree with `heaptrack_print -f FILE`:
 - per-site peak: the site's live bytes at the moment the global peak is first reached.
 
 Timeline: the live bytes of every site at each iteration boundary, or without boundaries at
-~20 equal time slices plus the end. A boundary is cut exactly at the workload's in-band marker
-when the capture has it (see profiler/parsers/_stacks.py: the malloc of marker_size(i) written
-right after record i), else by time: the state just before the last `c` stamp at or before
-t_end minus CLOCK_LAG_S.
+~20 equal time slices plus the end, planned and kept by the timeline engine (parsers/timeline.py,
+at most KEEP_BOUNDARIES boundaries). A boundary is cut exactly at the workload's in-band marker
+when the capture has it (profiler/markers.py: the malloc of marker_size(i) written right after
+record i), else by time: the state just before the last `c` stamp at or before t_end minus
+CLOCK_LAG_S. A capture cut off while written is read up to its last complete line.
 
 Why time alone is not enough (libheaptrack.cpp, heaptrack 1.4): a `c` record is
 std::chrono::steady_clock milliseconds since heaptrack_init (the preload library's start, a few

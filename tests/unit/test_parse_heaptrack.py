@@ -352,7 +352,7 @@ def _printed(path) -> dict[str, str]:
 
 
 def test_marker_protocol_is_the_same_in_the_loop_and_the_parsers():
-    from profiler.parsers._stacks import marker_code, marker_size
+    from profiler.markers import marker_code, marker_size
     from profiler.workload.child import IterationMarker
 
     for i in (1, 2, 6, 2047, 2048, 5000):
