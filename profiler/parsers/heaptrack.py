@@ -378,20 +378,22 @@ class _Reader:
             bad = np.flatnonzero((lens < 1) | (lens > 15))[0]
             raise self.bad(first_line(bad), "malformed number")
         hexv = self.hexv
-        for k in range(hi):
-            # gather from an offset view (arr[k:][s] == arr[s + k]) to skip a temporary
-            if k < lo:
-                d = hexv[arr[k:][s]]
-                if d.max() > 15:
-                    raise self.bad(first_line(int(np.argmax(d > 15))), "malformed number")
-                val <<= 4
-                val += d
-            else:
-                sel = np.flatnonzero(lens > k)
-                d = hexv[arr[k:][s[sel]]]
-                if d.max() > 15:
-                    raise self.bad(first_line(int(sel[np.argmax(d > 15)])), "malformed number")
-                val[sel] = (val[sel] << 4) + d
+        # right-aligned: pass j reads the digit j places left of each number's end, for every line
+        # at once (shifted views, no per-length subsets); lines shorter than j get a 0 digit
+        pad = 16
+        padded = np.concatenate([np.zeros(pad, np.uint8), arr[: int(e[-1]) + 1]])
+        bad_pass = False
+        for j in range(hi):
+            d = hexv[padded[pad - 1 - j:][e]]
+            if j >= lo:
+                d[lens <= j] = 0
+            if d.max() > 15:
+                bad_pass = True
+                break
+            val |= d.astype(np.int64) << (4 * j)
+        if bad_pass:   # name the first line with junk, whichever digit it is in
+            rows = [np.flatnonzero((hexv[padded[pad - 1 - j:][e]] > 15) & (lens > j)) for j in range(hi)]
+            raise self.bad(first_line(int(min(r[0] for r in rows if len(r)))), "malformed number")
         return val
 
     def _events(self, arr, starts, ends, kind, line0):
