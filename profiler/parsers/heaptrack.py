@@ -670,23 +670,20 @@ def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
 
 
 def _stack(rd: _Reader, trace: int, ip_cache: dict) -> tuple:
-    """Frames innermost first. A trace's parent is always defined before it (the reader checks),
-    so the parent chain ends at the root and every node's stack is its frames plus its parent's:
-    memoised in ip_cache under the key ("t", node), each node is built once, by tuple concatenation."""
+    """Frames innermost first: walk parents to the root (guarding against cycles in corrupt files)."""
+    frames: list = []
     parent, trace_ip = rd.trace_parent, rd.trace_ip
-    chain = []
     t = trace
-    while t and ("t", t) not in ip_cache:
-        chain.append(t)
-        t = parent[t - 1]
-    below = ip_cache.get(("t", t), ())
-    for c in reversed(chain):
-        ip = trace_ip[c - 1]
+    steps = len(parent)
+    while t and steps >= 0:
+        ip = trace_ip[t - 1]
         fr = ip_cache.get(ip)
         if fr is None:
             fr = _frames_of_ip(rd, ip, ip_cache)
-        below = ip_cache[("t", c)] = fr + below
-    return below
+        frames.extend(fr)
+        t = parent[t - 1]
+        steps -= 1
+    return tuple(frames)
 
 
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
