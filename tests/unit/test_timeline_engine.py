@@ -9,6 +9,7 @@ import json
 import pytest
 import zstandard
 
+from profiler.errors import ExitCode
 from profiler.parsers import load_capture, timeline
 from testkit import DATA, boundaries, memprof
 
@@ -162,11 +163,11 @@ def test_analyze_prints_the_result_and_exits_capture_truncated(tmp_path):
     p = tmp_path / "cut.zst"
     p.write_bytes(raw[: int(len(raw) * 0.6)])
     done = memprof("analyze", p)
-    assert done.returncode == 7
+    assert done.returncode == ExitCode.CAPTURE_TRUNCATED == 8
     assert done.stdout.startswith("VERDICT:") and "TRUNCATED: capture truncated" in done.stdout
     assert "memprof: error:" in done.stderr and "up to the cut" in done.stderr
     js = memprof("analyze", "--json", p)
-    assert js.returncode == 7
+    assert js.returncode == ExitCode.CAPTURE_TRUNCATED
     result = json.loads(js.stdout)
     assert result["truncated"][0]["path"] == str(p)
     assert any("truncated" in w for w in result["warnings"])
@@ -177,7 +178,7 @@ def test_report_says_where_the_capture_was_cut(tmp_path):
     p = tmp_path / "cut.zst"
     p.write_bytes(raw[: int(len(raw) * 0.6)])
     done = memprof("report", p, "-o", tmp_path / "rep")
-    assert done.returncode == 7
+    assert done.returncode == ExitCode.CAPTURE_TRUNCATED == 8
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Truncated capture" in md and "the analysis stops at the cut" in md
 
@@ -261,4 +262,4 @@ def test_massif_file_cut_mid_snapshot_is_read_to_the_last_complete_one(tmp_path,
     assert cap.totals["snapshots"] < full.totals["snapshots"]
     assert "read up to snapshot" in t["summary"]
     done = memprof("analyze", p)
-    assert done.returncode == 7 and done.stdout.startswith("VERDICT:")
+    assert done.returncode == ExitCode.CAPTURE_TRUNCATED == 8 and done.stdout.startswith("VERDICT:")
