@@ -7,8 +7,10 @@
              many detailed snapshots, then `ms_print FILE` vs `load_capture(FILE)`.
 
 Each side runs as a child process; wall time and the child's peak RSS come from
-os.wait4. Captures go to runs/bench/ (never committed) and are reused when present
-(--fresh remakes them). Targets: heaptrack <= 3x heaptrack_print's wall time, < 300 MB.
+os.wait4, CPU time from its rusage (printed at the end: on a shared machine wall time follows
+the load). Captures go to runs/bench/ (never committed) and are reused when present (--fresh
+remakes them). Targets (issue 9): memprof analyze <= 1.0x heaptrack_print, the 2,000-site
+4,000-iteration capture <= 2x, memray <= 1.5x memray stats, massif <= 1.0x ms_print.
   memray:    a Python loop under `memray run --trace-python-allocators` (~2 million
              allocations; --quick: ~0.2 million), `memray stats --json FILE` vs
              `load_capture(FILE)`; the reading children's RSS at two sizes.
