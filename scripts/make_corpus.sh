@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The third-party corpus (tests/corpus/cases.json), regenerated.
 #
-#   scripts/make_corpus.sh venvs      one venv per pinned package set under $MEMPROF_CORPUS_VENV
+#   scripts/make_corpus.sh venvs      one venv per pinned package set of the committed cases under
+#                                     $MEMPROF_CORPUS_VENV (`venvs --heavy`: every case's)
 #   scripts/make_corpus.sh            venvs, then every committed case under heaptrack, with and
 #                                     without iteration records, into tests/data/corpus/<case>-<mode>/
 #   scripts/make_corpus.sh --heavy    also the cases too large to commit, into $CORPUS_RUNS (not committed)
@@ -9,7 +10,8 @@
 # Each committed case directory holds what `memprof analyze` needs (capture/heaptrack.run.zst,
 # iterations.jsonl, meta.json) and heaptrack_print.txt, heaptrack_print's totals for that capture
 # (the oracle the parser must equal). The capture is heaptrack's own stream, recompressed with
-# zstd -19 to fit the ~200 KB bound; its content is unchanged.
+# zstd -19 (its content is unchanged). Python's own start-up under PYTHONMALLOC=malloc is ~20,000
+# allocations, so even these small programs leave 264-524 KB captures: over the ~200 KB bound.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 VENVS="${MEMPROF_CORPUS_VENV:-$HOME/.cache/memprof/corpus-venv}"
@@ -29,9 +31,9 @@ for c in json.load(open(sys.argv[1]))["cases"]:
 PY
 }
 
-make_venvs() {
+make_venvs() {  # committed|all
     mkdir -p "$VENVS"
-    cases all | while read -r name env driver committed reqs; do
+    cases "$1" | while read -r name env driver committed reqs; do
         if [ ! -x "$VENVS/$env/bin/python" ]; then
             "$PYTHON" -m venv "$VENVS/$env"
         fi
@@ -43,6 +45,7 @@ make_venvs() {
 run_case() {  # name env driver mode dest
     local name=$1 env=$2 driver=$3 mode=$4 dest=$5
     local run="$RUNS/$name-$mode"
+    command -v zstd >/dev/null 2>&1 || { echo "make_corpus.sh: zstd not found (apt-get install zstd)" >&2; exit 4; }
     rm -rf "$run"
     # shellcheck disable=SC2086  # MEMPROF may be a command with arguments
     $MEMPROF heaptrack --out "$run" -- "$VENVS/$env/bin/python" \
@@ -60,8 +63,11 @@ run_case() {  # name env driver mode dest
     fi
 }
 
-make_venvs
-[ "${1:-}" = "venvs" ] && exit 0
+if [ "${1:-}" = "venvs" ]; then
+    make_venvs "$([ "${2:-}" = "--heavy" ] && echo all || echo committed)"
+    exit 0
+fi
+make_venvs "$([ "${1:-}" = "--heavy" ] && echo all || echo committed)"
 mkdir -p "$OUT"
 cases committed | while read -r name env driver committed reqs; do
     for mode in records no-records; do
