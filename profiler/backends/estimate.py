@@ -8,13 +8,18 @@ rough figure (expect within 2x on a similar machine) meant to catch "this
 will take all night", not to schedule. Once the run starts, the progress bar
 extrapolates from the iterations actually finished.
 
-    total = startup + iterations * (per_iteration + per_gb * model_gb * tokens)
+    total = (startup + iterations * (per_iteration + per_gb * model_gb * tokens)) / share
 
 startup: the interpreter, imports and llama_cpp's library load under the tool;
 per_iteration: loading a model, creating and freeing a context (the fixed part
 of an iteration, dominated by allocations, not arithmetic); per_gb: compute
 time per token per GB of model weights (the matrix products touch every
-weight once per token), with `tokens` = prompt tokens + max_tokens.
+weight once per token), with `tokens` = the tokens evaluated: the prompt's (one
+batch) plus max_tokens - 1 (the last token generated is sampled, never evaluated).
+The three costs are CPU seconds (Valgrind runs the guest's threads one at a time,
+so a run uses one core); `share` is the fraction of a core this process gets right
+now, measured by a 0.3 s busy loop before the run, so a shared, loaded machine is
+accounted for at the time of asking.
 """
 from __future__ import annotations
 
@@ -40,8 +45,8 @@ class Costs:
 #  The model reproduces these within ~25 %: tiny massif 29 s, tiny memcheck 56 s,
 #  0.6B massif 8 tokens 262 s. memcheck's compute is taken as ~2.5x massif's.
 COSTS = {
-    "massif": Costs(startup_s=15.0, per_iteration_s=2.0, per_gb_token_s=8.0),
-    "memcheck": Costs(startup_s=30.0, per_iteration_s=3.0, per_gb_token_s=20.0),
+    "massif": Costs(startup_s=8.0, per_iteration_s=3.0, per_gb_token_s=6.5),
+    "memcheck": Costs(startup_s=15.0, per_iteration_s=6.0, per_gb_token_s=16.0),
 }
 CONFIRM_ABOVE_S = 600.0
 # The synthetic twins' vocabularies split text finely: the 67-character default
@@ -58,6 +63,20 @@ class Estimate:
     iterations: int
     tokens: int
     model_gb: float
+    share: float = 1.0
+
+
+def cpu_share(seconds: float = 0.3) -> float:
+    """The fraction of one core a busy thread got over `seconds` (1.0 on an idle machine)."""
+    import time
+
+    w0, c0 = time.perf_counter(), time.thread_time()
+    x = 0
+    while time.perf_counter() - w0 < seconds:
+        x += 1
+    wall = time.perf_counter() - w0
+    share = (time.thread_time() - c0) / wall if wall > 0 else 1.0
+    return min(1.0, max(0.05, share))
 
 
 def _model_gb(loop, iteration: int) -> float:
@@ -68,16 +87,21 @@ def _model_gb(loop, iteration: int) -> float:
         return 0.0
 
 
-def estimate_run(tool: str, loop) -> Estimate | None:
-    """The estimated wall time of `loop` (a LoopConfig) under `tool`, or None for an unknown tool."""
+def estimate_run(tool: str, loop, share: float | None = None) -> Estimate | None:
+    """The estimated wall time of `loop` (a LoopConfig) under `tool`, or None for an unknown
+    tool; `share` (the fraction of a core this process gets) is measured when not given."""
     costs = COSTS.get(tool)
     if costs is None:
         return None
-    tokens = int(len(loop.prompt) / CHARS_PER_TOKEN) + 1 + int(loop.max_tokens)
+    import math
+
+    prompt_tokens = max(1, math.ceil(len(loop.prompt) / CHARS_PER_TOKEN))
+    tokens = prompt_tokens + int(loop.max_tokens) - 1
     n = int(loop.iterations)
     sizes = [_model_gb(loop, i) for i in range(1, n + 1)]
-    seconds = costs.startup_s + sum(costs.per_iteration_s + costs.per_gb_token_s * gb * tokens for gb in sizes)
-    return Estimate(tool, seconds, n, tokens, max(sizes) if sizes else 0.0)
+    cpu = costs.startup_s + sum(costs.per_iteration_s + costs.per_gb_token_s * gb * tokens for gb in sizes)
+    share = cpu_share() if share is None else share
+    return Estimate(tool, cpu / share, n, tokens, max(sizes) if sizes else 0.0, share)
 
 
 def _fmt(seconds: float) -> str:
@@ -89,8 +113,9 @@ def _fmt(seconds: float) -> str:
 
 
 def describe(est: Estimate) -> str:
-    return (f"{est.tool} run of {est.iterations} iteration(s), ~{est.tokens} tokens each: "
-            f"estimated {_fmt(est.seconds)} (rough, within ~2x)")
+    busy = f", this machine busy: {est.share:.0%} of a core free" if est.share < 0.9 else ""
+    return (f"{est.tool} run of {est.iterations} iteration(s), ~{est.tokens} token(s) evaluated each: "
+            f"estimated {_fmt(est.seconds)} (rough, within ~1.5x{busy})")
 
 
 def may_proceed(est: Estimate, *, assume_yes: bool = False, confirm=None, isatty=None) -> bool:

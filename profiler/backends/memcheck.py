@@ -49,8 +49,18 @@ class Memcheck(ValgrindBackend):
             argv.append("--gen-suppressions=all")
         return Wrapped(argv + list(child_argv), self.env())
 
+    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+        from profiler.backends.vgdb import MemcheckHooks
+
+        return MemcheckHooks(run_dir, timeline=bool((options or {}).get("leak_timeline")))
+
     def capture_globs(self) -> list[str]:
         return ["memcheck.*.xml"]
+
+    def monitor_paths(self, run_dir: Path) -> list[Path]:
+        """The leak checks taken through vgdb (per iteration, and before a hard stop)."""
+        d = Path(run_dir) / "capture"
+        return sorted(list(d.glob("memcheck.*.timeline.txt")) + list(d.glob("memcheck.*.leaks.txt")))
 
     def log_paths(self, run_dir: Path) -> list[Path]:
         d = Path(run_dir) / "capture"
