@@ -116,6 +116,7 @@ def profile(
         backend_meta["estimated_s"] = round(est.seconds, 1)
     outcome = Outcome(run_dir=run_dir, backend=backend_name)
     hooks = backend.stop_hooks(run_dir, options)
+    rundir.update_meta(run_dir, backend=backend_meta)   # what runs is on disk even if memprof is killed
     try:
         result = runner.run_workload(run_dir, wrapped.argv, env=wrapped.env, expected_iterations=expected,
                                      label=backend_name, hooks=hooks, timeout=timeout)
