@@ -84,18 +84,18 @@ def test_second_ctrl_c_stops_valgrind_inside_a_long_decode_and_keeps_a_capture(t
         time.sleep(2)                                  # iteration 2: inside its decode
         proc.send_signal(signal.SIGINT)
         time.sleep(0.5)
-        t = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - t
+        out, err = proc.communicate(timeout=600)      # then memprof analyses what was kept
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert took < 30, f"stopping took {took:.0f} s"
     assert n_records(run_dir) == 1                     # iteration 2 was cut inside its decode
     meta = rundir.read_meta(run_dir)
     cut = meta["cut"]
+    stopping = meta["elapsed_s"] - cut["after_s"]      # second Ctrl-C to the workload gone
+    assert stopping < 30, f"stopping took {stopping:.0f} s"
+    assert not cut.get("killed"), "Valgrind did not finish the tool's exit within the grace period"
     assert cut["reason"] == "interrupted" and cut["how"] == "at once"
     assert [f for f in cut["saved"] if f.startswith("massif.out.")]   # vgdb all_snapshots
     assert "RUN CUT (INTERRUPTED, stopped at once" in out
