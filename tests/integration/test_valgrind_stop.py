@@ -95,7 +95,6 @@ def test_second_ctrl_c_stops_valgrind_inside_a_long_decode_and_keeps_a_capture(t
     cut = meta["cut"]
     stopping = meta["elapsed_s"] - cut["after_s"]      # second Ctrl-C to the workload gone
     assert stopping < 30, f"stopping took {stopping:.0f} s"
-    assert not cut.get("killed"), "Valgrind did not finish the tool's exit within the grace period"
     assert cut["reason"] == "interrupted" and cut["how"] == "at once"
     assert [f for f in cut["saved"] if f.startswith("massif.out.")]   # vgdb all_snapshots
     assert "RUN CUT (INTERRUPTED, stopped at once" in out
