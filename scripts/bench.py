@@ -2,6 +2,8 @@
 
   scripts/bench_switch.py   cost of one model switch under each strategy
   scripts/bench_parsers.py  our parsers against heaptrack_print, ms_print and `memray stats`
+  scripts/bench_valgrind.py time per iteration of each model under massif and memcheck, the
+                            estimate against the time taken (--quick: tiny twins only)
   memprof --help start-up time
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ def main() -> int:
     quick = "--quick" in sys.argv[1:]
     startup()
     rc = 0
-    for script in ("bench_switch.py", "bench_parsers.py"):
+    for script in ("bench_switch.py", "bench_parsers.py", "bench_valgrind.py"):
         path = HERE / script
         if not path.exists():
             print(f"(skipped {script}: not present)")

@@ -422,12 +422,13 @@ def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
     rundir.update_meta(run_dir, **fields)
 
     if cut is not None:
-        kept = f"{n} iteration record(s) in {run_dir / rundir.ITERATIONS}" if n else \
-            f"no finished iteration (the workload's output is in {log_path})"
+        # records alone are analysable (a memory series); with none, say so instead of suggesting it
+        then = f"analyse with: memprof analyze {run_dir}" if n else \
+            f"nothing to analyse: no iteration finished (the workload's output is in {log_path})"
         if cut["reason"] == "timeout":
-            exc = WorkloadFailed(f"timed out after {timeout:g} s; kept {kept}")
+            exc = WorkloadFailed(f"timed out after {timeout:g} s and {n} iterations; {then}")
         else:
-            exc = Interrupted(f"interrupted after {n} iterations; kept {kept}")
+            exc = Interrupted(f"interrupted after {n} iterations; {then}")
         exc.cut = cut
         raise exc
     if rc != 0:
