@@ -8,15 +8,18 @@ rough figure (expect within 2x on a similar machine) meant to catch "this
 will take all night", not to schedule. Once the run starts, the progress bar
 extrapolates from the iterations actually finished.
 
-    total = (startup + iterations * (per_iteration + per_gb * model_gb * tokens)) / share
+    total = (startup + iterations * (per_iteration
+                                     + model_gb * (per_gb_decode * decodes + per_gb_token * tokens))) / share
 
 startup: the interpreter, imports and llama_cpp's library load under the tool;
 per_iteration: loading a model, creating and freeing a context (the fixed part
-of an iteration, dominated by allocations, not arithmetic); per_gb: compute
-time per token per GB of model weights (the matrix products touch every
-weight once per token), with `tokens` = the tokens evaluated: the prompt's (one
-batch) plus max_tokens - 1 (the last token generated is sampled, never evaluated).
-The three costs are CPU seconds (Valgrind runs the guest's threads one at a time,
+of an iteration, dominated by allocations, not arithmetic); per_gb_decode: one
+llama_decode call per GB of weights (every weight is read and dequantised once
+per call, whatever the batch), `decodes` = 1 (the prompt, one batch) +
+max_tokens - 1 (the last token generated is sampled, never evaluated);
+per_gb_token: what each evaluated token adds per GB (`tokens` = prompt tokens +
+max_tokens - 1).
+The costs are CPU seconds (Valgrind runs the guest's threads one at a time,
 so a run uses one core); `share` is the fraction of a core this process gets right
 now, measured by a 0.3 s busy loop before the run, so a shared, loaded machine is
 accounted for at the time of asking.
@@ -32,21 +35,16 @@ from pathlib import Path
 class Costs:
     startup_s: float
     per_iteration_s: float
+    per_gb_decode_s: float
     per_gb_token_s: float
 
 
-# Calibration (wall clock, 2 shared cores, so on a quiet machine runs are faster):
-#  - tiny twins, `--quick --iterations 4 --max-tokens 2 --threads 2` (52 tokens per
-#    iteration): massif 35.6 s in all, iterations 2.0-3.6 s (tiny-0.6b, 1.1 MB) and
-#    6.6-7.6 s (tiny-1.7b, 5.8 MB); memcheck 67.5 s, iterations 3.7-3.8 s and 14.6-15.4 s;
-#    the loop alone (`memprof run`) 0.03-0.09 s per iteration.
-#  - 0.6B twin (0.64 GB): 3.6-5.5 s per plain iteration of 8 tokens here; 250 s under
-#    massif (DESIGN.md), i.e. ~8 s per GB of weights per token.
-#  The model reproduces these within ~25 %: tiny massif 29 s, tiny memcheck 56 s,
-#  0.6B massif 8 tokens 262 s. memcheck's compute is taken as ~2.5x massif's.
+# CPU seconds, calibrated from the runs in README ("Valgrind run times", scripts/bench_valgrind.py):
+# the decode's cost follows the weights it reads far more than the tokens in its batch.
 COSTS = {
-    "massif": Costs(startup_s=8.0, per_iteration_s=3.0, per_gb_token_s=6.5),
-    "memcheck": Costs(startup_s=15.0, per_iteration_s=6.0, per_gb_token_s=16.0),
+    "massif": Costs(startup_s=6.0, per_iteration_s=0.3, per_gb_decode_s=12.5, per_gb_token_s=1.0),
+    # per_iteration includes the leak check memprof takes at each boundary (~0.7 s on the loop)
+    "memcheck": Costs(startup_s=12.0, per_iteration_s=1.0, per_gb_decode_s=31.0, per_gb_token_s=2.5),
 }
 CONFIRM_ABOVE_S = 600.0
 # The synthetic twins' vocabularies split text finely: the 67-character default
@@ -97,9 +95,12 @@ def estimate_run(tool: str, loop, share: float | None = None) -> Estimate | None
 
     prompt_tokens = max(1, math.ceil(len(loop.prompt) / CHARS_PER_TOKEN))
     tokens = prompt_tokens + int(loop.max_tokens) - 1
+    decodes = int(loop.max_tokens)
     n = int(loop.iterations)
     sizes = [_model_gb(loop, i) for i in range(1, n + 1)]
-    cpu = costs.startup_s + sum(costs.per_iteration_s + costs.per_gb_token_s * gb * tokens for gb in sizes)
+    cpu = costs.startup_s + sum(costs.per_iteration_s
+                                + gb * (costs.per_gb_decode_s * decodes + costs.per_gb_token_s * tokens)
+                                for gb in sizes)
     share = cpu_share() if share is None else share
     return Estimate(tool, cpu / share, n, tokens, max(sizes) if sizes else 0.0, share)
 

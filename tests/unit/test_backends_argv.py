@@ -195,7 +195,8 @@ def test_estimate_follows_the_cost_model(tmp_path):
     c = estimate.COSTS["massif"]
     tokens = 18 + 2 - 1     # the prompt's 30 / 1.7 tokens rounded up, then max_tokens - 1 more
     assert est.tokens == tokens and est.iterations == 3 and est.model_gb == 1.0
-    expected = c.startup_s + 3 * c.per_iteration_s + c.per_gb_token_s * tokens * (0.5 + 1.0 + 0.5)
+    per_gb = c.per_gb_decode_s * 2 + c.per_gb_token_s * tokens       # 2 decodes: the prompt, token 2
+    expected = c.startup_s + 3 * c.per_iteration_s + per_gb * (0.5 + 1.0 + 0.5)
     assert est.seconds == pytest.approx(expected / 0.5)     # half a core free: twice as long
     assert estimate.estimate_run("heaptrack", loop) is None
     assert estimate.estimate_run("memcheck", loop, share=0.5).seconds > est.seconds
