@@ -2,9 +2,13 @@
 
 The work happens in a child so that a crash, an OOM kill or a profiler's own death
 never takes the finished records with it: the child appends each iteration to
-iterations.jsonl as it goes and this side only watches, forwards Ctrl-C, and
-writes meta.json describing what ran where. The argv is generic (backends prefix
-valgrind / heaptrack / memray) and is never given to a shell.
+iterations.jsonl as it goes and this side watches, owns Ctrl-C / SIGTERM (first:
+the loop stops after its step; second or --timeout: the backend's hooks save what
+the tool has, then a hard stop acts inside any C call), and writes meta.json
+describing what ran where and, for a cut run, what was kept. The workload never
+outlives memprof: a parent-death signal on the child and a watchdog on its process
+group. The argv is generic (backends prefix valgrind / heaptrack / memray) and is
+never given to a shell.
 """
 from __future__ import annotations
 
