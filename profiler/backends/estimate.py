@@ -20,9 +20,10 @@ max_tokens - 1 (the last token generated is sampled, never evaluated);
 per_gb_token: what each evaluated token adds per GB (`tokens` = prompt tokens +
 max_tokens - 1).
 The costs are CPU seconds (Valgrind runs the guest's threads one at a time,
-so a run uses one core); `share` is the fraction of a core this process gets right
-now, measured by a 0.3 s busy loop before the run, so a shared, loaded machine is
-accounted for at the time of asking.
+so a run uses one core); `share` is the fraction of a core this process can expect
+right now (a 0.3 s busy loop, capped by cores / load average), so a shared, loaded
+machine is accounted for at the time of asking; a load that rises during the run
+is not.
 """
 from __future__ import annotations
 
@@ -65,7 +66,10 @@ class Estimate:
 
 
 def cpu_share(seconds: float = 0.3) -> float:
-    """The fraction of one core a busy thread got over `seconds` (1.0 on an idle machine)."""
+    """The fraction of one core a busy thread can expect (1.0 on an idle machine): what a
+    busy loop got over `seconds`, or less when the load average says more threads want
+    the cores than there are (a short probe can land in a quiet moment)."""
+    import os
     import time
 
     w0, c0 = time.perf_counter(), time.thread_time()
@@ -74,6 +78,11 @@ def cpu_share(seconds: float = 0.3) -> float:
         x += 1
     wall = time.perf_counter() - w0
     share = (time.thread_time() - c0) / wall if wall > 0 else 1.0
+    try:
+        cores = len(os.sched_getaffinity(0))
+        share = min(share, cores / max(os.getloadavg()[0], 1.0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        pass
     return min(1.0, max(0.05, share))
 
 
