@@ -4,7 +4,8 @@ For each model (tiny-0.6b, tiny-1.7b, 0.6b, 1.7b) and tool (massif, memcheck) it
 `memprof valgrind --tool TOOL --model MODEL --iterations N --yes` with the Valgrind
 loop policy's other defaults, and prints the start-up time (process start to the first
 iteration), the median wall time of the iterations after the first, the whole run's
-wall time, memprof's estimate printed before it, their ratio, and the machine's load
+wall and CPU time (memprof and everything it ran), memprof's estimate printed before
+it, their ratio, and the machine's load
 (the machine may be shared: the load average and the CPU share a busy loop got are
 printed beside each figure). The twins are written to ~/.cache/memprof/models the first
 time (0.6b: 0.6 GB, 1.7b: 1.8 GB).
@@ -38,13 +39,18 @@ def load() -> str:
 def run(args: list[str], out: Path) -> dict:
     from profiler.backends.estimate import cpu_share
 
+    import resource
+
     share = cpu_share()
     load_before = load()
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "profiler", "valgrind", *args, "--yes", "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     wall = time.monotonic() - t
+    ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru2.ru_utime - ru.ru_utime) + (ru2.ru_stime - ru.ru_stime)
     m = re.search(r"estimated ([\d.]+) (s|min|h)", proc.stderr)
     est = None
     if m:
@@ -54,7 +60,7 @@ def run(args: list[str], out: Path) -> dict:
     recs = [json.loads(line) for line in (out / "iterations.jsonl").read_text().splitlines()] \
         if (out / "iterations.jsonl").is_file() else []
     per = [r["t_end"] - r["t_start"] for r in recs]
-    return {"rc": proc.returncode, "wall": wall, "estimate": est, "startup": recs[0]["t_start"] if recs else None,
+    return {"rc": proc.returncode, "wall": wall, "cpu": cpu, "estimate": est, "startup": recs[0]["t_start"] if recs else None,
             "first": per[0] if per else None, "per_iter": statistics.median(per[1:]) if len(per) > 1 else None,
             "decode": statistics.median(r["ttft_s"] for r in recs[1:]) if len(recs) > 1 else None,
             "load": load_before + " -> " + load(), "share": share,
@@ -80,7 +86,7 @@ def main() -> int:
     base.mkdir(parents=True, exist_ok=True)
     print(f"cores {os.cpu_count()}; runs in {base}")
     print(f"{'model':<10} {'tool':<9} {'start-up':>9} {'iter 1':>9} {'iter 2+':>9} {'decode':>9} "
-          f"{'run':>9} {'estimate':>9} {'ratio':>6}  load (1/5/15 min) / cpu share / leak checks")
+          f"{'run':>9} {'cpu':>9} {'estimate':>9} {'ratio':>6}  load (1/5/15 min) / cpu share / leak checks")
     rc = 0
     jobs = [(m, t, ["--tool", t, "--model", m, "--iterations", str(a.iterations)])
             for m in models for t in a.tools.split(",")]
@@ -92,7 +98,7 @@ def main() -> int:
         lc = r["leak_check_s"]
         lcs = f" / {lc['n']} checks {lc['total']:.1f} s" if lc else ""
         print(f"{model:<10} {tool:<9} {fmt(r['startup']):>9} {fmt(r['first']):>9} {fmt(r['per_iter']):>9} "
-              f"{fmt(r['decode']):>9} {fmt(r['wall']):>9} {fmt(r['estimate']):>9} "
+              f"{fmt(r['decode']):>9} {fmt(r['wall']):>9} {fmt(r['cpu']):>9} {fmt(r['estimate']):>9} "
               f"{'-' if ratio is None else f'{ratio:.2f}':>6}  {r['load']} / {r['share']:.2f}{lcs}"
               + (f"  rc={r['rc']} {r['tail']}" if r["rc"] else ""), flush=True)
         rc |= r["rc"] != 0
