@@ -178,3 +178,37 @@ def test_heaptrack_and_memray_stopped_at_once_stay_analysable(tiny_models, tmp_p
     assert list((run_dir / "capture").glob(glob))
     result = analyze(run_dir)
     assert result["captures"] and result["captures"][0]["format"] == tool
+
+
+def test_runner_timeout_calls_the_hooks_and_stops_a_long_c_call(tmp_path):
+    """No tool: the runner's own part. A child writes two records and sleeps in one C call;
+    the hooks see both boundaries, save is asked once before the hard stop, and the hard stop
+    ends the sleep at once."""
+    from profiler.errors import WorkloadFailed
+    from profiler.workload.runner import StopHooks, run_workload
+
+    class Recorder(StopHooks):
+        def __init__(self):
+            self.boundaries, self.saved = [], []
+
+        def at_boundary(self, pid, record):
+            self.boundaries.append(record["iteration"])
+
+        def save(self, pid):
+            self.saved.append(pid)
+            return ["nothing.saved"]
+
+    code = ("import json, os, time\n"
+            "with open(os.environ['MEMPROF_ITERATIONS'], 'a') as f:\n"
+            "    for i in (1, 2):\n"
+            "        f.write(json.dumps({'iteration': i}) + '\\n'); f.flush()\n"
+            "time.sleep(300)\n")
+    hooks = Recorder()
+    t = time.monotonic()
+    with pytest.raises(WorkloadFailed, match=r"timed out after 3 s and 2 iterations; analyse with"):
+        run_workload(tmp_path, [sys.executable, "-c", code], hooks=hooks, timeout=3, progress=False)
+    assert time.monotonic() - t < 30
+    assert hooks.boundaries == [1, 2] and len(hooks.saved) == 1
+    meta = rundir.read_meta(tmp_path)
+    assert meta["cut"]["reason"] == "timeout" and meta["cut"]["saved"] == ["nothing.saved"]
+    assert meta["exit_status"] == "timed out" and meta["returncode"] == -signal.SIGUSR2
