@@ -45,7 +45,7 @@ class Costs:
 COSTS = {
     "massif": Costs(startup_s=6.0, per_iteration_s=0.3, per_gb_decode_s=12.5, per_gb_token_s=1.0),
     # per_iteration includes the leak check memprof takes at each boundary (~0.7 s on the loop)
-    "memcheck": Costs(startup_s=12.0, per_iteration_s=1.0, per_gb_decode_s=31.0, per_gb_token_s=2.5),
+    "memcheck": Costs(startup_s=12.0, per_iteration_s=1.0, per_gb_decode_s=22.0, per_gb_token_s=2.5),
 }
 CONFIRM_ABOVE_S = 600.0
 # The synthetic twins' vocabularies split text finely: the 67-character default
