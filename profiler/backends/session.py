@@ -146,12 +146,12 @@ def profile(
 def _kept(outcome: Outcome) -> str:
     """What a cut or crashed run left, in words: the capture files, the records."""
     caps = [p.name for p in outcome.captures if p.is_file() and p.stat().st_size]
-    n = runner_count(outcome.run_dir)
+    n = _record_count(outcome.run_dir)
     recs = f"{n} iteration record(s)" if n else "no iteration record"
     return f"{', '.join(caps)} and {recs}" if caps else f"no capture, {recs}"
 
 
-def runner_count(run_dir: Path) -> int:
+def _record_count(run_dir: Path) -> int:
     from profiler.workload.runner import count_records
 
     return count_records(Path(run_dir) / rundir.ITERATIONS)
@@ -165,7 +165,7 @@ def _cut_error(exc, outcome: Outcome):
     head = "timed out" if cut["reason"] == "timeout" else "interrupted"
     msg = f"{head} after {cut.get('after_s')} s and {cut.get('iterations', 0)} iteration(s); " \
           f"kept {_kept(outcome)}{saved} in {outcome.run_dir}"
-    if outcome.captures or runner_count(outcome.run_dir):
+    if outcome.captures or _record_count(outcome.run_dir):
         msg += f"; analyse with: memprof analyze {outcome.run_dir}"
     new = type(exc)(msg)
     new.cut = cut
@@ -239,7 +239,7 @@ def profile_and_summarize(backend_name: str, *, echo_out: Callable[[str], None],
         outcome = profile(backend_name, **kwargs)
     except (WorkloadFailed, Interrupted) as exc:
         outcome = getattr(exc, "outcome", None)
-        if outcome is not None and (outcome.captures or runner_count(outcome.run_dir)):
+        if outcome is not None and (outcome.captures or _record_count(outcome.run_dir)):
             what = "cut" if outcome.cut else "crashed"
             if outcome.cut:
                 echo_out(cut_line(outcome.cut))
