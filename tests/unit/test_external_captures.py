@@ -144,3 +144,38 @@ def test_errors_without_errorcounts_entry_counted(tmp_path):
     cap = memcheck.parse(tmp_path / "e.xml")
     assert cap.meta["errors_by_kind"] == {"InvalidRead": 1, "UninitCondition": 1}
     assert cap.totals["errors"] == 2
+
+
+# --- files given by mistake -----------------------------------------------------------------------
+
+def _one_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("memprof: error: "), err
+    return lines[0]
+
+
+def test_ms_print_output_gets_a_specific_message():
+    from profiler.errors import ExitCode
+    from testkit import memprof
+
+    code, _, err = memprof("analyze", EXT / "massif" / "vg-peak.ms_print.txt")
+    assert code == ExitCode.BAD_INPUT
+    assert "this is ms_print output, give the massif.out file" in _one_error(err)
+
+
+@pytest.mark.parametrize("kind, tool", [("bzip2", "bunzip2"), ("gzip", "gunzip")])
+def test_compressed_file_gets_a_specific_message(tmp_path, kind, tool):
+    """A compressed file memprof recognises no capture in (until the decompression layer reads
+    it): say it is compressed and how to decompress, not 'not a CSV series'."""
+    import gzip
+
+    from profiler.errors import ExitCode
+    from testkit import memprof
+
+    data = (EXT / "massif" / "vg-peak.ms_print.txt").read_bytes()
+    path = tmp_path / f"notes.{kind}"
+    path.write_bytes(bz2.compress(data) if kind == "bzip2" else gzip.compress(data))
+    code, _, err = memprof("analyze", path)
+    assert code == ExitCode.BAD_INPUT
+    line = _one_error(err)
+    assert f"{kind}-compressed" in line and tool in line
