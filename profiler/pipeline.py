@@ -67,6 +67,28 @@ def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
     return result
 
 
+class WrongProcess(BadCapture):
+    """The capture is of a launcher (a shell running a shim or wrapper), not of the program."""
+
+
+def _refuse_wrong_process(cap) -> None:
+    """heaptrack records its traced process's command line (`X`): a shell there means the run
+    traced a `#!` wrapper, whose allocations say nothing about the program it started."""
+    import os
+
+    from profiler.workload.interpreter import SHELLS
+
+    if cap.format != "heaptrack":
+        return
+    words = str((cap.meta or {}).get("command") or "").split()
+    if words and os.path.basename(words[0]) in SHELLS:
+        shown = " ".join(words[:3]) + (" ..." if len(words) > 3 else "")
+        raise WrongProcess(f"{cap.path}: heaptrack traced the shell `{words[0]}` (command line `{shown}`), not the "
+                           "program it starts: no verdict from this capture; profile the program itself "
+                           "(memprof heaptrack -- /path/to/python PROGRAM ..., or `CMD -c 'import sys; "
+                           "print(sys.executable)'` names the interpreter a Python shim runs)")
+
+
 _COMPRESSED = ((b"BZh", "bzip2", "bunzip2 -k"), (b"\x1f\x8b", "gzip", "gunzip -k"),
                (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"), (b"\xfd7zXZ\x00", "xz", "unxz -k"))
 
@@ -134,7 +156,10 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     for p in capture_paths:
         try:
             cap = parsers.load_capture(p, boundaries=boundaries)
+            _refuse_wrong_process(cap)
             captures.append(triage.triage_capture(cap, rule_set, iterations=len(boundaries) if boundaries else None))
+        except WrongProcess:
+            raise      # no verdict at all: the records may be right, the capture is of another process
         except BadCapture as exc:
             if source["kind"] != "run":
                 raise
