@@ -38,7 +38,8 @@ def log_summary(path: Path) -> dict[str, tuple[int, int]]:
 # --- massif ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mv-massif.out.32406", "mv-massif.out.huge", "mv-massif.out.stack",
-                                  "mv-massif.out.duchainify.bz2"])
+                                  "mv-massif.out.duchainify.bz2", "liboqs-massif.out", "zant-massif_pages.out",
+                                  "zant-massif.out", "awesomell-massif.out"])
 def test_massif_visualizer_captures_match_ms_print(name):
     path = EXT / "massif" / name
     oracle = EXT / "massif" / (name.removesuffix(".bz2") + ".ms_print.txt")
@@ -63,6 +64,27 @@ def test_marked_peak_is_not_the_largest_heap():
     assert cap.totals["peak_heap_bytes"] == rows[68][1] == 171122666 > rows[67][1]
     assert cap.totals["peak_heap_extra_bytes"] == rows[68][2] == 1516790
     assert any("marked snapshot 67" in n for n in cap.meta["notes"])
+
+
+@pytest.mark.parametrize("name, last_tree", [("zant-massif_pages.out", 30), ("zant-massif.out", 62),
+                                             ("awesomell-massif.out", 72)])
+def test_end_bytes_of_real_projects_follow_the_fall_after_the_last_tree(name, last_tree):
+    """Three of four real projects' captures end with the heap below their last detailed snapshot
+    (--pages-as-heap: 1,757,184 B at the tree, 1,368,064 B at exit; --stacks=yes: 43,000 B and
+    6,336 B): the sites' live bytes at the end add up to the final heap, not the tree's."""
+    path = EXT / "massif" / name
+    cap = massif.parse(path)
+    rows = ms_rows(EXT / "massif" / f"{name}.ms_print.txt")
+    end_heap, tree_heap = rows[max(rows)][1], rows[last_tree][1]
+    assert cap.meta["end_snapshot"] == last_tree and end_heap < tree_heap
+    live = int(cap.sites["live_bytes_end"].sum())
+    assert end_heap - len(cap.sites) <= live <= end_heap        # scaled, floor-rounded per site
+    assert cap.meta["end_sites_scale"] == pytest.approx(end_heap / tree_heap)
+
+
+def test_pages_as_heap_capture_of_another_project():
+    cap = massif.parse(EXT / "massif" / "zant-massif_pages.out")
+    assert cap.meta["pages_as_heap"] is True and cap.totals["peak_heap_bytes"] == 1761280
 
 
 def test_stacks_only_capture():
@@ -179,3 +201,27 @@ def test_compressed_file_gets_a_specific_message(tmp_path, kind, tool):
     assert code == ExitCode.BAD_INPUT
     line = _one_error(err)
     assert f"{kind}-compressed" in line and tool in line
+
+
+# --- heaptrack ------------------------------------------------------------------------------------
+
+def _si(text: str) -> tuple[float, int]:
+    """heaptrack_print's figure ("996.97K", "5B") -> (value, unit in bytes): SI units, 2 decimals."""
+    m = re.fullmatch(r"([\d.]+)([KMGT]?)B?", text)
+    return float(m.group(1)), {"": 1, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}[m.group(2)]
+
+
+@pytest.mark.parametrize("name", ["ht-heaptrack.david.18594.gz", "ht-heaptrack.embedded_lsan_suppressions.84207.zst"])
+def test_heaptrack_test_captures_match_heaptrack_print(name):
+    from profiler.parsers import load_capture
+
+    cap = load_capture(EXT / "heaptrack" / name)
+    text = (EXT / "heaptrack" / f"{name}.heaptrack_print.txt").read_text()
+    fields = dict(re.findall(r"^(calls to allocation functions|temporary memory allocations|peak heap memory "
+                             r"consumption|total memory leaked|suppressed leaks): (\S+)", text, re.M))
+    assert cap.totals["calls"] == int(fields["calls to allocation functions"])
+    assert cap.totals["temporary"] == int(fields["temporary memory allocations"])
+    for key, label in (("peak_heap_bytes", "peak heap memory consumption"), ("leaked_bytes", "total memory leaked"),
+                       ("suppressed_leaked_bytes", "suppressed leaks")):
+        value, unit = _si(fields[label])
+        assert round(cap.totals[key] / unit, 2) == value, key
