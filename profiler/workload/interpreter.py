@@ -133,6 +133,8 @@ def resolve_command(argv: list[str], *, tool: str) -> tuple[list[str], dict[str,
             interp, args = found, rest[1:]
         name = os.path.basename(interp)
         if is_python_name(interp):
+            if tool == "memray":
+                return argv, env_add, notes    # memray starts Python scripts itself (`python -m memray run`)
             # a Python script: run by its interpreter directly (which may itself be a shim)
             notes.append(f"{argv[0]} is a Python script (#!{' '.join(words)}): run as {interp} {path}")
             argv = [interp, *args, path, *argv[1:]]

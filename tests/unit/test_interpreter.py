@@ -54,3 +54,12 @@ def test_shell_script_that_fails_the_probe_refused_with_the_command(tmp_path):
     with pytest.raises(UsageProblem, match="did not say which Python it runs") as exc:
         resolve_command([str(s), "prog.py"], tool="heaptrack")
     assert "import sys; print(sys.executable)" in str(exc.value)
+
+
+def test_memray_starts_python_scripts_itself(tmp_path):
+    s = script(tmp_path / "tool", "#!/usr/bin/env python3\nprint(1)\n")
+    assert resolve_command([str(s)], tool="memray") == ([str(s)], {}, [])
+    # but a shell shim in front of Python is still resolved for memray
+    shim = script(tmp_path / "python3", f'#!/bin/bash\nexec {sys.executable} "$@"\n')
+    argv, _, _ = resolve_command([str(shim), "prog.py"], tool="memray")
+    assert argv == [sys.executable, "prog.py"]
