@@ -522,7 +522,8 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         "end_snapshot": last_tree.index if last_tree else None,
         "end_snapshot_is_last": bool(last_tree is snapshots[-1]),
         "end_sites_scale": end_scale,
-        "notes": peak_notes + ([end_note] if end_note else []),
+        # what the reader of a verdict must know about these figures (printed with the capture)
+        "caveats": peak_notes + ([end_note] if end_note else []),
         "written_by": "heaptrack_print -M" if heaptrack_made else "valgrind massif",
         "pages_as_heap": "--pages-as-heap=yes" in (header.get("desc") or ""),
         "timeline": timeline_note,

@@ -522,15 +522,16 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
         if rec["indirect"]:
             indirect_held[i] = rec["indirect"]
     notes = ["memcheck has no time axis: no timeline, peak_bytes is NaN"]
+    caveats: list[str] = []     # what the reader of a verdict must know (printed with the capture)
     # a kind that memcheck was asked to show but that has no record really is zero
     for k in ALL_KINDS:
         if k in hidden and sums[k] == [0, 0]:
             sums[k] = [None, None]
     if indirect_in_site and sums["indirect"] == [None, None] and indirect_held:
         sums["indirect"] = [sum(indirect_held.values()), None]
-        notes.append("indirectly lost bytes are the sum of the direct/indirect splits of the definitely "
-                     "and possibly lost records (indirect records not shown: their blocks are unknown); "
-                     "each site's live bytes include the indirect bytes it holds")
+        caveats.append("indirectly lost bytes are the sum of the direct/indirect splits of the definitely "
+                       "and possibly lost records (indirect records not shown: their blocks are unknown); "
+                       "each site's live bytes include the indirect bytes it holds")
     summary = _leak_summary(st)
     if summary is not None:
         # protocol 6 states every kind, shown or not: the summary is the authority
@@ -551,7 +552,7 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
             uncounted += 1
         errors_by_kind[e["kind"]] = errors_by_kind.get(e["kind"], 0) + count
     if uncounted:
-        notes.append(f"{uncounted} error context(s) without an <errorcounts> entry counted once each")
+        caveats.append(f"{uncounted} error context(s) without an <errorcounts> entry counted once each")
     totals: dict = {}
     for k in ALL_KINDS:
         totals[f"{TOTAL_PREFIX[k]}_bytes"] = sums[k][0]
@@ -602,7 +603,8 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
         "toplevel_suppressions": st.toplevel_suppressions,
         "error_summary": _section_numbers(st, "error_summary") or None,
         "indirect_in_site_bytes": indirect_in_site,
-        "notes": notes + ["suppressed counts suppressed errors"
+        "caveats": caveats,
+        "notes": notes + caveats + ["suppressed counts suppressed errors"
                           + ("" if summary else " (XML before protocol 6 carries no suppressed bytes)")],
     }
     return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=None, meta=meta)

@@ -351,6 +351,8 @@ def _captures_section(doc: list, captures: list, with_sites: bool = True) -> Non
         if totals:
             doc.append(("table", ["Total", "Value"],
                         [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
+        for caveat in (cap.get("meta") or {}).get("caveats") or []:
+            doc.append(("p", f"Note: {caveat}"))
         sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP_SITES]
         # the sites that hold the peak are listed too, even when little of theirs lives at the end
         by_peak = [r for r in sorted(cap.get("sites") or [], key=lambda r: -(r.get("peak_bytes") or 0))[:3]

@@ -63,7 +63,7 @@ def test_marked_peak_is_not_the_largest_heap():
     assert cap.meta["marked_peak_snapshot"] == 67 and cap.meta["peak_snapshot"] == 68
     assert cap.totals["peak_heap_bytes"] == rows[68][1] == 171122666 > rows[67][1]
     assert cap.totals["peak_heap_extra_bytes"] == rows[68][2] == 1516790
-    assert any("marked snapshot 67" in n for n in cap.meta["notes"])
+    assert any("marked snapshot 67" in n for n in cap.meta["caveats"])
 
 
 @pytest.mark.parametrize("name, last_tree", [("zant-massif_pages.out", 30), ("zant-massif.out", 62),
@@ -100,7 +100,7 @@ def test_end_bytes_scaled_when_the_heap_fell_after_the_last_tree():
     assert cap.totals["end_heap_bytes"] == 0
     assert cap.meta["end_sites_scale"] == 0.0
     assert int(cap.sites["live_bytes_end"].sum()) == 0 and int(cap.sites["peak_bytes"].sum()) > 0
-    assert any("scaled" in n for n in cap.meta["notes"])
+    assert any("scaled" in n for n in cap.meta["caveats"])
 
 
 def test_ms_print_output_recognised():
@@ -253,3 +253,16 @@ def test_real_capture_indirect_split_and_ranking():
     ranked = cap.sites.sort_values("live_bytes_end", ascending=False)["live_bytes_end"].tolist()
     assert ranked == sorted((num(t) for t, *_ in texts), reverse=True)
     assert ranked[3] == 551493
+
+
+def test_caveats_printed_with_the_capture(tmp_path):
+    """The scaled end bytes are said where the verdict is read: the console summary and the report."""
+    from testkit import memprof
+
+    capture = EXT / "massif" / "zant-massif.out"
+    code, out, err = memprof("analyze", capture)
+    assert code == 0, err
+    assert "note: per-site live bytes at the end are scaled by 0.147" in out
+    code, _, err = memprof("report", capture, "-o", tmp_path / "r")
+    assert code == 0, err
+    assert "Note: per-site live bytes at the end are scaled by 0.147" in (tmp_path / "r" / "report.md").read_text()
