@@ -24,7 +24,7 @@ from pathlib import Path
 
 from profiler.errors import UsageProblem
 
-SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "csh", "tcsh"}
+SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh"}
 _PYTHON_NAME = re.compile(r"^(python|pypy)[0-9.]*(d|m|t)?$")
 PROBE_TIMEOUT_S = 30
 MAX_DEPTH = 8
@@ -119,6 +119,10 @@ def resolve_command(argv: list[str], *, tool: str) -> tuple[list[str], dict[str,
             return argv, env_add, notes
         words = shebang(path)
         if words is None:
+            if os.path.basename(path) in SHELLS and tool != "memray":
+                raise UsageProblem(
+                    f"{argv[0]} is a shell: {tool} would trace the shell, not the program it starts; "
+                    f"run the program itself: memprof {tool} -- PROGRAM ARGS...")
             return argv, env_add, notes        # a binary (or no #!): the tool traces it
         interp, args = words[0], words[1:]
         if os.path.basename(interp) == "env":

@@ -63,3 +63,8 @@ def test_memray_starts_python_scripts_itself(tmp_path):
     shim = script(tmp_path / "python3", f'#!/bin/bash\nexec {sys.executable} "$@"\n')
     argv, _, _ = resolve_command([str(shim), "prog.py"], tool="memray")
     assert argv == [sys.executable, "prog.py"]
+
+
+def test_a_shell_itself_refused():
+    with pytest.raises(UsageProblem, match="is a shell: heaptrack would trace the shell"):
+        resolve_command([shutil.which("sh"), "-c", "python3 prog.py"], tool="heaptrack")
