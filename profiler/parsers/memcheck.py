@@ -311,6 +311,8 @@ def _count(text: str, what: str) -> int:
     n = _int(text, what)
     if n < 0:
         raise _Refused(f"<{what}> is negative: {n}")
+    if n >= 1 << 63:
+        raise _Refused(f"<{what}> is too large for a 64-bit count: {text[:40]}")
     return n
 
 

@@ -266,3 +266,12 @@ def test_caveats_printed_with_the_capture(tmp_path):
     code, _, err = memprof("report", capture, "-o", tmp_path / "r")
     assert code == 0, err
     assert "Note: per-site live bytes at the end are scaled by 0.147" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_count_beyond_64_bits_refused(tmp_path):
+    # found by the fuzz run once protocol 2 was read: a 23-digit <leakedbytes> overflowed pandas
+    data = (EXT / "memcheck" / "vg-xml1-protocol2.xml").read_text().replace(
+        "<leakedbytes>396</leakedbytes>", "<leakedbytes>99999999999999999999999</leakedbytes>")
+    (tmp_path / "big.xml").write_text(data)
+    with pytest.raises(BadCapture, match="too large for a 64-bit count"):
+        memcheck.parse(tmp_path / "big.xml")
