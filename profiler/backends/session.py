@@ -67,6 +67,16 @@ def profile(
             from profiler.errors import ToolMissing
 
             raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
+    shim_env: dict[str, str] = {}
+    shim_notes: list[str] = []
+    if command is not None:
+        # a `#!` shim or wrapper would be traced instead of the program: resolve it, or refuse
+        from profiler.workload import interpreter
+
+        given = command
+        command, shim_env, shim_notes = interpreter.resolve_command(command, tool=backend_name)
+        for note in shim_notes:
+            echo(f"memprof: {note}")
     if backend_name == "memray" and command is not None:
         python, _ = backend.split_command(command)
         backend.check_available(python)
@@ -102,6 +112,7 @@ def profile(
         child_argv = command
         expected = None
     wrapped = backend.wrap(child_argv, run_dir, options)
+    wrapped.env.update(shim_env)
     backend_meta = {
         "name": backend_name,
         "tool_version": backend.tool_version(),
@@ -110,6 +121,9 @@ def profile(
         "options": {k: v for k, v in options.items() if v not in (None, (), [], False)},
         "workload": "loop" if loop is not None else "command",
     }
+    if shim_notes:
+        backend_meta["command_given"] = given
+        backend_meta["command_resolved"] = shim_notes
     if preflight is not None:
         backend_meta["preflight"] = {k: preflight[k] for k in ("libraries", "avx512_in_library")}
     if est is not None:
