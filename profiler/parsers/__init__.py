@@ -21,7 +21,7 @@ from profiler.errors import BadCapture
 from profiler.tables import Capture
 
 # order matters only for speed; sniffers must be mutually exclusive
-PARSER_MODULES = ["heaptrack", "massif", "memcheck", "memray_bin"]
+PARSER_MODULES = ["heaptrack", "massif", "memcheck", "memray_bin", "memcheck_monitor"]
 
 Boundary = tuple[int, float, float]
 

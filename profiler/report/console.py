@@ -45,6 +45,10 @@ def summary(result: dict) -> str:
         totals = cap.get("totals") or {}
         tot = ", ".join(f"{k}={_b(v) if 'bytes' in str(k) else v}" for k, v in totals.items())
         lines.append(f"capture {cap.get('format', '?')}: {cap.get('path', '')}" + (f"  [{tot}]" if tot else ""))
+        for caveat in (cap.get("meta") or {}).get("caveats") or []:
+            lines.append(f"  note: {_oneline(caveat)}" if len(caveat) <= 100 else f"  note: {caveat}")
+        if cap.get("sites_note"):
+            lines.append(f"  note: {cap['sites_note']}")
         sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP]
         for r in sites:
             lines.append(f"  {_b(r.get('live_bytes_end')):>11}  {r.get('verdict') or '-':<10} "
