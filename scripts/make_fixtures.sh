@@ -283,3 +283,22 @@ series_fixtures() {
     fi
 }
 if want series; then series_fixtures; fi
+
+# --- thin (heaptrack 1.4: a leak spread over 200 of 2,000 sites) ------------------------
+# tests/workloads/thin.c, 40 iterations with its iteration records and markers: 200 sites each
+# keep 32 B per iteration (6.4 KB per iteration in all), 900 allocate once, 900 free at once.
+# thin.print.txt is heaptrack_print's summary (the oracle for calls, peak and leaked bytes).
+thin_fixtures() {
+    local out="$DATA/triage" tmp
+    tmp="$(mktemp -d)"
+    mkdir -p "$out"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/thin" "$ROOT/tests/workloads/thin.c"
+    (
+        cd "$tmp"
+        MEMPROF_ITERATIONS="$tmp/thin.iterations.jsonl" heaptrack -o "$tmp/thin" ./thin 40
+        heaptrack_print -f thin.zst -a 0 -p 0 -T 0 -l 0 > thin.print.txt
+    )
+    cp "$tmp"/thin.zst "$tmp"/thin.iterations.jsonl "$tmp"/thin.print.txt "$out/"
+    rm -rf "$tmp"
+}
+if want thin; then thin_fixtures; fi

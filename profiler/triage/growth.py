@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 LEAK, POOL, INIT_ONCE, TRANSIENT = "leak", "pool", "init-once", "transient"
-VERDICTS = (LEAK, POOL, INIT_ONCE, TRANSIENT)
-SEVERITY = {LEAK: 3, POOL: 2, INIT_ONCE: 1, TRANSIENT: 0}
+# growth unknown: what is left at exit, from a tool with no timeline and a run with no known
+# iteration count (memcheck on a command without records): kind, blocks and bytes, no shape
+UNKNOWN = "unknown"
+VERDICTS = (LEAK, POOL, INIT_ONCE, TRANSIENT, UNKNOWN)
+SEVERITY = {LEAK: 3, POOL: 2, UNKNOWN: 1.5, INIT_ONCE: 1, TRANSIENT: 0}
 
 # A step counts as flat within max(FLAT_ABS, FLAT_REL x the site's maximum). Byte counts are
 # exact, so the tolerance only absorbs a few objects' worth of jitter; it must stay well below
@@ -184,10 +187,11 @@ def judge_exit_record(leak_kind: str | None, blocks: float | None, nbytes: float
         slope = (nbytes / iterations) if (iterations and b and b % iterations == 0) else 0.0
         return Judgement(LEAK, float(slope), f"{kind}ly lost at exit: {size} in {count} (memcheck)")
     if not iterations or b is None:
-        return Judgement(INIT_ONCE, 0.0,
+        return Judgement(UNKNOWN, 0.0,
                          f"{'still reachable' if kind in ('', 'reachable') else kind + 'ly lost'} at exit: "
-                         f"{size} in {count}; without the number of "
-                         f"iterations the block count cannot tell a leak from set-up (heuristic)")
+                         f"{size} in {count}; growth unknown: memcheck has no timeline and the run "
+                         f"has no iteration count (write iteration records, or run twice at two "
+                         f"sizes with --scale A,B)")
     if b >= iterations and b % iterations == 0:
         return Judgement(LEAK, float(nbytes) / iterations,
                          f"{kind} at exit: {size} in {count} = {b // iterations} per iteration over "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiler.triage.growth import (INIT_ONCE, LEAK, POOL, TRANSIENT, fmt_bytes, judge_exit_record, judge_series,
+from profiler.triage.growth import (INIT_ONCE, LEAK, POOL, TRANSIENT, UNKNOWN, fmt_bytes, judge_exit_record, judge_series,
                                     judge_without_timeline, theil_sen)
 
 K = 1024
@@ -108,13 +108,16 @@ def test_time_slices_unit():
     ("reachable", 4, 5, None, POOL),
     ("reachable", 4, 5, "init", INIT_ONCE),  # set-up code that allocates a few blocks
     ("reachable", 7, 5, None, INIT_ONCE),
-    ("reachable", 5, None, None, INIT_ONCE),
+    ("reachable", 5, None, None, UNKNOWN),   # no iteration count: growth unknown, never init-once
+    ("reachable", 1, None, None, UNKNOWN),
+    ("possible", 3, None, None, UNKNOWN),
 ])
 def test_memcheck_block_count_heuristic(kind, blocks, iters, category, verdict):
     j = judge_exit_record(kind, blocks, 1000 * blocks, iters, category)
     assert j.verdict == verdict, j
     if kind in ("reachable", "possible"):
-        assert "heuristic" in j.evidence
+        assert ("heuristic" in j.evidence) if iters else ("growth unknown" in j.evidence
+                                                         and "--scale" in j.evidence)
 
 
 def test_without_timeline():
