@@ -46,8 +46,12 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
         s = cap.sites
         if not len(s):
             continue
-        for r in s[s["verdict"] == LEAK].to_dict("records"):
-            brief = _site_brief(r, cap, unit)
+        from profiler.triage import thin   # a thin-growth group is one finding, its sites are not
+
+        grouped = thin.grouped_site_ids(cap)
+        briefs = [_site_brief(r, cap, unit) for r in s[(s["verdict"] == LEAK) & ~s["site_id"].isin(grouped)]
+                  .to_dict("records")] + thin.findings(cap)
+        for brief in briefs:
             pat = _allowed(brief, allow)
             if pat:
                 allowed.append({**brief, "allowed_by": pat})

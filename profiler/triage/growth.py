@@ -218,3 +218,66 @@ def judge_without_timeline(live_end: float, peak: float, alloc_count: float | No
         return Judgement(TRANSIENT, 0.0, f"freed by the end (peak {fmt_bytes(peak)}); no timeline")
     return Judgement(INIT_ONCE, 0.0,
                      f"{fmt_bytes(live_end)} still live at the end; no timeline to tell growth from set-up")
+
+
+# The end of start-up on the total live heap: the first boundary from which the heap never falls
+# more than this far below the line of its later half (the robust spread of that half, at least
+# STARTUP_TOL_ABS or STARTUP_TOL_REL of its level).
+STARTUP_TOL_ABS = 4096
+STARTUP_TOL_REL = 0.005
+MIN_JUDGED = 4                  # boundaries left to judge after start-up, at least
+
+
+def startup_end(total: Sequence[float]) -> int:
+    """Index of the first boundary after start-up on the total live heap (0: no start-up).
+
+    Start-up (imports, first-time initialisation, pools filling) climbs faster than the rest of
+    the run: the early points lie below the backward extension of the later half's Theil-Sen
+    line. Start-up ends where the heap joins that line and stays on or above it. A steady leak
+    from the first boundary is on its own line throughout: no start-up. At least MIN_JUDGED
+    boundaries are always left to judge."""
+    import numpy as np
+
+    y = np.asarray(total, dtype=float)
+    n = y.size
+    if n < 2 * MIN_JUDGED:
+        return 0
+    half = n // 2
+    x = np.arange(n, dtype=float)
+    r = theil_sen(y[half:], x[half:])
+    a = float(np.median(y[half:] - r * x[half:]))
+    resid = y - (a + r * x)
+    spread = 1.4826 * float(np.median(np.abs(resid[half:] - np.median(resid[half:]))))
+    tol = max(3.0 * spread, STARTUP_TOL_ABS, STARTUP_TOL_REL * float(np.median(np.abs(y[half:]))))
+    below = np.flatnonzero(resid < -tol)
+    if below.size == 0:
+        return 0
+    return int(min(below[-1] + 1, n - MIN_JUDGED))
+
+
+def persists_after(live: Sequence[float], start: int) -> bool:
+    """Whether a site's growth goes on after start-up: at least two growth steps from `start` on
+    and a positive Theil-Sen slope there. A step early in the run, then flat, does not."""
+    v = [float(x) for x in live[start:]]
+    if len(v) < 3:
+        return False
+    tol = max(FLAT_ABS, FLAT_REL * max(v))
+    ups = sum(1 for i in range(1, len(v)) if v[i] - v[i - 1] > tol)
+    return ups >= 2 and theil_sen(v) > 0
+
+
+def after_startup(j: Judgement, live: Sequence[float], slices: Sequence[int], start: int, unit: str) -> Judgement:
+    """A leak verdict whose growth does not persist after start-up becomes init-once (one step) or
+    pool (several), its evidence saying so."""
+    if j.verdict != LEAK or start <= 0 or persists_after(live, start):
+        return j
+    v = [float(x) for x in live]
+    tol = max(FLAT_ABS, FLAT_REL * max(v))
+    ups = [i for i in range(1, len(v)) if v[i] - v[i - 1] > tol]
+    verdict = INIT_ONCE if len(ups) <= 1 else POOL
+    s = list(slices)
+    last = s[ups[-1]] if ups else s[0]
+    return Judgement(verdict, 0.0,
+                     f"grew during start-up (the live heap climbs steeply until {unit} {s[start]}; this site's "
+                     f"last step at {unit} {last}) and not after it: {fmt_bytes(v[-1])} at the last {unit}, "
+                     f"a one-time {'step' if verdict == INIT_ONCE else 'fill'}, not growth")
