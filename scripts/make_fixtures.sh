@@ -302,3 +302,22 @@ thin_fixtures() {
     rm -rf "$tmp"
 }
 if want thin; then thin_fixtures; fi
+
+# --- scale (Valgrind 3.19 memcheck: planted at 10 iterations, no iteration records) -----------
+# The n=10 twin of tests/data/memcheck/planted_all.xml (n=5), recorded the same way (no
+# MEMPROF_ITERATIONS, so no iteration count): the pair is the differential (--scale 5,10) case.
+scale_fixtures() {
+    local out="$DATA/triage" tmp
+    tmp="$(mktemp -d)"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
+    (
+        cd "$tmp"
+        env -u MEMPROF_ITERATIONS valgrind --tool=memcheck --leak-check=full --track-origins=no \
+            --show-leak-kinds=all --xml=yes --xml-file=planted10_all.xml ./planted 10
+        env -u MEMPROF_ITERATIONS valgrind --tool=memcheck --leak-check=full --track-origins=no \
+            --show-leak-kinds=all --log-file=planted10_all.log ./planted 10
+    )
+    cp "$tmp/planted10_all.xml" "$tmp/planted10_all.log" "$out/"
+    rm -rf "$tmp"
+}
+if want scale; then scale_fixtures; fi

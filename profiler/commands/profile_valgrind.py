@@ -2,6 +2,7 @@
 import click
 
 from profiler.commands._loop import loop_options
+from profiler.commands._scale import scale_option
 
 # Valgrind runs the loop one to three hundred times slower: generate the minimum by default
 VALGRIND_LOOP_DEFAULTS = {"iterations": 4, "max_tokens": 2}
@@ -20,10 +21,11 @@ VALGRIND_LOOP_DEFAULTS = {"iterations": 4, "max_tokens": 2}
               help="memcheck: do not use the shipped python.supp / ggml-init.supp.")
 @click.option("--gen-suppressions", is_flag=True,
               help="memcheck: have Valgrind write a suppression into the XML for every record.")
+@scale_option
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask before a long run.")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD ...]")
 def command(tool, pages_as_heap, threshold, suppressions, no_default_suppressions, gen_suppressions,
-            assume_yes, cmd, **loop_opts):
+            assume_yes, scale, cmd, **loop_opts):
     """Run the switch loop (or CMD, after --) under Valgrind: massif or memcheck.
 
     The loop defaults to 4 iterations of 2 tokens here (--quick: the tiny twins);
@@ -39,6 +41,10 @@ def command(tool, pages_as_heap, threshold, suppressions, no_default_suppression
         raise UsageProblem("--pages-as-heap and --threshold are massif options")
     options = {"pages_as_heap": pages_as_heap, "threshold": threshold, "suppressions": suppressions,
                "no_default_suppressions": no_default_suppressions, "gen_suppressions": gen_suppressions}
+    if scale:
+        from profiler.commands._scale import run_scaled
+
+        return run_scaled(tool, scale, cmd, loop_opts, options, assume_yes=assume_yes)
     if cmd:
         from profiler.commands._loop import refuse_loop_options_with_command
 
