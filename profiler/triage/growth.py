@@ -242,13 +242,13 @@ def startup_end(total: Sequence[float]) -> int:
     n = y.size
     if n < 2 * MIN_JUDGED:
         return 0
-    half = n // 2
+    late = n - max(MIN_JUDGED, n // 3)      # the later rate: the last third of the run
     x = np.arange(n, dtype=float)
-    r = theil_sen(y[half:], x[half:])
-    a = float(np.median(y[half:] - r * x[half:]))
+    r = theil_sen(y[late:], x[late:])
+    a = float(np.median(y[late:] - r * x[late:]))
     resid = y - (a + r * x)
-    spread = 1.4826 * float(np.median(np.abs(resid[half:] - np.median(resid[half:]))))
-    tol = max(3.0 * spread, STARTUP_TOL_ABS, STARTUP_TOL_REL * float(np.median(np.abs(y[half:]))))
+    spread = 1.4826 * float(np.median(np.abs(resid[late:] - np.median(resid[late:]))))
+    tol = max(3.0 * spread, STARTUP_TOL_ABS, STARTUP_TOL_REL * float(np.median(np.abs(y[late:]))))
     below = np.flatnonzero(resid < -tol)
     if below.size == 0:
         return 0
@@ -268,8 +268,25 @@ def persists_after(live: Sequence[float], start: int) -> bool:
 
 def after_startup(j: Judgement, live: Sequence[float], slices: Sequence[int], start: int, unit: str) -> Judgement:
     """A leak verdict whose growth does not persist after start-up becomes init-once (one step) or
-    pool (several), its evidence saying so."""
-    if j.verdict != LEAK or start <= 0 or persists_after(live, start):
+    pool (several), its evidence saying so. In time slices (no iteration records) the growth must
+    also persist through the last third of the run, and when start-up takes most of the run the
+    verdict is unknown: what is left is too short to tell."""
+    startup = start
+    n = len(live)
+    if unit == "slice" and j.verdict == LEAK:
+        # time slices: the growth must also go on through the last third of the judged run
+        start = max(start, n - max(MIN_JUDGED, n // 3))
+    if j.verdict != LEAK or start <= 0:
+        return j
+    if unit == "slice" and persists_after(live, start) and n - startup < n / 2:
+        # time slices with start-up over most of the run: what is left cannot tell growth that goes
+        # on from start-up that is still ending (and a stalled tool clock crowds work into it)
+        s = list(slices)
+        return Judgement(UNKNOWN, j.slope_bytes_per_iter,
+                         f"grows until {unit} {s[-1]}, but the live heap climbs steeply until {unit} {s[startup]} "
+                         f"of {s[0]}-{s[-1]}: too little run after start-up to tell growth from start-up "
+                         f"(mark iterations with memprof_marks or the C header, or run twice with --scale A,B)")
+    if persists_after(live, start):
         return j
     v = [float(x) for x in live]
     tol = max(FLAT_ABS, FLAT_REL * max(v))
@@ -277,7 +294,9 @@ def after_startup(j: Judgement, live: Sequence[float], slices: Sequence[int], st
     verdict = INIT_ONCE if len(ups) <= 1 else POOL
     s = list(slices)
     last = s[ups[-1]] if ups else s[0]
+    when = (f"during start-up (the live heap climbs steeply until {unit} {s[startup]})" if startup
+            else "early in the run")
     return Judgement(verdict, 0.0,
-                     f"grew during start-up (the live heap climbs steeply until {unit} {s[start]}; this site's "
-                     f"last step at {unit} {last}) and not after it: {fmt_bytes(v[-1])} at the last {unit}, "
-                     f"a one-time {'step' if verdict == INIT_ONCE else 'fill'}, not growth")
+                     f"grew {when}, last at {unit} {last}, and not after {unit} {s[start]}: "
+                     f"{fmt_bytes(v[-1])} at the last {unit}, a one-time {'step' if verdict == INIT_ONCE else 'fill'}, "
+                     f"not growth")

@@ -212,7 +212,8 @@ def run_verdict(series: dict | None, captures: list) -> dict:
     elif series:
         verdict = series.get("verdict") or "inconclusive"
     elif summaries:
-        verdict = "plateau"
+        # a site whose growth the capture cannot judge (growth unknown) leaves the run undecided
+        verdict = "inconclusive" if any(s["verdicts"].get("unknown") for s in summaries) else "plateau"
     else:
         verdict = "inconclusive"
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from profiler.triage.growth import LEAK, TRANSIENT, fmt_bytes, theil_sen
+from profiler.triage.growth import LEAK, MIN_JUDGED, TRANSIENT, UNKNOWN, fmt_bytes, theil_sen
 
 # a group must carry at least this share of the live heap's growth rate over the same window
 MIN_SHARE = 0.10
@@ -75,11 +75,14 @@ def find_groups(sites, series: dict, slices: list, unit: str, *, start: int = 0,
     bar = MIN_MATERIAL_BYTES_PER_ITER if min_bytes_per_iter is None else min_bytes_per_iter
     if not series or len(slices) - start < 4:
         return []
+    if unit == "slice":
+        # time slices: growth must go on through the last third of the run, as for one site
+        start = max(start, len(slices) - max(MIN_JUDGED, len(slices) // 3))
     rows = {}
     for r in sites[["site_id", "verdict", "module", "category", "stack", "live_bytes_end"]].itertuples(index=False):
         sid, verdict, module, category, stack, live_end = r
         v = series.get(int(sid))
-        if v is None or verdict == TRANSIENT:
+        if v is None or verdict in (TRANSIENT, UNKNOWN):
             continue
         w = v[start:]
         rate = _grows(w)
