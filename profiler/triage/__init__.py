@@ -97,9 +97,12 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
             slices = slices[:window]
             matrix = matrix[:, :window]
         series = {int(sid): row for sid, row in zip(wide.index, matrix.tolist())}
-        start = growth.startup_end(matrix.sum(axis=0)) if matrix.size else 0
+        total = matrix.sum(axis=0) if matrix.size else None
+        # time slices run on after the work stops: the run's last third is the active run's
+        stop = growth.growth_end(total.tolist()) if unit == "slice" and total is not None else None
+        start = growth.startup_end(total[:stop] if stop else total) if total is not None else 0
     else:
-        start = 0
+        start, stop = 0, None
 
     verdicts, slopes, evidence = [], [], []
     for rec in sites[["site_id", "live_bytes_end", "peak_bytes", "alloc_count", "leak_kind", "category"]].itertuples(
@@ -118,7 +121,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
                 j = growth.judge_series(slices, v, peak_bytes=_num(peak), alloc_count=_num(count), unit=unit)
                 # start-up (imports, first-time set-up, pools filling) is not growth: a leak must
                 # keep growing after the live heap stops climbing steeply
-                j = growth.after_startup(j, v, slices, start, unit)
+                j = growth.after_startup(j, v, slices, start, unit, end=stop)
         else:
             j = growth.judge_without_timeline(_num(live_end), _num(peak), _num(count))
         verdicts.append(j.verdict)
@@ -127,8 +130,8 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     sites["verdict"] = verdicts
     sites["slope_bytes_per_iter"] = np.asarray(slopes, dtype="float64")
     sites["evidence"] = evidence
-    groups = thin.find_groups(sites, series, slices, unit, start=start) if slices else []
-    _mark_thin(sites, groups, series, start)
+    groups = thin.find_groups(sites, series, slices, unit, start=start, end=stop) if slices else []
+    _mark_thin(sites, groups, series)
     meta = dict(capture.meta or {})
     meta["triage"] = {"rules": rules.sources, "timeline_unit": unit if slices else None,
                       "judged_slices": [slices[0], slices[-1]] if slices else None,
@@ -139,7 +142,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     return replace(capture, sites=sites, timeline=timeline, meta=meta)
 
 
-def _mark_thin(sites, groups: list, series: dict, start: int) -> None:
+def _mark_thin(sites, groups: list, series: dict) -> None:
     """The members of a material thin-growth group are leaking, each below the per-site bar: say so
     on each row (the group is the finding)."""
     from profiler.triage import growth, thin
@@ -150,7 +153,8 @@ def _mark_thin(sites, groups: list, series: dict, start: int) -> None:
         ids = set(g["site_ids"])
         rows = sites.index[sites["site_id"].isin(ids)]
         for i in rows:
-            rate = thin._grows(series[int(sites.at[i, "site_id"])][start:])
+            a, b = g["window"]
+            rate = thin._grows(series[int(sites.at[i, "site_id"])][a:b])
             sites.at[i, "verdict"] = growth.LEAK
             sites.at[i, "slope_bytes_per_iter"] = float(rate)
             sites.at[i, "evidence"] = (

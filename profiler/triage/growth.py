@@ -226,6 +226,9 @@ def judge_without_timeline(live_end: float, peak: float, alloc_count: float | No
 STARTUP_TOL_ABS = 4096
 STARTUP_TOL_REL = 0.005
 MIN_JUDGED = 4                  # boundaries left to judge after start-up, at least
+# time slices: start-up over more than this share of the active run leaves too little to judge
+STARTUP_MOST = 0.6
+FLOOR_SPAN = 3                  # the heap's level at a boundary: its minimum over this one and the next two
 
 
 def startup_end(total: Sequence[float]) -> int:
@@ -242,6 +245,7 @@ def startup_end(total: Sequence[float]) -> int:
     n = y.size
     if n < 2 * MIN_JUDGED:
         return 0
+    y = np.asarray(floor(y))
     late = n - max(MIN_JUDGED, n // 3)      # the later rate: the last third of the run
     x = np.arange(n, dtype=float)
     r = theil_sen(y[late:], x[late:])
@@ -266,25 +270,45 @@ def persists_after(live: Sequence[float], start: int) -> bool:
     return ups >= 2 and theil_sen(v) > 0
 
 
-def after_startup(j: Judgement, live: Sequence[float], slices: Sequence[int], start: int, unit: str) -> Judgement:
+def growth_end(total: Sequence[float]) -> int:
+    """One past the last boundary at which the total live heap rose (beyond STARTUP_TOL_ABS): in time
+    slices the run's activity ends there, and whatever flat slices follow are not its last third."""
+    last = 0
+    for i in range(1, len(total)):
+        if total[i] - total[i - 1] > STARTUP_TOL_ABS:
+            last = i
+    return max(last + 1, min(len(total), MIN_JUDGED))
+
+
+def floor(y: Sequence[float]) -> list[float]:
+    """The level at each boundary: the minimum over it and the next FLOOR_SPAN - 1 (a buffer
+    allocated and freed within a boundary or two is a spike, not the level)."""
+    v = [float(x) for x in y]
+    return [min(v[i:i + FLOOR_SPAN]) for i in range(len(v))]
+
+
+def after_startup(j: Judgement, live: Sequence[float], slices: Sequence[int], start: int, unit: str,
+                  end: int | None = None) -> Judgement:
     """A leak verdict whose growth does not persist after start-up becomes init-once (one step) or
     pool (several), its evidence saying so. In time slices (no iteration records) the growth must
-    also persist through the last third of the run, and when start-up takes most of the run the
-    verdict is unknown: what is left is too short to tell."""
+    also persist through the last third of the run, and when start-up takes most of the run
+    (over STARTUP_MOST of it) the verdict is unknown: what is left is too short to tell."""
     startup = start
     n = len(live)
     if unit == "slice" and j.verdict == LEAK:
-        # time slices: the growth must also go on through the last third of the judged run
+        # time slices: the growth must also go on through the last third of the active run
+        n = min(n, end or n)
+        live = live[:n]
         start = max(start, n - max(MIN_JUDGED, n // 3))
     if j.verdict != LEAK or start <= 0:
         return j
-    if unit == "slice" and persists_after(live, start) and n - startup < n / 2:
+    if unit == "slice" and persists_after(live, start) and startup > STARTUP_MOST * n:
         # time slices with start-up over most of the run: what is left cannot tell growth that goes
         # on from start-up that is still ending (and a stalled tool clock crowds work into it)
         s = list(slices)
         return Judgement(UNKNOWN, j.slope_bytes_per_iter,
-                         f"grows until {unit} {s[-1]}, but the live heap climbs steeply until {unit} {s[startup]} "
-                         f"of {s[0]}-{s[-1]}: too little run after start-up to tell growth from start-up "
+                         f"grows until {unit} {s[n - 1]}, but the live heap climbs steeply until {unit} {s[startup]} "
+                         f"of {s[0]}-{s[n - 1]}: too little run after start-up to tell growth from start-up "
                          f"(mark iterations with memprof_marks or the C header, or run twice with --scale A,B)")
     if persists_after(live, start):
         return j

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from profiler.triage.growth import LEAK, MIN_JUDGED, TRANSIENT, UNKNOWN, fmt_bytes, theil_sen
+from profiler.triage.growth import LEAK, MIN_JUDGED, STARTUP_MOST, TRANSIENT, UNKNOWN, fmt_bytes, theil_sen
 
 # a group must carry at least this share of the live heap's growth rate over the same window
 MIN_SHARE = 0.10
@@ -63,7 +63,7 @@ def _same(a, b) -> bool:
                                          getattr(b, "file", None), getattr(b, "line", None))
 
 
-def find_groups(sites, series: dict, slices: list, unit: str, *, start: int = 0,
+def find_groups(sites, series: dict, slices: list, unit: str, *, start: int = 0, end: int | None = None,
                 min_bytes_per_iter: float | None = None) -> list[dict]:
     """Groups of thin growers in one triaged capture (sites table with verdicts, live bytes per
     site at each judged boundary from `start` on). Material groups have `material` True; their
@@ -75,22 +75,27 @@ def find_groups(sites, series: dict, slices: list, unit: str, *, start: int = 0,
     bar = MIN_MATERIAL_BYTES_PER_ITER if min_bytes_per_iter is None else min_bytes_per_iter
     if not series or len(slices) - start < 4:
         return []
+    m = len(slices)
     if unit == "slice":
-        # time slices: growth must go on through the last third of the run, as for one site
-        start = max(start, len(slices) - max(MIN_JUDGED, len(slices) // 3))
+        # time slices: growth must go on through the last third of the active run, as for one site;
+        # with start-up over most of the run nothing is left to judge
+        m = min(m, end or m)
+        if start > STARTUP_MOST * m:
+            return []
+        start = max(start, m - max(MIN_JUDGED, m // 3))
     rows = {}
     for r in sites[["site_id", "verdict", "module", "category", "stack", "live_bytes_end"]].itertuples(index=False):
         sid, verdict, module, category, stack, live_end = r
         v = series.get(int(sid))
         if v is None or verdict in (TRANSIENT, UNKNOWN):
             continue
-        w = v[start:]
+        w = v[start:m]
         rate = _grows(w)
         if rate <= 0 or (verdict == LEAK and rate >= bar):
             continue        # not growing, or a leak that is material on its own
         key = (module if isinstance(module, str) else None, category if isinstance(category, str) else "unknown")
         rows.setdefault(key, []).append((int(sid), rate, stack or (), float(live_end or 0)))
-    total = np.asarray([series[k] for k in series], dtype=float).sum(axis=0)[start:]
+    total = np.asarray([series[k] for k in series], dtype=float).sum(axis=0)[start:m]
     heap_rate = theil_sen(total[len(total) // 2:]) if total.size >= 4 else 0.0
     groups = []
     for (module, category), members in rows.items():
@@ -118,6 +123,7 @@ def find_groups(sites, series: dict, slices: list, unit: str, *, start: int = 0,
             "share_of_heap_growth": share,
             "material": bool(material),
             "unit": unit,
+            "window": [int(start), int(m)],
         })
     groups.sort(key=lambda g: (-g["slope_bytes_per_iter"], str(g["module"])))
     return groups

@@ -165,7 +165,7 @@ def test_growth_that_goes_on_after_startup_stays_a_leak():
 def test_time_slices_with_startup_over_most_of_the_run_are_unknown():
     s = list(range(20))
     v = [3 * K * i for i in range(20)]
-    j = after_startup(Judgement(LEAK, 3 * K, "grows"), v, s, 12, "slice")
+    j = after_startup(Judgement(LEAK, 3 * K, "grows"), v, s, 13, "slice")
     assert j.verdict == UNKNOWN and "--scale" in j.evidence and "memprof_marks" in j.evidence
 
 
