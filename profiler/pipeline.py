@@ -28,6 +28,10 @@ def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10
     if not path.exists():
         raise BadInput(f"{path}: no such file or directory")
     if path.is_dir():
+        from profiler import scaled
+
+        if scaled.is_scaled(path):      # --scale A,B: two runs and the differential verdict
+            return scaled.analyze(path, rules=rules, block=block, save=save)
         if not rundir.is_run_dir(path):
             raise BadInput(f"{path}: not a memprof run directory (no meta.json or iterations.jsonl)")
         return _analyze_run(path, rules=rules, block=block, save=save)

@@ -287,3 +287,41 @@ series_fixtures() {
     fi
 }
 if want series; then series_fixtures; fi
+
+# --- thin (heaptrack 1.4: a leak spread over 200 of 2,000 sites) ------------------------
+# tests/workloads/thin.c, 40 iterations with its iteration records and markers: 200 sites each
+# keep 32 B per iteration (6.4 KB per iteration in all), 900 allocate once, 900 free at once.
+# thin.print.txt is heaptrack_print's summary (the oracle for calls, peak and leaked bytes).
+thin_fixtures() {
+    local out="$DATA/triage" tmp
+    tmp="$(mktemp -d)"
+    mkdir -p "$out"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/thin" "$ROOT/tests/workloads/thin.c"
+    (
+        cd "$tmp"
+        MEMPROF_ITERATIONS="$tmp/thin.iterations.jsonl" heaptrack -o "$tmp/thin" ./thin 40
+        heaptrack_print -f thin.zst -a 0 -p 0 -T 0 -l 0 > thin.print.txt
+    )
+    cp "$tmp"/thin.zst "$tmp"/thin.iterations.jsonl "$tmp"/thin.print.txt "$out/"
+    rm -rf "$tmp"
+}
+if want thin; then thin_fixtures; fi
+
+# --- scale (Valgrind 3.19 memcheck: planted at 10 iterations, no iteration records) -----------
+# The n=10 twin of tests/data/memcheck/planted_all.xml (n=5), recorded the same way (no
+# MEMPROF_ITERATIONS, so no iteration count): the pair is the differential (--scale 5,10) case.
+scale_fixtures() {
+    local out="$DATA/triage" tmp
+    tmp="$(mktemp -d)"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/planted" "$ROOT/tests/workloads/planted.c"
+    (
+        cd "$tmp"
+        env -u MEMPROF_ITERATIONS valgrind --tool=memcheck --leak-check=full --track-origins=no \
+            --show-leak-kinds=all --xml=yes --xml-file=planted10_all.xml ./planted 10
+        env -u MEMPROF_ITERATIONS valgrind --tool=memcheck --leak-check=full --track-origins=no \
+            --show-leak-kinds=all --log-file=planted10_all.log ./planted 10
+    )
+    cp "$tmp/planted10_all.xml" "$tmp/planted10_all.log" "$out/"
+    rm -rf "$tmp"
+}
+if want scale; then scale_fixtures; fi

@@ -113,6 +113,12 @@ def profile(
         expected = None
     wrapped = backend.wrap(child_argv, run_dir, options)
     wrapped.env.update(shim_env)
+    if command is not None:
+        # `import memprof_marks` in any interpreter the command runs (profiler/workload/pythonpath)
+        from profiler.workload import pythonpath
+
+        user = wrapped.env.get("PYTHONPATH") or os.environ.get("PYTHONPATH")
+        wrapped.env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath.DIR, user) if p)
     backend_meta = {
         "name": backend_name,
         "tool_version": backend.tool_version(),

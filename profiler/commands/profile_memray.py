@@ -2,6 +2,7 @@
 import click
 
 from profiler.commands._loop import loop_options
+from profiler.commands._scale import scale_option
 
 
 @click.command("memray", context_settings={"allow_interspersed_args": False})
@@ -11,9 +12,10 @@ from profiler.commands._loop import loop_options
 @click.option("--trace-python-allocators", is_flag=True, help="Record pymalloc allocations one by one.")
 @click.option("--aggregate", is_flag=True,
               help="Write a much smaller file answering only peak and at-exit queries (no timeline).")
+@scale_option
 @click.option("--follow-fork", is_flag=True, help="Also record processes forked by the command.")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[-- PYTHON-CMD ...]")
-def command(native, trace_python_allocators, aggregate, follow_fork, cmd, **loop_opts):
+def command(native, trace_python_allocators, aggregate, follow_fork, scale, cmd, **loop_opts):
     """Run the switch loop (or a Python command, after --) under memray. memray sees
     mmap as well as malloc. The capture stays in RUN_DIR/capture/memray.bin beside
     iterations.jsonl; then it is parsed and summarised."""
@@ -22,6 +24,10 @@ def command(native, trace_python_allocators, aggregate, follow_fork, cmd, **loop
 
     options = {"native": native, "trace_python_allocators": trace_python_allocators,
                "aggregate": aggregate, "follow_fork": follow_fork}
+    if scale:
+        from profiler.commands._scale import run_scaled
+
+        return run_scaled("memray", scale, cmd, loop_opts, options)
     if cmd:
         from profiler.commands._loop import refuse_loop_options_with_command
 

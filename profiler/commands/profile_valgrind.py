@@ -2,6 +2,7 @@
 import click
 
 from profiler.commands._loop import loop_options
+from profiler.commands._scale import scale_option
 from profiler.workload.config import VALGRIND_POLICY
 
 TOOL_HELP = (
@@ -31,10 +32,11 @@ TOOL_HELP = (
                    "iteration boundary, giving each site a per-iteration timeline.")
 @click.option("--timeout", type=click.FloatRange(1, None), default=None, metavar="SECONDS",
               help="Stop the run after SECONDS, saving what the tool has first (through vgdb).")
+@scale_option
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask before a long run.")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD ...]")
 def command(tool, pages_as_heap, threshold, suppressions, no_default_suppressions, gen_suppressions,
-            leak_timeline, timeout, assume_yes, cmd, **loop_opts):
+            leak_timeline, timeout, assume_yes, scale, cmd, **loop_opts):
     """Run the switch loop (or CMD, after --) under Valgrind: massif (default) or memcheck.
 
     Under Valgrind the loop keeps what costs memory and shrinks what costs
@@ -56,6 +58,10 @@ def command(tool, pages_as_heap, threshold, suppressions, no_default_suppression
     options = {"pages_as_heap": pages_as_heap, "threshold": threshold, "suppressions": suppressions,
                "no_default_suppressions": no_default_suppressions, "gen_suppressions": gen_suppressions,
                "leak_timeline": leak_timeline and tool == "memcheck" and not cmd}
+    if scale:
+        from profiler.commands._scale import run_scaled
+
+        return run_scaled(tool, scale, cmd, loop_opts, options, assume_yes=assume_yes)
     if cmd:
         from profiler.commands._loop import refuse_loop_options_with_command
 

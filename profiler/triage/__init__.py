@@ -77,7 +77,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
 
     import numpy as np
 
-    from profiler.triage import growth, naming
+    from profiler.triage import growth, naming, thin
 
     rules = rules if rules is not None else load_rules()
     sites = naming.rename(capture.sites, rules)
@@ -97,6 +97,12 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
             slices = slices[:window]
             matrix = matrix[:, :window]
         series = {int(sid): row for sid, row in zip(wide.index, matrix.tolist())}
+        total = matrix.sum(axis=0) if matrix.size else None
+        # time slices run on after the work stops: the run's last third is the active run's
+        stop = growth.growth_end(total.tolist()) if unit == "slice" and total is not None else None
+        start = growth.startup_end(total[:stop] if stop else total) if total is not None else 0
+    else:
+        start, stop = 0, None
 
     verdicts, slopes, evidence = [], [], []
     for rec in sites[["site_id", "live_bytes_end", "peak_bytes", "alloc_count", "leak_kind", "category"]].itertuples(
@@ -113,6 +119,9 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
                                      f"allocated after the last boundary and kept")
             else:
                 j = growth.judge_series(slices, v, peak_bytes=_num(peak), alloc_count=_num(count), unit=unit)
+                # start-up (imports, first-time set-up, pools filling) is not growth: a leak must
+                # keep growing after the live heap stops climbing steeply
+                j = growth.after_startup(j, v, slices, start, unit, end=stop)
         else:
             j = growth.judge_without_timeline(_num(live_end), _num(peak), _num(count))
         verdicts.append(j.verdict)
@@ -121,12 +130,37 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     sites["verdict"] = verdicts
     sites["slope_bytes_per_iter"] = np.asarray(slopes, dtype="float64")
     sites["evidence"] = evidence
+    groups = thin.find_groups(sites, series, slices, unit, start=start, end=stop) if slices else []
+    _mark_thin(sites, groups, series)
     meta = dict(capture.meta or {})
     meta["triage"] = {"rules": rules.sources, "timeline_unit": unit if slices else None,
                       "judged_slices": [slices[0], slices[-1]] if slices else None,
+                      "startup_end": slices[start] if slices and start else None,
+                      "thin_growth": groups,
                       "iterations": n_iter, "sites_before_merge": int(len(capture.sites)),
                       "sites": int(len(sites))}
     return replace(capture, sites=sites, timeline=timeline, meta=meta)
+
+
+def _mark_thin(sites, groups: list, series: dict) -> None:
+    """The members of a material thin-growth group are leaking, each below the per-site bar: say so
+    on each row (the group is the finding)."""
+    from profiler.triage import growth, thin
+
+    for g in groups:
+        if not g["material"]:
+            continue
+        ids = set(g["site_ids"])
+        rows = sites.index[sites["site_id"].isin(ids)]
+        for i in rows:
+            a, b = g["window"]
+            rate = thin._grows(series[int(sites.at[i, "site_id"])][a:b])
+            sites.at[i, "verdict"] = growth.LEAK
+            sites.at[i, "slope_bytes_per_iter"] = float(rate)
+            sites.at[i, "evidence"] = (
+                f"grows {growth.fmt_bytes(rate)}/{g['unit']}, under the per-site bar; one of the {g['sites']} sites "
+                f"{'under ' + g['caller'] if g['caller'] else 'in ' + str(g['module'])} that together grow "
+                f"{growth.fmt_bytes(g['slope_bytes_per_iter'])}/{g['unit']} (a leak spread thin, reported as one finding)")
 
 
 def active_window(matrix) -> int:

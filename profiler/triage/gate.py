@@ -46,8 +46,12 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
         s = cap.sites
         if not len(s):
             continue
-        for r in s[s["verdict"] == LEAK].to_dict("records"):
-            brief = _site_brief(r, cap, unit)
+        from profiler.triage import thin   # a thin-growth group is one finding, its sites are not
+
+        grouped = thin.grouped_site_ids(cap)
+        briefs = [_site_brief(r, cap, unit) for r in s[(s["verdict"] == LEAK) & ~s["site_id"].isin(grouped)]
+                  .to_dict("records")] + thin.findings(cap)
+        for brief in briefs:
             pat = _allowed(brief, allow)
             if pat:
                 allowed.append({**brief, "allowed_by": pat})
@@ -55,6 +59,17 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
                 minor.append(brief)
             else:
                 leaking.append(brief)
+    for d in (result.get("scale") or {}).get("sites") or ():   # --scale: grows with the work
+        if d["verdict"] != LEAK:
+            continue
+        brief = {**d, "slope_bytes_per_iter": d["bytes_per_n"], "live_bytes_end": d["live_b"] or 0, "unit": "n"}
+        pat = _allowed(brief, allow)
+        if pat:
+            allowed.append({**brief, "allowed_by": pat})
+        elif d["bytes_per_n"] < min_growth:
+            minor.append(brief)
+        else:
+            leaking.append(brief)
     leaking.sort(key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"], str(d["site"])))
     series = result.get("series") or None
     slope = rss_rate(series) if series else None

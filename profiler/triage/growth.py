@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 LEAK, POOL, INIT_ONCE, TRANSIENT = "leak", "pool", "init-once", "transient"
-VERDICTS = (LEAK, POOL, INIT_ONCE, TRANSIENT)
-SEVERITY = {LEAK: 3, POOL: 2, INIT_ONCE: 1, TRANSIENT: 0}
+# growth unknown: what is left at exit, from a tool with no timeline and a run with no known
+# iteration count (memcheck on a command without records): kind, blocks and bytes, no shape
+UNKNOWN = "unknown"
+VERDICTS = (LEAK, POOL, INIT_ONCE, TRANSIENT, UNKNOWN)
+SEVERITY = {LEAK: 3, POOL: 2, UNKNOWN: 1.5, INIT_ONCE: 1, TRANSIENT: 0}
 
 # A step counts as flat within max(FLAT_ABS, FLAT_REL x the site's maximum). Byte counts are
 # exact, so the tolerance only absorbs a few objects' worth of jitter; it must stay well below
@@ -184,10 +187,11 @@ def judge_exit_record(leak_kind: str | None, blocks: float | None, nbytes: float
         slope = (nbytes / iterations) if (iterations and b and b % iterations == 0) else 0.0
         return Judgement(LEAK, float(slope), f"{kind}ly lost at exit: {size} in {count} (memcheck)")
     if not iterations or b is None:
-        return Judgement(INIT_ONCE, 0.0,
+        return Judgement(UNKNOWN, 0.0,
                          f"{'still reachable' if kind in ('', 'reachable') else kind + 'ly lost'} at exit: "
-                         f"{size} in {count}; without the number of "
-                         f"iterations the block count cannot tell a leak from set-up (heuristic)")
+                         f"{size} in {count}; growth unknown: memcheck has no timeline and the run "
+                         f"has no iteration count (write iteration records, or run twice at two "
+                         f"sizes with --scale A,B)")
     if b >= iterations and b % iterations == 0:
         return Judgement(LEAK, float(nbytes) / iterations,
                          f"{kind} at exit: {size} in {count} = {b // iterations} per iteration over "
@@ -214,3 +218,109 @@ def judge_without_timeline(live_end: float, peak: float, alloc_count: float | No
         return Judgement(TRANSIENT, 0.0, f"freed by the end (peak {fmt_bytes(peak)}); no timeline")
     return Judgement(INIT_ONCE, 0.0,
                      f"{fmt_bytes(live_end)} still live at the end; no timeline to tell growth from set-up")
+
+
+# The end of start-up on the total live heap: the first boundary from which the heap never falls
+# more than this far below the line of its later half (the robust spread of that half, at least
+# STARTUP_TOL_ABS or STARTUP_TOL_REL of its level).
+STARTUP_TOL_ABS = 4096
+STARTUP_TOL_REL = 0.005
+MIN_JUDGED = 4                  # boundaries left to judge after start-up, at least
+# time slices: start-up over more than this share of the active run leaves too little to judge
+STARTUP_MOST = 0.6
+FLOOR_SPAN = 3                  # the heap's level at a boundary: its minimum over this one and the next two
+
+
+def startup_end(total: Sequence[float]) -> int:
+    """Index of the first boundary after start-up on the total live heap (0: no start-up).
+
+    Start-up (imports, first-time initialisation, pools filling) climbs faster than the rest of
+    the run: the early points lie below the backward extension of the later half's Theil-Sen
+    line. Start-up ends where the heap joins that line and stays on or above it. A steady leak
+    from the first boundary is on its own line throughout: no start-up. At least MIN_JUDGED
+    boundaries are always left to judge."""
+    import numpy as np
+
+    y = np.asarray(total, dtype=float)
+    n = y.size
+    if n < 2 * MIN_JUDGED:
+        return 0
+    y = np.asarray(floor(y))
+    late = n - max(MIN_JUDGED, n // 3)      # the later rate: the last third of the run
+    x = np.arange(n, dtype=float)
+    r = theil_sen(y[late:], x[late:])
+    a = float(np.median(y[late:] - r * x[late:]))
+    resid = y - (a + r * x)
+    spread = 1.4826 * float(np.median(np.abs(resid[late:] - np.median(resid[late:]))))
+    tol = max(3.0 * spread, STARTUP_TOL_ABS, STARTUP_TOL_REL * float(np.median(np.abs(y[late:]))))
+    below = np.flatnonzero(resid < -tol)
+    if below.size == 0:
+        return 0
+    return int(min(below[-1] + 1, n - MIN_JUDGED))
+
+
+def persists_after(live: Sequence[float], start: int) -> bool:
+    """Whether a site's growth goes on after start-up: at least two growth steps from `start` on
+    and a positive Theil-Sen slope there. A step early in the run, then flat, does not."""
+    v = [float(x) for x in live[start:]]
+    if len(v) < 3:
+        return False
+    tol = max(FLAT_ABS, FLAT_REL * max(v))
+    ups = sum(1 for i in range(1, len(v)) if v[i] - v[i - 1] > tol)
+    return ups >= 2 and theil_sen(v) > 0
+
+
+def growth_end(total: Sequence[float]) -> int:
+    """One past the last boundary at which the total live heap rose (beyond STARTUP_TOL_ABS): in time
+    slices the run's activity ends there, and whatever flat slices follow are not its last third."""
+    last = 0
+    for i in range(1, len(total)):
+        if total[i] - total[i - 1] > STARTUP_TOL_ABS:
+            last = i
+    return max(last + 1, min(len(total), MIN_JUDGED))
+
+
+def floor(y: Sequence[float]) -> list[float]:
+    """The level at each boundary: the minimum over it and the next FLOOR_SPAN - 1 (a buffer
+    allocated and freed within a boundary or two is a spike, not the level)."""
+    v = [float(x) for x in y]
+    return [min(v[i:i + FLOOR_SPAN]) for i in range(len(v))]
+
+
+def after_startup(j: Judgement, live: Sequence[float], slices: Sequence[int], start: int, unit: str,
+                  end: int | None = None) -> Judgement:
+    """A leak verdict whose growth does not persist after start-up becomes init-once (one step) or
+    pool (several), its evidence saying so. In time slices (no iteration records) the growth must
+    also persist through the last third of the run, and when start-up takes most of the run
+    (over STARTUP_MOST of it) the verdict is unknown: what is left is too short to tell."""
+    startup = start
+    n = len(live)
+    if unit == "slice" and j.verdict == LEAK:
+        # time slices: the growth must also go on through the last third of the active run
+        n = min(n, end or n)
+        live = live[:n]
+        start = max(start, n - max(MIN_JUDGED, n // 3))
+    if j.verdict != LEAK or start <= 0:
+        return j
+    if unit == "slice" and persists_after(live, start) and startup > STARTUP_MOST * n:
+        # time slices with start-up over most of the run: what is left cannot tell growth that goes
+        # on from start-up that is still ending (and a stalled tool clock crowds work into it)
+        s = list(slices)
+        return Judgement(UNKNOWN, j.slope_bytes_per_iter,
+                         f"grows until {unit} {s[n - 1]}, but the live heap climbs steeply until {unit} {s[startup]} "
+                         f"of {s[0]}-{s[n - 1]}: too little run after start-up to tell growth from start-up "
+                         f"(mark iterations with memprof_marks or the C header, or run twice with --scale A,B)")
+    if persists_after(live, start):
+        return j
+    v = [float(x) for x in live]
+    tol = max(FLAT_ABS, FLAT_REL * max(v))
+    ups = [i for i in range(1, len(v)) if v[i] - v[i - 1] > tol]
+    verdict = INIT_ONCE if len(ups) <= 1 else POOL
+    s = list(slices)
+    last = s[ups[-1]] if ups else s[0]
+    when = (f"during start-up (the live heap climbs steeply until {unit} {s[startup]})" if startup
+            else "early in the run")
+    return Judgement(verdict, 0.0,
+                     f"grew {when}, last at {unit} {last}, and not after {unit} {s[start]}: "
+                     f"{fmt_bytes(v[-1])} at the last {unit}, a one-time {'step' if verdict == INIT_ONCE else 'fill'}, "
+                     f"not growth")

@@ -71,9 +71,13 @@ def capture_summary(capture, top: int = 5) -> dict:
     order = sorted(by_cat, key=lambda c: (-(by_cat[c]["peak_bytes"] or by_cat[c]["live_bytes_end"]), c))
     leaking = []
     if len(s):
-        lk = s[s["verdict"] == LEAK].sort_values(["slope_bytes_per_iter", "live_bytes_end"], ascending=False)
+        from profiler.triage import thin   # a leak spread thin over many sites: one finding per group
+
+        lk = s[(s["verdict"] == LEAK) & ~s["site_id"].isin(thin.grouped_site_ids(capture))]
+        lk = lk.sort_values(["slope_bytes_per_iter", "live_bytes_end"], ascending=False)
         for r in lk.to_dict("records"):
             leaking.append(_site_brief(r, capture, unit))
+        leaking = sorted(leaking + thin.findings(capture), key=lambda d: -d["slope_bytes_per_iter"])
     top_sites = []
     if len(s):
         for r in s.sort_values(weight_col, ascending=False).head(top).to_dict("records"):
@@ -208,7 +212,8 @@ def run_verdict(series: dict | None, captures: list) -> dict:
     elif series:
         verdict = series.get("verdict") or "inconclusive"
     elif summaries:
-        verdict = "plateau"
+        # a site whose growth the capture cannot judge (growth unknown) leaves the run undecided
+        verdict = "inconclusive" if any(s["verdicts"].get("unknown") for s in summaries) else "plateau"
     else:
         verdict = "inconclusive"
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiler.triage.growth import (INIT_ONCE, LEAK, POOL, TRANSIENT, fmt_bytes, judge_exit_record, judge_series,
+from profiler.triage.growth import (INIT_ONCE, LEAK, POOL, TRANSIENT, UNKNOWN, fmt_bytes, judge_exit_record, judge_series,
                                     judge_without_timeline, theil_sen)
 
 K = 1024
@@ -108,15 +108,69 @@ def test_time_slices_unit():
     ("reachable", 4, 5, None, POOL),
     ("reachable", 4, 5, "init", INIT_ONCE),  # set-up code that allocates a few blocks
     ("reachable", 7, 5, None, INIT_ONCE),
-    ("reachable", 5, None, None, INIT_ONCE),
+    ("reachable", 5, None, None, UNKNOWN),   # no iteration count: growth unknown, never init-once
+    ("reachable", 1, None, None, UNKNOWN),
+    ("possible", 3, None, None, UNKNOWN),
 ])
 def test_memcheck_block_count_heuristic(kind, blocks, iters, category, verdict):
     j = judge_exit_record(kind, blocks, 1000 * blocks, iters, category)
     assert j.verdict == verdict, j
     if kind in ("reachable", "possible"):
-        assert "heuristic" in j.evidence
+        assert ("heuristic" in j.evidence) if iters else ("growth unknown" in j.evidence
+                                                         and "--scale" in j.evidence)
 
 
 def test_without_timeline():
     assert judge_without_timeline(0, 4096, 3).verdict == TRANSIENT
     assert judge_without_timeline(4096, 4096, 1).verdict == INIT_ONCE
+
+
+# --- start-up is not growth (constructed series of the live heap) ---------------------------------
+from profiler.triage.growth import Judgement, after_startup, startup_end  # noqa: E402
+
+
+def test_startup_end_of_a_steady_leak_is_zero():
+    assert startup_end([100 * K + 48 * K * i for i in range(20)]) == 0
+
+
+def test_startup_end_where_the_steep_climb_joins_the_later_line():
+    # imports: +500 KiB per iteration for 6 iterations, then +1 KiB per iteration
+    total = [500 * K * min(i, 6) + K * max(i - 6, 0) for i in range(30)]
+    assert startup_end(total) == 6
+
+
+def test_startup_end_leaves_something_to_judge():
+    total = [1000 * K * i for i in range(10)] + [10_000 * K] * 2
+    assert startup_end(total) <= 12 - 4
+
+
+def test_a_step_during_startup_then_flat_is_not_a_leak():
+    s = list(range(1, 21))
+    v = [0, 0, 4 * K, 8 * K, 12 * K, 16 * K] + [16 * K] * 14
+    leak = Judgement(LEAK, 4 * K, "grows")
+    j = after_startup(leak, v, s, 6, "iteration")
+    assert j.verdict == POOL and j.slope_bytes_per_iter == 0
+    assert "during start-up" in j.evidence and "not growth" in j.evidence
+    one = after_startup(leak, [0] * 3 + [16 * K] * 17, s, 6, "iteration")
+    assert one.verdict == INIT_ONCE
+
+
+def test_growth_that_goes_on_after_startup_stays_a_leak():
+    s = list(range(1, 21))
+    v = [2 * K * i for i in range(20)]
+    leak = Judgement(LEAK, 2 * K, "grows")
+    assert after_startup(leak, v, s, 6, "iteration") is leak
+
+
+def test_time_slices_with_startup_over_most_of_the_run_are_unknown():
+    s = list(range(20))
+    v = [3 * K * i for i in range(20)]
+    j = after_startup(Judgement(LEAK, 3 * K, "grows"), v, s, 13, "slice")
+    assert j.verdict == UNKNOWN and "--scale" in j.evidence and "memprof_marks" in j.evidence
+
+
+def test_time_slices_need_growth_through_the_last_third():
+    s = list(range(18))
+    v = [2 * K * min(i, 11) for i in range(18)]       # grows until slice 11 of 17, then flat
+    j = after_startup(Judgement(LEAK, 2 * K, "grows"), v, s, 0, "slice")
+    assert j.verdict == POOL and "early in the run" in j.evidence

@@ -1,0 +1,66 @@
+"""--scale: per-site verdicts from two runs at two sizes of work, with no timeline and no iteration
+count. The pair is memcheck on the planted workload at n=5 (tests/data/memcheck/planted_all.xml)
+and n=10 (tests/data/triage/planted10_all.xml), both recorded without iteration records; the
+figures are Valgrind's own LEAK SUMMARY beside each."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from profiler import scaled
+from profiler.errors import UsageProblem
+from profiler.parsers import load_capture
+from profiler.triage import scale, triage_capture
+
+DATA = Path(__file__).parent.parent / "data"
+KiB = 1024
+
+
+@pytest.fixture(scope="module")
+def pair(rules):
+    a = triage_capture(load_capture(DATA / "memcheck" / "planted_all.xml"), rules)
+    b = triage_capture(load_capture(DATA / "triage" / "planted10_all.xml"), rules)
+    return a, b
+
+
+def test_the_pair_matches_valgrinds_summaries(pair):
+    a, b = pair
+    log5 = (DATA / "memcheck" / "planted_all.log").read_text()
+    log10 = (DATA / "triage" / "planted10_all.log").read_text()
+    assert re.search(r"definitely lost: 163,840 bytes in 5 blocks", log5)
+    assert re.search(r"definitely lost: 327,680 bytes in 10 blocks", log10)
+    assert re.search(r"still reachable: 528,384 bytes in 15 blocks", log10)
+    reach = b.sites[b.sites["leak_kind"] == "reachable"]
+    assert (int(reach["live_bytes_end"].sum()), int(reach["alloc_count"].sum())) == (528384, 15)
+    # alone, neither run knows its iteration count: growth unknown, never init-once
+    assert set(a.sites.loc[a.sites["leak_kind"] == "reachable", "verdict"]) == {"unknown"}
+
+
+def test_differential_verdicts_per_site(pair):
+    d = scale.judge([pair[0]], [pair[1]], 5, 10)
+    got = {r["function"]: (r["verdict"], r["bytes_per_n"]) for r in d["sites"]}
+    assert got == {"leak_lost": ("leak", 32 * KiB), "leak_reachable": ("leak", 16 * KiB),
+                   "pool_acquire": ("pool", 0.0), "init_once": ("init-once", 0.0)}
+    assert d["verdict"] == "leak"
+    assert [r["function"] for r in d["leaking_sites"]] == ["leak_lost", "leak_reachable"]
+    lost = next(r for r in d["sites"] if r["function"] == "leak_lost")
+    assert (lost["live_a"], lost["live_b"], lost["blocks_a"], lost["blocks_b"]) == (5 * 32 * KiB, 10 * 32 * KiB, 5, 10)
+
+
+def test_the_same_run_twice_grows_nothing(pair):
+    d = scale.judge([pair[1]], [pair[1]], 5, 10)
+    assert d["verdict"] == "plateau" and not d["leaking_sites"]
+
+
+@pytest.mark.parametrize("text", ["10", "10,5", "a,b", "5,5", "-1,3", "1,2,3"])
+def test_bad_scale_is_refused(text):
+    with pytest.raises(UsageProblem):
+        scaled.parse(text)
+
+
+def test_command_needs_the_placeholder():
+    assert scaled.substitute(["./planted", "{n}", "--x={n}"], 7) == ["./planted", "7", "--x=7"]
+    with pytest.raises(UsageProblem, match=r"\{n\}"):
+        scaled.substitute(["./planted", "5"], 7)
