@@ -1,0 +1,130 @@
+"""What a server needs while it serves, and what the container counts: the figures beside the verdict.
+
+The verdict is decided on RSS after unload (what stays). A server is sized by
+what it holds while a model is loaded and generating: `rss_peak` (the RSS
+high-water mark of each iteration) and `rss_after_load`. `loaded()` summarises
+them for the budget, the plot and the per-model table.
+
+A container runtime kills by the memory cgroup's figure, not RSS. `container()`
+puts the two side by side and splits the gap: page cache (files read or mapped,
+the model files among them, counted by the cgroup even after they are unmapped
+until the kernel reclaims them) minus the file pages RSS already counts, kernel
+memory, and anonymous memory of other processes in the group.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from profiler.analysis.stats import MB, rnd
+
+
+def _col(df, name):
+    if name not in df.columns:
+        return None
+    v = df[name].astype(float).to_numpy()
+    return v if np.isfinite(v).any() else None
+
+
+def loaded(df) -> dict | None:
+    """{peak_mb, peak_iteration, peak_model, after_load_max_mb, headroom_mb, points[...]} or None
+    when the records carry no per-iteration peak (older runs, watch samples, foreign series)."""
+    peak = _col(df, "rss_peak")
+    if peak is None:
+        return None
+    rss = df["rss"].astype(float).to_numpy()
+    after = _col(df, "rss_after_load")
+    it = df["iteration"].to_numpy()
+    models = df["model"].tolist() if "model" in df.columns else [None] * len(df)
+    k = int(np.nanargmax(peak))
+    over = peak - rss
+    over = over[np.isfinite(over)]
+    points = []
+    for i in range(len(df)):
+        p = {"iteration": int(it[i]), "rss_peak_mb": rnd(peak[i] / MB) if np.isfinite(peak[i]) else None}
+        if after is not None:
+            p["rss_after_load_mb"] = rnd(after[i] / MB) if np.isfinite(after[i]) else None
+        points.append(p)
+    method = None
+    if "peak_method" in df.columns:
+        methods = sorted({str(m) for m in df["peak_method"].dropna()})
+        method = ", ".join(methods) or None
+    m = models[k]
+    return {
+        "peak_mb": rnd(peak[k] / MB),
+        "peak_iteration": int(it[k]),
+        "peak_model": None if m is None or m != m else str(m),
+        "after_load_max_mb": rnd(np.nanmax(after) / MB) if after is not None else None,
+        # what a loaded model adds on top of what stays after unload (median over iterations)
+        "headroom_mb": rnd(float(np.median(over)) / MB) if over.size else None,
+        "method": method,
+        "points": points,
+    }
+
+
+CONTAINER_PARTS = ("usage", "anon", "file", "file_mapped", "kernel", "limit", "procs")
+
+
+def container(df) -> dict | None:
+    """The memory cgroup beside RSS at the last record, with the gap split into its parts
+    and the cgroup's growth over the run; None when the records carry no cgroup figures."""
+    usage = _col(df, "cgroup_usage")
+    if usage is None:
+        return None
+    last = df.iloc[-1]
+
+    def mb(key):
+        v = last.get(key)
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return None
+        return rnd(v / MB) if np.isfinite(v) else None
+
+    out = {"version": int(last.get("cgroup_version")) if last.get("cgroup_version") == last.get("cgroup_version")
+           else None, "iteration": int(last["iteration"])}
+    for k in CONTAINER_PARTS:
+        out[f"{k}_mb" if k != "procs" else k] = mb(f"cgroup_{k}") if k != "procs" else (
+            int(last["cgroup_procs"]) if "cgroup_procs" in df.columns and last["cgroup_procs"] == last["cgroup_procs"]
+            else None)
+    out["rss_mb"] = mb("rss")
+    out["rss_anon_mb"] = mb("rss_anon")
+    out["rss_file_mb"] = mb("rss_file")
+    if out["usage_mb"] is None or out["rss_mb"] is None:
+        return None
+    gap = out["usage_mb"] - out["rss_mb"]
+    parts = {}
+    if out["file_mb"] is not None and out["rss_file_mb"] is not None:
+        parts["page_cache_beyond_rss_mb"] = rnd(out["file_mb"] - out["rss_file_mb"])
+    if out["kernel_mb"] is not None:
+        parts["kernel_mb"] = out["kernel_mb"]
+    if out["anon_mb"] is not None and out["rss_anon_mb"] is not None:
+        parts["other_anon_mb"] = rnd(out["anon_mb"] - out["rss_anon_mb"])
+    out["gap_mb"] = rnd(gap)
+    out["gap_parts"] = parts
+    growth = (usage[np.isfinite(usage)][-1] - usage[np.isfinite(usage)][0]) / MB
+    rss = df["rss"].astype(float).to_numpy()
+    out["usage_growth_mb"] = rnd(growth)
+    out["rss_growth_mb"] = rnd((rss[-1] - rss[0]) / MB)
+    out["sentence"] = _sentence(out)
+    return out
+
+
+def _sentence(c: dict) -> str:
+    head = (f"The memory cgroup (v{c['version']}) counts {c['usage_mb']:,.1f} MB at iteration {c['iteration']}, "
+            f"RSS {c['rss_mb']:,.1f} MB: {abs(c['gap_mb']):,.1f} MB {'more' if c['gap_mb'] >= 0 else 'less'}")
+    why = []
+    p = c["gap_parts"]
+    if p.get("page_cache_beyond_rss_mb") is not None:
+        why.append(f"page cache beyond the file pages RSS maps {p['page_cache_beyond_rss_mb']:+,.1f} MB (files read or "
+                   "mapped, model files included, stay charged to the cgroup after unmapping until reclaimed)")
+    if p.get("kernel_mb") is not None:
+        why.append(f"kernel memory {p['kernel_mb']:,.1f} MB (page tables, slab, sockets)")
+    if p.get("other_anon_mb") is not None:
+        procs = c.get("procs")
+        who = f"the other {procs - 1} process(es) in the group" if procs and procs > 1 else "no other process"
+        why.append(f"anonymous memory beyond this process's {p['other_anon_mb']:+,.1f} MB ({who})")
+    text = head + (": " + "; ".join(why) if why else "")
+    text += (f". Over the run the cgroup grew {c['usage_growth_mb']:+,.1f} MB and RSS {c['rss_growth_mb']:+,.1f} MB")
+    if c.get("limit_mb"):
+        text += f"; the cgroup's limit is {c['limit_mb']:,.0f} MB (an OOM kill follows the cgroup's figure)"
+    return text + "."
