@@ -180,6 +180,8 @@ def analyze_series(df, block: int = 10) -> dict:
     result["recommendation"] = verdict.recommend(
         verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
         slope=slope_rec, current_mb=float(current), envelope=env, loaded=result["loaded"])
+    if "sample_s" in df.columns:   # memprof watch: samples over time, worded per hour
+        footprint.time_based(result, df)
     return result
 
 

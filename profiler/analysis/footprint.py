@@ -128,3 +128,51 @@ def _sentence(c: dict) -> str:
     if c.get("limit_mb"):
         text += f"; the cgroup's limit is {c['limit_mb']:,.0f} MB (an OOM kill follows the cgroup's figure)"
     return text + "."
+
+
+
+def time_based(result: dict, df) -> None:
+    """Reword a time-sampled series (`memprof watch`: one record per sample, `sample_s` seconds
+    since the watch began) per hour: the statistics are computed per sample, and a slope per
+    sample means nothing to whoever sizes a server. Adds result["time_based"] and rewrites the
+    evidence and the recommendation's sentence in MB per hour and in samples."""
+    import re
+
+    t = df["sample_s"].astype(float).to_numpy()
+    t = t[np.isfinite(t)]
+    if t.size < 2:
+        return
+    dt = float(np.median(np.diff(t)))
+    if not dt > 0:
+        return
+    per_hour = 3600.0 / dt
+    late = result.get("late_phase") or {}
+
+    def ph(x):
+        return None if x is None else rnd(x * per_hour, 3)
+
+    result["time_based"] = {
+        "seconds_per_sample": rnd(dt, 4), "duration_s": rnd(float(t[-1] - t[0]), 3),
+        "slope_mb_per_hour": ph(result.get("slope_mb_per_iter")),
+        "slope_ci_mb_per_hour": [ph(v) for v in result.get("slope_ci_mb") or [None, None]],
+        "late_slope_mb_per_hour": ph(late.get("theil_sen_mb_per_iter")),
+    }
+    num = re.compile(r"([+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?) MB/iter(?:ation)?\b")
+
+    def reword(text: str) -> str:
+        text = num.sub(lambda m: f"{float(m.group(1)) * per_hour:+.3g} MB/hour", text)
+        text = text.replace("per 1000 iterations", f"per {1000 * dt / 3600:.3g} hours (1000 samples)")
+        text = re.sub(r"\biterations\b", "samples", text)
+        return re.sub(r"\biteration\b", "sample", text)
+
+    result["evidence"] = [reword(e) for e in result.get("evidence") or []]
+    result["evidence"].insert(1, f"time-based series: one sample every {dt:g} s over {t[-1] - t[0]:.0f} s; "
+                                 f"stable-phase slope {result['time_based']['slope_mb_per_hour']} MB/hour")
+    rec = result.get("recommendation") or {}
+    if rec.get("sentence"):
+        rec["sentence"] = reword(rec["sentence"])
+    for k in ("iterations_to_alert", "iterations_to_ram"):
+        if k in rec:
+            rec[k.replace("iterations", "hours")] = rnd(rec[k] * dt / 3600.0, 3)
+    for p in result.get("phases") or []:
+        p["first_s"] = rnd(float(t[min(p["first"], t.size) - 1]), 3) if p.get("first") else None
