@@ -105,7 +105,8 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
             proc.start()
             proc.wait_ready(client, start_timeout)
             pid = proc.pid
-            rundir.update_meta(run_dir, server={**rundir.read_meta(run_dir)["server"], "pid": pid})
+            rundir.update_meta(run_dir, server={**rundir.read_meta(run_dir)["server"], "pid": pid,
+                                                "pid_argv": server._cmdline(pid)})
         echo(f"memprof: {requests} requests alternating {' / '.join(aliases)}, {max_tokens} tokens each")
         result = server.drive(run_dir / rundir.ITERATIONS, client, pid, aliases, requests=requests, prompt=prompt,
                               max_tokens=max_tokens, alive=(lambda: proc.exited() is None) if proc else None,
