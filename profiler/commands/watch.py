@@ -66,7 +66,7 @@ def command(pid, interval, duration, alert_mb, alert_slope, metrics_port, use_me
     except MemoryAlert as exc:
         alert, res = exc, exc.result
     finally:
-        if use_memray and os.path.exists(f"/proc/{pid}"):
+        if use_memray and duration is None and os.path.exists(f"/proc/{pid}"):   # with --duration memray stops itself
             memray_attach.detach(pid, run_dir / rundir.CHILD_LOG)
     rundir.update_meta(run_dir, finished=runner._now(), iterations=res.samples, exit_status=res.ended_because,
                        alert=str(alert) if alert else None)
