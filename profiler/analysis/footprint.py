@@ -159,20 +159,47 @@ def time_based(result: dict, df) -> None:
     }
     num = re.compile(r"([+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?) MB/iter(?:ation)?\b")
 
+    ci = re.compile(r"CI \[([+-]?[0-9.e+-]+), ([+-]?[0-9.e+-]+)\]( MB/iter)?")
+
+    def _ci(m) -> str:
+        try:
+            return f"CI [{_g(float(m.group(1)) * per_hour)}, {_g(float(m.group(2)) * per_hour)}] MB/hour"
+        except ValueError:
+            return m.group(0)
+
     def reword(text: str) -> str:
-        text = num.sub(lambda m: f"{float(m.group(1)) * per_hour:+.3g} MB/hour", text)
+        text = ci.sub(_ci, text)   # every interval in the evidence is a slope's, per sample
+        text = num.sub(lambda m: f"{_g(float(m.group(1)) * per_hour)} MB/hour", text)
         text = text.replace("per 1000 iterations", f"per {1000 * dt / 3600:.3g} hours (1000 samples)")
         text = re.sub(r"\biterations\b", "samples", text)
         return re.sub(r"\biteration\b", "sample", text)
 
     result["evidence"] = [reword(e) for e in result.get("evidence") or []]
-    result["evidence"].insert(1, f"time-based series: one sample every {dt:g} s over {t[-1] - t[0]:.0f} s; "
-                                 f"stable-phase slope {result['time_based']['slope_mb_per_hour']} MB/hour")
+    slope_h = result["time_based"]["slope_mb_per_hour"]
+    result["evidence"].insert(1, f"time-based series: one sample every {dt:.3g} s over {t[-1] - t[0]:.0f} s; "
+                                 f"stable-phase slope {_g(slope_h) if slope_h is not None else 'n/a'} MB/hour")
     rec = result.get("recommendation") or {}
     if rec.get("sentence"):
         rec["sentence"] = reword(rec["sentence"])
     for k in ("iterations_to_alert", "iterations_to_ram"):
         if k in rec:
             rec[k.replace("iterations", "hours")] = rnd(rec[k] * dt / 3600.0, 3)
+    if "hours_to_alert" in rec and rec.get("sentence"):
+        rec["sentence"] += (f" At one sample every {dt:.3g} s that is ~{_duration(rec['hours_to_alert'] * 3600)} to the "
+                            f"alert threshold and ~{_duration(rec['hours_to_ram'] * 3600)} to the RAM.")
     for p in result.get("phases") or []:
         p["first_s"] = rnd(float(t[min(p["first"], t.size) - 1]), 3) if p.get("first") else None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _g(x: float) -> str:
+    return f"{x:+,.0f}" if abs(x) >= 1000 else f"{x:+.3g}"

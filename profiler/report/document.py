@@ -146,6 +146,9 @@ def _verdict_gloss(verdict: str, s: dict) -> str:
         slope = (s.get("late_phase") or {}).get("theil_sen_mb_per_iter")
         if s.get("verdict") == "leak" and slope is not None and s.get("envelope"):
             return f"the troughs between reclaims keep climbing ({slope:+g} MB/iteration)"
+        tb = s.get("time_based") or {}
+        if s.get("verdict") == "leak" and tb.get("late_slope_mb_per_hour") is not None:
+            return f"memory keeps growing ({tb['late_slope_mb_per_hour']:+,.1f} MB/hour)"
         if s.get("verdict") == "leak" and slope is not None:
             return f"memory keeps growing ({slope:+g} MB/iteration)"
         return "allocation sites keep growing (see the allocation sites)"

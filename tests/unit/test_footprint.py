@@ -57,3 +57,18 @@ def test_container_gap_split():
     assert c["gap_mb"] == pytest.approx(1900.0)
     assert "page cache" in c["sentence"] and "the other 2 process(es)" in c["sentence"]
     assert footprint.container(_frame(cgroup=False)) is None
+
+
+def test_a_time_sampled_series_is_worded_per_hour():
+    # a watch: 40 samples every 0.5 s of a process growing 1 MB per sample (2 MB/s = 7200 MB/hour)
+    df = pd.DataFrame({"iteration": range(1, 41), "sample_s": [0.5 * i for i in range(40)],
+                       "rss": [(100 + i + (0.05 if i % 2 else 0)) * MB for i in range(40)], "strategy": "watch"})
+    s = analyze_series(df)
+    assert s["verdict"] == "leak"
+    tb = s["time_based"]
+    assert tb["seconds_per_sample"] == 0.5 and tb["slope_mb_per_hour"] == pytest.approx(7200, rel=0.01)
+    assert not any("MB/iter" in e for e in s["evidence"])
+    assert "MB/hour" in s["evidence"][0] and "time-based series: one sample every 0.5 s" in s["evidence"][1]
+    rec = s["recommendation"]
+    assert "MB/hour" in rec["sentence"] and "samples" in rec["sentence"] and "to the alert threshold" in rec["sentence"]
+    assert rec["hours_to_alert"] == pytest.approx(rec["iterations_to_alert"] * 0.5 / 3600, abs=1e-3)
