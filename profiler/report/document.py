@@ -407,6 +407,13 @@ def _measured_section(doc: list, result: dict, s: dict) -> None:
         elif val:
             rows.append([key.capitalize(), _flat(val)])
     doc.append(("table", ["What", "Value"], rows))
+    if s and meta.get("workload") == "server":
+        doc.append(("p", "Served run (memprof serve): one iteration is one request; the server is measured from "
+                         "outside after each response, while it still holds the model it served (it closes a "
+                         "model only when a request names another), and its peak is the high-water mark since "
+                         "the previous request."))
+    if s and (meta.get("watch") or s.get("time_based")):
+        doc.append(("p", "Watched process (memprof watch): one iteration is one sample; slopes are given per hour."))
     if s:
         doc.append(("ul", [
             "Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes. The loaded peak "
