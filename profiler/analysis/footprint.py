@@ -116,7 +116,9 @@ def _sentence(c: dict) -> str:
     p = c["gap_parts"]
     if p.get("page_cache_beyond_rss_mb") is not None:
         why.append(f"page cache beyond the file pages RSS maps {p['page_cache_beyond_rss_mb']:+,.1f} MB (files read or "
-                   "mapped, model files included, stay charged to the cgroup after unmapping until reclaimed)")
+                   "mapped, model files included, stay charged to the cgroup after unmapping until reclaimed; "
+                   "pages another cgroup brought in first stay charged there, so a model file cached before the "
+                   "run can count in RSS and not here)")
     if p.get("kernel_mb") is not None:
         why.append(f"kernel memory {p['kernel_mb']:,.1f} MB (page tables, slab, sockets)")
     if p.get("other_anon_mb") is not None:
