@@ -167,6 +167,7 @@ class ServerProcess:
             except OSError:
                 pass
             if time.monotonic() > deadline:
+                self.pid = server_pid(self.proc.pid)   # SIGINT must reach the server, not a launcher script
                 self.stop()
                 raise WorkloadFailed(f"the server did not answer within {timeout:.0f} s: "
                                      f"{log_tail(self.log_path)} (log: {self.log_path}; --start-timeout)")
