@@ -56,6 +56,8 @@ def loaded(df) -> dict | None:
         "after_load_max_mb": rnd(np.nanmax(after) / MB) if after is not None else None,
         # what a loaded model adds on top of what stays after unload (median over iterations)
         "headroom_mb": rnd(float(np.median(over)) / MB) if over.size else None,
+        # the largest model's: what the budget and a leak's projection add on top of the after-unload level
+        "headroom_max_mb": rnd(float(np.max(over)) / MB) if over.size else None,
         "method": method,
         "points": points,
     }

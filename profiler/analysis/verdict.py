@@ -48,8 +48,8 @@ For a leak the budget only holds until the leak reaches it, so the
 recommendation says after how many more iterations that happens.
 
 Where the records carry the loaded peak (`rss_peak`, footprint.loaded), the base
-is max(the highest loaded peak, the after-unload base + the median of what a loaded
-model adds): a server must hold its model, its compute buffers and its KV cache,
+is max(the highest loaded peak, the after-unload base + the most a loaded model
+adds on top of what stays after its unload): a server must hold its model, its compute buffers and its KV cache,
 not only what stays after an unload (the seed's 4.5 GB was the loaded footprint).
 """
 from __future__ import annotations
@@ -221,10 +221,10 @@ def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
     after_unload_base = base
     headroom = 0.0
     if loaded and loaded.get("peak_mb") is not None:
-        headroom = float(loaded.get("headroom_mb") or 0.0)
+        headroom = float(loaded.get("headroom_max_mb") or loaded.get("headroom_mb") or 0.0)
         # the after-unload base lifted by what a loaded model adds on top of it, or the highest loaded peak seen
         base = max(float(loaded["peak_mb"]), after_unload_base + max(headroom, 0.0))
-        what = f"max(loaded peak, {what} after unload + median loaded headroom)"
+        what = f"max(loaded peak, {what} after unload + the largest loaded headroom)"
     rule = f"max_expected = {what} x 1.05; " + tail
     max_expected = nice_ceil(base * 1.05)
     alert = nice_ceil(max_expected * 1.10)
@@ -260,7 +260,7 @@ def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
     if loaded and loaded.get("peak_mb") is not None:
         where = f" at iteration {loaded['peak_iteration']}" + (f" ({loaded['peak_model']})" if loaded.get("peak_model") else "")
         rec["sentence"] += (f" The budget covers the loaded peak: {loaded['peak_mb']:.0f} MB while a model was loaded "
-                            f"and generating{where}, {loaded.get('headroom_mb') or 0:.0f} MB above what stays after "
+                            f"and generating{where}, up to {headroom:.0f} MB above what stays after "
                             "unload (which decides leak or plateau).")
     rec["max_expected_mb"] = rnd(max_expected)
     rec["alert_mb"] = rnd(alert)
