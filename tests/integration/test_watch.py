@@ -65,13 +65,14 @@ def test_alert_mb_exits_7_with_one_line_and_metrics_are_served(tmp_path):
     port = free_port()
     scraped = {}
 
-    def scrape():
+    def scrape():   # until a sample has set the gauges (the endpoint answers from before the first one)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "text" not in scraped:
+        while time.monotonic() < deadline and "memprof_rss_bytes{" not in scraped.get("text", ""):
             try:
                 scraped["text"] = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
 
     t = threading.Thread(target=scrape)
     t.start()
