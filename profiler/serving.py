@@ -110,7 +110,7 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
         echo(f"memprof: {requests} requests alternating {' / '.join(aliases)}, {max_tokens} tokens each")
         result = server.drive(run_dir / rundir.ITERATIONS, client, pid, aliases, requests=requests, prompt=prompt,
                               max_tokens=max_tokens, alive=(lambda: proc.exited() is None) if proc else None,
-                              echo=echo)
+                              echo=echo, server_log=log_path if proc is not None else None)
     except Interrupted:
         interrupted = True
     except KeyboardInterrupt:

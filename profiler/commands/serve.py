@@ -59,7 +59,10 @@ def command(models, requests, prompt, max_tokens, n_ctx, threads, model_paths, b
                             pid=pid, out=out, start_timeout=start_timeout, echo=lambda m: click.echo(m, err=True))
     tail = f", {outcome.failed} failed" if outcome.failed else ""
     click.echo(f"{outcome.requests} requests{tail}: {outcome.run_dir}")
-    if outcome.stopped_because:
-        click.echo(f"memprof: stopped early: {outcome.stopped_because}", err=True)
     click.echo(console.summary(pipeline.analyze(outcome.run_dir, save=True)))
     click.echo(f"next: memprof report {outcome.run_dir}")
+    if outcome.stopped_because:
+        from profiler.errors import WorkloadFailed
+
+        raise WorkloadFailed(f"stopped after {outcome.requests} requests: {outcome.stopped_because}; "
+                             f"the records are kept in {outcome.run_dir}")

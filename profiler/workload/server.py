@@ -301,6 +301,25 @@ class DriveResult:
     records: list = field(default_factory=list)
 
 
+def _size(path: Path | None) -> int:
+    try:
+        return os.path.getsize(path) if path is not None else 0
+    except OSError:
+        return 0
+
+
+def _settle(path: Path, since: int, timeout: float = 2.0) -> None:
+    """Wait (briefly) for the server to finish writing what it logs after a failed stream."""
+    deadline = time.monotonic() + timeout
+    last = _size(path)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = _size(path)
+        if now > since and now == last:
+            return
+        last = now
+
+
 def _mem_of(pid: int) -> dict:
     out = measure.proc_memory(pid)
     out["threads"] = measure.thread_count(pid)
@@ -309,7 +328,7 @@ def _mem_of(pid: int) -> dict:
 
 
 def drive(out: Path, client: Client, pid: int, models: list[str], *, requests: int, prompt: str,
-          max_tokens: int, alive=None, echo=None) -> DriveResult:
+          max_tokens: int, alive=None, echo=None, server_log: Path | None = None) -> DriveResult:
     """Send `requests` completions alternating `models`, one record each in `out`.
 
     A failed request is recorded (status "failed", its error); the run stops after
@@ -334,6 +353,7 @@ def drive(out: Path, client: Client, pid: int, models: list[str], *, requests: i
                 wall_start = time.time()
                 t_start = time.clock_gettime(time.CLOCK_BOOTTIME) - start_boot
                 loaded: dict = {}
+                log_size = _size(server_log)
                 r = client.complete(model, prompt, max_tokens,
                                     on_first=lambda: loaded.setdefault("rss", measure.rss_now(pid)))
                 try:
@@ -362,6 +382,10 @@ def drive(out: Path, client: Client, pid: int, models: list[str], *, requests: i
                     "status": "ok" if r["ok"] else "failed",
                 }
                 if not r["ok"]:
+                    if server_log is not None and r["http_status"] == 200:
+                        # the server failed inside the stream (an exception after the 200 OK): its log says why
+                        _settle(server_log, log_size)
+                        r["error"] = f"{r['error']}; the server's log ends: {log_tail(server_log, 1)}"
                     record["error"] = r["error"]
                 writer.write(record)
                 res.requests += 1

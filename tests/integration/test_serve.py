@@ -155,3 +155,19 @@ def test_ctrl_c_stops_the_server_and_keeps_the_records(tiny_models, tmp_path):
     assert len(list(rundir.iter_records(recs, allow_torn_tail=True))) >= 3
     assert rundir.read_meta(run)["exit_status"] == "interrupted"
     _no_server_left(run)
+
+
+def test_failed_requests_are_recorded_and_stop_the_run(tiny_models, tmp_path):
+    run = tmp_path / "run"
+    # a prompt longer than the context: llama-cpp-python raises inside the stream, after the 200 OK
+    proc = _memprof("serve", "--quick", "--n-ctx", "32", "--max-tokens", "4", "--prompt", "word " * 300,
+                    "--out", run, env=_cache_env(tiny_models))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 5, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("memprof: error: stopped after 3 requests: 3 requests in a row failed")
+    recs = list(rundir.iter_records(run / rundir.ITERATIONS))
+    assert [r["status"] for r in recs] == ["failed"] * 3
+    assert all("exceed context window" in r["error"] and r["rss"] > 0 for r in recs)
+    assert "VERDICT:" in out                       # what was measured is still analysed
+    _no_server_left(run)
