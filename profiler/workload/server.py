@@ -308,16 +308,16 @@ def _size(path: Path | None) -> int:
         return 0
 
 
-def _settle(path: Path, since: int, timeout: float = 2.0) -> None:
-    """Wait (briefly) for the server to finish writing what it logs after a failed stream."""
+def _settle(path: Path, since: int, timeout: float = 3.0) -> None:
+    """Wait (briefly) for the server to log why a stream failed: its access line comes first, the
+    exception's last line (`ValueError: ...`) can follow a moment later."""
+    import re
+
     deadline = time.monotonic() + timeout
-    last = _size(path)
     while time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = _size(path)
-        if now > since and now == last:
+        if _size(path) > since and re.search(r"(Error|Exception)\b", log_tail(path, 1)):
             return
-        last = now
+        time.sleep(0.1)
 
 
 def _mem_of(pid: int) -> dict:
