@@ -171,9 +171,17 @@ def analyze_series(df, block: int = 10) -> dict:
         current = max(t["peak_mb"] for t in env["teeth"][-2:])
     else:
         slope_rec = float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0
+    from profiler.analysis import footprint
+
+    result["loaded"] = footprint.loaded(df)
+    result["container"] = footprint.container(df)
+    if result["container"]:
+        evidence.append(result["container"]["sentence"])
     result["recommendation"] = verdict.recommend(
         verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
-        slope=slope_rec, current_mb=float(current), envelope=env)
+        slope=slope_rec, current_mb=float(current), envelope=env, loaded=result["loaded"])
+    if "sample_s" in df.columns:   # memprof watch: samples over time, worded per hour
+        footprint.time_based(result, df)
     return result
 
 
