@@ -11,7 +11,7 @@ from profiler.analysis.series import load_series
 
 __all__ = ["load_series", "analyze_series", "result_from_series"]
 
-TOP_LEVEL = ("verdict", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation")
+TOP_LEVEL = ("verdict", "evidence_basis", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation")
 
 
 def analyze_series(df, block: int = 10) -> dict:
@@ -91,7 +91,8 @@ def analyze_series(df, block: int = 10) -> dict:
         if cp and cp["shape"] == changepoints.STEP_THEN_FLAT:
             v, why = "plateau", changepoints.sentence(cp)
         elif late_name == "growth" or (recent and v == "inconclusive"):
-            slow = slowing.assess(it[late_from:], yl, mean_s)
+            w = min(ph.warmup_end, late_from)
+            slow = slowing.assess(it[w:], y[w:], mean_s)
             if slow:
                 v, why = ("plateau" if slow["levelled_off"] else "inconclusive"), slowing.sentence(slow)
     rss_verdict, rss_why = v, why

@@ -15,8 +15,11 @@ Shape of the series after warmup:
   - flat: one segment;
   - step then flat (a pool expansion: plateau): one or two steps up, then a last
     segment that is flat (no Mann-Kendall rise at p < 0.05 and a Theil-Sen slope under
-    the relevance bar of verdict.py) and at least MIN_FLAT long and as long as every
-    earlier segment: a staircase stepping at the earlier pace would have stepped again;
+    the relevance bar of verdict.py, and the upper end of its Theil-Sen interval times
+    its length under half the steps' size) and at least MIN_FLAT long and as long as
+    every earlier segment (a staircase stepping at the earlier pace would have stepped
+    again); and the levels must explain the series far better than one straight line
+    (BIC lower by more than 10), since PELT also cuts a noisy ramp into a few "steps";
   - staircase (growth): more steps up, or steps whose last flat stretch is too short
     to rule out the next one;
   - rising (growth): the last segment itself rises.
@@ -31,6 +34,7 @@ PEN_FACTOR = 3.0
 MIN_SIZE = 3
 MIN_FLAT = 15
 MAX_STEPS_FOR_POOL = 2
+BIC_MARGIN = 10.0     # "far better": a BIC difference over 10 is very strong evidence
 FLAT_P = 0.05
 RELEVANT_FRACTION_PER_1000 = 0.10
 
@@ -84,11 +88,18 @@ def describe(iterations, y: np.ndarray, level_mb: float) -> dict:
     flat_tail = bool(not (mk["p"] < FLAT_P and mk["z"] > 0) and not (ts["slope"] >= bar > 0))
     up = [s for s in steps if s["step_mb"] > 0]
     earlier = max((r["n"] for r in rows[:-1]), default=0)
+    # steps, not a ramp cut into pieces: the levels explain the series far better than one line
+    # (BIC of the piecewise-constant fit against the line's), and what the flat tail could still
+    # rise over its length (upper end of its Theil-Sen interval) is under half the steps' size
+    steps_fit = _bic_steps(y, segs) + BIC_MARGIN < _bic_line(y)
+    tail_rise = max(ts["ci"][1], 0.0) * tail.size if np.isfinite(ts["ci"][1]) else float("inf")
+    held = tail_rise < 0.5 * sum(s["step_mb"] for s in up) if up else False
     if len(segs) == 1:
         shape = RISING if rises else FLAT
     elif rises:
         shape = RISING
-    elif (1 <= len(up) <= MAX_STEPS_FOR_POOL and flat_tail and tail.size >= MIN_FLAT and tail.size >= earlier):
+    elif (1 <= len(up) <= MAX_STEPS_FOR_POOL and flat_tail and held and steps_fit and tail.size >= MIN_FLAT
+          and tail.size >= earlier):
         shape = STEP_THEN_FLAT
     elif len(up) >= 2:
         shape = STAIRCASE
@@ -98,6 +109,22 @@ def describe(iterations, y: np.ndarray, level_mb: float) -> dict:
             "noise_sigma_mb": stats.rnd(sigma, 3), "segments": rows, "steps": steps, "shape": shape,
             "last_segment": {"first": rows[-1]["first"], "last": rows[-1]["last"], "n": rows[-1]["n"],
                              "mann_kendall_p": stats.sig(mk["p"], 3), "theil_sen_mb_per_iter": stats.sig(ts["slope"])}}
+
+
+def _bic(sse: float, n: int, k: int) -> float:
+    return n * np.log(max(sse, 1e-12) / n) + k * np.log(n)
+
+
+def _bic_steps(y: np.ndarray, segs) -> float:
+    sse = sum(float(((y[a:b] - y[a:b].mean()) ** 2).sum()) for a, b in segs)
+    return _bic(sse, y.size, 2 * len(segs) - 1)       # a mean per segment and a location per change
+
+
+def _bic_line(y: np.ndarray) -> float:
+    x = np.arange(y.size, dtype=float)
+    fit = stats.ols(x, y)
+    sse = float(((y - (fit["intercept"] + fit["slope"] * x)) ** 2).sum())
+    return _bic(sse, y.size, 2)
 
 
 def sentence(cp: dict) -> str:

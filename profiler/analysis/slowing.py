@@ -4,14 +4,14 @@ Why: a cache, an arena or a pool that fills up rises fast at first and then ever
 slowly towards a level it keeps. Early in a run its rise passes every trend test; what
 tells it from a leak is that it decelerates. A leak keeps its rate.
 
-Method, on the late phase (the rise the trend tests judged):
+Method, on the series after warmup (settling included: it is the same approach):
   - fit the saturating curve y = a - b * exp(-(x - x0) / tau) (scipy.optimize.curve_fit,
     b > 0, tau > 0) and the straight line; the curve must fit significantly better
     (F-test, one more parameter, p < 0.01);
   - the rise decelerates clearly: the curve's rate at the end is at most SLOW_RATIO (1/2)
     of its rate at the start, and, without the model, the Theil-Sen slope of the later
-    half is at most half that of the earlier half with its 95% interval under the earlier
-    half's slope;
+    half is at most HALVES_RATIO (0.7) of the earlier half's, their 95% intervals apart
+    (for an exponential approach the halves' slopes differ less than the end points' rates);
   - a leak under a fading approach keeps a slope: the line-plus-fading-term fit
     a + c x - b exp(-(x - x0)/tau) must not have a relevant slope c (>= 10% of the level
     per 1000 iterations) significantly above 0, else this is not slowing.
@@ -32,6 +32,7 @@ from profiler.analysis import stats
 
 FIT_P = 0.01
 SLOW_RATIO = 0.5
+HALVES_RATIO = 0.7
 MIN_POINTS = 12
 MIN_CONFIRM = 20
 RELEVANT_FRACTION_PER_1000 = 0.10
@@ -83,8 +84,8 @@ def assess(iterations, y_mb, level_mb: float) -> dict | None:
     half = n // 2
     early = stats.theil_sen(x[:half], y[:half])
     late = stats.theil_sen(x[half:], y[half:])
-    halves = bool(early["slope"] > 0 and late["slope"] <= SLOW_RATIO * early["slope"]
-                  and late["ci"][1] < early["slope"])
+    halves = bool(early["slope"] > 0 and late["slope"] <= HALVES_RATIO * early["slope"]
+                  and late["ci"][1] < early["ci"][0])
     if not (p_fit < FIT_P and r1 <= SLOW_RATIO * r0 and halves):
         return None
     # a leak under a fading approach: the line-plus-fading fit keeps a relevant, significant slope
@@ -118,7 +119,7 @@ def assess(iterations, y_mb, level_mb: float) -> dict | None:
 
 
 def sentence(s: dict) -> str:
-    head = (f"growth is slowing (it has slowed or stopped): iterations {s['first']}-{s['last']} rose "
+    head = (f"growth is slowing: iterations {s['first']}-{s['last']} rose "
             f"{s['early_mb_per_iter']:+g} MB/iter in their first half and {s['late_mb_per_iter']:+g} MB/iter "
             f"(95% CI [{s['late_ci_mb'][0]:+g}, {s['late_ci_mb'][1]:+g}]) in the second; a saturating fit "
             f"(F-test p={s['fit_p']}) levels off at ~{s['asymptote_mb']:.1f} MB (time constant "
