@@ -114,7 +114,7 @@ def analyze_series(df, block: int = 10) -> dict:
                         + f"{rss_verdict}: {rss_why}")
     elif floor:
         evidence.append(floor["sentence"])
-    if cp and cp["steps"] and not why.startswith("level shift"):
+    if cp and cp["steps"] and slow is None and not why.startswith("level shift"):
         evidence.append(changepoints.sentence(cp))
     evidence.append(_stable_sentence(table, it, y, s))
     events = reclaims.attribute(df, ph.sawtooth["trim_positions"], it) if env else []

@@ -162,6 +162,7 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
                f"{rss_level_mb:.0f} MB level" if rss_level_mb > 0 else f"{rate * 1000:+.2f} MB per 1000 iterations"
     if climb <= tol or not relevant:
         why = (f"within {tol:.2f} MB of each other" if abs(climb) <= tol else
+               f"the last {-climb:.2f} MB below the first" if climb < 0 else
                f"a drift of {climb:+.2f} MB ({per_1000}), too small to matter")
         out.update(verdict="plateau", basis=basis, sentence=(
             f"{head}: the same floor every time ({why}): the teeth are garbage awaiting collection "
