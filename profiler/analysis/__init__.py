@@ -100,6 +100,10 @@ def analyze_series(df, block: int = 10) -> dict:
     floor = heapfloor.assess(df, probes, level)
     if floor and floor["verdict"] and ys.size >= min(verdict.MIN_STABLE, n):
         v, why, basis = floor["verdict"], floor["sentence"], floor["basis"]
+        outside = heapfloor.outside_climb(df, env, level) if v == "plateau" and rss_verdict == "leak" else None
+        if outside:
+            # the heap holds, but what RSS keeps outside the malloc heap climbs: the heap floor cannot see it
+            v, why = "inconclusive", f"{why}; but {outside}"
     else:
         basis = RSS_SHAPE
 

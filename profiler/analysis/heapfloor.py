@@ -214,3 +214,29 @@ def _overdue(out: dict, heap: np.ndarray, it, positions: list[int]) -> dict:
         out["sentence"] += (f"; but the last tooth has run {last[1] - last[0]} iterations without a reclaim (longer "
                             f"than any before) and stands above every earlier peak: not decided by the heap floor")
     return out
+
+
+def outside_climb(df, env: dict | None, rss_level_mb: float) -> str | None:
+    """When the heap floor holds but the RSS troughs climb: does the part of RSS outside the malloc
+    heap (rss - heap in use - allocator retention: mmap'd buffers, file pages) climb at the RSS
+    troughs, relevantly? Then the sentence saying so (the verdict cannot be plateau), else None."""
+    if not env or not env["troughs"].get("rises"):
+        return None
+    rss, used, free = _col(df, "rss"), _col(df, "heap_in_use"), _col(df, "heap_free_retained")
+    if rss is None or used is None or free is None:
+        return None
+    it = df["iteration"].to_numpy(dtype=np.int64)
+    pos = [int(np.nonzero(it == r)[0][0]) for r in env["reclaims"] if (it == r).any()]
+    if len(pos) < 2:
+        return None
+    rest = rss - used - free
+    climb = float(rest[pos[-1]] - rest[pos[0]])
+    span = float(it[pos[-1]] - it[pos[0]])
+    rate = climb / span if span > 0 else 0.0
+    if rss_level_mb <= 0 or rate * 1000 < RELEVANT_FRACTION_PER_1000 * rss_level_mb:
+        return None
+    return (f"the RSS troughs climb and memory outside the malloc heap (mmap'd buffers, file pages) climbs "
+            f"{climb:+.2f} MB between the reclaims at iterations {int(it[pos[0]])} and {int(it[pos[-1]])} "
+            f"({rate * 1000:+.1f} MB per 1000 iterations), which the heap floor cannot see: a capture that "
+            "records mmap (memray) or a longer run would settle it")
+

@@ -248,3 +248,17 @@ def test_memcheck_records_are_named_as_such(rules):
 def test_a_series_alone_keeps_its_basis():
     v = run_verdict(analyse("loop_it20.jsonl"), [])
     assert v["verdict"] == "plateau" and v["evidence_basis"] == PROBE
+
+
+def test_a_climb_outside_the_heap_under_a_steady_heap_floor_is_not_a_plateau():
+    """The cold-first-tooth sawtooth plus +0.3 MB/iteration of anonymous memory outside malloc
+    (an mmap leak): the heap floor holds, but what it cannot see climbs: inconclusive, saying so."""
+    recs = records("sawtooth_cold_first_tooth.jsonl")
+    for r in recs:
+        extra = int(0.3 * (r["iteration"] - 1) * MB)
+        r["rss"] += extra
+        r["rss_anon"] += extra
+    s = analyze_series(pd.DataFrame(recs))
+    assert s["rss_verdict"] == "leak" and s["heap_floor"]["verdict"] == "plateau"
+    assert s["verdict"] == "inconclusive" and s["evidence_basis"] == HEAP_FLOOR
+    assert "memory outside the malloc heap (mmap'd buffers, file pages) climbs +18.00 MB" in s["evidence"][0]
