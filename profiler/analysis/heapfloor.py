@@ -129,10 +129,12 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
             out.update(verdict="plateau", basis=basis, sentence=(
                 f"{basis}: heap in use {where} is {f['floor_mb']:.2f} MB, "
                 + ("back at" if f["floor_mb"] >= start - tol else "below") + f" the {start:.2f} MB it had after "
-                f"iteration {int(it[0])} (tolerance {tol:.2f} MB): what grew in between "
-                f"({float(heap.max()) - start:+.2f} MB at most) was "
-                + ("garbage waiting for Python's cyclic collector" if f["source"] == "probe" or _gc_at(df, f) else
-                   "freed again") + f", not a leak{probe_words}"))
+                f"iteration {int(it[0])} (tolerance {tol:.2f} MB): "
+                + (f"heap in use did not grow ({float(heap.max()) - start:+.2f} MB at most): nothing was left "
+                   "behind for a collection to find" if float(heap.max()) - start <= tol else
+                   f"what grew in between ({float(heap.max()) - start:+.2f} MB at most) was "
+                   + ("garbage waiting for Python's cyclic collector" if f["source"] == "probe" or _gc_at(df, f)
+                      else "freed again")) + f", not a leak{probe_words}"))
         else:
             out["sentence"] = (
                 f"heap in use {where} is {f['floor_mb']:.2f} MB, {f['floor_mb'] - start:+.2f} MB above the "
