@@ -98,7 +98,7 @@ def analyze_series(df, block: int = 10) -> dict:
     rss_verdict, rss_why = v, why
     level = float(env["level_mb"]) if env and env.get("level_mb") else mean_s
     floor = heapfloor.assess(df, probes, level)
-    if floor and floor["verdict"] and ys.size >= min(verdict.MIN_STABLE, n):
+    if floor and floor["verdict"] and n >= verdict.MIN_STABLE:
         v, why, basis = floor["verdict"], floor["sentence"], floor["basis"]
         outside = heapfloor.outside_climb(df, env, level) if v == "plateau" and rss_verdict == "leak" else None
         if outside:
