@@ -13,6 +13,9 @@ end of the loop after a full gc.collect(): it settles a run too short for the
 collector to have run at all (the default loop collects about every 30 iterations).
 
 Method, all in MB of heap in use:
+  - the heap's cold start (leading steps up 10x its median step and 5% of its level: e.g.
+    the reset strategy's first load of the second model) is left out: reclaims are looked
+    for after it, and the "start" below is the first record after it;
   - heap reclaims: the drops reclaims.find() finds in the heap series (a fall far
     beyond the step-to-step noise that gives back at least half of the tooth before
     it); the floor after each is the heap right after the fall;
@@ -42,6 +45,8 @@ TOL_ABS_MB = 64 / 1024
 TOL_FRACTION = 0.005
 RELEVANT_FRACTION_PER_1000 = 0.10
 OVERDUE_FACTOR = 1.5
+STEP_FACTOR = 10.0
+STEP_FRACTION = 0.05
 
 HEAP_FLOOR = "heap floor after reclaims"
 PROBE = "collection probe"
@@ -100,14 +105,15 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
     if heap is None or heap.size < 2:
         return None
     it = df["iteration"].to_numpy(dtype=np.int64)
-    positions = reclaims.find(heap, start=0)
+    w = _warmup(heap)
+    positions = reclaims.find(heap, start=w)
     events = [{"iteration": int(it[p]), "before_mb": stats.rnd(heap[p - 1], 3), "floor_mb": stats.rnd(heap[p], 3)}
               for p in positions]
     floors = [{"iteration": int(it[p]), "floor_mb": float(heap[p]), "source": "reclaim"} for p in positions]
     probe = probe_summary(df, probes)
     if probe and probe["heap_after_gc_mb"] is not None:
         floors.append({"iteration": int(it[-1]), "floor_mb": float(probe["heap_after_gc_mb"]), "source": "probe"})
-    start = float(heap[0])
+    start = float(heap[w])
     out = {"start_mb": stats.rnd(start, 3), "reclaims": events,
            "floors": [{**f, "floor_mb": stats.rnd(f["floor_mb"], 3)} for f in floors],
            "probe": probe, "climb_mb": None, "mb_per_iter": None, "tolerance_mb": None,
@@ -129,7 +135,7 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
             out.update(verdict="plateau", basis=basis, sentence=(
                 f"{basis}: heap in use {where} is {f['floor_mb']:.2f} MB, "
                 + ("back at" if f["floor_mb"] >= start - tol else "below") + f" the {start:.2f} MB it had after "
-                f"iteration {int(it[0])} (tolerance {tol:.2f} MB): "
+                f"iteration {int(it[w])} (tolerance {tol:.2f} MB): "
                 + (f"heap in use did not grow ({float(heap.max()) - start:+.2f} MB at most): nothing was left "
                    "behind for a collection to find" if float(heap.max()) - start <= tol else
                    f"what grew in between ({float(heap.max()) - start:+.2f} MB at most) was "
@@ -138,7 +144,7 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
         else:
             out["sentence"] = (
                 f"heap in use {where} is {f['floor_mb']:.2f} MB, {f['floor_mb'] - start:+.2f} MB above the "
-                f"{start:.2f} MB after iteration {int(it[0])}; the first iteration starts cold, so one floor "
+                f"{start:.2f} MB after iteration {int(it[w])}; the first iteration starts cold, so one floor "
                 f"cannot tell warmup from growth{probe_words}")
         return _overdue(out, heap, it, positions)
     vals = np.array([f["floor_mb"] for f in floors])
@@ -178,6 +184,20 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
         out["sentence"] = (f"{head}: the floor moved {climb:+.2f} MB ({per_1000}) but in {up} of {steps.size} "
                            f"steps only: not decided by the heap floor{probe_words}")
     return _overdue(out, heap, it, positions)
+
+
+def _warmup(heap: np.ndarray) -> int:
+    """Where the heap's cold start ends: the leading steps up far larger than its usual step
+    (STEP_FACTOR x the median step and STEP_FRACTION of its median level), e.g. the reset
+    strategy loading the second model for the first time; at most a quarter of the run."""
+    if heap.size < 4:
+        return 0
+    d = np.diff(heap)
+    big = max(STEP_FACTOR * float(np.median(np.abs(d))), STEP_FRACTION * abs(float(np.median(heap))))
+    w = 0
+    while w < heap.size // 4 and d[w] > big:
+        w += 1
+    return w
 
 
 def _gc_at(df, floor: dict) -> bool:
