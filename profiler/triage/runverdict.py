@@ -180,6 +180,9 @@ def run_verdict(series: dict | None, captures: list) -> dict:
     ranked = sorted(leaking.values(), key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"]))
     leaking_sites = [d for d in ranked if is_material(d)]
     minor_sites = [d for d in ranked if not is_material(d)]
+    collected, freed_mb = probe_collected(series, leaking_sites)
+    if collected:
+        leaking_sites = [d for d in leaking_sites if d not in collected]
 
     primary = next((s for s in summaries if s["peak_total_bytes"]), summaries[0] if summaries else None)
     peak_by_category = dict(primary["peak_by_category"]) if primary else {}
@@ -226,6 +229,15 @@ def run_verdict(series: dict | None, captures: list) -> dict:
                           + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}"
                                       if d["slope_bytes_per_iter"] else _name(d) for d in leaking_sites[:MAX_NAMED])
                           + "): a leak, whatever RSS does")
+    elif collected:
+        verdict, basis = "plateau", series.get("evidence_basis") or "collection probe"
+        grew = sum(d["slope_bytes_per_iter"] for d in collected) / MB
+        basis_sentence = (
+            f"{basis}: over the iteration boundaries the capture sees {len(collected)} site(s) grow ("
+            + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" for d in collected[:MAX_NAMED])
+            + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
+            f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
+            f"garbage awaiting Python's cyclic collector, not a leak ({series.get('basis_sentence')})")
     elif summaries:
         basis = cap_basis
         sv = (series or {}).get("verdict")
@@ -248,6 +260,10 @@ def run_verdict(series: dict | None, captures: list) -> dict:
         verdict, basis, basis_sentence = "inconclusive", None, "nothing to judge"
     evidence.insert(0, basis_sentence)
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
+    if collected:
+        explained = (f"No leak: the {len(collected)} site(s) that grew over the iteration boundaries "
+                     f"({', '.join(_name(d) for d in collected[:MAX_NAMED])}) held garbage that the collection "
+                     f"probe's gc.collect() freed ({freed_mb:.2f} MB of heap in use).")
     if named:
         explained = (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
                      f"site: {named['sentence']}." if outside else f"No allocation site leaks: {named['sentence']}.")
@@ -260,6 +276,7 @@ def run_verdict(series: dict | None, captures: list) -> dict:
         "evidence_basis": basis,
         "basis_sentence": basis_sentence,
         "growth_named": named,
+        "collected_by_probe": collected,
         "evidence": evidence,
         "peak_by_category": peak_by_category,
         "growth_by_category": growth_by_category,
@@ -271,6 +288,32 @@ def run_verdict(series: dict | None, captures: list) -> dict:
         "explained": explained,
         "captures": summaries,
     }
+
+
+def probe_collected(series: dict | None, leaking: list[dict]) -> tuple[list[dict], float]:
+    """The leaking sites whose growth the collection probe gave back: a capture cut at iteration
+    boundaries sees garbage awaiting Python's collector grow like a leak (a run shorter than the
+    collector's period); the probe's full gc.collect() after the loop is the reclaim the run lacked.
+    All of them when the series' heap floor, probe included, says plateau and what they grew since
+    the last floor is what the probe freed (0.5 to 1.5 times the heap in use it gave back: a small
+    leak beside a large free is not excused); else none. Returns (sites, MB freed)."""
+    floor = (series or {}).get("heap_floor") or {}
+    probe = (series or {}).get("probe") or {}
+    if (floor.get("verdict") != "plateau" or probe.get("heap_after_gc_mb") is None
+            or probe.get("heap_last_mb") is None):
+        return [], 0.0
+    sites = [d for d in leaking if d.get("unit") == "iteration" and d.get("slope_bytes_per_iter")]
+    if not sites or len(sites) != len(leaking):
+        return [], 0.0
+    freed = float(probe["heap_last_mb"]) - float(probe["heap_after_gc_mb"])
+    reclaims = [f["iteration"] for f in floor.get("floors") or [] if f.get("source") == "reclaim"]
+    first = (series.get("iterations") or {}).get("first") or 1
+    since = reclaims[-1] if reclaims else first
+    span = max(int(probe["after_iteration"]) - int(since), 1)
+    grew = sum(d["slope_bytes_per_iter"] for d in sites) / MB * span
+    if freed <= 0 or not (0.5 * freed <= grew <= 1.5 * freed):
+        return [], freed
+    return sites, freed
 
 
 # what the RSS decomposition's largest growing part is, and whether it can be live memory

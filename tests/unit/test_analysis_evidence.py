@@ -156,7 +156,7 @@ def test_the_default_loop_at_20_iterations_is_settled_by_the_collection_probe():
 
 
 REAL_LOOPS = ["loop_it20.jsonl", "loop_it50.jsonl", "loop_it100.jsonl", "loop_it200.jsonl",
-              "loop_gc50.jsonl", "loop_reset50.jsonl"]
+              "loop_gc50.jsonl", "loop_reset50.jsonl", "loop_memray20.jsonl"]
 
 
 @pytest.mark.parametrize("name", REAL_LOOPS)
@@ -262,3 +262,36 @@ def test_a_climb_outside_the_heap_under_a_steady_heap_floor_is_not_a_plateau():
     assert s["rss_verdict"] == "leak" and s["heap_floor"]["verdict"] == "plateau"
     assert s["verdict"] == "inconclusive" and s["evidence_basis"] == HEAP_FLOOR
     assert "memory outside the malloc heap (mmap'd buffers, file pages) climbs +18.00 MB" in s["evidence"][0]
+
+
+def _capture_growing(rules, slope_bytes):
+    """The planted heaptrack capture as a table of one growing site: leak_lost set to `slope_bytes`
+    per iteration, leak_reachable left out (a constructed capture table)."""
+    raw = load_capture(DATA / "heaptrack" / "planted.zst",
+                       boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
+    t = triage_capture(raw, rules)
+    t.sites = t.sites[t.sites["function"] != "leak_reachable"].reset_index(drop=True)
+    t.sites.loc[t.sites["function"] == "leak_lost", "slope_bytes_per_iter"] = float(slope_bytes)
+    return t
+
+
+def test_memray_default_run_garbage_growing_over_the_boundaries_is_collected_by_the_probe(rules):
+    """`memprof memray --iterations 20 --max-tokens 4` (loop_memray20.jsonl is its iterations.jsonl):
+    no GC ran, so memray's timeline sees llama_sampler_sample grow 1,823,232 B/iteration (it said LEAK);
+    the probe's gc.collect() freed 34.79 MB of heap in use, back under its floor: plateau."""
+    series = analyse("loop_memray20.jsonl")
+    assert series["verdict"] == "plateau" and series["evidence_basis"] == PROBE
+    v = run_verdict(series, [_capture_growing(rules, 1823232)])
+    assert v["verdict"] == "plateau" and v["evidence_basis"] == PROBE
+    assert [d["function"] for d in v["collected_by_probe"]] == ["leak_lost"] and v["leaking_sites"] == []
+    assert "gave back 34.79 MB of heap in use" in v["basis_sentence"]
+    assert v["explained"].startswith("No leak: the 1 site(s) that grew over the iteration boundaries")
+
+
+def test_a_small_leak_beside_the_garbage_the_probe_freed_is_not_excused(rules):
+    """The same series with the planted capture's real leaks (48 KiB/iteration): what they grew is
+    a sliver of what the probe freed, so the probe does not explain them: leak."""
+    raw = load_capture(DATA / "heaptrack" / "planted.zst",
+                       boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
+    v = run_verdict(analyse("loop_memray20.jsonl"), [triage_capture(raw, rules)])
+    assert v["verdict"] == "leak" and v["collected_by_probe"] == []
