@@ -137,7 +137,9 @@ def test_one_reader_for_parser_and_writer():
 
     path = MEMCHECK / "errors.xml"
     assert [r.kind for r in sup.read_records(path)] == [e.kind for e in memcheck.iter_errors(path)]
-    old = Path(__file__).resolve().parents[1] / "data" / "external" / "memcheck" / "vg-xml1-protocol3.xml"
+    from test_external_captures import external
+
+    old = external("memcheck", "vg-xml1-protocol3.xml")
     supps, skipped = sup.build([old])
     assert [(s.name, s.lines[:2]) for s in supps] == [("memprof:frame3:definite", ["fun:malloc", "fun:frame3"])]
     assert skipped == 6      # non-leak errors without a generated <suppression>
@@ -147,7 +149,9 @@ def test_one_reader_for_parser_and_writer():
 def test_real_project_capture_gives_suppressions_valgrind_accepts(tmp_path):
     """NovelRT's valgrind.xml (Valgrind 3.14, --gen-suppressions=all): every record has Valgrind's
     own suppression; identical ones are written once, and Valgrind 3.19 reads the file."""
-    xml = Path(__file__).resolve().parents[1] / "data" / "external" / "memcheck" / "novelrt-valgrind.xml"
+    from test_external_captures import external
+
+    xml = external("memcheck", "novelrt-valgrind.xml")
     out, n, skipped = sup.write_for_run(xml, tmp_path / "novelrt.supp")
     assert (n, skipped) == (14, 0)
     check_file(out)
