@@ -93,6 +93,9 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))
     doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s)}"))
+    for t in result.get("truncated") or []:
+        doc.append(("p", f"Truncated capture {t.get('path')}: {t.get('summary')}; "
+                         "the analysis stops at the cut."))
     # the series' evidence here; the capture evidence is listed in the triage section
     evidence = list(s.get("evidence") or [])
     triage = result.get("triage") or {}
@@ -351,10 +354,18 @@ def _captures_section(doc: list, captures: list, with_sites: bool = True) -> Non
         if totals:
             doc.append(("table", ["Total", "Value"],
                         [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
+        for caveat in (cap.get("meta") or {}).get("caveats") or []:
+            doc.append(("p", f"Note: {caveat}"))
         sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP_SITES]
+        # the sites that hold the peak are listed too, even when little of theirs lives at the end
+        by_peak = [r for r in sorted(cap.get("sites") or [], key=lambda r: -(r.get("peak_bytes") or 0))[:3]
+                   if (r.get("peak_bytes") or 0) > 0 and r not in sites]
+        sites += by_peak
         if sites and with_sites:
             n = cap.get("n_sites", len(cap.get("sites") or []))
-            doc.append(("p", f"Top {len(sites)} of {n} allocation sites by live bytes at the end:"))
+            extra = f", and the {len(by_peak)} largest at the peak" if by_peak else ""
+            doc.append(("p", f"Top {len(sites) - len(by_peak)} of {n} allocation sites by live bytes at the end{extra}"
+                             + (f" ({cap['sites_note']})" if cap.get("sites_note") else "") + ":"))
             doc.append(("table", ["Site", "Module", "Category", "Verdict", "Live at end", "Peak", "Allocations"], [
                 [str(r.get("site") or r.get("function") or "?"), str(r.get("module") or ""),
                  str(r.get("category") or ""), str(r.get("verdict") or ""), fmt_bytes(r.get("live_bytes_end")),

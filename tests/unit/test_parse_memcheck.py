@@ -207,8 +207,8 @@ def test_other_valgrind_tool_refused(tmp_path):
 
 
 def test_unsupported_protocol(tmp_path):
-    data = (DATA / "planted_all.xml").read_bytes().replace(b"<protocolversion>4<", b"<protocolversion>3<", 1)
-    with pytest.raises(BadCapture, match="protocol version 3"):
+    data = (DATA / "planted_all.xml").read_bytes().replace(b"<protocolversion>4<", b"<protocolversion>1<", 1)
+    with pytest.raises(BadCapture, match="protocol version 1 is not supported"):
         load_capture(_bad(tmp_path, "v3.xml", data))
 
 
