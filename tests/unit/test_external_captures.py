@@ -126,8 +126,9 @@ def test_end_bytes_scaled_when_the_heap_fell_after_the_last_tree():
     assert any("scaled" in n for n in cap.meta["caveats"])
 
 
-def test_ms_print_output_recognised():
-    head = (external("massif", "vg-peak.ms_print.txt")).read_bytes()[:4096]
+@pytest.mark.parametrize("where", ["own", "external"])
+def test_ms_print_output_recognised(where):
+    head = _ms_print_output(where).read_bytes()[:4096]
     assert massif.looks_like_ms_print(head)
     assert not massif.looks_like_ms_print((ROOT / "massif" / "planted.massif.out").read_bytes()[:4096])
 
@@ -189,6 +190,14 @@ def test_errors_without_errorcounts_entry_counted(tmp_path):
     cap = memcheck.parse(tmp_path / "e.xml")
     assert cap.meta["errors_by_kind"] == {"InvalidRead": 1, "UninitCondition": 1}
     assert cap.totals["errors"] == 2
+    assert any("without an <errorcounts> entry" in n for n in cap.meta["notes"])
+
+
+def _ms_print_output(where: str) -> Path:
+    """ms_print's report: Valgrind's own regression output, or ours on our planted capture."""
+    if where == "own":
+        return ROOT / "massif" / "planted.massif.out.ms_print.txt"
+    return external("massif", "vg-peak.ms_print.txt")
 
 
 # --- files given by mistake -----------------------------------------------------------------------
@@ -199,11 +208,12 @@ def _one_error(err: str) -> str:
     return lines[0]
 
 
-def test_ms_print_output_gets_a_specific_message():
+@pytest.mark.parametrize("where", ["own", "external"])
+def test_ms_print_output_gets_a_specific_message(where):
     from profiler.errors import ExitCode
     from testkit import memprof
 
-    code, _, err = memprof("analyze", external("massif", "vg-peak.ms_print.txt"))
+    code, _, err = memprof("analyze", _ms_print_output(where))
     assert code == ExitCode.BAD_INPUT
     assert "this is ms_print output, give the massif.out file" in _one_error(err)
 
@@ -217,7 +227,7 @@ def test_compressed_file_gets_a_specific_message(tmp_path, kind, tool):
     from profiler.errors import ExitCode
     from testkit import memprof
 
-    data = (external("massif", "vg-peak.ms_print.txt")).read_bytes()
+    data = _ms_print_output("own").read_bytes()
     path = tmp_path / f"notes.{kind}"
     path.write_bytes(bz2.compress(data) if kind == "bzip2" else gzip.compress(data))
     code, _, err = memprof("analyze", path)
@@ -235,6 +245,7 @@ def _si(text: str) -> tuple[float, int]:
 
 
 @pytest.mark.parametrize("name", [
+    "own:planted.gz",                                     # ours: heaptrack 1.4 capture recompressed with gzip
     "ht-heaptrack.david.18594.gz",                        # heaptrack 1.0 (v 10000), file format 2, gzip
     "dhp-data_1.gz",                                      # 1.1.x (v 10150), format 2, gzip
     "ht-heaptrack.embedded_lsan_suppressions.84207.zst",  # 1.3 development (v 10250), format 3, zstd
@@ -243,8 +254,13 @@ def _si(text: str) -> tuple[float, int]:
 def test_heaptrack_test_captures_match_heaptrack_print(name):
     from profiler.parsers import load_capture
 
-    cap = load_capture(external("heaptrack", name))
-    text = (external("heaptrack", f"{name}.heaptrack_print.txt")).read_text()
+    if name.startswith("own:"):
+        path = ROOT / "heaptrack" / name.removeprefix("own:")
+        oracle = path.with_name(path.name + ".heaptrack_print.txt")     # heaptrack_print -n 5 on the .gz
+    else:
+        path, oracle = external("heaptrack", name), external("heaptrack", f"{name}.heaptrack_print.txt")
+    cap = load_capture(path)
+    text = oracle.read_text()
     fields = dict(re.findall(r"^(calls to allocation functions|temporary memory allocations|peak heap memory "
                              r"consumption|total memory leaked|suppressed leaks): (\S+)", text, re.M))
     assert cap.totals["calls"] == int(fields["calls to allocation functions"])
@@ -278,17 +294,20 @@ def test_real_capture_indirect_split_and_ranking():
     assert ranked[3] == 551493
 
 
-def test_caveats_printed_with_the_capture(tmp_path):
-    """The scaled end bytes are said where the verdict is read: the console summary and the report."""
+@pytest.mark.parametrize("where, scale", [("own", "0.400"), ("external", "0.147")])
+def test_caveats_printed_with_the_capture(tmp_path, where, scale):
+    """The scaled end bytes are said where the verdict is read: the console summary and the report.
+    Own: fall.massif.out (tests/workloads/fall_after_tree.c, 327,680 B in the tree, 131,072 B at exit);
+    external: Z-Ant's --stacks=yes capture."""
     from testkit import memprof
 
-    capture = external("massif", "zant-massif.out")
+    capture = ROOT / "massif" / "fall.massif.out" if where == "own" else external("massif", "zant-massif.out")
     code, out, err = memprof("analyze", capture)
     assert code == 0, err
-    assert "note: per-site live bytes at the end are scaled by 0.147" in out
+    assert f"note: per-site live bytes at the end are scaled by {scale}" in out
     code, _, err = memprof("report", capture, "-o", tmp_path / "r")
     assert code == 0, err
-    assert "Note: per-site live bytes at the end are scaled by 0.147" in (tmp_path / "r" / "report.md").read_text()
+    assert f"Note: per-site live bytes at the end are scaled by {scale}" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_count_beyond_64_bits_refused(tmp_path):

@@ -137,6 +137,14 @@ def test_one_reader_for_parser_and_writer():
 
     path = MEMCHECK / "errors.xml"
     assert [r.kind for r in sup.read_records(path)] == [e.kind for e in memcheck.iter_errors(path)]
+    for derived in ("errors_default_v2_derived.xml", "errors_default_v3_derived.xml"):
+        old = MEMCHECK / derived           # protocols 2 and 3: no <suppression> elements
+        assert [r.kind for r in sup.read_records(old)] == [e.kind for e in memcheck.iter_errors(old)]
+        supps, skipped = sup.build([old])
+        assert sorted((s.name, s.lines[:2]) for s in supps) == [
+            ("memprof:keep_interior:possible", ["fun:malloc", "fun:keep_interior"]),
+            ("memprof:lose_holder:definite", ["fun:malloc", "fun:lose_holder"])]
+        assert skipped == 2      # the InvalidRead and UninitCondition records
     from test_external_captures import external
 
     old = external("memcheck", "vg-xml1-protocol3.xml")
