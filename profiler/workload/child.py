@@ -19,6 +19,13 @@ Records are fsynced as written, so nothing finished is lost either way.
 After each record the loop mallocs and frees one block of a size that encodes the
 iteration (an in-band marker, see IterationMarker): heap profilers record it among the
 program's own events, so their captures can be cut exactly at the boundary.
+
+After the last iteration comes the collection probe (collection_probe): one measurement
+after a full gc.collect() and one after malloc_trim(0), written as records with
+"probe": "gc_collect" / "malloc_trim" and no "iteration". Why: a run too short for
+Python's cyclic collector to have run once cannot tell garbage waiting for it (or
+memory the allocator keeps) from a leak; when heap in use falls back to its floor
+after the collection, the growth was garbage, and the verdict can say so.
 """
 from __future__ import annotations
 
@@ -69,6 +76,37 @@ class IterationMarker:
     def mark(self, iteration: int) -> None:
         if self._malloc is not None:
             self._free(self._malloc(self.size(iteration)))
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None (musl, macOS: no such call)."""
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_size_t]
+    return fn
+
+
+def collection_probe(writer, counter, after_iteration: int) -> None:
+    """The two probe records (see the module docstring); not iterations: the series loader
+    keeps them apart. malloc_trim's is left out where the C library has no malloc_trim."""
+    t, wall = clock.since_start(), time.time()
+    collected = gc.collect()
+    mem = measure.snapshot(counter)
+    writer.write({"probe": "gc_collect", "after_iteration": int(after_iteration), "t_probe": round(t, 6),
+                  "wall_probe": round(wall, 6), "probe_collected": int(collected), **mem})
+    trim = _malloc_trim()
+    if trim is None:
+        return
+    t, wall = clock.since_start(), time.time()
+    released = trim(0)
+    mem = measure.snapshot(counter)
+    writer.write({"probe": "malloc_trim", "after_iteration": int(after_iteration), "t_probe": round(t, 6),
+                  "wall_probe": round(wall, 6), "probe_released": bool(released), **mem})
 
 
 class _Stop:
@@ -278,6 +316,8 @@ def run(config_path: Path) -> int:
             writer.write(record)
             marker.mark(i)
             done += 1
+        if done and os.environ.get("MEMPROF_PROBE") != "0":
+            collection_probe(writer, counter, done)
     peak.stop()
     loop.close()
     counter.close()

@@ -67,6 +67,11 @@ def test_loop_records(tiny_models, tmp_path, strategy):
     assert recs[1]["output_digest"] == recs[3]["output_digest"]
     assert recs[0]["output_digest"] != recs[1]["output_digest"]
     assert all(a["t_end"] <= b["t_start"] for a, b in zip(recs, recs[1:]))
+    # the collection probe after the loop: recorded as such, never read as an iteration
+    probes = [r for r in rundir.iter_records(tmp_path / rundir.ITERATIONS, probes=True) if rundir.is_probe(r)]
+    assert [(p["probe"], p["after_iteration"]) for p in probes] == [("gc_collect", 4), ("malloc_trim", 4)]
+    assert "iteration" not in probes[0] and probes[0]["gc_full_collections"] >= 1
+    assert probes[0]["heap_in_use"] <= recs[-1]["heap_in_use"]
 
     meta = rundir.read_meta(tmp_path)
     assert meta["returncode"] == 0 and meta["iterations"] == 4
