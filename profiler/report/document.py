@@ -13,7 +13,6 @@ from __future__ import annotations
 import shlex
 
 MB = float(1 << 20)
-TOP_SITES = 10
 
 
 def fmt_mb(x, nd: int = 0) -> str:
@@ -60,8 +59,6 @@ def phase_behaviour(p: dict) -> str:
         return sawtooth_behaviour(p)
     if p["name"] == "growth":
         return f"rising {p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
-    if p.get("shape") == "sawtooth" and p.get("reclaims") is not None:
-        return sawtooth_behaviour(p)
     text = f"stable ~{p['mean_mb']:,.0f} MB (±{p.get('std_mb') or 0:,.0f} MB)"
     if p.get("shape") == "sawtooth":
         text += f", sawtooth: {p.get('trims')} trims, period ~{p.get('period'):g} iterations"
@@ -111,8 +108,8 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     if section[0] or section[1]:
         doc.append(("raw", section[0], section[1]))
 
-    # the triage section shows the sites when it has anything to say; else list them here
-    _captures_section(doc, result.get("captures") or [], with_sites=not (section[0] or section[1]))
+    # the capture totals; the sites are the triage section's (it has something to say for every capture)
+    _captures_section(doc, result.get("captures") or [])
 
     doc.append(("h", 2, "Recommendations"))
     if rec:
@@ -341,7 +338,7 @@ def _gc(e: dict) -> str:
     return f"{e['gc_collections']} run(s)" + (f", {n} objects" if n is not None else "")
 
 
-def _captures_section(doc: list, captures: list, with_sites: bool = True) -> None:
+def _captures_section(doc: list, captures: list) -> None:
     if not captures:
         return
     doc.append(("h", 2, "Captures"))
@@ -351,15 +348,6 @@ def _captures_section(doc: list, captures: list, with_sites: bool = True) -> Non
         if totals:
             doc.append(("table", ["Total", "Value"],
                         [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
-        sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP_SITES]
-        if sites and with_sites:
-            n = cap.get("n_sites", len(cap.get("sites") or []))
-            doc.append(("p", f"Top {len(sites)} of {n} allocation sites by live bytes at the end:"))
-            doc.append(("table", ["Site", "Module", "Category", "Verdict", "Live at end", "Peak", "Allocations"], [
-                [str(r.get("site") or r.get("function") or "?"), str(r.get("module") or ""),
-                 str(r.get("category") or ""), str(r.get("verdict") or ""), fmt_bytes(r.get("live_bytes_end")),
-                 fmt_bytes(r.get("peak_bytes")), _num(r.get("alloc_count"), 0)]
-                for r in sites]))
 
 
 def _measured_section(doc: list, result: dict, s: dict) -> None:

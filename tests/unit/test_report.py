@@ -147,20 +147,6 @@ def test_console_summary(rendered):
     assert EVIL in text                                  # plain text: shown as is, not escaped
 
 
-def test_without_triage_section_the_sites_are_listed_and_escaped(tmp_path, monkeypatch):
-    from profiler.report import triage_section
-
-    monkeypatch.setattr(triage_section, "markdown", lambda result: "")
-    monkeypatch.setattr(triage_section, "html", lambda result: "")
-    render(_result(), tmp_path)
-    md = (tmp_path / "report.md").read_text()
-    page = (tmp_path / "report.html").read_text()
-    assert "Top 7 of 7 allocation sites by live bytes at the end:" in md
-    assert "| \\<script>alert(1)\\</script> | libx.so | unknown | transient | 4.88 KiB |" in md
-    assert EVIL not in md and EVIL not in page
-    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in page
-
-
 def test_report_json_is_strict_even_with_nan_from_other_layers(tmp_path):
     res = _result()
     res["captures"][0]["sites"][0]["slope_bytes_per_iter"] = float("nan")

@@ -9,22 +9,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from profiler.errors import ExitCode
-from testkit import memprof
+from testkit import memprof, memprof_process
 
 DATA = Path(__file__).parent.parent / "data"
 KiB = 1024
-
-
-def memprof_process(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def make_run(root: Path, name: str, capture: Path, iterations: Path) -> Path:
