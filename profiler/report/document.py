@@ -12,42 +12,9 @@ from __future__ import annotations
 
 import shlex
 
-MB = float(1 << 20)
-
-
-def fmt_mb(x, nd: int = 0) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:,.{nd}f} MB"
-
-
-def fmt_signed(x, unit: str = "") -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:+g}{unit}"
-
-
-def fmt_bytes(b) -> str:
-    if b is None:
-        return "n/a"
-    try:
-        b = float(b)
-    except (TypeError, ValueError):
-        return str(b)
-    if b != b:
-        return "n/a"
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(b) >= size:
-            return f"{b / size:,.2f} {unit}"
-    return f"{b:,.0f} B"
-
-
-def _num(x, nd=2) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:,.{nd}f}"
-    return str(x)
+from profiler.constants import MB  # noqa: F401
+from profiler.fmt import fmt_bytes, fmt_mb, fmt_signed  # noqa: F401  (console and others import them from here)
+from profiler.fmt import fmt_num as _num
 
 
 def phase_behaviour(p: dict) -> str:

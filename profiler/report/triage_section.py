@@ -10,26 +10,17 @@ one of them and the markdown keeps them inside code spans.
 from __future__ import annotations
 
 import html as _html
-import math
+
+from profiler.fmt import fmt_bytes
+from profiler.fmt import num as _num
 from profiler.report.names import short_site
 
 STACK_FRAMES = 5
 SITES_PER_CATEGORY = 3
 
 
-def _num(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
-
-
 def _bytes(x) -> str:
-    from profiler.triage.growth import fmt_bytes
-
-    v = _num(x)
-    return "-" if v is None else fmt_bytes(v)
+    return fmt_bytes(x, missing="-")
 
 
 def _slope(x, unit: str) -> str:

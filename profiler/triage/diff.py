@@ -7,18 +7,10 @@ while pools and set-up stay put.
 """
 from __future__ import annotations
 
-import math
 import re
 
-from profiler.triage.growth import fmt_bytes
-
-
-def _num(x):
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
+from profiler.fmt import fmt_bytes
+from profiler.fmt import num as _num
 
 
 def _pair_captures(a: list, b: list) -> list[tuple]:

@@ -14,7 +14,7 @@ import math
 
 from profiler.triage.growth import LEAK, SEVERITY, fmt_bytes
 
-MB = float(1 << 20)
+from profiler.constants import MB  # noqa: E402
 # RSS growth counts as "explained" by the sites when they account for at least this share of it
 EXPLAINED_SHARE = 0.5
 MAX_NAMED = 5
