@@ -6,7 +6,9 @@ strings taken from the data, never markup, so a site named `<script>` stays text
 
 Blocks: ("h", level, text) | ("p", text) | ("strong", text) | ("ul", [text])
         | ("table", [header], [[cell]]) | ("img", relative_path, alt)
-        | ("raw", markdown, html)   (a section another module rendered, e.g. triage)
+A text or a cell is a plain string, or a list of spans for names that must stay
+literal: a plain string, ("code", text), ("b", text) or ("br", markdown separator)
+(a line break in HTML). Every section, the allocation-site section included, is blocks.
 """
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ import shlex
 from profiler.constants import MB  # noqa: F401
 from profiler.fmt import fmt_bytes, fmt_mb, fmt_signed  # noqa: F401  (console and others import them from here)
 from profiler.fmt import fmt_num as _num
+
+
+def code(text) -> tuple:
+    """A code span: a name from a capture, shown literally ("?" when missing)."""
+    return ("code", str(text if text is not None else "?"))
 
 
 def phase_behaviour(p: dict) -> str:
@@ -71,9 +78,7 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     if s:
         _series_sections(doc, s, images)
 
-    section = (triage_section.markdown(result), triage_section.html(result))
-    if section[0] or section[1]:
-        doc.append(("raw", section[0], section[1]))
+    doc.extend(triage_section.blocks(result))
 
     # the capture totals; the sites are the triage section's (it has something to say for every capture)
     _captures_section(doc, result.get("captures") or [])

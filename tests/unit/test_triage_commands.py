@@ -146,10 +146,10 @@ def test_report_section_escapes_names(tmp_path):
     md = triage_section.markdown(result)
     # in the site tables a long C++ name is shortened for display (report/names.py)
     assert "`memprof_demo::detail::Cache<…>::fill() (templated.cpp:15)`" in md
-    # outside code spans (the evidence sentences) angle brackets are entities, not tags
+    # outside code spans (the evidence sentences) a `<` is escaped as in the rest of report.md, never a tag
     assert md.count("Cache<") == md.count("`memprof_demo::detail::Cache<")
-    assert "memprof_demo::detail::Cache&lt;std::pair&lt;int, long&gt;, double&gt;::fill(std::pair&lt;int, long&gt; " \
-           "const&amp;, unsigned long) 256 KiB [leak]" in md
+    assert "memprof_demo::detail::Cache\\<std::pair\\<int, long>, double>::fill(std::pair\\<int, long> " \
+           "const&, unsigned long) 256 KiB [leak]" in md
 
 
 def test_check_with_user_rules(runs, tmp_path):
