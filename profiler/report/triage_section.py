@@ -11,7 +11,7 @@ autoescaping), never as markup.
 """
 from __future__ import annotations
 
-from profiler.fmt import fmt_bytes, fmt_pct
+from profiler.fmt import fmt_bytes, fmt_pct, fmt_signed_bytes
 from profiler.fmt import num as _num
 from profiler.report.document import code
 from profiler.report.names import short_site
@@ -30,7 +30,7 @@ def _slope(x, unit: str) -> str:
         return "-"
     if v == 0:
         return "0"
-    return f"{'+' if v > 0 else ''}{_bytes(v)}/{unit[:4] + '.' if unit == 'iteration' else unit}"
+    return f"{fmt_signed_bytes(v)}/{unit[:4] + '.' if unit == 'iteration' else unit}"
 
 
 def _verdict_info(result: dict) -> dict | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from profiler.fmt import fmt_bytes
+from profiler.fmt import fmt_bytes, fmt_signed_bytes
 from profiler.fmt import num as _num
 
 
@@ -152,9 +152,7 @@ def _b(x) -> str:
 
 
 def _d(x) -> str:
-    if x is None:
-        return "-"
-    return ("+" if x > 0 else "") + fmt_bytes(x) if x else "0"
+    return "-" if x is None else fmt_signed_bytes(x)
 
 
 def to_text(cmp: dict, top: int = 20) -> str:
