@@ -47,7 +47,7 @@ def _valid(validator, doc: dict, tag: str) -> None:
 
 def test_analyze_json_of_a_run_a_capture_and_a_series(validator, run_dir):
     for path in (run_dir, DATA / "massif" / "planted.massif.out", DATA / "series" / "sawtooth.csv",
-                 DATA / "memcheck" / "planted_all.xml"):
+                 DATA / "memcheck" / "planted_all.xml", DATA / "series" / "twins_heaptrack_40.jsonl"):
         doc = _json("analyze", "--json", path)
         _valid(validator, doc, "memprof.analysis/1")
     assert json.loads((run_dir / "analysis.json").read_text())["schema"] == "memprof.analysis/1"
@@ -91,3 +91,9 @@ def test_strict_json_out():
 
     text = jsonout.dumps({"a": float("nan"), "b": np.int64(3), "c": (1.5, float("inf"))}, kind="check")
     assert json.loads(text) == {"schema": "memprof.check/1", "a": None, "b": 3, "c": [1.5, None]}
+
+
+def test_analyze_json_of_a_killed_run_without_a_capture(validator, tmp_path):
+    run = tmp_path / "killed"
+    shutil.copytree(DATA / "series" / "killed_run", run)
+    _valid(validator, _json("analyze", "--json", run), "memprof.analysis/1")
