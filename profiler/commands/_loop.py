@@ -146,3 +146,17 @@ def loop_run_dir(opts: dict, label: str):
     from profiler.rundir import new_run_dir
 
     return new_run_dir(opts.get("out"), label)
+
+
+def profile_command(backend: str, cmd, loop_opts: dict, *, make_loop=None, **session_kw) -> None:
+    """The profiler commands' shared body: refuse loop options beside `-- CMD`, build the loop
+    (with `make_loop`, default loop_config_from_options) when there is no command, run the
+    session under `backend` and print its summary. `session_kw` goes to the session
+    (options=..., assume_yes=...)."""
+    from profiler.backends import session
+
+    if cmd:
+        refuse_loop_options_with_command(loop_opts)
+    loop = None if cmd else (make_loop or loop_config_from_options)(loop_opts)
+    session.profile_and_summarize(backend, loop=loop, command=list(cmd) or None, out=loop_opts.get("out"),
+                                  echo_out=click.echo, **session_kw)
