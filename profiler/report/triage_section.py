@@ -40,38 +40,12 @@ def _verdict_info(result: dict) -> dict | None:
 
 
 def _summaries(result: dict, info: dict | None) -> list[dict]:
-    caps = result.get("captures") or []
+    """Each capture's saved summary (triage/runverdict.py's capture_summary), in capture order. A
+    result without one (made by hand, not by the pipeline) gets its sites listed and no category
+    table: the report shows what the analysis computed and computes nothing itself."""
     sums = list((info or {}).get("captures") or [])
-    out = []
-    for i, cap in enumerate(caps):
-        summ = sums[i] if i < len(sums) else None
-        if summ is None:
-            summ = _summary_from_rows(cap)
-        out.append(summ)
-    return out
-
-
-def _summary_from_rows(cap: dict) -> dict:
-    """Category totals from the (top) site rows of a saved capture, when no run verdict was saved."""
-    rows = cap.get("sites") or []
-    has_peak = any(_num(r.get("peak_bytes")) for r in rows)
-    cats: dict[str, dict] = {}
-    for r in rows:
-        c = cats.setdefault(r.get("category") or "unknown",
-                            {"peak_bytes": 0, "live_bytes_end": 0, "slope_bytes_per_iter": 0.0, "sites": 0,
-                             "verdicts": {}})
-        c["peak_bytes"] += _num(r.get("peak_bytes")) or 0
-        c["live_bytes_end"] += _num(r.get("live_bytes_end")) or 0
-        c["slope_bytes_per_iter"] += _num(r.get("slope_bytes_per_iter")) or 0
-        c["sites"] += 1
-        v = r.get("verdict") or "?"
-        c["verdicts"][v] = c["verdicts"].get(v, 0) + 1
-    if not has_peak:
-        for c in cats.values():
-            c["peak_bytes"] = None
-    return {"format": cap.get("format"), "unit": "iteration", "weight": "peak_bytes" if has_peak else "live_bytes_end",
-            "peak_total_bytes": sum(c["peak_bytes"] or 0 for c in cats.values()) if has_peak else None,
-            "categories": cats}
+    return [sums[i] if i < len(sums) else {"format": cap.get("format"), "categories": {}}
+            for i, cap in enumerate(result.get("captures") or [])]
 
 
 def _sites_by_category(cap: dict, weight: str) -> dict[str, list[dict]]:
@@ -114,8 +88,10 @@ def blocks(result: dict) -> list[tuple]:
         peak_total = _num(summ.get("peak_total_bytes"))
         out.append(("h", 3, [str(cap.get("format")), ": ", code(cap.get("path"))]))
         basis = "at the heap peak" if has_peak else "live at the end (this tool records no peak)"
-        out.append(("p", f"Bytes by category {basis}" + (f", total {_bytes(peak_total)}" if peak_total else "") + ":"))
         cats = summ.get("categories") or {}
+        if cats:
+            out.append(("p", f"Bytes by category {basis}" + (f", total {_bytes(peak_total)}" if peak_total else "")
+                        + ":"))
         total = sum(_weight(c, weight) or 0 for c in cats.values())
         rows = []
         for name, c in cats.items():
@@ -124,8 +100,10 @@ def blocks(result: dict) -> list[tuple]:
             rows.append([str(name), _bytes(w), fmt_pct(w or 0, total)]
                         + ([_bytes(c.get("live_bytes_end"))] if has_peak else [])
                         + [_slope(c.get("slope_bytes_per_iter"), unit), str(c.get("sites", "")), verdicts])
-        out.append(("table", ["category", "peak" if has_peak else "live at end", "share"]
-                    + (["live at end"] if has_peak else []) + [f"leak growth per {unit}", "sites", "verdicts"], rows))
+        if rows:
+            out.append(("table", ["category", "peak" if has_peak else "live at end", "share"]
+                        + (["live at end"] if has_peak else []) + [f"leak growth per {unit}", "sites", "verdicts"],
+                        rows))
         out.append(("p", "Heaviest sites per category:"))
         rows = []
         by_cat = _sites_by_category(cap, weight)
