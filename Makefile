@@ -7,8 +7,12 @@ STAMP := $(VENV)/.memprof-installed
 # has it, and Valgrind 3.19 stops at the first AVX-512 instruction (SIGILL in ggml_cpu_init).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 PYTEST_ARGS ?=
+# the third-party corpus's venvs (tests/corpus/cases.json pins cp311 wheels)
+CORPUS_PYTHON ?= python3.11
+MEMPROF_CORPUS_VENV ?= $(HOME)/.cache/memprof/corpus-venv
+export MEMPROF_CORPUS_VENV
 
-.PHONY: setup demo test unit bench clean
+.PHONY: setup demo test unit bench clean corpus-venv
 
 setup: $(STAMP)
 
@@ -26,11 +30,15 @@ demo: setup
 	$(BIN)/memprof run
 	$(BIN)/memprof report runs/latest
 
-test: setup
+# under CI the live corpus test must run, so its venvs are made first
+test: setup $(if $(filter true,$(CI)),corpus-venv)
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS) tests
 
 unit: setup
 	$(BIN)/python -m pytest -q -ra tests/unit
+
+corpus-venv:
+	CORPUS_PYTHON=$(CORPUS_PYTHON) bash scripts/make_corpus.sh venvs
 
 bench: setup
 	$(BIN)/python scripts/bench.py

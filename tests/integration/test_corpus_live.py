@@ -1,0 +1,58 @@
+"""Two corpus cases end to end: the real heaptrack on a pinned third-party release, through the
+CLI as a user runs it, against the answer from its issue tracker.
+
+ujson 5.12.0 keeps the encoded string of every dump() whose write fails (CVE-2026-44660) and
+5.12.1 does not: the same driver (tests/corpus/ujson_dump_error) must be called leak on the
+first and not on the second. The venvs come from `make corpus-venv` (scripts/make_corpus.sh
+venvs) under $MEMPROF_CORPUS_VENV; without them the test is skipped, except under CI=true, where
+the set-up makes them and their absence is a failure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+VENVS = Path(os.environ.get("MEMPROF_CORPUS_VENV") or Path.home() / ".cache" / "memprof" / "corpus-venv")
+DRIVER = ROOT / "tests" / "corpus" / "ujson_dump_error" / "driver.py"
+
+
+def _python(env: str) -> Path:
+    py = VENVS / env / "bin" / "python"
+    if not py.is_file():
+        msg = f"{py} missing: run `make corpus-venv` (scripts/make_corpus.sh venvs)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    if shutil.which("heaptrack") is None:
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)("heaptrack not installed")
+    return py
+
+
+@pytest.mark.parametrize("env, truth", [("ujson-5.12.0", "leak"), ("ujson-5.12.1", "not-leak")])
+def test_ujson_dump_error_under_heaptrack(tmp_path, env, truth):
+    py = _python(env)
+    run = tmp_path / env
+    memprof = [sys.executable, "-m", "profiler"]
+    done = subprocess.run([*memprof, "heaptrack", "--out", str(run), "--", str(py), str(DRIVER),
+                           "--records"],   # the driver's 15 iterations, as in the committed corpus
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len((run / "iterations.jsonl").read_text().splitlines()) == 15
+    result = json.loads(subprocess.run([*memprof, "analyze", str(run), "--json"], capture_output=True,
+                                       text=True, timeout=600, check=True, cwd=ROOT).stdout)
+    assert result["captures"], result.keys()
+    if truth == "leak":
+        assert result["verdict"] == "leak", result["triage"]["evidence"]
+        # 20 dumps of a 100 KB document fail per iteration: about 2 MB kept each time
+        assert 1.5 < result["triage"]["site_growth_mb_per_iter"] < 2.5, result["triage"]["site_growth_mb_per_iter"]
+    else:
+        assert result["verdict"] != "leak", result["triage"]["evidence"]
