@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     TOOL_MISSING = 4      # valgrind / heaptrack / memray / llama_cpp not available
     WORKLOAD_FAILED = 5   # the profiled program crashed or exited non-zero
     UNSUPPORTED = 6       # e.g. a llama.cpp build that Valgrind cannot run
+    CAPTURE_TRUNCATED = 8  # a capture cut off while written: analysed up to the cut, result printed
     INTERNAL = 70         # a bug in memprof (EX_SOFTWARE); MEMPROF_DEBUG=1 shows the traceback
     INTERRUPTED = 130     # Ctrl-C; whatever was recorded is kept
 
@@ -52,6 +53,12 @@ class BadSeries(BadInput):
 
 class BadModel(BadInput):
     """A model file that is missing or not GGUF."""
+
+
+class CaptureTruncated(MemprofError):
+    """Raised after the result is printed: the capture ends early, so the analysis stops there."""
+
+    exit_code = ExitCode.CAPTURE_TRUNCATED
 
 
 class ToolMissing(MemprofError):

@@ -37,6 +37,7 @@ def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10
             {"kind": "capture", "path": str(path)}, {}, None, [path], rules=rules, block=block
         )
     head = parsers.read_head(path)
+    _refuse_known_non_captures(path, head)
     if re.match(rb"\s*==\d+== ", head):
         raise BadCapture(f"{path}: a Valgrind text log, not a capture: memprof reads memcheck's XML "
                          "(valgrind --xml=yes --xml-file=FILE) and massif.out files")
@@ -65,6 +66,46 @@ def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
             print(f"memprof: warning: could not save the analysis into {run_dir}: {exc.strerror or exc}",
                   file=sys.stderr)
     return result
+
+
+class WrongProcess(BadCapture):
+    """The capture is of a launcher (a shell running a shim or wrapper), not of the program."""
+
+
+def _refuse_wrong_process(cap) -> None:
+    """heaptrack records its traced process's command line (`X`): a shell there means the run
+    traced a `#!` wrapper, whose allocations say nothing about the program it started."""
+    import os
+
+    from profiler.workload.interpreter import SHELLS
+
+    if cap.format != "heaptrack":
+        return
+    words = str((cap.meta or {}).get("command") or "").split()
+    if words and os.path.basename(words[0]) in SHELLS:
+        shown = " ".join(words[:3]) + (" ..." if len(words) > 3 else "")
+        raise WrongProcess(f"{cap.path}: heaptrack traced the shell `{words[0]}` (command line `{shown}`), not the "
+                           "program it starts: no verdict from this capture; profile the program itself "
+                           "(memprof heaptrack -- /path/to/python PROGRAM ..., or `CMD -c 'import sys; "
+                           "print(sys.executable)'` names the interpreter a Python shim runs)")
+
+
+_COMPRESSED = ((b"BZh", "bzip2", "bunzip2 -k"), (b"\x1f\x8b", "gzip", "gunzip -k"),
+               (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"), (b"\xfd7zXZ\x00", "xz", "unxz -k"))
+
+
+def _refuse_known_non_captures(path: Path, head: bytes) -> None:
+    """A specific line for files users give by mistake: ms_print's report of a massif file, and
+    compressed data in which no capture was recognised."""
+    from profiler.parsers import massif
+
+    if massif.looks_like_ms_print(head):
+        raise BadCapture(f"{path}: this is ms_print output, give the massif.out file "
+                         "(the file ms_print read) instead")
+    for magic, name, tool in _COMPRESSED:
+        if head.startswith(magic) and not (name == "bzip2" and head[3:4] not in b"123456789"):
+            raise BadCapture(f"{path}: {name}-compressed data in which memprof recognises no capture; "
+                             f"decompress it (`{tool} {path.name}`) and give memprof the result")
 
 
 def _run_records(run_dir: Path):
@@ -112,7 +153,10 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     for p in capture_paths:
         try:
             cap = parsers.load_capture(p, boundaries=boundaries)
+            _refuse_wrong_process(cap)
             captures.append(triage.triage_capture(cap, rule_set, iterations=len(boundaries) if boundaries else None))
+        except WrongProcess:
+            raise      # no verdict at all: the records may be right, the capture is of another process
         except BadCapture as exc:
             if source["kind"] != "run":
                 raise
@@ -121,7 +165,12 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         raise failures[0]
     # a run whose capture is unreadable (the program died before the tool flushed) keeps its records
     warnings = [exc.one_line() for exc in failures]
+    # a capture cut off while written is analysed up to the cut; the result says where that is
+    truncated = [{"path": c.path, **c.meta["truncated"]} for c in captures if (c.meta or {}).get("truncated")]
+    warnings += [f"{t['path']}: {t['summary']}" for t in truncated]
     result = analysis.result_from_series(series, source, meta)
+    if truncated:
+        result["truncated"] = truncated
     if warnings:
         result["warnings"] = warnings
     result["captures"] = [capture_to_dict(c) for c in captures]
@@ -137,12 +186,27 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     return result
 
 
+def _kept_sites(sites, cap: int):
+    """The sites written to the JSON: all of them up to `cap`; beyond it the `cap` largest by live
+    bytes at the end AND the `cap` largest at the peak, so a cap for size never drops the sites that
+    hold the end or the peak (a transient pool can hold most of the peak and nothing at the end).
+    Returns (rows sorted by live bytes at the end, capped?)."""
+    by_end = sites.sort_values(["live_bytes_end", "site_id"], ascending=[False, True], na_position="last")
+    if len(sites) <= cap:
+        return by_end, False
+    keep = set(by_end.head(cap).index)
+    if sites["peak_bytes"].notna().any():
+        by_peak = sites.sort_values(["peak_bytes", "site_id"], ascending=[False, True], na_position="last")
+        keep |= set(by_peak.head(cap).index)
+    return by_end[by_end.index.isin(keep)], True
+
+
 def capture_to_dict(capture) -> dict[str, Any]:
     import math
 
-    sites = capture.sites.sort_values("live_bytes_end", ascending=False, na_position="last")
+    sites, capped = _kept_sites(capture.sites, TOP_SITES_IN_JSON)
     rows = []
-    for rec in sites.head(TOP_SITES_IN_JSON).to_dict("records"):
+    for rec in sites.to_dict("records"):
         stack = rec.pop("stack", ()) or ()
         rec["stack"] = [f.label() if hasattr(f, "label") else str(f) for f in stack[:STACK_FRAMES_IN_JSON]]
         rec["stack_depth"] = len(stack)
@@ -154,6 +218,10 @@ def capture_to_dict(capture) -> dict[str, Any]:
         "meta": {k: _plain(v) for k, v in (capture.meta or {}).items()},
         "n_sites": int(len(capture.sites)),
         "sites": rows,
+        "sites_capped": capped,
+        "sites_note": (f"{len(rows)} of {len(capture.sites)} sites: the {TOP_SITES_IN_JSON} largest by live bytes "
+                       f"at the end and the {TOP_SITES_IN_JSON} largest at the peak (sites.csv has all)"
+                       if capped else None),
     }
 
 

@@ -2,6 +2,8 @@
 
   scripts/bench_switch.py   cost of one model switch under each strategy
   scripts/bench_parsers.py  our parsers against heaptrack_print, ms_print and `memray stats`
+  scripts/bench_valgrind.py time per iteration of each model under massif and memcheck, the
+                            estimate against the time taken (--quick: tiny twins only)
   scripts/corpus_score.py   the third-party corpus: right/total verdicts, per class
   memprof --help start-up time
 """
@@ -30,7 +32,7 @@ def main() -> int:
     quick = "--quick" in sys.argv[1:]
     startup()
     rc = 0
-    for script in ("bench_switch.py", "bench_parsers.py", "corpus_score.py"):
+    for script in ("bench_switch.py", "bench_parsers.py", "corpus_score.py", "bench_valgrind.py"):
         path = HERE / script
         if not path.exists():
             print(f"(skipped {script}: not present)")

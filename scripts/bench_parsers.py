@@ -7,12 +7,20 @@
              many detailed snapshots, then `ms_print FILE` vs `load_capture(FILE)`.
 
 Each side runs as a child process; wall time and the child's peak RSS come from
-os.wait4. Captures go to runs/bench/ (never committed) and are reused when present
-(--fresh remakes them). Targets: heaptrack <= 3x heaptrack_print's wall time, < 300 MB.
+os.wait4, CPU time from its rusage (printed at the end: on a shared machine wall time follows
+the load). Captures go to runs/bench/ (never committed) and are reused when present (--fresh
+remakes them). Targets (issue 9): memprof analyze <= 1.0x heaptrack_print, the 2,000-site
+4,000-iteration capture <= 2x, memray <= 1.5x memray stats, massif <= 1.0x ms_print.
   memray:    a Python loop under `memray run --trace-python-allocators` (~2 million
              allocations; --quick: ~0.2 million), `memray stats --json FILE` vs
              `load_capture(FILE)`; the reading children's RSS at two sizes.
-Usage: scripts/bench_parsers.py [--quick] [--fresh] [--only heaptrack|massif|memray] [--out DIR]
+  memprof analyze: the whole command (start-up, parse, triage, analysis) on the heaptrack capture.
+  scaling:   tests/workloads/sites_gen.c (S distinct allocation stacks, I iterations, iteration
+             records and in-band markers) under heaptrack for I in 1k/4k/16k and S in 200/2k/20k
+             (min(S, 500) allocations per iteration), plus the two targets of issue 9: 2,000 sites x
+             4,000 iterations (1,800 allocations per iteration, 7.2 M calls) and 2,000 sites x
+             10,000 iterations; load_capture with the iteration boundaries vs heaptrack_print.
+Usage: scripts/bench_parsers.py [--quick] [--fresh] [--only heaptrack|massif|memray|scaling] [--out DIR]
 """
 from __future__ import annotations
 
@@ -75,8 +83,12 @@ int main(int argc, char **argv) {
 """
 
 
+CPU_LOG: list[tuple[str, float, float]] = []   # (what, wall s, user+sys CPU s) of every measured child
+
+
 def run_measured(argv, stdout_path=None, env=None):
-    """(wall seconds, peak RSS bytes, exit code) of one child process."""
+    """(wall seconds, peak RSS bytes, exit code) of one child process; its CPU time goes to CPU_LOG
+    (on a shared machine wall time follows the load, CPU time much less)."""
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     try:
         t0 = time.perf_counter()
@@ -84,6 +96,9 @@ def run_measured(argv, stdout_path=None, env=None):
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
+        what = " ".join(Path(a).name if "/" in a else a for a in argv[:4] if not a.startswith("import "))
+        CPU_LOG.append((f"{what} {Path(argv[-1]).name if len(argv) > 4 else ''}".strip(), wall,
+                        usage.ru_utime + usage.ru_stime))
     finally:
         if stdout_path:
             out.close()
@@ -151,6 +166,86 @@ def bench_heaptrack(out: Path, quick: bool, fresh: bool):
     our_wall, our_rss, rc2 = ours(capture, out, "heaptrack")
     ok = rc2 == 0 and same_heaptrack_totals(text, (out / "heaptrack.ours.txt").read_text())
     return ("heaptrack", capture, printed_calls, ref_wall, ref_rss, our_wall, our_rss, ok)
+
+
+ANALYZE = [str(Path(sys.executable).parent / "memprof"), "analyze", "--json"]
+
+
+def bench_analyze(out: Path, capture: Path):
+    """`memprof analyze --json CAPTURE` (the whole command) against heaptrack_print."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ref_wall, ref_rss, _ = run_measured(["heaptrack_print", "-f", str(capture)], out / "heaptrack_print.txt")
+    wall, rss, rc = run_measured(ANALYZE + [str(capture)], out / "analyze.json", env=env)
+    calls = json.loads((out / "analyze.json").read_text())["totals"]["calls"] if rc == 0 else 0
+    return ("analyze", capture, calls, ref_wall, ref_rss, wall, rss, rc == 0)
+
+
+# ============================================================================ scaling
+OURS_BOUNDED = ("import sys, json; sys.path.insert(0, sys.argv[3]); from testkit import boundaries; "
+                "from profiler.parsers import load_capture; "
+                "c = load_capture(sys.argv[1], boundaries=boundaries(sys.argv[2])); "
+                "print(c.totals['calls'], len(c.sites), c.timeline['slice'].nunique())")
+
+
+def _sites_gen(out: Path) -> Path:
+    exe = out / "sites_gen"
+    src = ROOT / "tests" / "workloads" / "sites_gen.c"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run([need("gcc"), "-O1", "-g", "-fno-omit-frame-pointer", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+def scaling_capture(out: Path, iterations: int, sites: int, calls: int, fresh: bool):
+    exe = _sites_gen(out)
+    stem = out / f"gen_i{iterations}_s{sites}_c{calls}"
+    capture, records = stem.with_suffix(".zst"), stem.with_suffix(".iterations.jsonl")
+    if fresh or not capture.exists() or not records.exists():
+        records.unlink(missing_ok=True)
+        print(f"making {capture.name} ({iterations} iterations x {sites} sites under heaptrack)...", flush=True)
+        env = dict(os.environ, MEMPROF_ITERATIONS=str(records))
+        subprocess.run(["heaptrack", "-o", str(stem), str(exe), str(iterations), str(sites), str(calls)],
+                       check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return capture, records
+
+
+def bench_one_scaled(out: Path, iterations: int, sites: int, calls: int, fresh: bool):
+    capture, records = scaling_capture(out, iterations, sites, calls, fresh)
+    ref_wall, ref_rss, _ = run_measured(["heaptrack_print", "-f", str(capture)], out / "scaled_print.txt")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    wall, rss, rc = run_measured([sys.executable, "-c", OURS_BOUNDED, str(capture), str(records),
+                                  str(ROOT / "tests")], out / "scaled.ours.txt", env=env)
+    printed = int(re.search(r"calls to allocation functions: (\d+)", (out / "scaled_print.txt").read_text()).group(1))
+    ours_calls = int((out / "scaled.ours.txt").read_text().split()[0]) if rc == 0 else -1
+    return dict(iterations=iterations, sites=sites, calls=printed, tool_s=ref_wall, tool_mb=ref_rss / 1e6,
+                ours_s=wall, ours_mb=rss / 1e6, ok=ours_calls == printed)
+
+
+def bench_scaling(out: Path, quick: bool, fresh: bool) -> bool:
+    need("heaptrack")
+    need("heaptrack_print")
+    out = out / "scale"
+    out.mkdir(parents=True, exist_ok=True)
+    iters = (1000, 4000) if quick else (1000, 4000, 16000)
+    sites = (200, 2000) if quick else (200, 2000, 20000)
+    rows = [bench_one_scaled(out, i, s, min(s, 500), fresh) for s in sites for i in iters]
+    targets = [] if quick else [bench_one_scaled(out, 4000, 2000, 1800, fresh),
+                                bench_one_scaled(out, 10000, 2000, 500, fresh)]
+    print(f"\nscaling (heaptrack, load_capture with iteration boundaries vs heaptrack_print):")
+    print(f"{'iterations':>10} {'sites':>6} {'calls':>10} {'tool s':>7} {'tool MB':>8} {'ours s':>7} "
+          f"{'ours MB':>8} {'ratio':>6}  same calls")
+    for r in rows + targets:
+        print(f"{r['iterations']:>10} {r['sites']:>6} {r['calls']:>10} {r['tool_s']:7.2f} {r['tool_mb']:8.0f} "
+              f"{r['ours_s']:7.2f} {r['ours_mb']:8.0f} {r['ours_s'] / r['tool_s']:6.2f}  {'yes' if r['ok'] else 'NO'}")
+    by = {(r["iterations"], r["sites"]): r for r in rows}
+    for s in sites:
+        lo, hi = by[(iters[0], s)], by[(iters[-1], s)]
+        print(f"peak memory at {iters[-1]} / {iters[0]} iterations, {s} sites: {hi['ours_mb'] / lo['ours_mb']:.2f}x "
+              f"(target <= 1.25x)")
+    if targets:
+        a, b = targets
+        print(f"2,000 sites x 4,000 iterations ({a['calls']} calls): {a['ours_s'] / a['tool_s']:.2f}x heaptrack_print "
+              f"(target <= 2x); 2,000 sites x 10,000 iterations: {b['ours_mb']:.0f} MB peak (target <= 400 MB)")
+    return all(r["ok"] for r in rows + targets)
 
 
 def bench_massif(out: Path, quick: bool, fresh: bool):
@@ -256,7 +351,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="remake the captures")
-    ap.add_argument("--only", choices=["heaptrack", "massif", "memray"])
+    ap.add_argument("--only", choices=["heaptrack", "massif", "memray", "scaling"])
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -264,13 +359,14 @@ def main() -> int:
     rows = []
     if args.only in (None, "heaptrack"):
         rows.append(bench_heaptrack(args.out, args.quick, args.fresh))
+        rows.append(bench_analyze(args.out, rows[-1][1]))
     if args.only in (None, "massif"):
         rows.append(bench_massif(args.out, args.quick, args.fresh))
     if args.only in (None, "memray"):
         rows.append(bench_memray(args.out, args.quick, args.fresh))
     print(f"\n{'format':10} {'capture':>10} {'events':>10} {'tool s':>8} {'tool MB':>8} "
           f"{'ours s':>8} {'ours MB':>8} {'ratio':>6}  same totals")
-    for fmt, cap, events, rw, rr, ow, orss, ok in rows:
+    for fmt, cap, events, rw, rr, ow, orss, ok in rows:  # noqa: B007
         size = cap.stat().st_size / 1e6
         print(f"{fmt:10} {size:9.1f}M {events:>10} {rw:8.2f} {rr / 1e6:8.0f} {ow:8.2f} {orss / 1e6:8.0f} "
               f"{ow / rw:6.2f}  {'yes' if ok else 'NO'}")
@@ -278,7 +374,15 @@ def main() -> int:
           " heaptrack target ratio <= 3 and < 300 MB)")
     print("(memray: events = allocations, tool = memray stats --json; ours MB = the largest of load_capture"
           " and its two memray reading children)")
-    return 0 if all(r[-1] for r in rows) else 1
+    print("(analyze: `memprof analyze --json` on the heaptrack capture vs heaptrack_print, start-up included;"
+          " targets: analyze <= 1.0x, memray <= 1.5x, massif <= 1.0x)")
+    ok = all(r[-1] for r in rows)
+    if args.only in (None, "scaling"):
+        ok = bench_scaling(args.out, args.quick, args.fresh) and ok
+    print("\nCPU time (user+sys) of every measured process, and its wall time:")
+    for what, wall, cpu in CPU_LOG:
+        print(f"  {cpu:7.2f} s CPU {wall:7.2f} s wall  {what[:110]}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

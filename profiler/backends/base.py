@@ -51,6 +51,13 @@ class Backend:
     def wrap(self, child_argv: list[str], run_dir: Path, options: dict[str, Any] | None = None) -> Wrapped:
         raise NotImplementedError
 
+    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+        """What this tool adds to stopping a run (profiler.workload.runner.StopHooks):
+        by default nothing, and the hard-stop signal goes to the direct child."""
+        from profiler.workload.runner import StopHooks
+
+        return StopHooks()
+
     def capture_dir(self, run_dir: Path) -> Path:
         d = Path(run_dir) / rundir.CAPTURE_DIR
         d.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,22 @@ rough figure (expect within 2x on a similar machine) meant to catch "this
 will take all night", not to schedule. Once the run starts, the progress bar
 extrapolates from the iterations actually finished.
 
-    total = startup + iterations * (per_iteration + per_gb * model_gb * tokens)
+    total = (startup + iterations * (per_iteration
+                                     + model_gb * (per_gb_decode * decodes + per_gb_token * tokens))) / share
 
 startup: the interpreter, imports and llama_cpp's library load under the tool;
 per_iteration: loading a model, creating and freeing a context (the fixed part
-of an iteration, dominated by allocations, not arithmetic); per_gb: compute
-time per token per GB of model weights (the matrix products touch every
-weight once per token), with `tokens` = prompt tokens + max_tokens.
+of an iteration, dominated by allocations, not arithmetic); per_gb_decode: one
+llama_decode call per GB of weights (every weight is read and dequantised once
+per call, whatever the batch), `decodes` = 1 (the prompt, one batch) +
+max_tokens - 1 (the last token generated is sampled, never evaluated);
+per_gb_token: what each evaluated token adds per GB (`tokens` = prompt tokens +
+max_tokens - 1).
+The costs are CPU seconds (Valgrind runs the guest's threads one at a time,
+so a run uses one core); `share` is the fraction of a core this process can expect
+right now (a 0.3 s busy loop, capped by cores / load average), so a shared, loaded
+machine is accounted for at the time of asking; a load that rises during the run
+is not.
 """
 from __future__ import annotations
 
@@ -27,21 +36,16 @@ from pathlib import Path
 class Costs:
     startup_s: float
     per_iteration_s: float
+    per_gb_decode_s: float
     per_gb_token_s: float
 
 
-# Calibration (wall clock, 2 shared cores, so on a quiet machine runs are faster):
-#  - tiny twins, `--quick --iterations 4 --max-tokens 2 --threads 2` (52 tokens per
-#    iteration): massif 35.6 s in all, iterations 2.0-3.6 s (tiny-0.6b, 1.1 MB) and
-#    6.6-7.6 s (tiny-1.7b, 5.8 MB); memcheck 67.5 s, iterations 3.7-3.8 s and 14.6-15.4 s;
-#    the loop alone (`memprof run`) 0.03-0.09 s per iteration.
-#  - 0.6B twin (0.64 GB): 3.6-5.5 s per plain iteration of 8 tokens here; 250 s under
-#    massif (DESIGN.md), i.e. ~8 s per GB of weights per token.
-#  The model reproduces these within ~25 %: tiny massif 29 s, tiny memcheck 56 s,
-#  0.6B massif 8 tokens 262 s. memcheck's compute is taken as ~2.5x massif's.
+# CPU seconds, calibrated from the runs in README ("Valgrind run times", scripts/bench_valgrind.py):
+# the decode's cost follows the weights it reads far more than the tokens in its batch.
 COSTS = {
-    "massif": Costs(startup_s=15.0, per_iteration_s=2.0, per_gb_token_s=8.0),
-    "memcheck": Costs(startup_s=30.0, per_iteration_s=3.0, per_gb_token_s=20.0),
+    "massif": Costs(startup_s=6.0, per_iteration_s=0.3, per_gb_decode_s=12.5, per_gb_token_s=1.0),
+    # per_iteration includes the leak check memprof takes at each boundary (~0.7 s on the loop)
+    "memcheck": Costs(startup_s=12.0, per_iteration_s=1.0, per_gb_decode_s=22.0, per_gb_token_s=2.5),
 }
 CONFIRM_ABOVE_S = 600.0
 # The synthetic twins' vocabularies split text finely: the 67-character default
@@ -58,6 +62,28 @@ class Estimate:
     iterations: int
     tokens: int
     model_gb: float
+    share: float = 1.0
+
+
+def cpu_share(seconds: float = 0.3) -> float:
+    """The fraction of one core a busy thread can expect (1.0 on an idle machine): what a
+    busy loop got over `seconds`, or less when the load average says more threads want
+    the cores than there are (a short probe can land in a quiet moment)."""
+    import os
+    import time
+
+    w0, c0 = time.perf_counter(), time.thread_time()
+    x = 0
+    while time.perf_counter() - w0 < seconds:
+        x += 1
+    wall = time.perf_counter() - w0
+    share = (time.thread_time() - c0) / wall if wall > 0 else 1.0
+    try:
+        cores = len(os.sched_getaffinity(0))
+        share = min(share, cores / max(os.getloadavg()[0], 1.0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        pass
+    return min(1.0, max(0.05, share))
 
 
 def _model_gb(loop, iteration: int) -> float:
@@ -68,16 +94,24 @@ def _model_gb(loop, iteration: int) -> float:
         return 0.0
 
 
-def estimate_run(tool: str, loop) -> Estimate | None:
-    """The estimated wall time of `loop` (a LoopConfig) under `tool`, or None for an unknown tool."""
+def estimate_run(tool: str, loop, share: float | None = None) -> Estimate | None:
+    """The estimated wall time of `loop` (a LoopConfig) under `tool`, or None for an unknown
+    tool; `share` (the fraction of a core this process gets) is measured when not given."""
     costs = COSTS.get(tool)
     if costs is None:
         return None
-    tokens = int(len(loop.prompt) / CHARS_PER_TOKEN) + 1 + int(loop.max_tokens)
+    import math
+
+    prompt_tokens = max(1, math.ceil(len(loop.prompt) / CHARS_PER_TOKEN))
+    tokens = prompt_tokens + int(loop.max_tokens) - 1
+    decodes = int(loop.max_tokens)
     n = int(loop.iterations)
     sizes = [_model_gb(loop, i) for i in range(1, n + 1)]
-    seconds = costs.startup_s + sum(costs.per_iteration_s + costs.per_gb_token_s * gb * tokens for gb in sizes)
-    return Estimate(tool, seconds, n, tokens, max(sizes) if sizes else 0.0)
+    cpu = costs.startup_s + sum(costs.per_iteration_s
+                                + gb * (costs.per_gb_decode_s * decodes + costs.per_gb_token_s * tokens)
+                                for gb in sizes)
+    share = cpu_share() if share is None else share
+    return Estimate(tool, cpu / share, n, tokens, max(sizes) if sizes else 0.0, share)
 
 
 def _fmt(seconds: float) -> str:
@@ -89,8 +123,9 @@ def _fmt(seconds: float) -> str:
 
 
 def describe(est: Estimate) -> str:
-    return (f"{est.tool} run of {est.iterations} iteration(s), ~{est.tokens} tokens each: "
-            f"estimated {_fmt(est.seconds)} (rough, within ~2x)")
+    busy = f", this machine busy: {est.share:.0%} of a core free" if est.share < 0.9 else ""
+    return (f"{est.tool} run of {est.iterations} iteration(s), ~{est.tokens} token(s) evaluated each: "
+            f"estimated {_fmt(est.seconds)} (rough, within ~1.5x{busy})")
 
 
 def may_proceed(est: Estimate, *, assume_yes: bool = False, confirm=None, isatty=None) -> bool:

@@ -29,5 +29,36 @@ class Heaptrack(Backend):
         argv = [self.executable, "-o", str(out)] + list(child_argv)
         return Wrapped(argv, dict(NATIVE_TOOL_ENV))
 
+    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+        return HeaptrackHooks()
+
     def capture_globs(self) -> list[str]:
         return ["heaptrack.*.zst", "heaptrack.*.gz"]
+
+
+class HeaptrackHooks:
+    """A hard stop signals only the profiled program (the process whose environment
+    names heaptrack's output pipe), not the launcher's writer that compresses the data:
+    the writer then reads to the end and closes the file properly."""
+
+    grace_s = 15.0
+
+    def at_boundary(self, pid: int, record: dict) -> None:
+        return None
+
+    def save(self, pid: int) -> list[str]:
+        return []
+
+    def targets(self, pid: int) -> list[int]:
+        from profiler.workload.runner import group_pids
+
+        found = []
+        for p in group_pids(pid):
+            try:
+                with open(f"/proc/{p}/environ", "rb") as f:
+                    environ = f.read()
+            except OSError:
+                continue
+            if b"DUMP_HEAPTRACK_OUTPUT=" in environ:
+                found.append(p)
+        return found or [pid]

@@ -40,6 +40,11 @@ class Massif(ValgrindBackend):
             argv.append(f"--depth={int(options['depth'])}")
         return Wrapped(argv + list(child_argv), self.env())
 
+    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+        from profiler.backends.vgdb import MassifHooks
+
+        return MassifHooks(run_dir)
+
     def capture_globs(self) -> list[str]:
         return ["massif.out.*"]
 

@@ -49,9 +49,44 @@ class Memcheck(ValgrindBackend):
             argv.append("--gen-suppressions=all")
         return Wrapped(argv + list(child_argv), self.env())
 
+    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+        from profiler.backends.vgdb import MemcheckHooks
+
+        return MemcheckHooks(run_dir, timeline=bool((options or {}).get("leak_timeline")))
+
     def capture_globs(self) -> list[str]:
         return ["memcheck.*.xml"]
+
+    def capture_paths(self, run_dir: Path) -> list[Path]:
+        """The per-iteration leak checks first (they have a timeline), then the XML; the leak
+        check saved before a hard stop only when the XML was not finished (killed first)."""
+        d = Path(run_dir) / "capture"
+        if not d.is_dir():
+            return []
+        xmls = sorted(p for p in d.glob("memcheck.*.xml") if p.is_file())
+        finished = [p for p in xmls if _xml_finished(p)]
+        out = sorted(p for p in d.glob("memcheck.*.timeline.txt") if p.is_file() and p.stat().st_size)
+        out += xmls
+        if not finished:
+            out += sorted(p for p in d.glob("memcheck.*.leaks.txt") if p.is_file() and p.stat().st_size)
+        return out
+
+    def monitor_paths(self, run_dir: Path) -> list[Path]:
+        """The leak checks taken through vgdb (per iteration, and before a hard stop)."""
+        d = Path(run_dir) / "capture"
+        return sorted(list(d.glob("memcheck.*.timeline.txt")) + list(d.glob("memcheck.*.leaks.txt")))
 
     def log_paths(self, run_dir: Path) -> list[Path]:
         d = Path(run_dir) / "capture"
         return sorted(d.glob("memcheck.*.log"))
+
+
+def _xml_finished(path: Path) -> bool:
+    """Whether memcheck closed its XML (it does at exit, also at a fatal signal)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 256))
+            return b"</valgrindoutput>" in f.read()
+    except OSError:
+        return False

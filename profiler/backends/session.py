@@ -29,6 +29,7 @@ class Outcome:
     iterations: int = 0
     elapsed_s: float | None = None
     failure: WorkloadFailed | None = None
+    cut: dict | None = None     # the run was interrupted or timed out: runner's "cut" record
 
 
 def profile(
@@ -41,6 +42,7 @@ def profile(
     assume_yes: bool = False,
     echo: Callable[[str], None] | None = None,
     confirm: Callable[[str], bool] | None = None,
+    timeout: float | None = None,
 ) -> Outcome:
     """Run the switch loop (`loop`, a LoopConfig) or `command` (argv) under the named backend.
 
@@ -65,6 +67,16 @@ def profile(
             from profiler.errors import ToolMissing
 
             raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
+    shim_env: dict[str, str] = {}
+    shim_notes: list[str] = []
+    if command is not None:
+        # a `#!` shim or wrapper would be traced instead of the program: resolve it, or refuse
+        from profiler.workload import interpreter
+
+        given = command
+        command, shim_env, shim_notes = interpreter.resolve_command(command, tool=backend_name)
+        for note in shim_notes:
+            echo(f"memprof: {note}")
     if backend_name == "memray" and command is not None:
         python, _ = backend.split_command(command)
         backend.check_available(python)
@@ -100,6 +112,7 @@ def profile(
         child_argv = command
         expected = None
     wrapped = backend.wrap(child_argv, run_dir, options)
+    wrapped.env.update(shim_env)
     backend_meta = {
         "name": backend_name,
         "tool_version": backend.tool_version(),
@@ -108,35 +121,70 @@ def profile(
         "options": {k: v for k, v in options.items() if v not in (None, (), [], False)},
         "workload": "loop" if loop is not None else "command",
     }
+    if shim_notes:
+        backend_meta["command_given"] = given
+        backend_meta["command_resolved"] = shim_notes
     if preflight is not None:
         backend_meta["preflight"] = {k: preflight[k] for k in ("libraries", "avx512_in_library")}
     if est is not None:
         backend_meta["estimated_s"] = round(est.seconds, 1)
     outcome = Outcome(run_dir=run_dir, backend=backend_name)
+    hooks = backend.stop_hooks(run_dir, options)
+    rundir.update_meta(run_dir, backend=backend_meta)   # what runs is on disk even if memprof is killed
     try:
         result = runner.run_workload(run_dir, wrapped.argv, env=wrapped.env, expected_iterations=expected,
-                                     label=backend_name)
+                                     label=backend_name, hooks=hooks, timeout=timeout)
         outcome.returncode = result.returncode
         outcome.iterations = result.iterations
         outcome.elapsed_s = result.elapsed_s
-    except WorkloadFailed as exc:
+    except (WorkloadFailed, Interrupted) as exc:
+        if getattr(exc, "cut", None) is not None:
+            outcome.cut = exc.cut
+            _record(backend, backend_meta, outcome, hooks)
+            raise _cut_error(exc, outcome) from None
         outcome.failure = exc
-    except Interrupted:
-        _record(backend, backend_meta, outcome)  # Ctrl-C: what was captured is kept and described
-        raise
-    _record(backend, backend_meta, outcome)
+    _record(backend, backend_meta, outcome, hooks)
 
     if outcome.failure is not None:
         if valgrind:
             from profiler.backends import valgrind_preflight
 
             valgrind_preflight.check_logs(backend.log_paths(run_dir), llama=loop is not None)
-        kept = ", ".join(p.name for p in outcome.captures if p.stat().st_size) or "no capture"
         why = outcome.failure.one_line() + _launcher_signal(backend_name, run_dir)
-        exc = WorkloadFailed(f"{why}; kept {kept} and the iteration records in {run_dir}")
+        exc = WorkloadFailed(f"{why}; kept {_kept(outcome)} in {run_dir}")
         exc.outcome = outcome
         raise exc
     return outcome
+
+
+def _kept(outcome: Outcome) -> str:
+    """What a cut or crashed run left, in words: the capture files, the records."""
+    caps = [p.name for p in outcome.captures if p.is_file() and p.stat().st_size]
+    n = _record_count(outcome.run_dir)
+    recs = f"{n} iteration record(s)" if n else "no iteration record"
+    return f"{', '.join(caps)} and {recs}" if caps else f"no capture, {recs}"
+
+
+def _record_count(run_dir: Path) -> int:
+    from profiler.workload.runner import count_records
+
+    return count_records(Path(run_dir) / rundir.ITERATIONS)
+
+
+def _cut_error(exc, outcome: Outcome):
+    """The one line a cut run ends with: why it stopped, what was kept, what to do with it.
+    `memprof analyze` is suggested only when something analysable was kept."""
+    cut = outcome.cut
+    saved = f" (saved through vgdb: {', '.join(cut['saved'])})" if cut.get("saved") else ""
+    head = "timed out" if cut["reason"] == "timeout" else "interrupted"
+    msg = f"{head} after {cut.get('after_s')} s and {cut.get('iterations', 0)} iteration(s); " \
+          f"kept {_kept(outcome)}{saved} in {outcome.run_dir}"
+    if outcome.captures or _record_count(outcome.run_dir):
+        msg += f"; analyse with: memprof analyze {outcome.run_dir}"
+    new = type(exc)(msg)
+    new.cut = cut
+    new.outcome = outcome
+    return new
 
 
 def _launcher_signal(backend_name: str, run_dir: Path) -> str:
@@ -153,9 +201,16 @@ def _launcher_signal(backend_name: str, run_dir: Path) -> str:
         return ""
 
 
-def _record(backend, backend_meta: dict, outcome: Outcome) -> None:
+def _record(backend, backend_meta: dict, outcome: Outcome, hooks=None) -> None:
     outcome.captures = backend.capture_paths(outcome.run_dir)
     backend_meta["captures"] = [str(p.relative_to(outcome.run_dir)) for p in outcome.captures]
+    monitors = getattr(backend, "monitor_paths", None)
+    if monitors is not None:
+        backend_meta["monitor_checks"] = [str(p.relative_to(outcome.run_dir)) for p in monitors(outcome.run_dir)]
+    took = getattr(hooks, "check_s", None)
+    if took:
+        backend_meta["leak_check_s"] = {"n": len(took), "total": round(sum(took), 3),
+                                        "max": round(max(took), 3)}
     rundir.update_meta(outcome.run_dir, backend=backend_meta)
 
 
@@ -167,6 +222,15 @@ def _check_executable(prog: str) -> None:
             raise UsageProblem(f"{prog}: not an executable file")
     elif not which(prog):
         raise UsageProblem(f"{prog}: command not found")
+
+
+def cut_line(cut: dict) -> str:
+    """The line a report of a cut run starts with."""
+    why = "TIMED OUT" if cut.get("reason") == "timeout" else "INTERRUPTED"
+    how = "stopped at once" if cut.get("how") == "at once" else "stopped after the current step"
+    saved = f"; the tool's data saved through vgdb ({', '.join(cut['saved'])})" if cut.get("saved") else ""
+    return (f"RUN CUT ({why}, {how}, after {cut.get('after_s')} s and {cut.get('iterations', 0)} "
+            f"iteration(s)){saved}: the capture ends there")
 
 
 def summarize(run_dir: Path) -> str:
@@ -187,13 +251,16 @@ def profile_and_summarize(backend_name: str, *, echo_out: Callable[[str], None],
 
     try:
         outcome = profile(backend_name, **kwargs)
-    except WorkloadFailed as exc:
+    except (WorkloadFailed, Interrupted) as exc:
         outcome = getattr(exc, "outcome", None)
-        if outcome is not None and (outcome.captures or (outcome.run_dir / rundir.ITERATIONS).exists()):
+        if outcome is not None and (outcome.captures or _record_count(outcome.run_dir)):
+            what = "cut" if outcome.cut else "crashed"
+            if outcome.cut:
+                echo_out(cut_line(outcome.cut))
             try:
                 echo_out(summarize(outcome.run_dir))
             except MemprofError as why:
-                echo_out(f"(the crashed run's capture could not be analysed: {why.one_line()})")
+                echo_out(f"(the {what} run's capture could not be analysed: {why.one_line()})")
         raise
     echo_out(summarize(outcome.run_dir))
     return outcome

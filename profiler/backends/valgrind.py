@@ -16,7 +16,9 @@ class ValgrindBackend(Backend):
         # preamble into the parent's --xml-file descriptor and the XML is broken.
         # Children are not traced (--trace-children=no, the default): one capture
         # per run, of the process we were asked to profile.
-        return [self.executable, f"--tool={self.tool}", "--child-silent-after-fork=yes"]
+        # --vgdb=yes: the gdbserver memprof talks to (profiler.backends.vgdb) to save the
+        # tool's data before it stops a run and to take memcheck's per-iteration leak checks.
+        return [self.executable, f"--tool={self.tool}", "--child-silent-after-fork=yes", "--vgdb=yes"]
 
     def env(self) -> dict[str, str]:
         return dict(NATIVE_TOOL_ENV)

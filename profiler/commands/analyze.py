@@ -23,3 +23,8 @@ def command(path, rules, block, as_json):
         click.echo(jsonout.dumps(pipeline.public(result), kind="analysis"))
     else:
         click.echo(console.summary(result))
+    if result.get("truncated"):
+        from profiler.errors import CaptureTruncated
+
+        t = result["truncated"][0]
+        raise CaptureTruncated(f"{t['path']}: {t['summary']} (the result above covers it up to the cut)")

@@ -1,16 +1,22 @@
-"""`memprof valgrind --tool massif|memcheck [loop options] [-- CMD ...]`."""
+"""`memprof valgrind [--tool massif|memcheck] [loop options] [-- CMD ...]`."""
 import click
 
 from profiler.commands._loop import loop_options
+from profiler.workload.config import VALGRIND_POLICY
 
-# Valgrind runs the loop one to three hundred times slower: generate the minimum by default
-VALGRIND_LOOP_DEFAULTS = {"iterations": 4, "max_tokens": 2}
+TOOL_HELP = (
+    "massif (default): the heap over time with a call tree at every snapshot, so a site that grows "
+    "iteration after iteration (a leak) can be told from one that grows and then stays flat (a pool "
+    "that plateaus) -- the question memprof answers. memcheck: leak records with full stacks, checked "
+    "at every iteration boundary and at exit (definitely/indirectly/possibly lost, still reachable); "
+    "about 2-3x slower than massif, and at exit a plateaued pool that is still reachable looks like a "
+    "leak that is still reachable, so use it to name lost blocks, not to tell leak from plateau.")
 
 
 @click.command("valgrind", context_settings={"allow_interspersed_args": False})
-@click.option("--tool", type=click.Choice(["massif", "memcheck"]), required=True,
-              help="massif: heap over time with call trees; memcheck: leak records with stacks.")
-@loop_options(**VALGRIND_LOOP_DEFAULTS)
+@click.option("--tool", type=click.Choice(["massif", "memcheck"]), default="massif", show_default=True,
+              help=TOOL_HELP)
+@loop_options(**VALGRIND_POLICY)
 @click.option("--pages-as-heap", is_flag=True, help="massif: count mmap'd pages too (model files).")
 @click.option("--threshold", type=click.FloatRange(0, 100), default=None,
               help="massif: % of the heap below which call-tree branches are merged [massif: 1.0].")
@@ -20,16 +26,26 @@ VALGRIND_LOOP_DEFAULTS = {"iterations": 4, "max_tokens": 2}
               help="memcheck: do not use the shipped python.supp / ggml-init.supp.")
 @click.option("--gen-suppressions", is_flag=True,
               help="memcheck: have Valgrind write a suppression into the XML for every record.")
+@click.option("--leak-timeline/--no-leak-timeline", default=True, show_default=True,
+              help="memcheck: run a leak check (\"increased\" since the last one) through vgdb at every "
+                   "iteration boundary, giving each site a per-iteration timeline.")
+@click.option("--timeout", type=click.FloatRange(1, None), default=None, metavar="SECONDS",
+              help="Stop the run after SECONDS, saving what the tool has first (through vgdb).")
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask before a long run.")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD ...]")
 def command(tool, pages_as_heap, threshold, suppressions, no_default_suppressions, gen_suppressions,
-            assume_yes, cmd, **loop_opts):
-    """Run the switch loop (or CMD, after --) under Valgrind: massif or memcheck.
+            leak_timeline, timeout, assume_yes, cmd, **loop_opts):
+    """Run the switch loop (or CMD, after --) under Valgrind: massif (default) or memcheck.
 
-    The loop defaults to 4 iterations of 2 tokens here (--quick: the tiny twins);
-    the estimated run time is printed first, and a person at a terminal is asked
-    before a run estimated above 10 minutes. The capture stays in RUN_DIR/capture/
-    beside iterations.jsonl; then it is parsed and summarised."""
+    Under Valgrind the loop keeps what costs memory and shrinks what costs
+    instructions: each iteration still loads the model, creates its context,
+    decodes once and unloads, but the prompt is one or two tokens, one token is
+    generated and the context is small (the defaults below). The estimated run
+    time is printed first, and a person at a terminal is asked before a run
+    estimated above 10 minutes. Ctrl-C once stops after the current step; twice
+    (or --timeout) saves the tool's data through vgdb and stops at once. The
+    capture stays in RUN_DIR/capture/ beside iterations.jsonl; then it is parsed
+    and summarised."""
     from profiler.backends import session
     from profiler.errors import UsageProblem
 
@@ -38,23 +54,21 @@ def command(tool, pages_as_heap, threshold, suppressions, no_default_suppression
     if tool == "memcheck" and (pages_as_heap or threshold is not None):
         raise UsageProblem("--pages-as-heap and --threshold are massif options")
     options = {"pages_as_heap": pages_as_heap, "threshold": threshold, "suppressions": suppressions,
-               "no_default_suppressions": no_default_suppressions, "gen_suppressions": gen_suppressions}
+               "no_default_suppressions": no_default_suppressions, "gen_suppressions": gen_suppressions,
+               "leak_timeline": leak_timeline and tool == "memcheck" and not cmd}
     if cmd:
         from profiler.commands._loop import refuse_loop_options_with_command
 
         refuse_loop_options_with_command(loop_opts)
     loop = None if cmd else _loop_config(loop_opts)
     session.profile_and_summarize(tool, loop=loop, command=list(cmd) or None, options=options,
-                                  out=loop_opts.get("out"), assume_yes=assume_yes, echo_out=click.echo)
+                                  out=loop_opts.get("out"), assume_yes=assume_yes, echo_out=click.echo,
+                                  timeout=timeout)
 
 
 def _loop_config(loop_opts):
     from profiler.commands._loop import _given, loop_config_from_options
 
     config = loop_config_from_options(loop_opts)
-    # --quick chooses the tiny twins and its own counts; under Valgrind keep the minimal ones
-    if loop_opts.get("quick"):
-        for key, value in VALGRIND_LOOP_DEFAULTS.items():
-            if not _given(key, loop_opts):
-                setattr(config, key, value)
-    return config
+    # --quick chooses the tiny twins and its own counts: the Valgrind policy wins over those
+    return config.for_valgrind(keep=[k for k in VALGRIND_POLICY if _given(k, loop_opts)])

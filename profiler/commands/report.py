@@ -30,3 +30,8 @@ def command(path, out_dir, rules, block):
                            hint="choose another directory with -o") from None
     for w in written:
         click.echo(str(w))
+    if result.get("truncated"):
+        from profiler.errors import CaptureTruncated
+
+        t = result["truncated"][0]
+        raise CaptureTruncated(f"{t['path']}: {t['summary']} (the report covers it up to the cut)")

@@ -12,10 +12,11 @@ def command(path, out, frames):
     """Write Valgrind suppressions for every record a memcheck run found (RUN_DIR, or a
     memcheck XML file), one per distinct site and leak kind. Review the file before
     reusing it: a suppressed site is never reported again."""
-    from profiler.backends import suppressions
+    from profiler.backends.suppressions import check_file
+    from profiler.parsers import memcheck_suppressions
 
-    written, n, skipped = suppressions.write_for_run(path, out, frames)
-    suppressions.check_file(written)
+    written, n, skipped = memcheck_suppressions.write_for_run(path, out, frames)
+    check_file(written)
     note = f" ({skipped} record(s) without a generated suppression skipped: rerun with --gen-suppressions)" \
         if skipped else ""
     click.echo(f"{n} suppression(s) written to {written}{note}; review before reuse")

@@ -8,7 +8,9 @@ Every parser module exposes:
 `boundaries` aligns the timeline to the workload's iterations: a list of
 (iteration, t_end_seconds_since_process_start, wall_end_epoch_seconds) taken
 from iterations.jsonl. Without it, the timeline is cut into time slices.
-Errors are BadCapture with one clear line.
+Errors are BadCapture with one clear line. Compressed files (zstd, gzip, bzip2) are recognised
+by what they hold and read through parsers/decompress.py; a capture cut off while written is read
+up to the cut and says so in meta["truncated"].
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from profiler.errors import BadCapture
 from profiler.tables import Capture
 
 # order matters only for speed; sniffers must be mutually exclusive
-PARSER_MODULES = ["heaptrack", "massif", "memcheck", "memray_bin"]
+PARSER_MODULES = ["heaptrack", "massif", "memcheck", "memray_bin", "memcheck_monitor"]
 
 Boundary = tuple[int, float, float]
 
@@ -39,13 +41,29 @@ def read_head(path: Path, n: int = 4096) -> bytes:
         raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def detect(path: Path) -> str | None:
-    """The format name of `path`, recognised by content, or None."""
-    head = read_head(path)
+def _sniff(head: bytes, path: Path):
+    """(module, compression) for `path`: the raw bytes first (heaptrack decompresses its own
+    zstd/gzip stream as it reads), then the decompressed head of a compressed file."""
+    from profiler.parsers import decompress
+
     for mod in _modules():
         if mod.sniff(head, path):
-            return mod.FORMAT
-    return None
+            return mod, None
+    kind = decompress.compression(head)
+    if kind is None:
+        return None, None
+    inner = decompress.peek(path, kind)
+    if inner:
+        for mod in _modules():
+            if mod.FORMAT != "heaptrack" and mod.sniff(inner, path):
+                return mod, kind
+    return None, kind
+
+
+def detect(path: Path) -> str | None:
+    """The format name of `path`, recognised by content (through any compression), or None."""
+    mod, _ = _sniff(read_head(path), Path(path))
+    return mod.FORMAT if mod else None
 
 
 def load_capture(path: str | Path, boundaries: list[Boundary] | None = None) -> Capture:
@@ -55,9 +73,44 @@ def load_capture(path: str | Path, boundaries: list[Boundary] | None = None) -> 
     head = read_head(path)
     if not head:
         raise BadCapture(f"{path}: empty file")
-    for mod in _modules():
-        if mod.sniff(head, path):
-            return mod.parse(path, boundaries=boundaries)
-    raise BadCapture(
-        f"{path}: not a capture memprof knows (massif.out, memcheck XML, heaptrack .zst/.gz, memray .bin)"
-    )
+    mod, kind = _sniff(head, path)
+    if mod is None:
+        raise BadCapture(
+            f"{path}: not a capture memprof knows (massif.out, memcheck XML, heaptrack .zst/.gz, memray .bin"
+            + (f"; {kind}-compressed" if kind else "") + ")"
+        )
+    if kind is None:
+        return mod.parse(path, boundaries=boundaries)
+    return _parse_decompressed(mod, path, kind, boundaries)
+
+
+def _parse_decompressed(mod, path: Path, kind: str, boundaries) -> Capture:
+    """A compressed massif/memcheck/memray file: decompressed to a temporary file (memory stays
+    flat; memray's reader needs a path), parsed, and named by its own path again."""
+    import shutil
+    import tempfile
+
+    from profiler.parsers import decompress
+
+    stream = decompress.Stream(path, kind)
+    tmp = tempfile.mkdtemp(prefix="memprof-")
+    try:
+        plain = Path(tmp) / path.name.rsplit(".", 1)[0]
+        with open(plain, "wb") as out:
+            for piece in decompress.pieces(stream):
+                out.write(piece)
+        try:
+            cap = mod.parse(plain, boundaries=boundaries)
+        except BadCapture as exc:
+            msg = str(exc).replace(str(plain), str(path))
+            if stream.truncated:
+                msg += f" ({stream.truncated})"
+            raise BadCapture(msg, hint=exc.hint) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    cap.path = str(path)
+    cap.meta = dict(cap.meta or {}, compression=kind)
+    if stream.truncated and not cap.meta.get("truncated"):
+        cap.meta["truncated"] = {"reason": stream.truncated,
+                                 "summary": f"capture truncated ({stream.truncated}): read up to the cut"}
+    return cap

@@ -12,27 +12,8 @@ from typing import Iterable, Sequence
 
 from profiler.tables import SITE_COLUMNS, TIMELINE_COLUMNS, Frame
 
-# Functions that only hand memory out: the site is the first frame that is none of these.
-# Includes glibc's internal aliases and Valgrind's replacement names, which show up in stacks.
-ALLOCATOR_FUNCTIONS = frozenset({
-    "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign", "aligned_alloc",
-    "memalign", "valloc", "pvalloc", "mmap", "mmap64", "mremap", "munmap", "brk", "sbrk",
-    "__libc_malloc", "__libc_calloc", "__libc_realloc", "__libc_free", "__libc_memalign",
-    "__libc_valloc", "__libc_pvalloc", "__posix_memalign", "_mid_memalign", "__GI___libc_malloc",
-    "__GI___libc_free", "__GI___libc_realloc", "__GI___posix_memalign", "__mmap", "__GI___mmap64",
-    "__GI___mmap", "__brk", "__sbrk", "__GI___sbrk", "__default_morecore", "_int_malloc",
-    "_int_realloc", "_int_memalign", "tcache_init", "sysmalloc", "malloc_hook_ini",
-    "__mmap64", "__glibc_morecore", "morecore", "__mremap",
-})
-# C++ allocation entry points carry their signature: match by prefix.
-ALLOCATOR_PREFIXES = ("operator new", "operator delete")
-
-
-def is_allocator(function: str | None) -> bool:
-    """True for frames that belong to the allocator rather than to the code that asked for memory."""
-    if not function:
-        return False
-    return function in ALLOCATOR_FUNCTIONS or function.startswith(ALLOCATOR_PREFIXES)
+# The allocator frames are listed once, in the rules (profiler/rules/libc.toml [plumbing] allocators).
+from profiler.parsers.allocators import is_allocator  # noqa: E402,F401
 
 
 def site_frame(stack: Sequence[Frame]) -> Frame | None:
@@ -119,30 +100,5 @@ def equal_slices(t_end: float, n: int = 20) -> list[float]:
     return [t_end * (k + 1) / n for k in range(n)]
 
 
-# In-band iteration markers. Right after writing an iteration record, a workload mallocs and at
-# once frees one block of marker_size(iteration) bytes (profiler/workload/child.py through ctypes,
-# tests/workloads/planted.c in C). A heap profiler records that pair in the same event stream as
-# everything else, so a parser can cut the timeline exactly at the boundary instead of mapping
-# t_end onto the tool's own clock (heaptrack's `c` stamps can stall for seconds while the timer
-# thread waits for the lock; Valgrind's clock starts 75-175 ms after the process). The sizes are
-# odd and 3 modulo 8 (never a power of two or a multiple of 1 KiB plus one for a terminator, the
-# sizes real code asks for), small (well below glibc's 128 KiB mmap threshold, so the allocator
-# behaves as without them) and carry the iteration number, so a stray allocation of the same size elsewhere
-# in the loop would also have to fall on the right iteration and near its t_end to be mistaken.
-# The calls are real: the tools count them in their totals, and so do the parsers; only the
-# marker's own site is left out of the sites table.
-MARKER_BASE = 12035
-MARKER_SPAN = 2048
-
-
-def marker_size(iteration: int) -> int:
-    """Bytes of the marker allocation written after iteration `iteration`'s record."""
-    return MARKER_BASE + 8 * (int(iteration) % MARKER_SPAN)
-
-
-def marker_code(size: int) -> int | None:
-    """iteration % MARKER_SPAN for a marker-sized allocation, else None."""
-    k = int(size) - MARKER_BASE
-    if k < 0 or k % 8 or k // 8 >= MARKER_SPAN:
-        return None
-    return k // 8
+# The in-band iteration marker protocol lives in profiler/markers.py (the workload imports it too).
+from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_code, marker_size  # noqa: E402,F401

@@ -20,10 +20,11 @@ of heaptrack 1.4) so they agree with `heaptrack_print -f FILE`:
 - per-site peak: the site's live bytes at the moment the global peak is first reached.
 
 Timeline: the live bytes of every site at each iteration boundary, or without boundaries at
-~20 equal time slices plus the end. A boundary is cut exactly at the workload's in-band marker
-when the capture has it (see profiler/parsers/_stacks.py: the malloc of marker_size(i) written
-right after record i), else by time: the state just before the last `c` stamp at or before
-t_end minus CLOCK_LAG_S.
+~20 equal time slices plus the end, planned and kept by the timeline engine (parsers/timeline.py,
+at most KEEP_BOUNDARIES boundaries). A boundary is cut exactly at the workload's in-band marker
+when the capture has it (profiler/markers.py: the malloc of marker_size(i) written right after
+record i), else by time: the state just before the last `c` stamp at or before t_end minus
+CLOCK_LAG_S. A capture cut off while written is read up to its last complete line.
 
 Why time alone is not enough (libheaptrack.cpp, heaptrack 1.4): a `c` record is
 std::chrono::steady_clock milliseconds since heaptrack_init (the preload library's start, a few
@@ -40,21 +41,19 @@ shown live at every boundary), 6 of 6 with the markers.
 from __future__ import annotations
 
 import re
-import zlib
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.parsers._stacks import MARKER_SPAN, marker_code
+from profiler.markers import marker_codes
+from profiler.parsers import decompress
+from profiler.parsers.timeline import Timeline
 from profiler.tables import Capture, Frame
 
 FORMAT = "heaptrack"
 
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-GZIP_MAGIC = b"\x1f\x8b"
 _VERSION_RE = re.compile(rb"v [0-9a-f]{1,8} [0-9a-f]{1,4}\n")
 
-READ_SIZE = 1 << 16          # compressed bytes per read
-BATCH_SIZE = 4 << 20         # decompressed text handled per vectorised batch
+BATCH_SIZE = 1 << 20         # decompressed text handled per vectorised batch
 SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # Fallback without markers. heaptrack's clock starts when its preload library initialises, some
 # tens of ms after the process (fork) start the iteration records count from. On seven planted captures (60 ms
@@ -62,129 +61,21 @@ SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # and 0.00 cut none; we take the middle. A `c` stamp every 10 ms bounds the resolution.
 CLOCK_LAG_S = 0.03
 MAX_SIZE = 1 << 48           # an allocation info larger than 256 TiB is corruption (sums stay in int64)
-GRID_MAX = 40                # without boundaries: at most this many equal slices kept while streaming
 
 
 # ----------------------------------------------------------------------------- decompression
 
 def _compression(head: bytes) -> str | None:
-    if head[:4] == ZSTD_MAGIC:
-        return "zstd"
-    if head[:2] == GZIP_MAGIC:
-        return "gzip"
+    kind = decompress.compression(head)
+    if kind is not None:
+        return kind
     if _VERSION_RE.match(head[:32]):
         return "plain"      # heaptrack_print reads uncompressed data files too
     return None
 
 
-def _zstd_complete(path: Path) -> bool:
-    """Walk the zstd frame and block headers (RFC 8878) without decompressing: True when every
-    frame ends with its last block (and checksum). zstandard's streaming readers stop quietly at
-    the end of a cut-off file, so this is how a truncated capture is told from a finished one."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        pos = 0
-        while pos < size:
-            f.seek(pos)
-            magic = f.read(4)
-            if len(magic) < 4:
-                return False
-            if magic[1:] == b"\x2a\x4d\x18" and 0x50 <= magic[0] <= 0x5F:   # skippable frame
-                n = f.read(4)
-                if len(n) < 4:
-                    return False
-                pos += 8 + int.from_bytes(n, "little")
-                continue
-            if magic != ZSTD_MAGIC:
-                return False
-            fhd = f.read(1)
-            if not fhd:
-                return False
-            d = fhd[0]
-            single = (d >> 5) & 1
-            fcs = {0: single, 1: 2, 2: 4, 3: 8}[d >> 6]
-            pos += 5 + (0 if single else 1) + (0, 1, 2, 4)[d & 3] + fcs
-            checksum = (d >> 2) & 1
-            while True:
-                f.seek(pos)
-                h = f.read(3)
-                if len(h) < 3:
-                    return False
-                v = int.from_bytes(h, "little")
-                last, btype, bsize = v & 1, (v >> 1) & 3, v >> 3
-                pos += 3 + (1 if btype == 1 else bsize)
-                if pos > size:
-                    return False
-                if last:
-                    break
-            pos += 4 * checksum
-            if pos > size:
-                return False
-    return True
-
-
-def _text_pieces(path: Path, kind: str):
-    """Yield decompressed pieces of at most ~1 MB (heaptrack text compresses up to 1000:1, so
-    output is bounded on the decompression side, not the input side); BadCapture if the stream
-    is corrupt or ends early. Concatenated frames/members (`cat a.zst b.zst`) are read on."""
-    out_max = 1 << 20
-    if kind == "plain":
-        with open(path, "rb") as f:
-            while True:
-                data = f.read(out_max)
-                if not data:
-                    return
-                yield data
-    if kind == "zstd":
-        import zstandard
-
-        if not _zstd_complete(path):
-            raise BadCapture(f"{path}: truncated zstd stream (the capture was cut off while being written?)")
-        with open(path, "rb") as f:
-            reader = zstandard.ZstdDecompressor().stream_reader(f, read_size=READ_SIZE, read_across_frames=True)
-            while True:
-                try:
-                    out = reader.read(out_max)
-                except zstandard.ZstdError as exc:
-                    raise BadCapture(f"{path}: corrupted zstd stream ({exc})") from None
-                if not out:
-                    return
-                yield out
-    dobj = zlib.decompressobj(wbits=31)
-    with open(path, "rb") as f:
-        while True:
-            data = f.read(READ_SIZE)
-            if not data:
-                break
-            while data:
-                try:
-                    out = dobj.decompress(data, out_max)
-                except zlib.error as exc:
-                    raise BadCapture(f"{path}: corrupted gzip stream ({exc})") from None
-                if out:
-                    yield out
-                if dobj.eof:
-                    data = dobj.unused_data
-                    if data:
-                        dobj = zlib.decompressobj(wbits=31)
-                else:
-                    data = dobj.unconsumed_tail
-    if not dobj.eof:
-        raise BadCapture(f"{path}: truncated gzip stream (the capture was cut off while being written?)")
-
-
-def _peek_text(path: Path, kind: str, n: int = 64) -> bytes:
-    """The first `n` decompressed bytes (reads at most a few MB: a zstd block needs whole input)."""
-    if kind == "plain":
-        with open(path, "rb") as f:
-            return f.read(n)
-    if kind == "zstd":
-        import zstandard
-
-        with open(path, "rb") as f:
-            return zstandard.ZstdDecompressor().stream_reader(f, read_size=1 << 16).read(n)
-    with open(path, "rb") as f:
-        return zlib.decompressobj(wbits=31).decompress(f.read(1 << 16), n)
+def _stream(path: Path, kind: str) -> decompress.Stream:
+    return decompress.Stream(path, None if kind == "plain" else kind)
 
 
 def sniff(head: bytes, path) -> bool:
@@ -192,14 +83,14 @@ def sniff(head: bytes, path) -> bool:
     if kind is None:
         return False
     try:
-        start = _peek_text(Path(path), kind)
-    except Exception:
+        start = decompress.peek(Path(path), None if kind == "plain" else kind, 64)
+    except OSError:
         start = b""
     if not start and kind == "zstd":
         # a capture cut off inside its first zstd block shows no text at all: claim it when the
         # frame is incomplete, so the user hears "truncated" rather than "unknown format"
         try:
-            return not _zstd_complete(Path(path))
+            return not decompress.zstd_complete(Path(path))
         except OSError:
             return False
     # a capture whose program died before heaptrack flushed a record holds only the closing comments
@@ -227,7 +118,7 @@ def _luts():
 class _Reader:
     """Streaming accumulator. Arrays are indexed by allocation-info number."""
 
-    def __init__(self, path: Path, targets_ms: list[float] | None, wanted_codes: frozenset = frozenset()):
+    def __init__(self, path: Path, timeline: Timeline):
         import numpy as np
 
         self.np = np
@@ -252,6 +143,7 @@ class _Reader:
         self.temps = np.zeros(cap, np.int64)
         self.peak_counts = np.zeros(cap, np.int64)
         self.at_last_c = np.zeros(cap, np.int64)    # live counts just before the last `c` line
+        self.info_col = np.zeros(cap, np.int64)     # timeline column: (trace, marker-sized) pair
         self.marker_code = np.full(cap, -1, np.int64)  # iteration % MARKER_SPAN for marker-sized infos
         self.marker_hits = np.zeros(cap, np.int64)     # marker malloc/free pairs per info
         # totals (reset by `A`, as heaptrack does on attach)
@@ -272,14 +164,14 @@ class _Reader:
         self.suppressions: list[str] = []       # embedded LSan suppressions (`S`), as written
         self.suppressions_raw: list[str] = []   # the same as heaptrack_print reads them (see below)
         self.attached = False
-        # timeline
-        self.grid = targets_ms is None
-        self.grid_dt = 50.0
-        self.targets: list[float] = [] if targets_ms is None else list(targets_ms)
-        self.resolved: dict[int, object] = {}       # target index -> counts copy
-        # in-band iteration markers (see _stacks.marker_size): kept only for the boundaries' codes
-        self.wanted_codes = wanted_codes
-        self.marks: list[tuple] = []                # (code, stamp ms before it, trace, counts copy)
+        # timeline: the engine keeps one vector of live bytes per column at each kept boundary.
+        # A column is a trace, its marker-sized infos apart (the marker's own are left out at the
+        # end, once the marker's trace is known)
+        self.tl = timeline
+        self.col_of: dict[tuple, int] = {}
+        self.col_trace: list[int] = []
+        self.col_sized: list[bool] = []
+        self.events_seen = 0                        # +/- events before the current segment
 
     # -- errors --------------------------------------------------------------------------
     def bad(self, line_no: int, what: str):
@@ -294,7 +186,7 @@ class _Reader:
         while cap < need:
             cap *= 2
         for name in ("sizes", "info_trace", "def_line", "counts", "calls", "temps", "peak_counts", "at_last_c",
-                     "marker_code", "marker_hits"):
+                     "marker_code", "marker_hits", "info_col"):
             old = getattr(self, name)
             new = np.full(cap, -1 if name == "marker_code" else 0, np.int64)
             new[: len(old)] = old
@@ -308,8 +200,19 @@ class _Reader:
         self.sizes[n0:n0 + k] = self.new_sizes
         self.info_trace[n0:n0 + k] = self.new_traces
         self.def_line[n0:n0 + k] = self.new_lines
-        codes = [marker_code(sz) for sz in self.new_sizes]
-        self.marker_code[n0:n0 + k] = [-1 if c is None else c for c in codes]
+        codes = marker_codes(self.new_sizes)
+        self.marker_code[n0:n0 + k] = codes
+        col_of = self.col_of
+        cols = []
+        for tr, c in zip(self.new_traces, (codes >= 0).tolist()):
+            key = (tr, c)
+            j = col_of.get(key)
+            if j is None:
+                j = col_of[key] = len(self.col_trace)
+                self.col_trace.append(tr)
+                self.col_sized.append(c)
+            cols.append(j)
+        self.info_col[n0:n0 + k] = cols
         self.n_infos += k
         self.new_sizes.clear()
         self.new_traces.clear()
@@ -475,20 +378,22 @@ class _Reader:
             bad = np.flatnonzero((lens < 1) | (lens > 15))[0]
             raise self.bad(first_line(bad), "malformed number")
         hexv = self.hexv
-        for k in range(hi):
-            # gather from an offset view (arr[k:][s] == arr[s + k]) to skip a temporary
-            if k < lo:
-                d = hexv[arr[k:][s]]
-                if d.max() > 15:
-                    raise self.bad(first_line(int(np.argmax(d > 15))), "malformed number")
-                val <<= 4
-                val += d
-            else:
-                sel = np.flatnonzero(lens > k)
-                d = hexv[arr[k:][s[sel]]]
-                if d.max() > 15:
-                    raise self.bad(first_line(int(sel[np.argmax(d > 15)])), "malformed number")
-                val[sel] = (val[sel] << 4) + d
+        # right-aligned: pass j reads the digit j places left of each number's end, for every line
+        # at once (shifted views, no per-length subsets); lines shorter than j get a 0 digit
+        pad = 16
+        padded = np.concatenate([np.zeros(pad, np.uint8), arr[: int(e[-1]) + 1]])
+        bad_pass = False
+        for j in range(hi):
+            d = hexv[padded[pad - 1 - j:][e]]
+            if j >= lo:
+                d[lens <= j] = 0
+            if d.max() > 15:
+                bad_pass = True
+                break
+            val |= d.astype(np.int64) << (4 * j)
+        if bad_pass:   # name the first line with junk, whichever digit it is in
+            rows = [np.flatnonzero((hexv[padded[pad - 1 - j:][e]] > 15) & (lens > j)) for j in range(hi)]
+            raise self.bad(first_line(int(min(r[0] for r in rows if len(r)))), "malformed number")
         return val
 
     def _events(self, arr, starts, ends, kind, line0):
@@ -555,13 +460,18 @@ class _Reader:
             mk = np.flatnonzero(plus & (self.marker_code[idx] >= 0))
             if len(mk):
                 self.marker_hits += np.bincount(idx[mk], minlength=cap)
+                wanted = self.tl.wanted_codes
                 for p in mk.tolist():
                     info = int(idx[p])
                     code = int(self.marker_code[info])
-                    if code in self.wanted_codes:
+                    if code in wanted:
                         j = int(np.searchsorted(c_pos, pm_pos[p])) - 1
                         stamp = int(stamps[j]) if j >= 0 else self.last_ms
-                        marks.append((p, code, stamp, int(self.info_trace[info])))
+                        mark = (code, stamp, int(self.info_trace[info]), self.events_seen + p)
+                        if self.tl.marker_rows(code):
+                            marks.append((p, mark))      # a kept boundary's: needs the state
+                        else:
+                            self.tl.marker(*mark)
             top = int(running.max())
             if top > self.peak:
                 p = int(np.argmax(running))
@@ -577,40 +487,43 @@ class _Reader:
             self.total_calls += n_plus
             self.allocated += int(both[:, 0] @ self.sizes)
 
-        # timeline: a target T resolves to the live counts just before the last `c` with stamp <= T,
-        # once a later stamp > T proves no more events belong before it; a marker pair resolves
-        # to the live counts right after it (the same as right before it)
-        cuts = []                         # (events before the cut, tag)
+        # timeline: a clock target T is cut just before the last `c` with stamp <= T, once a
+        # later stamp > T proves no more events belong before it; a marker, just before its malloc
+        cuts = []                         # (events before the cut, kind, payload)
         if len(stamps):
-            if self.grid:
-                self._extend_grid(int(stamps.max()))
             top_ms = int(stamps.max())
-            for ti, t in enumerate(self.targets):
-                if ti in self.resolved or t >= top_ms:
-                    continue
+            for key_t, t in self.tl.due(top_ms):
                 j = int(np.searchsorted(stamps, t, side="right")) - 1
                 if j < 0:
-                    self.resolved[ti] = self.at_last_c.copy()
+                    self.tl.at_clock(key_t, self.column_bytes(self.at_last_c))
                 else:
-                    cuts.append((int(np.searchsorted(pm_pos, c_pos[j])), ("t", ti)))
-            cuts.append((int(np.searchsorted(pm_pos, c_pos[-1])), None))
-        cuts += [(m[0], ("m",) + m[1:]) for m in marks]
+                    cuts.append((int(np.searchsorted(pm_pos, c_pos[j])), "t", key_t))
+            cuts.append((int(np.searchsorted(pm_pos, c_pos[-1])), "c", None))
+        cuts += [(p, "m", mark) for p, mark in marks]
         if cuts:
             cuts.sort(key=lambda c: c[0])
             # walk the cuts in order, adding each stretch of events once
             state, done = counts0.copy(), 0
-            for nb, tag in cuts:
+            for nb, what, payload in cuts:
                 if nb > done:
                     state += self._delta(key[done:nb], cap)
                     done = nb
-                if tag is None:
+                if what == "c":
                     self.at_last_c = state.copy()
-                elif tag[0] == "t":
-                    self.resolved[tag[1]] = state.copy()
+                elif what == "t":
+                    self.tl.at_clock(payload, self.column_bytes(state))
                 else:
-                    self.marks.append(tag[1:] + (state.copy(),))
+                    self.tl.marker(*payload, vector=lambda: self.column_bytes(state))
         if len(stamps):
             self.last_ms = int(stamps[-1])
+        self.events_seen += len(idx)
+
+    def column_bytes(self, counts):
+        """Live bytes per timeline column for live counts per info."""
+        np = self.np
+        n = self.n_infos
+        return np.bincount(self.info_col[:n], weights=(counts[:n] * self.sizes[:n]).astype(np.float64),
+                           minlength=len(self.col_trace)).round().astype(np.int64)
 
     def _delta(self, key, cap):
         """Change of live counts per info over a stretch of events (key = 2*info + is_free)."""
@@ -619,23 +532,6 @@ class _Reader:
             return np.zeros(cap, np.int64)
         both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
         return both[:, 0] - both[:, 1]
-
-    def _extend_grid(self, max_ms: int):
-        """Equal slices of a duration unknown until the end: double the step whenever there are too many."""
-        while max_ms / self.grid_dt > GRID_MAX:
-            self.grid_dt *= 2
-            keep = {}
-            kept_targets = []
-            for ti, t in enumerate(self.targets):
-                if round(t / self.grid_dt * 2) % 2 == 0:
-                    if ti in self.resolved:
-                        keep[len(kept_targets)] = self.resolved[ti]
-                    kept_targets.append(t)
-            self.targets, self.resolved = kept_targets, keep
-        nxt = (len(self.targets) + 1) * self.grid_dt
-        while nxt < max_ms:
-            self.targets.append(nxt)
-            nxt += self.grid_dt
 
 
 # ----------------------------------------------------------------------------- leak suppressions
@@ -712,13 +608,13 @@ def parse(path, boundaries=None) -> Capture:
     if kind is None:
         raise BadCapture(f"{path}: not a heaptrack capture (neither zstd, gzip nor heaptrack text)")
     bounds = boundary_targets(boundaries)
-    targets = [max(0.0, (t - CLOCK_LAG_S) * 1000.0) for _, t in bounds] if bounds else None
-    rd = _Reader(path, targets, frozenset(it % MARKER_SPAN for it, _ in bounds))
+    rd = _Reader(path, Timeline([(it, t, None) for it, t in bounds], clock_lag_s=CLOCK_LAG_S))
 
+    stream = _stream(path, kind)
     pieces: list[bytes] = []
     size = 0
     tail = b""
-    for piece in _text_pieces(path, kind):
+    for piece in decompress.pieces(stream):
         pieces.append(piece)
         size += len(piece)
         if size >= BATCH_SIZE:
@@ -728,16 +624,32 @@ def parse(path, boundaries=None) -> Capture:
                 rd.feed(buf[:cut])
             tail, pieces, size = buf[cut:], [], 0
     buf = tail + b"".join(pieces)
+    cut_line = None
     if buf and not buf.endswith(b"\n"):
+        # the writer was killed mid-line: what came before the partial record stands
         cut = buf.rfind(b"\n") + 1
         if cut:
             rd.feed(buf[:cut])
-        raise BadCapture(f"{path}: line {rd.lines + 1}: file ends in the middle of a record")
-    if buf:
+        cut_line = rd.lines + 1
+    elif buf:
         rd.feed(buf)
     if rd.version is None:
+        if stream.truncated or cut_line:
+            raise BadCapture(f"{path}: truncated heaptrack capture: cut off before its first record")
         raise BadCapture(f"{path}: no heaptrack records (empty capture)")
-    return _build(rd, path, bounds)
+    truncated = None
+    if stream.truncated or cut_line:
+        why = stream.truncated or "the last record is cut off"
+        if stream.truncated and cut_line:
+            why += ", in the middle of a record"
+        truncated = {"reason": why, "complete_lines": rd.lines, "last_time_s": rd.last_ms / 1000.0,
+                     "summary": f"capture truncated ({why}): read up to line {rd.lines}, "
+                                f"{rd.last_ms / 1000.0:.3f} s into the run"}
+        rd.tl.truncated = True
+    cap = _build(rd, path, bounds)
+    if truncated:
+        cap.meta["truncated"] = truncated
+    return cap
 
 
 def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
@@ -774,49 +686,6 @@ def _stack(rd: _Reader, trace: int, ip_cache: dict) -> tuple:
     return tuple(frames)
 
 
-def _match_markers(rd: _Reader, bounds) -> tuple[dict, int | None]:
-    """(boundary row -> live counts just before that iteration's marker, the marker's trace).
-
-    Every marker comes from one call site, so the trace hitting the most boundaries' codes is the
-    marker's; a marker-sized allocation elsewhere is ignored. The code (iteration % MARKER_SPAN)
-    picks the candidates; time only breaks ties: the one whose stamp lies nearest t_end on
-    heaptrack's clock, after the previous boundary's marker."""
-    if not bounds or not rd.marks:
-        return {}, None
-    wanted = {it % MARKER_SPAN for it, _ in bounds}
-    codes_by_trace: dict[int, set] = {}
-    for code, _, trace, _ in rd.marks:
-        if code in wanted:
-            codes_by_trace.setdefault(trace, set()).add(code)
-    trace = max(codes_by_trace, key=lambda t: (len(codes_by_trace[t]), -t))
-    by_code: dict[int, list] = {}
-    for seq, (code, stamp, tr, counts) in enumerate(rd.marks):
-        if tr == trace:
-            by_code.setdefault(code, []).append((seq, stamp, counts))
-    out = {}
-    last_seq = -1
-    for row, (it, t_end) in enumerate(bounds):
-        cands = [c for c in by_code.get(it % MARKER_SPAN, ()) if c[0] > last_seq]
-        if not cands:
-            continue
-        target = (t_end - CLOCK_LAG_S) * 1000.0
-        seq, _, counts = min(cands, key=lambda c: abs(c[1] - target))
-        out[row] = counts
-        last_seq = seq
-    return out, trace
-
-
-def _timeline_note(bounds, n_marked: int) -> str:
-    if not bounds:
-        return "equal time slices of the capture; last slice = end"
-    if n_marked == len(bounds):
-        return "iteration boundaries, cut at the workload's in-band markers"
-    lagged = "t_end minus %.3f s heaptrack clock lag, resolution one `c` stamp" % CLOCK_LAG_S
-    if n_marked:
-        return f"iteration boundaries: {n_marked} of {len(bounds)} cut at in-band markers, the rest at {lagged}"
-    return f"iteration boundaries ({lagged}; no in-band markers in the capture)"
-
-
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
     import numpy as np
 
@@ -830,21 +699,24 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     m = len(site_ids)
 
     # the in-band markers are protocol, not the program's memory: their allocation infos (the
-    # marker sizes at the trace the boundaries matched; without boundaries, at any trace that
-    # wrote markers of 2+ iterations) are left out of the sites' figures, and a site that
-    # allocated nothing else is left out. The trace alone is not enough: a Python program's
+    # marker sizes at the trace that wrote the boundaries' markers; without boundaries, at any
+    # trace that wrote markers of 2+ iterations) are left out of the sites' figures, and a site
+    # that allocated nothing else is left out. The trace alone is not enough: a Python program's
     # other ctypes calls into malloc share the marker's native stack.
-    at_marker, marker_trace = _match_markers(rd, bounds)
+    marker_trace = rd.tl.marker_trace() if bounds else None
     codes = rd.marker_code[:n]
     sized = (codes >= 0) & (rd.marker_hits[:n] > 0)
     if marker_trace is not None:
         mask = sized & (traces == marker_trace)
+        masked_traces = {marker_trace}
     else:
         mask = np.zeros(n, bool)
+        masked_traces = set()
         for t in np.unique(traces[sized]).tolist():
             here = sized & (traces == t)
             if len(set(codes[here].tolist())) >= 2:
                 mask |= here
+                masked_traces.add(t)
     weight = (~mask).astype(np.int64)
 
     def per_site(counts):
@@ -865,30 +737,17 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     )
     sites = sites_frame(rows, FORMAT)
 
-    # timeline
-    if bounds:
-        slices = [it for it, _ in bounds]
-        times = [t for _, t in bounds]
-        targets = [("m", at_marker[row]) if row in at_marker else ti for row, ti in enumerate(range(len(bounds)))]
-    else:
-        kept = list(range(len(rd.targets)))
-        if len(kept) > GRID_MAX // 2:
-            kept = kept[1::2]
-        slices = list(range(len(kept) + 1))
-        times = [rd.targets[i] / 1000.0 for i in kept] + [rd.last_ms / 1000.0]
-        targets = kept + [None]
-    live = np.zeros((len(slices), m), np.int64)
-    for row, ti in enumerate(targets):
-        if isinstance(ti, tuple):
-            counts = ti[1]
-        else:
-            counts = rd.resolved.get(ti) if ti is not None else None
-        if counts is None:
-            counts = rd.counts
-        if len(counts) < n:
-            counts = np.concatenate([counts, np.zeros(n - len(counts), np.int64)])
-        live[row] = per_site(counts)
-    timeline = timeline_frame(site_ids[keep], slices, times, live[:, keep])
+    # timeline: the engine's vectors are per column (trace, marker-sized); columns map to sites,
+    # the marker trace's marker-sized column is dropped
+    n_cols = len(rd.col_trace)
+    slices, times, matrix, how = rd.tl.finish(rd.column_bytes(rd.counts), rd.last_ms, n_cols,
+                                              "heaptrack clock")
+    col_trace = np.asarray(rd.col_trace, np.int64)
+    col_ok = np.asarray([not (sz and tr in masked_traces) for tr, sz in zip(rd.col_trace, rd.col_sized)], bool)
+    live_t = np.zeros((m, len(slices)), np.int64)
+    if n_cols:
+        np.add.at(live_t, np.searchsorted(site_ids, col_trace[col_ok]), matrix[:, col_ok].T)
+    timeline = timeline_frame(site_ids[keep], slices, times, live_t[keep].T)
 
     suppressed = _suppressed_traces(rd, site_ids)
     suppressed_bytes = int(sum(int(live_end[j]) for j, sid in enumerate(site_ids) if int(sid) in suppressed))
@@ -914,14 +773,13 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
         "attached": rd.attached,
         "suppressions": rd.suppressions,
         "distinct_allocation_infos": n,
-        "timeline": _timeline_note(bounds, len(at_marker)),
-        "timeline_unit": "iteration" if bounds else "slice",
+        **rd.tl.meta,
         # in-band iteration markers: real calls heaptrack counts (in calls, temporary and
         # allocated_bytes_total above, as heaptrack_print does); not in the sites' figures
         "markers": {
             "calls": int(all_calls[mask].sum()),
             "bytes": int((all_calls[mask] * sizes[mask]).sum()),
-            "boundaries_at_markers": len(at_marker),
+            "boundaries_at_markers": how.get("marker", 0),
             "boundaries": len(bounds),
         },
     }

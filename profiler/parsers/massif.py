@@ -135,7 +135,15 @@ class _Snapshot:
         self.leaves: dict[int, int] | None = None   # site index -> bytes (detailed snapshots)
 
 
-def parse(path, boundaries=None) -> Capture:
+def looks_like_ms_print(head: bytes) -> bool:
+    """ms_print's report of a massif file (its dashed rule, then `Command:`), not the file itself."""
+    start = head.lstrip(b"\r\n")
+    return start.startswith(b"-" * 40) and b"\nCommand:" in head[:400] and b"Massif arguments:" in head
+
+
+def parse(path, boundaries=None, fileobj=None) -> Capture:
+    """Read a massif file from `path`, or from `fileobj` (bytes or text, e.g. a decompressed
+    stream; `path` then only names it in messages)."""
     from profiler import symbols
 
     path = Path(path)
@@ -149,26 +157,38 @@ def parse(path, boundaries=None) -> Capture:
     def bad(n, what):
         return BadCapture(f"{path}: line {n}: {what}")
 
-    try:
-        f = open(path, "r", encoding="utf-8", errors="replace", newline="\n")
-    except OSError as exc:
-        raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
+    if fileobj is None:
+        try:
+            f = open(path, "r", encoding="utf-8", errors="replace", newline="\n")
+        except OSError as exc:
+            raise BadCapture(f"{path}: cannot read ({exc.strerror})") from None
+    else:
+        import io
+
+        f = fileobj if isinstance(fileobj, io.TextIOBase) else \
+            io.TextIOWrapper(fileobj, encoding="utf-8", errors="replace", newline="\n")
 
     with f:
-        # heaptrack_print -M writes its header last: a file that opens with a snapshot is one of
-        # those, and its trees may announce more children than they list (see module docstring)
-        heaptrack_made = f.read(len(SEPARATOR)) == SEPARATOR
-        f.seek(0)
         n = 0
+        first = True
         snap: _Snapshot | None = None
         # tree state
         in_tree = False
         labels: list[str] = []         # label per depth (0 = root)
         remaining: list[int] = []      # children still expected per depth
         tree_start = 0
+        partial = False                # the last line has no newline: the writer was cut off there
         for raw in f:
             n += 1
-            line = raw[:-1] if raw.endswith("\n") else raw
+            if not raw.endswith("\n"):
+                partial = True
+                break
+            line = raw[:-1]
+            if first:
+                # heaptrack_print -M writes its header last: a file that opens with a snapshot is one of
+                # those, and its trees may announce more children than they list (see module docstring)
+                heaptrack_made = line == SEPARATOR
+                first = False
             if in_tree:
                 stripped = line.lstrip(" ")
                 if stripped.startswith("n") and ":" in stripped[:12]:
@@ -269,10 +289,19 @@ def parse(path, boundaries=None) -> Capture:
                     heaptrack_made = True
                 continue
             raise bad(n, f"unexpected line {line[:60]!r}")
-        if in_tree and any(remaining) and not heaptrack_made:
-            raise bad(n, f"truncated tree in snapshot {snap.index} (file ends)")
+        # a file cut off while written (the machine killed valgrind): the snapshot in progress
+        # is dropped, every complete one before it is read
+        cut = None
         if snap is not None and snap.tree is None:
-            raise bad(n, f"file ends inside snapshot {snap.index}")
+            cut = f"the file ends inside snapshot {snap.index}"
+        elif in_tree and any(remaining) and not heaptrack_made:
+            cut = f"the file ends inside snapshot {snap.index}'s tree"
+        elif partial and snap is not None:
+            cut = f"the last line of snapshot {snap.index} is cut off"
+        if cut:
+            snapshots.pop()
+            if not snapshots:
+                raise BadCapture(f"{path}: truncated massif file: {cut}, before any complete snapshot")
 
     if "time_unit" not in header or "cmd" not in header:
         raise BadCapture(f"{path}: no massif header (desc:, cmd:, time_unit: lines)")
@@ -292,7 +321,12 @@ def parse(path, boundaries=None) -> Capture:
             label_frames[label] = fr
         return fr
 
-    return _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made)
+    cap = _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made)
+    if cut:
+        last = snapshots[-1]
+        cap.meta["truncated"] = {"reason": cut, "complete_snapshots": len(snapshots),
+                                 "summary": f"capture truncated ({cut}): read up to snapshot {last.index}"}
+    return cap
 
 
 def _quiet_cut(every, start, end):
@@ -376,6 +410,48 @@ def _boundary_snapshot(times, heaps, every, t_end):
     return int(np.searchsorted(times, cut, side="right")) - 1
 
 
+def _peak(snapshots, detailed, marked):
+    """(peak snapshot, snapshot whose tree gives the per-site peak bytes, notes).
+
+    The peak is the snapshot with the largest mem_heap_B (of equals, the marked one, else the
+    earliest), whatever
+    massif marked: massif marks its peak approximately (--peak-inaccuracy, 1% by default) and
+    only among the snapshots it kept, so the marked one can be below the largest, or early in
+    the run. Per-site peak bytes come from that snapshot's tree when it has one, else from the
+    marked peak's tree when it is as large, else from the detailed snapshot with the largest heap."""
+    peak = max(snapshots, key=lambda s: (s.heap, -s.index))
+    if marked is not None and marked.heap == peak.heap:
+        peak = marked        # equally large, and massif kept its tree
+    notes = []
+    if marked is not None and marked is not peak and marked.heap < peak.heap:
+        notes.append(f"massif marked snapshot {marked.index} as the peak ({marked.heap} B of heap); "
+                     f"snapshot {peak.index} holds more ({peak.heap} B) and is the peak used")
+    if peak.leaves is not None:
+        tree = peak
+    elif marked is not None and marked.leaves is not None and marked.heap == peak.heap:
+        tree = marked
+    else:
+        tree = max(detailed, key=lambda s: (s.heap, -s.index)) if detailed else None
+        if tree is not None:
+            notes.append(f"per-site peak bytes from detailed snapshot {tree.index} ({tree.heap} B), "
+                         f"the largest with a tree; the peak snapshot {peak.index} has none")
+    return peak, tree, notes
+
+
+def _end_scale(last, last_tree):
+    """(factor, note) for per-site live bytes at the end, taken from the last detailed snapshot.
+
+    When the heap fell after that snapshot (massif's last snapshot is often not detailed), its
+    tree overstates what lived at exit; each site's bytes are scaled to the final heap so that
+    the sites add up to it. Which site freed is unknown: the note says so."""
+    if last_tree is None or last_tree is last or last.heap >= last_tree.heap or last_tree.heap <= 0:
+        return None, None
+    factor = last.heap / last_tree.heap
+    return factor, (f"per-site live bytes at the end are scaled by {factor:.3f}: the last detailed snapshot "
+                    f"({last_tree.index}, {last_tree.heap} B) was followed by a fall of the heap to {last.heap} B "
+                    f"at snapshot {last.index}; which sites freed is not recorded")
+
+
 def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made) -> Capture:
     import numpy as np
 
@@ -383,12 +459,10 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
 
     unit = header["time_unit"]
     detailed = [s for s in snapshots if s.leaves is not None]
-    peak_snap = next((s for s in snapshots if s.tree == "peak"), None)
-    if peak_snap is None:  # heaptrack -M, or a run too short for massif to mark one
-        peak_snap = max(snapshots, key=lambda s: s.heap)
-    peak_tree = peak_snap if peak_snap.leaves is not None else (
-        max(detailed, key=lambda s: s.heap) if detailed else None)
+    marked = next((s for s in snapshots if s.tree == "peak"), None)
+    peak_snap, peak_tree, peak_notes = _peak(snapshots, detailed, marked)
     last_tree = detailed[-1] if detailed else None
+    end_scale, end_note = _end_scale(snapshots[-1], last_tree)
 
     m = len(site_paths)
     to_seconds = {"ms": 1e-3, "s": 1.0}.get(unit)
@@ -401,6 +475,8 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
             continue      # the marker's own site is protocol, not the program's memory
         stack = tuple(frame(label) for label in key)
         live = last_tree.leaves.get(sid, 0) if last_tree else 0
+        if end_scale is not None:
+            live = int(live * end_scale)
         peak = peak_tree.leaves.get(sid, 0) if peak_tree else 0
         rows.append((sid, stack, live, peak, None, None))
     sites = sites_frame(rows, FORMAT, counts_known=False)
@@ -441,10 +517,12 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         else:
             timeline_note = "slices are detailed snapshot numbers (no iteration boundaries given)"
 
+    total_snap = max(snapshots, key=lambda s: (s.heap + s.extra + s.stacks, -s.index))
     totals = {
+        # heap and extra of ONE snapshot, the one with the largest mem_heap_B
         "peak_heap_bytes": peak_snap.heap,
         "peak_heap_extra_bytes": peak_snap.extra,
-        "peak_total_bytes": max(s.heap + s.extra + s.stacks for s in snapshots),
+        "peak_total_bytes": total_snap.heap + total_snap.extra + total_snap.stacks,
         "end_heap_bytes": snapshots[-1].heap,
         "snapshots": len(snapshots),
         "detailed_snapshots": len(detailed),
@@ -456,8 +534,14 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         "time_unit": unit,
         "peak_snapshot": peak_snap.index,
         "peak_time": peak_snap.time,
+        "peak_total_snapshot": total_snap.index,
+        "marked_peak_snapshot": marked.index if marked is not None else None,
+        "peak_tree_snapshot": peak_tree.index if peak_tree is not None else None,
         "end_snapshot": last_tree.index if last_tree else None,
         "end_snapshot_is_last": bool(last_tree is snapshots[-1]),
+        "end_sites_scale": end_scale,
+        # what the reader of a verdict must know about these figures (printed with the capture)
+        "caveats": peak_notes + ([end_note] if end_note else []),
         "written_by": "heaptrack_print -M" if heaptrack_made else "valgrind massif",
         "pages_as_heap": "--pages-as-heap=yes" in (header.get("desc") or ""),
         "timeline": timeline_note,

@@ -49,23 +49,13 @@ import sys
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.parsers import _stacks
+from profiler.parsers import _stacks, allocators
 from profiler.tables import Capture, Frame
 
 FORMAT = "memray"
 
 _MAGIC = b"memray\x00"
 _LZ4_MAGIC = b"\x04\x22\x4d\x18"   # memray compresses its output with an LZ4 frame by default
-
-# CPython's allocator layers sit between the code that asked and malloc: skip them when naming a site.
-_PY_ALLOCATOR_FUNCTIONS = frozenset({
-    "PyMem_Malloc", "PyMem_Calloc", "PyMem_Realloc", "PyMem_RawMalloc", "PyMem_RawCalloc",
-    "PyMem_RawRealloc", "_PyMem_RawMalloc", "_PyMem_RawCalloc", "_PyMem_RawRealloc",
-    "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc", "_PyObject_Malloc", "_PyObject_Calloc",
-    "_PyObject_Realloc", "pymalloc_alloc", "_PyObject_New", "_PyObject_NewVar", "_PyObject_GC_New",
-    "_PyObject_GC_NewVar", "_PyObject_GC_Malloc", "_PyObject_GC_Link", "gc_alloc", "new_arena",
-    "allocate_from_new_pool", "_PyMem_DebugRawAlloc", "_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc",
-})
 
 _SLICES_WITHOUT_BOUNDARIES = 20
 _ROUNDING_MARGIN_MS = 2.0   # see _slice_indices
@@ -98,7 +88,7 @@ def _frame(raw) -> Frame:
 
 
 def _is_plumbing(frame: Frame) -> bool:
-    return _stacks.is_allocator(frame.function) or frame.function in _PY_ALLOCATOR_FUNCTIONS
+    return _stacks.is_allocator(frame.function) or allocators.is_python_allocator(frame.function)
 
 
 def _site_frame(stack: tuple[Frame, ...]) -> Frame | None:
@@ -415,9 +405,15 @@ def _read_in_children(path: Path, boundaries, head: bytes) -> dict:
     agg = _child_result(path, head, procs["aggregates"].returncode, *outputs["aggregates"])
     recs = _child_result(path, head, procs["records"].returncode, *outputs["records"])
     try:
-        return _join(agg, agg if recs["aggregated"] else recs)
+        joined = _join(agg, agg if recs["aggregated"] else recs)
     except (KeyError, TypeError, ValueError, IndexError):
         raise BadCapture(f"{path}: memray reader returned no usable result") from None
+    stopped = agg.get("stopped") or recs.get("stopped")
+    if stopped:
+        why = f"memray's reader stopped at an unreadable record (memray: {stopped})"
+        joined["meta"]["truncated"] = {"reason": why, "summary": f"capture truncated or corrupt: {why}; "
+                                                                  "read up to that record"}
+    return joined
 
 
 def _join(agg: dict, recs: dict) -> dict:
@@ -527,18 +523,23 @@ def _child_result(path: Path, head: bytes, returncode: int, stdout: bytes, stder
             raise ToolMissing("memray is not installed: pip install memray==1.20.0")
         last = err.strip().splitlines()[-1] if err.strip() else f"exit status {returncode}"
         raise BadCapture(f"{path}: memray could not read this capture ({last[:200]})")
-    # the reader reports a cut or corrupt record by printing and stopping, not by raising
+    # the reader reports a cut or corrupt record by printing and stopping, not by raising: what
+    # it read before that record stands (a capture cut off when the machine killed the process)
     errors = [ln.strip() for ln in err.splitlines() if "Memray ERROR" in ln]
-    if errors:
-        raise BadCapture(f"{path}: corrupt or truncated memray capture "
-                         f"(memray: {errors[0].split(':', 1)[-1].strip()})")
     try:
         data = json.loads(stdout)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        return data
     except ValueError:
-        raise BadCapture(f"{path}: memray reader returned no usable result") from None
+        data = None
+    if errors:
+        said = errors[0].split(":", 1)[-1].strip()
+        if data is None or not (data.get("keys") or data.get("peak") or data.get("live")):
+            raise BadCapture(f"{path}: corrupt or truncated memray capture (memray: {said})")
+        data["stopped"] = said
+    if data is None:
+        raise BadCapture(f"{path}: memray reader returned no usable result")
+    return data
 
 
 def _usable_boundaries(boundaries) -> list[tuple[int, float, float]]:
@@ -561,8 +562,16 @@ def parse(path, boundaries=None) -> Capture:
     head = read_head(path, 64)
     if not sniff(head, path):
         raise BadCapture(f"{path}: not a memray capture (no memray header)")
-    usable = _usable_boundaries(boundaries)
-    data = _read_in_children(path, usable, head)
+    from profiler.parsers import timeline as engine
+
+    usable = sorted(_usable_boundaries(boundaries), key=lambda b: b[2])
+    # the timeline engine's plan: at most KEEP_BOUNDARIES of them, evenly thinned, ends kept
+    kept = [usable[i] for i in engine.thin(len(usable), engine.KEEP_BOUNDARIES)]
+    data = _read_in_children(path, kept, head)
+    if usable and data["timeline"] is not None:
+        n = len(data["timeline"]["slices"])
+        data["meta"]["timeline_cut"] = engine.cut_meta(len(usable), n, {"clock": n})
+        data["meta"]["timeline_cut"]["clock"] = "memray's memory snapshots: the last one before each wall_end"
     if boundaries and not usable:
         data["meta"].setdefault("notes", []).append(
             "iteration records carry no wall_end: timeline cut into time slices")

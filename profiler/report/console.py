@@ -17,6 +17,8 @@ def summary(result: dict) -> str:
     verdict = str(result.get("verdict") or s.get("verdict") or "inconclusive")
     src = result.get("source") or {}
     lines = [f"VERDICT: {verdict.upper()}  ({src.get('kind', '?')}: {src.get('path', '')})"]
+    for t in result.get("truncated") or []:
+        lines.append(f"  TRUNCATED: {t.get('summary')}; everything after the cut is missing")
     triage = result.get("triage") or {}
     if isinstance(triage, dict) and triage.get("explained") and result.get("captures"):
         lines.append(f"  {triage['explained']}")
@@ -43,6 +45,10 @@ def summary(result: dict) -> str:
         totals = cap.get("totals") or {}
         tot = ", ".join(f"{k}={_b(v) if 'bytes' in str(k) else v}" for k, v in totals.items())
         lines.append(f"capture {cap.get('format', '?')}: {cap.get('path', '')}" + (f"  [{tot}]" if tot else ""))
+        for caveat in (cap.get("meta") or {}).get("caveats") or []:
+            lines.append(f"  note: {_oneline(caveat)}" if len(caveat) <= 100 else f"  note: {caveat}")
+        if cap.get("sites_note"):
+            lines.append(f"  note: {cap['sites_note']}")
         sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP]
         for r in sites:
             lines.append(f"  {_b(r.get('live_bytes_end')):>11}  {r.get('verdict') or '-':<10} "

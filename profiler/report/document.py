@@ -64,6 +64,9 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))
     doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s)}"))
+    for t in result.get("truncated") or []:
+        doc.append(("p", f"Truncated capture {t.get('path')}: {t.get('summary')}; "
+                         "the analysis stops at the cut."))
     # the series' evidence here; the capture evidence is listed in the triage section
     evidence = list(s.get("evidence") or [])
     triage = result.get("triage") or {}
@@ -320,6 +323,11 @@ def _captures_section(doc: list, captures: list) -> None:
         if totals:
             doc.append(("table", ["Total", "Value"],
                         [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
+        for caveat in (cap.get("meta") or {}).get("caveats") or []:
+            doc.append(("p", f"Note: {caveat}"))
+        # the sites themselves are the allocation-site section's
+        if cap.get("sites_note"):
+            doc.append(("p", f"Note: {cap['sites_note']}"))
 
 
 def _measured_section(doc: list, result: dict, s: dict) -> None:

@@ -299,9 +299,12 @@ def parse_rules(data: dict, text: str, label: str, *, user: bool) -> tuple[list[
     plumbing_tbl = data.get("plumbing", {})
     if not isinstance(plumbing_tbl, dict):
         raise BadInput(f"{label}: [plumbing] must be a table with 'functions' and/or 'files' lists")
-    extra = set(plumbing_tbl) - {"functions", "files", "note"}
+    extra = set(plumbing_tbl) - {"functions", "files", "allocators", "note"}
     if extra:
         raise BadInput(f"{label}: unknown key(s) {', '.join(sorted(extra))} in [plumbing]")
+    # `allocators` is the parsers' list (the allocator entry points a raw site is named past,
+    # profiler/parsers/allocators.py); triage's own plumbing is `functions` and `files`
+    _str_list(plumbing_tbl.get("allocators"), f"{label}: [plumbing]", "allocators")
     plumbing = {"functions": list(_str_list(plumbing_tbl.get("functions"), f"{label}: [plumbing]", "functions")),
                 "files": list(_str_list(plumbing_tbl.get("files"), f"{label}: [plumbing]", "files"))}
     raw = data.get("rule", [])

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from profiler import clock, rundir
+from profiler import clock, markers, rundir
 from profiler.errors import ExitCode, MemprofError
 from profiler.workload import measure
 from profiler.workload.config import LoopConfig
@@ -35,10 +35,6 @@ from profiler.workload.config import LoopConfig
 CHILD_INFO = "child_info.json"
 
 
-# The in-band marker protocol (the parsers' copy is profiler/parsers/_stacks.py: marker_size;
-# a unit test holds the two equal). Odd, small, iteration-numbered sizes.
-MARKER_BASE = 12035
-MARKER_SPAN = 2048
 
 
 class IterationMarker:
@@ -50,7 +46,7 @@ class IterationMarker:
         import ctypes
 
         self._malloc = None
-        if os.environ.get("MEMPROF_MARKERS") == "0":   # the user asked for none
+        if os.environ.get(markers.ENV_SWITCH) == "0":   # the user asked for none
             return
         try:
             libc = ctypes.CDLL(None)
@@ -64,7 +60,7 @@ class IterationMarker:
 
     @staticmethod
     def size(iteration: int) -> int:
-        return MARKER_BASE + 8 * (int(iteration) % MARKER_SPAN)
+        return markers.marker_size(iteration)
 
     def mark(self, iteration: int) -> None:
         if self._malloc is not None:

@@ -16,6 +16,18 @@ from profiler.errors import UsageProblem
 STRATEGIES = ("reload", "reset")
 DEFAULT_PROMPT = "Explain in one sentence why memory usage can grow and then plateau."
 
+# Under Valgrind every guest instruction costs ~100x, and the instructions of an iteration
+# are in the decode (the matrix products touch every weight once per token evaluated); the
+# memory of an iteration is in loading the model, creating the context (KV cache and the
+# compute buffers are reserved there, for the full batch) and unloading it. So this policy
+# shrinks what is evaluated -- a prompt of one or two tokens, one generated token (one
+# llama_decode per iteration), a small context -- and keeps load, context creation, one
+# decode and unload exactly as in the plain loop. The per-model timings are in README.
+# Twelve iterations: the series verdict needs eight after warm-up (analysis/verdict.py
+# MIN_STABLE), and the 1.7B twin under massif spent three iterations warming up.
+# "A" is one token in Qwen3's vocabulary and in the synthetic twins'.
+VALGRIND_POLICY = {"iterations": 12, "prompt": "A", "max_tokens": 1, "n_ctx": 128}
+
 
 def default_threads() -> int:
     try:
@@ -96,6 +108,13 @@ class LoopConfig:
         for name in ("iterations", "max_tokens", "n_ctx", "threads"):
             if int(getattr(self, name)) < 1:
                 raise UsageProblem(f"{name.replace('_', '-')} must be at least 1")
+
+    def for_valgrind(self, keep=()) -> "LoopConfig":
+        """This loop under the Valgrind policy (VALGRIND_POLICY): a copy whose fields not
+        named in `keep` (the ones the user set) take the policy's values."""
+        from dataclasses import replace
+
+        return replace(self, **{k: v for k, v in VALGRIND_POLICY.items() if k not in set(keep)})
 
     def model_for(self, iteration: int) -> dict:
         """The model of 1-based `iteration`: the list is visited in turn."""

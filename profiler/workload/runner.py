@@ -2,9 +2,13 @@
 
 The work happens in a child so that a crash, an OOM kill or a profiler's own death
 never takes the finished records with it: the child appends each iteration to
-iterations.jsonl as it goes and this side only watches, forwards Ctrl-C, and
-writes meta.json describing what ran where. The argv is generic (backends prefix
-valgrind / heaptrack / memray) and is never given to a shell.
+iterations.jsonl as it goes and this side watches, owns Ctrl-C / SIGTERM (first:
+the loop stops after its step; second or --timeout: the backend's hooks save what
+the tool has, then a hard stop acts inside any C call), and writes meta.json
+describing what ran where and, for a cut run, what was kept. The workload never
+outlives memprof: a parent-death signal on the child and a watchdog on its process
+group. The argv is generic (backends prefix valgrind / heaptrack / memray) and is
+never given to a shell.
 """
 from __future__ import annotations
 
@@ -160,37 +164,54 @@ def _signal_name(num: int) -> str:
 # ---------------------------------------------------------------- running
 
 
-class _Forwarder:
-    """While the child runs, Ctrl-C / SIGTERM here go to the child's process group.
+class StopHooks:
+    """What a backend adds to a run: work at each iteration boundary, saving the tool's data
+    before a hard stop, and which processes the hard-stop signal goes to. The default does
+    nothing and signals the direct child. The runner never imports a backend: the session
+    passes the backend's hooks in."""
 
-    The child runs in its own session, so a terminal Ctrl-C reaches only us and is
-    forwarded exactly once; the loop then stops after its current step. A second
-    Ctrl-C asks again (the child then exits at once); a third kills it.
-    """
+    grace_s = 10.0   # after the hard-stop signal, how long the tool may take to write
 
-    def __init__(self, proc):
-        self.proc = proc
+    def at_boundary(self, pid: int, record: dict) -> None:
+        return None
+
+    def save(self, pid: int) -> list[str]:
+        """Save what the tool has so far (names of the files written)."""
+        return []
+
+    def targets(self, pid: int) -> list[int]:
+        return [pid]
+
+
+# A hard stop sends this to the workload: Python and the loop leave it at its default
+# action (terminate), so it acts inside a C call, and Valgrind, which sees the guest die
+# of it, still runs the tool's exit (massif writes its file, memcheck its leak records).
+HARD_STOP_SIGNAL = signal.SIGUSR2
+
+
+class _Signals:
+    """memprof owns Ctrl-C and SIGTERM while the workload runs. The handler only counts;
+    the wait loop acts: first signal -> the loop is asked (SIGINT) to stop after the
+    current step; second -> hard stop (save through the hooks, then HARD_STOP_SIGNAL);
+    third -> SIGKILL of the whole process group. The child runs in its own session, so a
+    terminal Ctrl-C reaches only memprof."""
+
+    def __init__(self):
         self.count = 0
         self._old: dict = {}
 
-    def _handler(self, signum, frame):
+    def handler(self, signum, frame):
         self.count += 1
         if self.count == 1:
-            print("memprof: stopping after the current step (Ctrl-C again to stop at once)",
-                  file=sys.stderr, flush=True)
-        sig = signal.SIGKILL if self.count >= 3 else signum
-        try:
-            os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            try:
-                self.proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
+            print("memprof: stopping after the current step (Ctrl-C again to stop at once, "
+                  "saving what the tool has)", file=sys.stderr, flush=True)
+        elif self.count == 2:
+            print("memprof: stopping now", file=sys.stderr, flush=True)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM):
-                self._old[s] = signal.signal(s, self._handler)
+                self._old[s] = signal.signal(s, self.handler)
         return self
 
     def __exit__(self, *exc):
@@ -198,13 +219,115 @@ class _Forwarder:
             signal.signal(s, h)
 
 
-def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
-                 expected_iterations: int | None = None, label: str = "run",
-                 progress: bool | None = None) -> WorkloadResult:
-    """Run `argv` (no shell) with MEMPROF_ITERATIONS=RUN_DIR/iterations.jsonl, output to
-    RUN_DIR/child.log; record meta.json; raise Interrupted or WorkloadFailed after saving."""
+class _RecordTail:
+    """New complete lines of iterations.jsonl since the last look (boundary hooks)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.offset = path.stat().st_size
+        except OSError:
+            self.offset = 0
+        self.partial = b""
+
+    def new(self) -> list[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return []
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        out = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when memprof (the parent) dies, however it dies."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - non-Linux: the watchdog still acts
+        pass
+
+
+def _start_watchdog(pgid: int):
     import subprocess
 
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    try:
+        return subprocess.Popen([sys.executable, "-m", "profiler.workload.watchdog", str(pgid)],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env, start_new_session=True, close_fds=True)
+    except OSError:  # pragma: no cover
+        return None
+
+
+def _stop_watchdog(dog) -> None:
+    if dog is None:
+        return
+    try:
+        dog.stdin.write(b"done")
+        dog.stdin.close()
+        dog.wait(timeout=5)
+    except Exception:  # pragma: no cover - the run is over either way
+        pass
+
+
+def _signal_group(pgid: int, sig) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_pids(pids, sig) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
+                 expected_iterations: int | None = None, label: str = "run",
+                 progress: bool | None = None, hooks: StopHooks | None = None,
+                 timeout: float | None = None) -> WorkloadResult:
+    """Run `argv` (no shell) with MEMPROF_ITERATIONS=RUN_DIR/iterations.jsonl, output to
+    RUN_DIR/child.log; record meta.json; raise Interrupted (a person stopped it) or
+    WorkloadFailed (it failed or ran past `timeout` seconds) after saving. A cut run's
+    exception carries `.cut` (what was kept), also written to meta.json as "cut"."""
+    import subprocess
+
+    hooks = hooks or StopHooks()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     argv = [str(a) for a in argv]
@@ -222,33 +345,67 @@ def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
     rundir.update_meta(
         run_dir, label=label, command=list(sys.argv), child_argv=argv, cwd=os.getcwd(),
         env_added=dict(env or {}), versions=versions(), machine=machine(), started=_now(),
-        expected_iterations=expected_iterations,
+        expected_iterations=expected_iterations, timeout_s=timeout,
     )
     start = time.monotonic()
+    cut: dict | None = None
     with open(log_path, "ab") as log:
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=child_env, start_new_session=True)
+                                    env=child_env, start_new_session=True, preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise ToolMissing(f"cannot run {argv[0]}: not found") from None
         except PermissionError:
             raise ToolMissing(f"cannot run {argv[0]}: permission denied") from None
+        dog = _start_watchdog(proc.pid)
+        tail = _RecordTail(iterations_path)
+        asked = False
+        kill_at = None
         try:
-            with _Forwarder(proc) as fwd, IterationFollower(iterations_path, expected_iterations, label,
-                                                            enabled=progress):
+            with _Signals() as sig, IterationFollower(iterations_path, expected_iterations, label,
+                                                      enabled=progress):
                 while True:
                     try:
-                        rc = proc.wait()
+                        rc = proc.wait(timeout=0.2)
                         break
+                    except subprocess.TimeoutExpired:
+                        pass
                     except KeyboardInterrupt:  # a handler could not be installed (not main thread)
-                        fwd._handler(signal.SIGINT, None)
+                        sig.handler(signal.SIGINT, None)
+                    now = time.monotonic()
+                    if sig.count >= 1 and not asked:
+                        asked = True
+                        cut = {"reason": "interrupted", "how": "after the current step",
+                               "after_s": round(now - start, 1), "saved": []}
+                        _signal_group(proc.pid, signal.SIGINT)
+                    timed_out = timeout is not None and now - start > timeout
+                    if kill_at is None and (sig.count >= 2 or timed_out):
+                        reason = "interrupted" if sig.count >= 2 else "timeout"
+                        if timed_out and sig.count < 2:
+                            print(f"memprof: timed out after {timeout:g} s: stopping now", file=sys.stderr,
+                                  flush=True)
+                        cut = {"reason": reason, "how": "at once", "after_s": round(now - start, 1),
+                               "saved": list(hooks.save(proc.pid))}
+                        _signal_pids(hooks.targets(proc.pid), HARD_STOP_SIGNAL)
+                        kill_at = time.monotonic() + hooks.grace_s
+                    elif kill_at is None and not asked:
+                        for rec in tail.new():
+                            hooks.at_boundary(proc.pid, rec)
+                    if kill_at is not None and (sig.count >= 3 or time.monotonic() > kill_at):
+                        if cut is not None:
+                            cut["killed"] = True
+                        _signal_group(proc.pid, signal.SIGKILL)
+                        kill_at = float("inf")
         finally:
             if proc.poll() is None:  # we are being torn down: do not leave the loop orphaned
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
+            # the workload's helpers (a tool's writer process) may outlive the leader briefly
+            deadline = time.monotonic() + 10
+            while group_pids(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            _signal_group(proc.pid, signal.SIGKILL)
+            _stop_watchdog(dog)
     elapsed = time.monotonic() - start
     n = count_records(iterations_path) - before
     fields = {"finished": _now(), "elapsed_s": round(elapsed, 3), "returncode": rc,
@@ -260,13 +417,24 @@ def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
             fields["llama"] = json.loads(info_path.read_text())
         except (OSError, json.JSONDecodeError):
             pass
-    interrupted = fwd.count > 0 or rc == 130 or rc == -signal.SIGINT
-    if interrupted:
-        fields["exit_status"] = "interrupted"
+    if cut is None and (rc == 130 or rc == -signal.SIGINT):
+        cut = {"reason": "interrupted", "how": "by the workload", "after_s": round(elapsed, 1), "saved": []}
+    if cut is not None:
+        cut["iterations"] = n
+        fields["exit_status"] = "timed out" if cut["reason"] == "timeout" else "interrupted"
+        fields["cut"] = cut
     rundir.update_meta(run_dir, **fields)
 
-    if interrupted:
-        raise Interrupted(f"interrupted after {n} iterations; analyse with: memprof analyze {run_dir}")
+    if cut is not None:
+        # records alone are analysable (a memory series); with none, say so instead of suggesting it
+        then = f"analyse with: memprof analyze {run_dir}" if n else \
+            f"nothing to analyse: no iteration finished (the workload's output is in {log_path})"
+        if cut["reason"] == "timeout":
+            exc = WorkloadFailed(f"timed out after {timeout:g} s and {n} iterations; {then}")
+        else:
+            exc = Interrupted(f"interrupted after {n} iterations; {then}")
+        exc.cut = cut
+        raise exc
     if rc != 0:
         why = last_line(log_path) or "no output"
         how = f"was killed by {_signal_name(-rc)}" if rc < 0 else f"exited with status {rc}"

@@ -77,10 +77,19 @@ def test_loop_under_each_backend(backend, tiny_models, tmp_path):
     recs = records(run)
     assert [(r["iteration"], r["model"], r["status"]) for r in recs] == [(1, "tiny-0.6b", "ok"), (2, "tiny-1.7b", "ok")]
     meta = rundir.read_meta(run)
-    assert meta["backend"]["name"] == backend and meta["backend"]["captures"] == [f"capture/{capture.name}"]
+    expected = [f"capture/{capture.name}"]
+    if backend == "memcheck":   # the leak checks taken through vgdb at each boundary come first
+        [timeline] = (run / "capture").glob("memcheck.*.timeline.txt")
+        expected = [f"capture/{timeline.name}"] + expected
+        analysed = json.loads((run / rundir.ANALYSIS).read_text())["captures"]
+        assert [c["format"] for c in analysed] == ["memcheck-timeline", "memcheck"]
+        assert analysed[0]["totals"]["checks"] == 2 and meta["backend"]["leak_check_s"]["n"] == 2
+        fmt, totals = analysed[1]["format"], analysed[1]["totals"]
+    assert meta["backend"]["name"] == backend and meta["backend"]["captures"] == expected
     assert meta["returncode"] == 0 and meta["iterations"] == 2
 
-    fmt, totals = capture_totals(run)
+    if backend != "memcheck":
+        fmt, totals = capture_totals(run)
     if backend == "memray":
         assert fmt == "memray" and totals["total_allocations"] > 1000 and totals["peak_memory_bytes"] > 1_000_000
     elif backend == "massif":

@@ -11,9 +11,10 @@ import sys
 import pytest
 
 from profiler import backends
-from profiler.backends import suppressions as sup
+from profiler.backends.suppressions import check_file
 from profiler.errors import BadInput
 from profiler.parsers import load_capture
+from profiler.parsers import memcheck_suppressions as sup
 from testkit import LEAK_KEYS, ROOT, boundaries, leak_summary, memprof_process, needs
 
 pytestmark = pytest.mark.integration
@@ -63,11 +64,11 @@ def test_written_file_is_accepted_by_valgrind(tmp_path):
     text = out.read_text()
     assert text.startswith("# Valgrind memcheck suppressions written by `memprof suppressions`")
     assert "REVIEW BEFORE REUSE" in text
-    sup.check_file(out)
+    check_file(out)
     broken = tmp_path / "broken.supp"
     broken.write_text("{\n   name\n   Memcheck:Leak\n   nonsense:here\n}\n")
     with pytest.raises(BadInput, match="Valgrind rejects"):
-        sup.check_file(broken)
+        check_file(broken)
 
 
 @needs("valgrind")

@@ -21,7 +21,7 @@ def test_massif_argv(tmp_path):
     w = backends.get("massif").wrap(LOOP_ARGV, tmp_path, {"pages_as_heap": True, "threshold": 0.5})
     cap = tmp_path / "capture"
     assert w.argv == [
-        "valgrind", "--tool=massif", "--child-silent-after-fork=yes", "--time-unit=ms", "--detailed-freq=1", "--max-snapshots=200",
+        "valgrind", "--tool=massif", "--child-silent-after-fork=yes", "--vgdb=yes", "--time-unit=ms", "--detailed-freq=1", "--max-snapshots=200",
         f"--massif-out-file={cap}/massif.out.%p", f"--log-file={cap}/massif.%p.log",
         "--pages-as-heap=yes", "--threshold=0.5", *LOOP_ARGV,
     ]
@@ -34,8 +34,8 @@ def test_memcheck_argv_suppressions(tmp_path):
     mc = backends.get("memcheck")
     w = mc.wrap(["./prog", "3"], tmp_path, {"suppressions": [extra], "gen_suppressions": True})
     cap = tmp_path / "capture"
-    assert w.argv[:9] == [
-        "valgrind", "--tool=memcheck", "--child-silent-after-fork=yes", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes",
+    assert w.argv[:10] == [
+        "valgrind", "--tool=memcheck", "--child-silent-after-fork=yes", "--vgdb=yes", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes",
         f"--xml-file={cap}/memcheck.%p.xml", f"--log-file={cap}/memcheck.%p.log", "--num-callers=40",
     ]
     supps = [a.split("=", 1)[1] for a in w.argv if a.startswith("--suppressions=")]
@@ -161,14 +161,16 @@ def _loop(tmp_path, sizes, **kw):
 
 def test_estimate_follows_the_cost_model(tmp_path):
     loop = _loop(tmp_path, [500_000_000, 1_000_000_000], iterations=3, max_tokens=2, prompt="x" * 30)
-    est = estimate.estimate_run("massif", loop)
+    est = estimate.estimate_run("massif", loop, share=0.5)
     c = estimate.COSTS["massif"]
-    tokens = int(30 / 1.7) + 1 + 2
+    tokens = 18 + 2 - 1     # the prompt's 30 / 1.7 tokens rounded up, then max_tokens - 1 more
     assert est.tokens == tokens and est.iterations == 3 and est.model_gb == 1.0
-    expected = c.startup_s + 3 * c.per_iteration_s + c.per_gb_token_s * tokens * (0.5 + 1.0 + 0.5)
-    assert est.seconds == pytest.approx(expected)
+    per_gb = c.per_gb_decode_s * 2 + c.per_gb_token_s * tokens       # 2 decodes: the prompt, token 2
+    expected = c.startup_s + 3 * c.per_iteration_s + per_gb * (0.5 + 1.0 + 0.5)
+    assert est.seconds == pytest.approx(expected / 0.5)     # half a core free: twice as long
     assert estimate.estimate_run("heaptrack", loop) is None
-    assert estimate.estimate_run("memcheck", loop).seconds > est.seconds
+    assert estimate.estimate_run("memcheck", loop, share=0.5).seconds > est.seconds
+    assert 0.05 <= estimate.cpu_share(0.05) <= 1.0
 
 
 def test_estimate_asks_only_a_person_and_only_for_long_runs():
@@ -186,7 +188,7 @@ def test_estimate_asks_only_a_person_and_only_for_long_runs():
     assert not asked
     assert not estimate.may_proceed(long, confirm=no, isatty=True)
     assert asked == ["This will take about 60 min. Continue?"]
-    assert estimate.describe(long).endswith("estimated 60 min (rough, within ~2x)")
+    assert estimate.describe(long).endswith("estimated 60 min (rough, within ~1.5x)")
 
 
 # ---------------------------------------------------------------- command-line mistakes (no tool runs)

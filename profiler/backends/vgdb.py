@@ -1,0 +1,97 @@
+"""Talking to a running Valgrind through its gdbserver (`vgdb --pid=PID COMMAND`).
+
+Valgrind writes massif's file and memcheck's leak records only when the process
+exits, so a run that is stopped, killed or timed out would keep nothing. With
+`--vgdb=yes` (on in every run memprof starts) the tool answers monitor commands
+while the program runs: Valgrind polls for them every few thousand basic blocks,
+so they are served even inside one long llama_decode. memprof uses them to save
+the tool's data before it stops a run (massif `all_snapshots FILE`, memcheck
+`leak_check full reachable any`) and, for memcheck, to take a leak check at every
+iteration boundary (`leak_check full reachable changed`: only the loss records
+that changed since the previous check, with their deltas), which gives memcheck
+a per-site timeline. The text those checks print is read by
+profiler.parsers.memcheck_monitor.
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from profiler import rundir
+from profiler.backends.base import which
+from profiler.workload.runner import StopHooks
+
+SAVE_TIMEOUT_S = 60.0
+TIMELINE_SUFFIX = ".timeline.txt"
+FINAL_SUFFIX = ".leaks.txt"
+
+
+def monitor(pid: int, words: list[str], timeout: float = SAVE_TIMEOUT_S) -> str | None:
+    """The output of one monitor command sent to Valgrind process `pid`, or None when
+    vgdb is missing, cannot reach it or runs past `timeout`."""
+    exe = which("vgdb")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, f"--pid={int(pid)}", *words], capture_output=True, text=True,
+                             timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout
+
+
+class MassifHooks(StopHooks):
+    """Before a hard stop: every snapshot massif holds, written where massif itself
+    writes at exit (massif.out.PID). If Valgrind then gets to run massif's exit, its
+    own, later file replaces this one; if it is killed first, this one is the capture."""
+
+    grace_s = 20.0
+
+    def __init__(self, run_dir: Path):
+        self.cap = Path(run_dir) / rundir.CAPTURE_DIR
+
+    def save(self, pid: int) -> list[str]:
+        path = (self.cap / f"massif.out.{pid}").resolve()
+        monitor(pid, ["all_snapshots", str(path)])
+        return [path.name] if path.is_file() and path.stat().st_size else []
+
+
+class MemcheckHooks(StopHooks):
+    """memcheck: a leak check at every iteration boundary (when `timeline`), appended to
+    memcheck.PID.timeline.txt, each preceded by a `# memprof leak check` header line
+    naming the iteration; before a hard stop, a full check into memcheck.PID.leaks.txt
+    (the XML, written at exit, may never be finished)."""
+
+    grace_s = 30.0   # memcheck runs its exit leak check after the hard-stop signal
+
+    def __init__(self, run_dir: Path, timeline: bool):
+        self.cap = Path(run_dir) / rundir.CAPTURE_DIR
+        self.timeline = timeline
+        self.check_s: list[float] = []
+
+    def at_boundary(self, pid: int, record: dict) -> None:
+        if not self.timeline:
+            return
+        t = time.monotonic()
+        text = monitor(pid, ["leak_check", "full", "reachable", "changed"])
+        took = time.monotonic() - t
+        if text is None:
+            return
+        self.check_s.append(took)
+        path = self.cap / f"memcheck.{pid}{TIMELINE_SUFFIX}"
+        header = (f"# memprof leak check: iteration={record.get('iteration')} "
+                  f"t_end={record.get('t_end')} wall_end={record.get('wall_end')} took_s={took:.3f}\n")
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(header + text)
+            f.flush()
+
+    def save(self, pid: int) -> list[str]:
+        text = monitor(pid, ["leak_check", "full", "reachable", "any"])
+        if text is None:
+            return []
+        path = self.cap / f"memcheck.{pid}{FINAL_SUFFIX}"
+        path.write_text("# memprof leak check: final\n" + text, encoding="utf-8")
+        return [path.name]
