@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "memray": ("profile_memray", "Run the loop (or a command) under memray."),
     "valgrind": ("profile_valgrind", "Run the loop (or a command) under Valgrind massif or memcheck."),
     "heaptrack": ("profile_heaptrack", "Run the loop (or a command) under heaptrack."),
+    "serve": ("serve", "Drive llama-cpp-python's model-switching server (plain or profiled) and measure it."),
+    "watch": ("watch", "Sample a running process's memory over time (alerts, Prometheus metrics)."),
     "analyze": ("analyze", "Analyse a run directory, a capture or a memory series."),
     "report": ("report", "Render the markdown/JSON/PNG/HTML report of a run."),
     "check": ("check", "Exit 1 when something leaks (for CI)."),

@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     TOOL_MISSING = 4      # valgrind / heaptrack / memray / llama_cpp not available
     WORKLOAD_FAILED = 5   # the profiled program crashed or exited non-zero
     UNSUPPORTED = 6       # e.g. a llama.cpp build that Valgrind cannot run
+    MEMORY_ALERT = 7       # `memprof watch`: --alert-mb or --alert-slope crossed (a supervisor acts on it)
     CAPTURE_TRUNCATED = 8  # a capture cut off while written: analysed up to the cut, result printed
     INTERNAL = 70         # a bug in memprof (EX_SOFTWARE); MEMPROF_DEBUG=1 shows the traceback
     INTERRUPTED = 130     # Ctrl-C; whatever was recorded is kept
@@ -71,6 +72,10 @@ class WorkloadFailed(MemprofError):
 
 class Unsupported(MemprofError):
     exit_code = ExitCode.UNSUPPORTED
+
+
+class MemoryAlert(MemprofError):
+    exit_code = ExitCode.MEMORY_ALERT
 
 
 class Interrupted(MemprofError):

@@ -186,6 +186,7 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     if series is None or captures:
         # capture evidence (call stacks over time) outranks an RSS series on its own
         result["verdict"] = verdict.get("verdict", result.get("verdict"))
+        result["evidence_basis"] = verdict.get("evidence_basis", result.get("evidence_basis"))
     if captures:
         result["totals"] = result["captures"][0]["totals"]
         result["sites"] = result["captures"][0]["sites"]

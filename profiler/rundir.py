@@ -4,7 +4,9 @@ Layout (heaptrack-style staged pipeline: record, then interpret, then analyse):
 
     RUN_DIR/
       meta.json            command, options, versions, machine, llama build info, backend
-      iterations.jsonl     one JSON object per finished iteration, flushed + fsynced as it happens
+      iterations.jsonl     one JSON object per finished iteration, flushed + fsynced as it happens;
+                           after the loop, the collection probe's records ({"probe": "gc_collect" |
+                           "malloc_trim", ...}, no "iteration"): not iterations, skipped unless asked for
       capture/             the raw profiler output (massif.out.PID, memcheck.xml,
                            heaptrack.*.zst, memray.bin) exactly as the tool wrote it
       child.log            stdout/stderr of the profiled process
@@ -123,9 +125,18 @@ class IterationWriter:
         self.close()
 
 
-def iter_records(path: Path, *, allow_torn_tail: bool = False) -> Iterator[dict]:
+PROBE = "probe"
+
+
+def is_probe(rec: dict) -> bool:
+    """A collection-probe record (measured after the loop, after gc.collect() or malloc_trim(0))."""
+    return bool(rec.get(PROBE))
+
+
+def iter_records(path: Path, *, allow_torn_tail: bool = False, probes: bool = False) -> Iterator[dict]:
     """Yield iteration records. A line that is not a JSON object is an error, except, with
-    `allow_torn_tail` (a run directory whose process may have been killed mid-write), the last one."""
+    `allow_torn_tail` (a run directory whose process may have been killed mid-write), the last one.
+    The collection probe's records are not iterations: they are yielded only with `probes`."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.readlines()
@@ -143,6 +154,8 @@ def iter_records(path: Path, *, allow_torn_tail: bool = False) -> Iterator[dict]
             raise BadSeries(f"{path}:{n}: truncated or corrupt JSON line") from None
         if not isinstance(rec, dict):
             raise BadSeries(f"{path}:{n}: not a JSON object")
+        if not probes and is_probe(rec):
+            continue
         yield rec
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the system packages memprof drives (valgrind, heaptrack, libc debug symbols, a C compiler)
+# Install the system packages memprof drives (valgrind, heaptrack, libc debug symbols, a C compiler,
+# gdb for `memprof watch --memray`, which attaches memray to a running process through it)
 # where they are missing. Idempotent; runs `apt-get update` once when something must be installed.
 set -euo pipefail
 need=()
@@ -7,6 +8,7 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v heaptrack >/dev/null 2>&1 || need+=(heaptrack)
 command -v heaptrack_print >/dev/null 2>&1 || need+=(heaptrack)
 command -v ms_print >/dev/null 2>&1 || need+=(valgrind)
+command -v gdb >/dev/null 2>&1 || need+=(gdb)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v g++ >/dev/null 2>&1 || need+=(g++)

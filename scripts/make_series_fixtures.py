@@ -170,9 +170,71 @@ def bad_inputs() -> None:
     (OUT / "binary.zst").write_bytes(b"\x28\xb5\x2f\xfd" + rng.integers(0, 256, 200, dtype=np.uint8).tobytes())
 
 
+def step_then_flat() -> None:
+    """60 iterations: 1000 MB + N(0, 2) for 20, one +40 MB step at iteration 21 (a pool expanding),
+    then flat for 40: plateau, the step reported as a level shift."""
+    rng = np.random.default_rng(909)
+    y = np.concatenate([np.full(20, 1000.0), np.full(40, 1040.0)]) + rng.normal(0, 2, 60)
+    write_csv("step_then_flat.csv", [{"iteration": i + 1, "rss": b} for i, b in enumerate(to_bytes(y))])
+
+
+def staircase() -> None:
+    """80 iterations: 1000 MB + N(0, 1), +10 MB every 10 iterations (a staircase that never stops): leak."""
+    rng = np.random.default_rng(910)
+    k = np.arange(80)
+    y = 1000 + 10.0 * (k // 10) + rng.normal(0, 1, 80)
+    write_csv("staircase.csv", [{"iteration": i + 1, "rss": b} for i, b in enumerate(to_bytes(y))])
+
+
+def slowing_growth() -> None:
+    """50 iterations of a pool filling up slowly: 300 + 12 (1 - exp(-k/40)) MB + N(0, 0.1): early
+    +0.3 MB/iter, +0.09 at the end; it levels off at 312 MB near iteration 200: slowing, not a leak."""
+    rng = np.random.default_rng(911)
+    k = np.arange(50)
+    y = 300 + 12 * (1 - np.exp(-k / 40)) + rng.normal(0, 0.1, 50)
+    write_csv("slowing_growth.csv", [{"iteration": i + 1, "rss": b} for i, b in enumerate(to_bytes(y))])
+
+
+def _gc_sawtooth(n: int, period: int, floor_step_mb: float, seed: int) -> list[dict]:
+    """The default loop's shape: heap in use grows 1.74 MB per iteration (token data awaiting the
+    cyclic collector) and a full collection every `period` iterations brings it back to its floor,
+    which rises `floor_step_mb` per collection; RSS = file pages + heap + allocator retention, whose
+    first tooth starts cold (9.5 MB less retained) and whose later troughs wobble by +-0.3 MB."""
+    rng = np.random.default_rng(seed)
+    recs = []
+    for i in range(n):
+        tooth, age = divmod(i, period)
+        heap = 10.8 + floor_step_mb * tooth + 1.74 * age
+        retained = (30.0 if tooth == 0 else 39.5) + rng.uniform(-0.3, 0.3) + (3.0 if age >= 8 else 0.0)
+        file_mb = 28.6
+        other = 14.0
+        gc_ran = i > 0 and age == 0
+        recs.append({
+            "iteration": i + 1, "model": "0.6b" if i % 2 == 0 else "1.7b",
+            "rss": int(round((file_mb + heap + retained + other) * MB)),
+            "rss_anon": int(round((heap + retained + other) * MB)), "rss_file": int(round(file_mb * MB)),
+            "heap_in_use": int(round(heap * MB)), "heap_free_retained": int(round(retained * MB)),
+            "gc_collections": 1 if gc_ran or i == 0 else 0, "gc_full_collections": 1 if gc_ran else 0,
+            "gc_collected": 76 if gc_ran else 0, "status": "ok"})
+    return recs
+
+
+def sawtooth_cold_first_tooth() -> None:
+    """120 iterations, a full collection every 30: the same heap floor (10.8 MB) after every one,
+    RSS troughs 83 MB in the cold first tooth and ~92 MB after: plateau (on the heap floor)."""
+    write_jsonl(OUT / "sawtooth_cold_first_tooth.jsonl", _gc_sawtooth(120, 30, 0.0, 912))
+
+
+def sawtooth_floor_rises() -> None:
+    """The same sawtooth, but every collection leaves 4 MB more heap in use behind: leak (heap floor)."""
+    write_jsonl(OUT / "sawtooth_floor_rises.jsonl", _gc_sawtooth(120, 30, 4.0, 913))
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (plateau_noise, slow_leak, sawtooth, sawtooth_leak, plateau_then_growth, settling, short, seed_like, bad_inputs):
+    for make in (plateau_noise, slow_leak, sawtooth, sawtooth_leak, plateau_then_growth, settling, short, seed_like,
+                 bad_inputs, step_then_flat, staircase, slowing_growth, sawtooth_cold_first_tooth,
+                 sawtooth_floor_rises):
         make()
 
 

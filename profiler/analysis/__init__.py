@@ -11,13 +11,15 @@ from profiler.analysis.series import load_series
 
 __all__ = ["load_series", "analyze_series", "result_from_series"]
 
-TOP_LEVEL = ("verdict", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation")
+TOP_LEVEL = ("verdict", "evidence_basis", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation")
 
 
 def analyze_series(df, block: int = 10) -> dict:
     """Everything the series says, JSON-able (MB = 2**20 bytes; slopes in MB per iteration).
 
-    Keys: n, metric, unit, iterations{first,last}, verdict, evidence[sentences],
+    Keys: n, metric, unit, iterations{first,last}, verdict, evidence_basis, basis_sentence, rss_verdict,
+    evidence[sentences; the first is basis_sentence], heap_floor (heapfloor.assess) or None, probe (the
+    collection probe's figures) or None, change_points (changepoints.describe) or None, slowing or None,
     phases[{name,first,last,n,mean_mb,start_mb,end_mb,std_mb,shape?}],
     blocks[{block,first,last,n,mean_mb,delta_mb,min_mb,max_mb}], block_size,
     stable{first,last,n,mean_mb,std_mb,min_mb,max_mb,range_mb,median_mb},
@@ -31,15 +33,23 @@ def analyze_series(df, block: int = 10) -> dict:
     points[{iteration,rss_mb,model?}] (for plots), per_model{model: {...}},
     decomposition[rows], decomposition_growth, recommendation.
     Method: phases.py (phases), reclaims.py (reclaims, the sawtooth envelope, what each reclaim
-    gave back), verdict.py (verdict rules and budget).
+    gave back), verdict.py (verdict rules and budget), changepoints.py (level shifts), slowing.py
+    (a decelerating rise), heapfloor.py (heap in use after reclaims and after the collection probe).
+
+    Order of evidence: the heap floor (heap in use right after each reclaim, and after the
+    collection probe's full gc.collect()) outranks the shape of RSS, which follows garbage
+    awaiting collection and memory the allocator keeps. `evidence_basis` names what decided:
+    "heap floor after reclaims", "collection probe" or "rss shape"; the RSS verdict is kept
+    as `rss_verdict` and quoted in the evidence.
     """
     import numpy as np
 
-    from profiler.analysis import decomposition, permodel, phases, reclaims, stats, verdict
+    from profiler.analysis import changepoints, decomposition, heapfloor, permodel, phases, reclaims, slowing, stats, verdict
     from profiler.analysis.stats import MB, rnd, sig
 
     if block < 1:
         block = 10
+    probes = list(df.attrs.get("probes") or [])    # the collection probe (series.py), not iterations
     df = df.sort_values("iteration", kind="stable").reset_index(drop=True)
     it = df["iteration"].to_numpy(dtype=np.int64)
     y = df["rss"].to_numpy(dtype=float) / MB
@@ -75,6 +85,27 @@ def analyze_series(df, block: int = 10) -> dict:
     else:
         v, why = verdict.decide(n_stable=int(ys.size), mk=late_mk, ts=late_ts, ols=late_ols, mean_mb=mean_s,
                                 late_name=late_name, recent=recent)
+    cp = changepoints.describe(it[s:], ys, mean_s) if ys.size >= 2 * changepoints.MIN_SIZE and not env else None
+    slow = None
+    if not env and v != "plateau" and ys.size >= verdict.MIN_STABLE:
+        if cp and cp["shape"] == changepoints.STEP_THEN_FLAT:
+            v, why = "plateau", changepoints.sentence(cp)
+        elif late_name == "growth" or (recent and v == "inconclusive"):
+            w = min(ph.warmup_end, late_from)
+            slow = slowing.assess(it[w:], y[w:], mean_s)
+            if slow:
+                v, why = ("plateau" if slow["levelled_off"] else "inconclusive"), slowing.sentence(slow)
+    rss_verdict, rss_why = v, why
+    level = float(env["level_mb"]) if env and env.get("level_mb") else mean_s
+    floor = heapfloor.assess(df, probes, level)
+    if floor and floor["verdict"] and n >= verdict.MIN_STABLE:
+        v, why, basis = floor["verdict"], floor["sentence"], floor["basis"]
+        outside = heapfloor.outside_climb(df, env, level) if v == "plateau" and rss_verdict == "leak" else None
+        if outside:
+            # the heap holds, but what RSS keeps outside the malloc heap climbs: the heap floor cannot see it
+            v, why = "inconclusive", f"{why}; but {outside}"
+    else:
+        basis = RSS_SHAPE
 
     extrap = None
     if np.isfinite(fit["slope"]):
@@ -82,6 +113,13 @@ def analyze_series(df, block: int = 10) -> dict:
     current = (late_ts["intercept"] + late_ts["slope"] * x[-1]) if np.isfinite(late_ts["slope"]) else y[-1]
 
     evidence = [why]
+    if basis != RSS_SHAPE:
+        evidence.append(("RSS shape, outranked by the heap floor: " if rss_verdict != v else "RSS shape agrees: ")
+                        + f"{rss_verdict}: {rss_why}")
+    elif floor:
+        evidence.append(floor["sentence"])
+    if cp and cp["steps"] and slow is None and not why.startswith("level shift"):
+        evidence.append(changepoints.sentence(cp))
     evidence.append(_stable_sentence(table, it, y, s))
     events = reclaims.attribute(df, ph.sawtooth["trim_positions"], it) if env else []
     if env:
@@ -113,7 +151,14 @@ def analyze_series(df, block: int = 10) -> dict:
         "unit": "MB (2^20 bytes)",
         "iterations": {"first": int(it[0]), "last": int(it[-1])},
         "verdict": v,
+        "evidence_basis": basis,
+        "basis_sentence": why,
+        "rss_verdict": rss_verdict,
         "evidence": evidence,
+        "heap_floor": floor,
+        "probe": floor["probe"] if floor else None,
+        "change_points": cp,
+        "slowing": slow,
         "phases": table,
         "blocks": stats.blocks(it, y, block),
         "block_size": int(block),
@@ -147,7 +192,7 @@ def analyze_series(df, block: int = 10) -> dict:
     result["per_model"] = permodel.per_model(df, stable_from=s)
     evidence.extend(e["sentence"] for e in result["gc_events"][:3])
     result["gc"] = _gc_summary(df)
-    if v != "plateau" and result["gc"] and not result["gc"]["full_collections"]:
+    if v != "plateau" and result["gc"] and not result["gc"]["full_collections"] and not result["probe"]:
         evidence.append(result["gc"]["caveat"])
     if decomposition.available(df):
         rows = decomposition.rows(df)
@@ -171,13 +216,23 @@ def analyze_series(df, block: int = 10) -> dict:
         current = max(t["peak_mb"] for t in env["teeth"][-2:])
     else:
         slope_rec = float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0
+    from profiler.analysis import footprint
+
+    result["loaded"] = footprint.loaded(df)
+    result["container"] = footprint.container(df)
+    if result["container"]:
+        evidence.append(result["container"]["sentence"])
     result["recommendation"] = verdict.recommend(
         verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
-        slope=slope_rec, current_mb=float(current), envelope=env)
+        slope=slope_rec, current_mb=float(current), envelope=env, loaded=result["loaded"])
+    if "sample_s" in df.columns:   # memprof watch: samples over time, worded per hour
+        footprint.time_based(result, df)
     return result
 
 
 SHOWN_RECLAIMS = 3
+# evidence_basis values, strongest first (the run verdict adds SITE_TIMELINE above them, triage/runverdict.py)
+RSS_SHAPE = "rss shape"
 
 
 def _gc_summary(df) -> dict | None:

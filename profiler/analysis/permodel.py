@@ -4,7 +4,9 @@ net_mb_per_switch is the seed's "net leak per switch": the mean, over this
 model's iterations, of RSS after the iteration minus RSS after the previous
 one (the first iteration has no previous one and is skipped). The same mean
 over the stable phase only is given too, because warmup growth would
-otherwise be charged to whichever model happened to run first.
+otherwise be charged to whichever model happened to run first. The peak while
+serving (rss_peak: the iteration's high-water mark, the model loaded and
+generating) and the RSS right after the load say what each model needs.
 """
 from __future__ import annotations
 
@@ -37,6 +39,13 @@ def per_model(df, stable_from: int | None = None) -> dict:
             ds = delta[mask & (pos >= stable_from)]
             ds = ds[~np.isnan(ds)]
             row["net_mb_per_switch_stable"] = rnd(ds.mean()) if ds.size else None
+        for col, key in (("rss_after_load", "rss_after_load_mean_mb"), ("rss_peak", "rss_peak_mean_mb")):
+            if col in df.columns:
+                vals = df.loc[mask, col].astype(float).dropna()
+                row[key] = rnd(vals.mean() / MB) if len(vals) else None
+        if "rss_peak" in df.columns:
+            vals = df.loc[mask, "rss_peak"].astype(float).dropna()
+            row["rss_peak_max_mb"] = rnd(vals.max() / MB) if len(vals) else None
         for col in MEAN_FIELDS:
             if col in df.columns:
                 vals = df.loc[mask, col].astype(float).dropna()

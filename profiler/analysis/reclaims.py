@@ -20,6 +20,8 @@ Reclaim (position i, the first point after the drop), all of:
 One reclaim is enough: a full garbage collection may happen once in 50 iterations.
 
 Envelope: the teeth are the runs between reclaims (the first starts after warmup).
+The first tooth starts cold: with three or more teeth it is left out of the trough and
+peak comparisons (it is warmup, never the baseline the later teeth climb from).
 Each tooth with 3+ points gets a Theil-Sen line against its age (iterations since
 the tooth began); the envelope noise is the robust sigma of all teeth's residuals.
 How much a tooth runs above the one before is the median, over the ages both
@@ -187,14 +189,19 @@ def envelope(iterations, y, start: int, positions: list[int]) -> dict | None:
         offsets.append(off)
         overlaps.append(m)
     starts = [float(it[b]) for b in bounds[:-1]]
-    m = int(np.median(overlaps)) if overlaps else 1
-    troughs = _judge(offsets, starts, sigma, level, max(m, 1), _levels([t["_v"] for t in teeth]))
+    # the first tooth starts cold (libraries mapped, pools filled for the first time): with two
+    # or more teeth after it, it is warmup and not the baseline the later teeth are compared with
+    cold = 1 if len(teeth) >= 3 else 0
+    m = int(np.median(overlaps[cold:])) if overlaps[cold:] else 1
+    troughs = _judge(offsets[cold:], starts[cold:], sigma, level, max(m, 1),
+                     _levels([t["_v"] for t in teeth[cold:]]))
 
     done = [t for t in teeth if t["complete"]]
+    done_cmp = done[1:] if len(done) >= 3 else done
     peaks = None
-    if len(done) >= 2:
-        pv = np.array([float(t["peak_mb"]) for t in done])
-        peaks = _judge(list(np.diff(pv)), [float(t["peak_iteration"]) for t in done], sigma, level, 1, pv)
+    if len(done_cmp) >= 2:
+        pv = np.array([float(t["peak_mb"]) for t in done_cmp])
+        peaks = _judge(list(np.diff(pv)), [float(t["peak_iteration"]) for t in done_cmp], sigma, level, 1, pv)
 
     last = teeth[-1]
     overdue = bool(not last["complete"] and done
@@ -210,6 +217,7 @@ def envelope(iterations, y, start: int, positions: list[int]) -> dict | None:
         "level_mb": stats.rnd(level),
         "troughs": troughs,
         "peaks": peaks,
+        "cold_first_tooth_excluded": bool(cold),
         "overdue": overdue,
         "highest_peak_mb": stats.rnd(max(t["peak_mb"] for t in teeth)),
         "highest_peak_iteration": max(teeth, key=lambda t: t["peak_mb"])["peak_iteration"],

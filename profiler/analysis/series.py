@@ -6,6 +6,10 @@ leave half a line at the end), a file whose first non-blank byte is `{` is JSON
 lines (read strictly: a torn line in a file someone hands us is an error, with
 its line number), anything else that decodes as text is CSV. Every problem is
 one `BadSeries` line, because a traceback tells a user nothing about their file.
+
+Records (or CSV rows) with a `probe` field are the end-of-loop collection probe
+(workload/child.py), not iterations: they are taken out of the frame and kept,
+as plain dicts, in `df.attrs["probes"]`; every statistic sees iterations only.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ def _looks_binary(head: bytes) -> bool:
 
 def _records_from_jsonl(path: Path, *, lenient: bool) -> list[dict]:
     try:
-        return list(iter_records(path, allow_torn_tail=lenient))
+        return list(iter_records(path, allow_torn_tail=lenient, probes=True))
     except UnicodeDecodeError as exc:
         raise BadSeries(f"{path}: not UTF-8 text at byte {exc.start}") from None
 
@@ -97,6 +101,7 @@ def load_series(path) -> "pandas.DataFrame":  # noqa: F821
     if not path.exists():
         raise BadSeries(f"{path}: no such file or directory")
     df, src = _read(path)
+    df, probes = _split_probes(df)
     if df.empty:
         raise BadSeries(f"{src}: empty series (no iteration records)")
     missing = [c for c in REQUIRED if c not in df.columns]
@@ -144,4 +149,34 @@ def load_series(path) -> "pandas.DataFrame":  # noqa: F821
             conv = pd.to_numeric(df[col], errors="coerce")
             if conv.notna().sum() == df[col].notna().sum():
                 df[col] = conv
+    df.attrs["probes"] = probes
     return df
+
+
+def _split_probes(df):
+    """(the iteration rows, the probe records as dicts with numeric fields as floats)."""
+    import pandas as pd
+
+    if "probe" not in df.columns:
+        return df, []
+    flag = df["probe"].notna() & (df["probe"].astype(str).str.strip() != "")
+    rows = df[flag]
+    probes = []
+    for rec in rows.to_dict("records"):
+        out = {}
+        for k, v in rec.items():
+            if v is None or (isinstance(v, float) and v != v):
+                continue
+            if k in NUMERIC_FIELDS or k in ("rss", "after_iteration", "gc_full_collections", "probe_collected"):
+                v = pd.to_numeric(v, errors="coerce")
+                if v != v:
+                    continue
+                v = float(v)
+            out[k] = v
+        if "rss" in out:
+            probes.append(out)
+    rest = df[~flag].drop(columns=["probe"]).reset_index(drop=True)
+    for col in ("after_iteration", "t_probe", "wall_probe", "probe_collected", "probe_released"):
+        if col in rest.columns and rest[col].isna().all():
+            rest = rest.drop(columns=[col])
+    return rest, probes

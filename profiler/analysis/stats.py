@@ -106,7 +106,9 @@ def mann_kendall(y) -> dict:
     """Mann-Kendall trend test with the tie correction; two-sided p from the normal approximation.
 
     S counts, over every pair i < j, +1 when y_j > y_i and -1 when smaller. O(n^2) but done
-    row by row in numpy: 10,000 iterations take well under a second.
+    row by row in numpy: 10,000 iterations take well under a second. Not pymannkendall: its
+    original_test also computes Sen's slope over all n^2 pairs in memory (1.9 s at 3,000 points
+    here); not scipy's kendalltau: it has no continuity correction.
     """
     from scipy import stats
 

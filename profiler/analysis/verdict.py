@@ -46,6 +46,11 @@ the highest peak alone: the mean and sigma of a sawtooth describe the teeth, not
 plateau 3878 +- 97 MB) gives 4500 / 5000 / 8192 MB: its 4.5 GB, 5 GB and 8 GB.
 For a leak the budget only holds until the leak reaches it, so the
 recommendation says after how many more iterations that happens.
+
+Where the records carry the loaded peak (`rss_peak`, footprint.loaded), the base
+is max(the highest loaded peak, the after-unload base + the most a loaded model
+adds on top of what stays after its unload): a server must hold its model, its compute buffers and its KV cache,
+not only what stays after an unload (the seed's 4.5 GB was the loaded footprint).
 """
 from __future__ import annotations
 
@@ -201,42 +206,62 @@ def _stopped(recent: dict, slope: float) -> bool:
 
 
 def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
-              slope: float, current_mb: float, envelope: dict | None = None) -> dict:
+              slope: float, current_mb: float, envelope: dict | None = None,
+              loaded: dict | None = None, unit: str = "iteration") -> dict:
+    """The budget. `loaded` (footprint.loaded) is the high-water mark while a model was loaded and
+    serving: a server sized below it dies at its first request, so the budget covers it whenever
+    the records carry it, while the leak/plateau verdict stays with what is left after unload."""
     tail = "alert = max_expected x 1.10; RAM = next power of two >= alert x 1.5 (MB, rounded up to 2 significant figures)"
     if envelope:
         base = float(envelope["highest_peak_mb"])
-        rule = "max_expected = highest peak of the sawtooth x 1.05; " + tail
+        what = "highest peak of the sawtooth"
     else:
         base = max(peak_mb, mean_mb + 3 * std_mb)
-        rule = "max_expected = max(peak, stable mean + 3 sigma) x 1.05; " + tail
+        what = "max(peak, stable mean + 3 sigma)"
+    after_unload_base = base
+    headroom = 0.0
+    if loaded and loaded.get("peak_mb") is not None:
+        headroom = float(loaded.get("headroom_max_mb") or loaded.get("headroom_mb") or 0.0)
+        # the after-unload base lifted by what a loaded model adds on top of it, or the highest loaded peak seen
+        base = max(float(loaded["peak_mb"]), after_unload_base + max(headroom, 0.0))
+        what = f"max(loaded peak, {what} after unload + the largest loaded headroom)"
+    rule = f"max_expected = {what} x 1.05; " + tail
     max_expected = nice_ceil(base * 1.05)
     alert = nice_ceil(max_expected * 1.10)
     ram = next_pow2(alert * 1.5)
-    rec = {"max_expected_mb": max_expected, "alert_mb": alert, "ram_mb": ram, "rule": rule}
+    rec = {"max_expected_mb": max_expected, "alert_mb": alert, "ram_mb": ram, "rule": rule,
+           "basis": "loaded peak" if loaded and loaded.get("peak_mb") is not None else "after unload"}
+    units = f"{unit}s"
     if verdict == "leak" and slope > 0:
-        to_alert = max(0.0, (alert - current_mb) / slope)
-        to_ram = max(0.0, (ram - current_mb) / slope)
-        rec["iterations_to_alert"] = int(math.ceil(to_alert))
-        rec["iterations_to_ram"] = int(math.ceil(to_ram))
-        rec["sentence"] = (f"Memory leaks {_signed(slope)} MB/iter: from {current_mb:.0f} MB it crosses the "
-                           f"{alert:.0f} MB alert threshold after ~{to_alert:.0f} more iterations and "
+        now = current_mb + max(headroom, 0.0)
+        to_alert = max(0.0, (alert - now) / slope)
+        to_ram = max(0.0, (ram - now) / slope)
+        rec[f"{unit}s_to_alert"] = int(math.ceil(to_alert))
+        rec[f"{unit}s_to_ram"] = int(math.ceil(to_ram))
+        rec["sentence"] = (f"Memory leaks {_signed(slope)} MB/{unit}: from {now:.0f} MB it crosses the "
+                           f"{alert:.0f} MB alert threshold after ~{to_alert:.0f} more {units} and "
                            f"{_gb(ram)} of RAM after ~{to_ram:.0f}: no budget holds; find the leak "
-                           f"(or restart the process well before {to_alert:.0f} iterations).")
+                           f"(or restart the process well before {to_alert:.0f} {units}).")
     elif verdict == "plateau" and envelope:
         k = len(envelope["reclaims"])
         low = min(t["low_mb"] for t in envelope["teeth"])
-        rec["sentence"] = (f"Memory follows a sawtooth between ~{low:.0f} and ~{base:.0f} MB ({k} reclaim"
+        rec["sentence"] = (f"Memory follows a sawtooth between ~{low:.0f} and ~{after_unload_base:.0f} MB ({k} reclaim"
                            f"{'s' if k != 1 else ''}): budget for the peak, not the mean: expect at most "
                            f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")
         if k == 1:
-            rec["sentence"] += (f" Only one reclaim was seen, after a tooth of {envelope['teeth'][0]['n']} iterations: "
+            rec["sentence"] += (f" Only one reclaim was seen, after a tooth of {envelope['teeth'][0]['n']} {units}: "
                                 "a longer tooth peaks higher, so keep the alert.")
     elif verdict == "plateau":
         rec["sentence"] = (f"Memory plateaus at ~{mean_mb:.0f} MB (±{std_mb:.0f} MB): expect at most "
                            f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")
     else:
         rec["sentence"] = (f"Not enough evidence for a verdict; provisional budget: at most {max_expected:.0f} MB, "
-                           f"alert above {alert:.0f} MB, {_gb(ram)} of RAM. Run more iterations.")
+                           f"alert above {alert:.0f} MB, {_gb(ram)} of RAM. Run more {units}.")
+    if loaded and loaded.get("peak_mb") is not None:
+        where = f" at iteration {loaded['peak_iteration']}" + (f" ({loaded['peak_model']})" if loaded.get("peak_model") else "")
+        rec["sentence"] += (f" The budget covers the loaded peak: {loaded['peak_mb']:.0f} MB while a model was loaded "
+                            f"and generating{where}, up to {headroom:.0f} MB above what stays after "
+                            "unload (which decides leak or plateau).")
     rec["max_expected_mb"] = rnd(max_expected)
     rec["alert_mb"] = rnd(alert)
     return rec

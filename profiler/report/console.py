@@ -28,13 +28,18 @@ def summary(result: dict) -> str:
             lines.append(f"  {ev[0]}")
         ci = s.get("slope_ci_mb") or [None, None]
         tt = s.get("trend_test") or {}
-        if s.get("slope_mb_per_iter") is not None:
+        tb = s.get("time_based")
+        if tb and tb.get("slope_mb_per_hour") is not None:
+            tci = tb.get("slope_ci_mb_per_hour") or [None, None]
+            lines.append(f"slope (stable phase): {tb['slope_mb_per_hour']:+g} MB/hour, 95% CI [{_g(tci[0])}, "
+                         f"{_g(tci[1])}] (one sample every {tb['seconds_per_sample']:g} s); Mann-Kendall p={tt.get('p')}")
+        elif s.get("slope_mb_per_iter") is not None:
             lines.append(f"slope (stable phase): {s['slope_mb_per_iter']:+g} MB/iter, 95% CI "
                          f"[{_g(ci[0])}, {_g(ci[1])}]; Theil-Sen {_g(s.get('theil_sen_mb_per_iter'))}; "
                          f"Mann-Kendall p={tt.get('p')}")
         phases = ", ".join(f"{p['name']} {p['first']}-{p['last']} (~{p['mean_mb']:,.0f} MB{_saw(p)})"
                            for p in s.get("phases") or [])
-        lines.append(f"phases ({s.get('n')} iterations): {phases}")
+        lines.append(f"phases ({s.get('n')} {'samples' if tb else 'iterations'}): {phases}")
         g = s.get("decomposition_growth")
         if g:
             lines.append(g["sentence"])

@@ -123,6 +123,8 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
             ["Max expected memory", fmt_mb(rec.get("max_expected_mb"))],
             ["Alert threshold", fmt_mb(rec.get("alert_mb"))],
             ["Recommended RAM", fmt_mb(rec.get("ram_mb"))],
+            ["Budget covers", "the loaded peak (model loaded and generating)" if rec.get("basis") == "loaded peak"
+             else "RSS after unload (the records carry no loaded peak)"],
         ] + ([["Iterations until the alert threshold", str(rec["iterations_to_alert"])]]
              if "iterations_to_alert" in rec else [])
           + ([["Iterations until RAM is full", str(rec["iterations_to_ram"])]]
@@ -147,6 +149,9 @@ def _verdict_gloss(verdict: str, s: dict) -> str:
         slope = (s.get("late_phase") or {}).get("theil_sen_mb_per_iter")
         if s.get("verdict") == "leak" and slope is not None and s.get("envelope"):
             return f"the troughs between reclaims keep climbing ({slope:+g} MB/iteration)"
+        tb = s.get("time_based") or {}
+        if s.get("verdict") == "leak" and tb.get("late_slope_mb_per_hour") is not None:
+            return f"memory keeps growing ({tb['late_slope_mb_per_hour']:+,.1f} MB/hour)"
         if s.get("verdict") == "leak" and slope is not None:
             return f"memory keeps growing ({slope:+g} MB/iteration)"
         return "allocation sites keep growing (see the allocation sites)"
@@ -216,6 +221,9 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
                    ("net_mb_per_switch", "Avg net MB per switch", lambda v: f"{v:+,.2f} MB"),
                    ("net_mb_per_switch_stable", "Avg net MB per switch (stable phase)", lambda v: f"{v:+,.2f} MB"),
                    ("rss_mean_mb", "Mean RSS after unload", lambda v: fmt_mb(v)),
+                   ("rss_after_load_mean_mb", "Mean RSS after load", lambda v: fmt_mb(v)),
+                   ("rss_peak_mean_mb", "Mean peak while serving", lambda v: fmt_mb(v)),
+                   ("rss_peak_max_mb", "Highest peak while serving", lambda v: fmt_mb(v)),
                    ("load_s", "Avg load time", lambda v: f"{v:.2f} s"),
                    ("ttft_s", "Avg time to first token", lambda v: f"{v:.2f} s"),
                    ("gen_s", "Avg generation time", lambda v: f"{v:.2f} s"),
@@ -226,6 +234,24 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
             if any(key in pm[m] for m in models):
                 rows.append([label] + [("n/a" if pm[m].get(key) is None else f(pm[m][key])) for m in models])
         doc.append(("table", ["Metric"] + models, rows))
+
+    c = s.get("container")
+    if c:
+        doc.append(("h", 2, "Container view (memory cgroup)"))
+        doc.append(("p", c["sentence"]))
+        p = c.get("gap_parts") or {}
+        doc.append(("table", ["Figure", "Memory cgroup", "This process (RSS)"], [
+            ["Total", fmt_mb(c.get("usage_mb"), 1), fmt_mb(c.get("rss_mb"), 1)],
+            ["Anonymous", fmt_mb(c.get("anon_mb"), 1), fmt_mb(c.get("rss_anon_mb"), 1)],
+            ["Page cache / file-backed", fmt_mb(c.get("file_mb"), 1), fmt_mb(c.get("rss_file_mb"), 1)],
+            ["  of which mapped files", fmt_mb(c.get("file_mapped_mb"), 1), ""],
+            ["Kernel", fmt_mb(c.get("kernel_mb"), 1), ""],
+            ["Processes", str(c.get("procs") if c.get("procs") is not None else "n/a"), "1"],
+            ["Limit", fmt_mb(c.get("limit_mb")) if c.get("limit_mb") else "none", ""],
+            ["Gap (cgroup - RSS)", fmt_mb(c.get("gap_mb"), 1), ""],
+        ] + [[f"  {label}", _chg(p.get(k)), ""] for k, label in (
+            ("page_cache_beyond_rss_mb", "page cache beyond RSS's file pages"), ("kernel_mb", "kernel memory"),
+            ("other_anon_mb", "anonymous memory of other processes"))]))
 
     g = s.get("decomposition_growth")
     if s.get("decomposition"):
@@ -392,9 +418,19 @@ def _measured_section(doc: list, result: dict, s: dict) -> None:
         elif val:
             rows.append([key.capitalize(), _flat(val)])
     doc.append(("table", ["What", "Value"], rows))
+    if s and meta.get("workload") == "server":
+        doc.append(("p", "Served run (memprof serve): one iteration is one request; the server is measured from "
+                         "outside after each response, while it still holds the model it served (it closes a "
+                         "model only when a request names another), and its peak is the high-water mark since "
+                         "the previous request."))
+    if s and (meta.get("watch") or s.get("time_based")):
+        doc.append(("p", "Watched process (memprof watch): one iteration is one sample; slopes are given per hour."))
     if s:
         doc.append(("ul", [
-            "Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes.",
+            "Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes. The loaded peak "
+            "(the budget's base, when recorded) is the iteration's RSS high-water mark: VmHWM reset through "
+            "/proc/PID/clear_refs at the iteration's start and read at its end (a sampling thread where the "
+            "kernel refuses).",
             "Phases come from the data: warmup ends where the level first stays within 3 robust sigmas of the "
             "Theil-Sen line of what follows; settling lasts while the level is still on the warmup's side of "
             "that line; a growth phase is a suffix with a significant rise (hinge fit, F-test).",

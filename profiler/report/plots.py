@@ -28,7 +28,8 @@ def reclaim_marks(series: dict) -> list[tuple[int, str]]:
 
 def memory_plot(series: dict, path: Path) -> Path | None:
     """RSS per iteration: phases shaded, a marker per model, block means, the stable-phase fit
-    (or, for a sawtooth, the teeth's peaks and a vertical line at each reclaim)."""
+    (or, for a sawtooth, the teeth's peaks and a vertical line at each reclaim), and, when the
+    records carry them, the loaded peak and RSS after load above the after-unload line."""
     pts = series.get("points") or []
     if not pts:
         return None
@@ -40,7 +41,16 @@ def memory_plot(series: dict, path: Path) -> Path | None:
                        lw=0, label=f"{p['name']}{' (sawtooth)' if p.get('shape') == 'sawtooth' else ''} {p['first']}-{p['last']}")
         xs = [q["iteration"] for q in pts]
         ys = [q["rss_mb"] for q in pts]
-        ax.plot(xs, ys, color="#555", lw=1, zorder=2)
+        ax.plot(xs, ys, color="#555", lw=1, zorder=2, label="RSS after unload")
+        loaded = (series.get("loaded") or {}).get("points") or []
+        if loaded:
+            lp = [q for q in loaded if q.get("rss_peak_mb") is not None]
+            ax.plot([q["iteration"] for q in lp], [q["rss_peak_mb"] for q in lp], color="#c1121f", lw=1.2,
+                    marker=".", ms=4, zorder=3, label="peak while loaded (VmHWM)")
+            la = [q for q in loaded if q.get("rss_after_load_mb") is not None]
+            if la:
+                ax.plot([q["iteration"] for q in la], [q["rss_after_load_mb"] for q in la], color="#f77f00",
+                        lw=0.8, ls="--", zorder=3, label="RSS after load")
         models = list(dict.fromkeys(q.get("model") for q in pts))
         for k, m in enumerate(models):
             sel = [q for q in pts if q.get("model") == m]
@@ -69,8 +79,9 @@ def memory_plot(series: dict, path: Path) -> Path | None:
             ax.plot([x0, x1], [f(x0), f(x1)], color="#d62828", lw=2, ls="--", zorder=5,
                     label=f"stable fit {fit['slope_mb_per_iter']:+.3g} MB/iter")
         ax.set_xlabel("iteration")
-        ax.set_ylabel("RSS after unload (MB)")
-        ax.set_title(f"RSS per iteration: verdict {series.get('verdict', '?')}")
+        ax.set_ylabel("RSS (MB)" if loaded else "RSS after unload (MB)")
+        ax.set_title(f"RSS per iteration: verdict {series.get('verdict', '?')}"
+                     + (" (decided after unload; the budget covers the peak)" if loaded else ""))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right", ncol=2)
         fig.tight_layout()

@@ -7,6 +7,15 @@ Put together they can: a site whose live bytes keep growing is a leak whatever
 RSS does; RSS that grows while no site's live bytes do is growth OUTSIDE the
 heap sites, and the RSS decomposition (when the run recorded it) says which
 part of memory it sits in.
+
+Order of evidence (`evidence_basis`, strongest first): per-site live bytes over a capture's
+timeline ("site timeline"; a capture without one, memcheck's records at exit, is "capture
+leak records"), then what the series says (analysis: "heap floor after reclaims",
+"collection probe", "rss shape"). A capture that finds no growing site outweighs a rising
+RSS line: the growth is named for what the RSS decomposition says it is (allocator
+retention, file-backed pages, garbage awaiting Python's collector, memory outside the
+heap) and the verdict is not leak: plateau when the part is one that is not live memory
+or the series' own heap evidence says plateau, else inconclusive, with what would settle it.
 """
 from __future__ import annotations
 
@@ -21,6 +30,9 @@ MAX_NAMED = 5
 # A site that grows by less than this per iteration (1 MiB per 1000 iterations) is minor growth:
 # reported, but it does not make the run a leak (a few interned strings are not an OOM in waiting).
 MIN_MATERIAL_BYTES_PER_ITER = 1024
+
+SITE_TIMELINE = "site timeline"
+CAPTURE_RECORDS = "capture leak records"
 
 
 def is_material(site: dict, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER) -> bool:
@@ -83,8 +95,10 @@ def capture_summary(capture, top: int = 5) -> dict:
         for r in s.sort_values(weight_col, ascending=False).head(top).to_dict("records"):
             top_sites.append(_site_brief(r, capture, unit))
     totals = capture.totals or {}
+    tri = (capture.meta or {}).get("triage") or {}
     return {
         "format": capture.format,
+        "has_timeline": bool(tri.get("judged_slices")),
         "path": capture.path,
         "unit": unit,
         "weight": weight_col,
@@ -170,6 +184,9 @@ def run_verdict(series: dict | None, captures: list) -> dict:
     ranked = sorted(leaking.values(), key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"]))
     leaking_sites = [d for d in ranked if is_material(d)]
     minor_sites = [d for d in ranked if not is_material(d)]
+    collected, freed_mb = probe_collected(series, leaking_sites)
+    if collected:
+        leaking_sites = [d for d in leaking_sites if d not in collected]
 
     primary = next((s for s in summaries if s["peak_total_bytes"]), summaries[0] if summaries else None)
     peak_by_category = dict(primary["peak_by_category"]) if primary else {}
@@ -207,22 +224,70 @@ def run_verdict(series: dict | None, captures: list) -> dict:
                 f"{min(site_growth_mb / rss_slope, 9.99):.0%} of the RSS slope {rss_slope:+.3g} MB/iteration: "
                 f"the growth is theirs")
 
+    timeline = any(summ.get("has_timeline") for summ in summaries)
+    cap_basis = SITE_TIMELINE if timeline else CAPTURE_RECORDS
+    named = None
     if leaking_sites:
-        verdict = "leak"
+        verdict, basis = "leak", cap_basis
+        basis_sentence = (f"{basis}: {len(leaking_sites)} site(s) whose live bytes keep growing ("
+                          + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}"
+                                      if d["slope_bytes_per_iter"] else _name(d) for d in leaking_sites[:MAX_NAMED])
+                          + "): a leak, whatever RSS does")
+    elif collected:
+        verdict, basis = "plateau", series.get("evidence_basis") or "collection probe"
+        grew = sum(d["slope_bytes_per_iter"] for d in collected) / MB
+        basis_sentence = (
+            f"{basis}: over the iteration boundaries the capture sees {len(collected)} site(s) grow ("
+            + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" for d in collected[:MAX_NAMED])
+            + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
+            f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
+            f"garbage awaiting Python's cyclic collector, not a leak ({series.get('basis_sentence')})")
+    elif summaries:
+        basis = cap_basis
+        sv = (series or {}).get("verdict")
+        unknown = sum(int(summ["verdicts"].get("unknown") or 0) for summ in summaries)
+        if unknown:
+            # a site whose growth the capture cannot judge (no iteration count) leaves the run undecided
+            verdict = "inconclusive"
+            basis_sentence = (f"{basis}: no site is seen to keep growing, but the growth of {unknown} site(s) "
+                              f"cannot be judged from this capture (no iteration count); "
+                              f"`--scale A,B` would settle it")
+        elif series is None or sv == "plateau":
+            verdict = "plateau"
+            basis_sentence = f"{basis}: no allocation site's live bytes keep growing"
+            if series:
+                basis_sentence += f"; the series agrees ({series.get('evidence_basis') or 'rss shape'}: " \
+                                  f"{series.get('basis_sentence') or sv})"
+        else:
+            named = name_growth(series)
+            verdict = named["verdict"]
+            basis_sentence = (f"{basis}: no allocation site's live bytes keep growing, so the RSS series' "
+                              f"{sv} ({_rss_slope(series):+.3g} MB/iteration) is not a leak: {named['sentence']}")
     elif series:
         verdict = series.get("verdict") or "inconclusive"
-    elif summaries:
-        # a site whose growth the capture cannot judge (growth unknown) leaves the run undecided
-        verdict = "inconclusive" if any(s["verdicts"].get("unknown") for s in summaries) else "plateau"
+        basis = series.get("evidence_basis") or "rss shape"
+        basis_sentence = series.get("basis_sentence") or f"series verdict {verdict}"
     else:
-        verdict = "inconclusive"
+        verdict, basis, basis_sentence = "inconclusive", None, "nothing to judge"
+    evidence.insert(0, basis_sentence)
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
+    if collected:
+        explained = (f"No leak: the {len(collected)} site(s) that grew over the iteration boundaries "
+                     f"({', '.join(_name(d) for d in collected[:MAX_NAMED])}) held garbage that the collection "
+                     f"probe's gc.collect() freed ({freed_mb:.2f} MB of heap in use).")
+    if named:
+        explained = (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
+                     f"site: {named['sentence']}." if outside else f"No allocation site leaks: {named['sentence']}.")
     gc_info = (series or {}).get("gc") or {}
     if leaking_sites and gc_info and not gc_info.get("full_collections"):
         evidence.append(gc_info["caveat"])
         explained += " Caveat: " + gc_info["caveat"] + "."
     return {
         "verdict": verdict,
+        "evidence_basis": basis,
+        "basis_sentence": basis_sentence,
+        "growth_named": named,
+        "collected_by_probe": collected,
         "evidence": evidence,
         "peak_by_category": peak_by_category,
         "growth_by_category": growth_by_category,
@@ -234,6 +299,79 @@ def run_verdict(series: dict | None, captures: list) -> dict:
         "explained": explained,
         "captures": summaries,
     }
+
+
+def probe_collected(series: dict | None, leaking: list[dict]) -> tuple[list[dict], float]:
+    """The leaking sites whose growth the collection probe gave back: a capture cut at iteration
+    boundaries sees garbage awaiting Python's collector grow like a leak (a run shorter than the
+    collector's period); the probe's full gc.collect() after the loop is the reclaim the run lacked.
+    All of them when the series' heap floor, probe included, says plateau and what they grew since
+    the last floor is what the probe freed (0.5 to 1.5 times the heap in use it gave back: a small
+    leak beside a large free is not excused); else none. Returns (sites, MB freed)."""
+    floor = (series or {}).get("heap_floor") or {}
+    probe = (series or {}).get("probe") or {}
+    if (floor.get("verdict") != "plateau" or probe.get("heap_after_gc_mb") is None
+            or probe.get("heap_last_mb") is None):
+        return [], 0.0
+    sites = [d for d in leaking if d.get("unit") == "iteration" and d.get("slope_bytes_per_iter")]
+    if not sites or len(sites) != len(leaking):
+        return [], 0.0
+    freed = float(probe["heap_last_mb"]) - float(probe["heap_after_gc_mb"])
+    reclaims = [f["iteration"] for f in floor.get("floors") or [] if f.get("source") == "reclaim"]
+    first = (series.get("iterations") or {}).get("first") or 1
+    since = reclaims[-1] if reclaims else first
+    span = max(int(probe["after_iteration"]) - int(since), 1)
+    grew = sum(d["slope_bytes_per_iter"] for d in sites) / MB * span
+    if freed <= 0 or not (0.5 * freed <= grew <= 1.5 * freed):
+        return [], freed
+    return sites, freed
+
+
+# what the RSS decomposition's largest growing part is, and whether it can be live memory
+_PARTS = {
+    "heap_free_retained_mb": ("allocator retention: memory the program freed and glibc keeps for reuse "
+                              "(malloc_trim would return it)", "plateau"),
+    "file_mb": ("file-backed pages: mapped files (models, libraries) that the kernel can drop", "plateau"),
+    "heap_in_use_mb": ("heap in use that no site holds live: objects awaiting Python's cyclic garbage collector",
+                       None),
+    "other_anon_mb": ("anonymous memory outside the malloc heap (mmap'd buffers, thread stacks), which a heap "
+                      "profiler may not attribute", "inconclusive"),
+    "unexplained_mb": ("memory outside the parts the records break RSS into", "inconclusive"),
+}
+
+
+def name_growth(series: dict) -> dict:
+    """{verdict, part, sentence}: the growth no site holds, named from the series' decomposition,
+    collection probe and GC counters; never a leak (no site grows)."""
+    settle = ("a longer run (past several collections), `memprof run --collect-garbage`, or a run that records "
+              "the collection probe would settle it")
+    probe = series.get("probe") or {}
+    floor = series.get("heap_floor") or {}
+    dg = series.get("decomposition_growth") or {}
+    part = dg.get("largest")
+    if floor.get("verdict") == "plateau":
+        return {"verdict": "plateau", "part": part,
+                "sentence": f"the heap returns to its floor ({floor.get('sentence')})"}
+    if not part:
+        return {"verdict": "inconclusive", "part": None,
+                "sentence": ("the records carry no RSS decomposition (heap in use, allocator retention, file pages) "
+                             "to say what grew; " + settle)}
+    text, v = _PARTS.get(part, _PARTS["unexplained_mb"])
+    gc_info = series.get("gc") or {}
+    if part == "heap_in_use_mb":
+        if probe.get("heap_after_gc_mb") is not None:
+            v = "inconclusive"
+            text = ("heap in use that survived the collection probe's full gc.collect(), yet no site holds it "
+                    "live (the capture and mallinfo2 disagree)")
+        elif gc_info and not gc_info.get("full_collections"):
+            v = "inconclusive"
+            text += "; no full collection ran, so that is what it most likely is"
+        else:
+            v = "inconclusive"
+    sentence = f"the growth is {text}" + (f" ({dg['sentence']})" if dg.get("sentence") else "")
+    if v != "plateau":
+        sentence += "; " + settle
+    return {"verdict": v, "part": part, "sentence": sentence}
 
 
 def _capture_sentence(summ: dict) -> str:

@@ -4,7 +4,11 @@ Each iteration loads the next model (alternating through the list), generates
 greedily while timing the first token, unloads, measures the process and appends
 one record to the iterations file (env MEMPROF_ITERATIONS, else RUN_DIR/iterations.jsonl).
 Measuring right after unload is the point: whatever the process still holds then is
-what a model-switching server keeps. It runs in its own process so that any profiler
+what a model-switching server keeps (`rss`, which decides leak or plateau). What a
+server needs while it serves is recorded too: `rss_after_load` (right after the load)
+and `rss_peak` (the high-water mark of the whole iteration, load, generation and
+unload included: the kernel's VmHWM reset at the iteration's start, or a sampling
+thread where the kernel refuses; `peak_method` says which), which the budget covers. It runs in its own process so that any profiler
 can wrap it and a crash costs only the iteration in flight.
 
 Ctrl-C / SIGTERM stop the loop after the current step (exit 130): a generation in
@@ -15,6 +19,13 @@ Records are fsynced as written, so nothing finished is lost either way.
 After each record the loop mallocs and frees one block of a size that encodes the
 iteration (an in-band marker, see IterationMarker): heap profilers record it among the
 program's own events, so their captures can be cut exactly at the boundary.
+
+After the last iteration comes the collection probe (collection_probe): one measurement
+after a full gc.collect() and one after malloc_trim(0), written as records with
+"probe": "gc_collect" / "malloc_trim" and no "iteration". Why: a run too short for
+Python's cyclic collector to have run once cannot tell garbage waiting for it (or
+memory the allocator keeps) from a leak; when heap in use falls back to its floor
+after the collection, the growth was garbage, and the verdict can say so.
 """
 from __future__ import annotations
 
@@ -65,6 +76,37 @@ class IterationMarker:
     def mark(self, iteration: int) -> None:
         if self._malloc is not None:
             self._free(self._malloc(self.size(iteration)))
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None (musl, macOS: no such call)."""
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_size_t]
+    return fn
+
+
+def collection_probe(writer, counter, after_iteration: int) -> None:
+    """The two probe records (see the module docstring); not iterations: the series loader
+    keeps them apart. malloc_trim's is left out where the C library has no malloc_trim."""
+    t, wall = clock.since_start(), time.time()
+    collected = gc.collect()
+    mem = measure.snapshot(counter)
+    writer.write({"probe": "gc_collect", "after_iteration": int(after_iteration), "t_probe": round(t, 6),
+                  "wall_probe": round(wall, 6), "probe_collected": int(collected), **mem})
+    trim = _malloc_trim()
+    if trim is None:
+        return
+    t, wall = clock.since_start(), time.time()
+    released = trim(0)
+    mem = measure.snapshot(counter)
+    writer.write({"probe": "malloc_trim", "after_iteration": int(after_iteration), "t_probe": round(t, 6),
+                  "wall_probe": round(wall, 6), "probe_released": bool(released), **mem})
 
 
 class _Stop:
@@ -234,15 +276,18 @@ def run(config_path: Path) -> int:
     measure.snapshot(counter)   # start counting gc activity from here
     done = 0
     marker = IterationMarker()
+    peak = measure.PeakTracker()
     with rundir.IterationWriter(out) as writer:
         for i in range(1, config.iterations + 1):
             if stop.requested:
                 break
             model = config.model_for(i)
             t_start, wall_start = clock.since_start(), time.time()
+            peak.start()
             t = time.perf_counter()
             llm = loop.load(model)
             load_s = time.perf_counter() - t
+            rss_after_load = measure.rss_now()
             ids, ttft_s, gen_s = loop.generate(llm, stop)
             partial = len(ids) < config.max_tokens   # cut short by Ctrl-C / SIGTERM
             t = time.perf_counter()
@@ -252,6 +297,7 @@ def run(config_path: Path) -> int:
                 gc.collect()
             unload_s = time.perf_counter() - t
             mem = measure.snapshot(counter)
+            rss_peak = peak.peak()
             t_end, wall_end = clock.since_start(), time.time()
             ref = loop.reference.get(model["alias"]) if partial else loop.reference.setdefault(model["alias"], ids)
             ter = None if partial or ref is None else round(token_error_rate(ids, ref), 6)
@@ -264,11 +310,15 @@ def run(config_path: Path) -> int:
                 "unload_s": round(unload_s, 6), "n_tokens": len(ids),
                 "tokens_per_s": round(len(ids) / gen_s, 3) if gen_s > 0 else None,
                 "output_digest": digest(ids), "token_error_rate": ter,
-                **mem, "status": "interrupted" if partial else "ok",
+                **mem, "rss_after_load": rss_after_load, "rss_peak": rss_peak, "peak_method": peak.method,
+                "status": "interrupted" if partial else "ok",
             }
             writer.write(record)
             marker.mark(i)
             done += 1
+        if done and os.environ.get("MEMPROF_PROBE") != "0":
+            collection_probe(writer, counter, done)
+    peak.stop()
     loop.close()
     counter.close()
     if stop.requested:

@@ -49,6 +49,93 @@ def proc_memory(pid: int | str = "self") -> dict[str, int]:
     }
 
 
+def rss_now(pid: int | str = "self") -> int | None:
+    """VmRSS in bytes: one short read of /proc/PID/status (smaps_rollup walks every mapping)."""
+    try:
+        return _read_kv_kb(f"/proc/{pid}/status", {"VmRSS"}).get("VmRSS")
+    except OSError:
+        return None
+
+
+def read_hwm(pid: int | str = "self") -> int | None:
+    """VmHWM (the RSS high-water mark since start or the last reset) in bytes; None if absent."""
+    try:
+        return _read_kv_kb(f"/proc/{pid}/status", {"VmHWM"}).get("VmHWM")
+    except OSError:
+        return None
+
+
+def reset_hwm(pid: int | str = "self") -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: "5" into /proc/PID/clear_refs).
+    False where the kernel or the permissions refuse (then a sampler has to stand in)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakTracker:
+    """The RSS peak of one stretch of time (an iteration, or the time between two requests).
+
+    `start()` resets the kernel's high-water mark; `peak()` reads it. The kernel keeps the
+    mark exactly (it is updated on every page fault that raises RSS), so nothing is missed
+    between two samples. Where clear_refs is refused (an old kernel, another user's
+    process, a sandbox), a thread samples RSS every `interval` seconds instead: then the
+    peak is a lower bound, and `method` says which one was used."""
+
+    def __init__(self, pid: int | str = "self", interval: float = 0.01):
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.method: str | None = None
+        self._max = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _rss(self) -> int:
+        try:
+            return _read_kv_kb(f"/proc/{self.pid}/status", {"VmRSS"}).get("VmRSS", 0)
+        except OSError:
+            return 0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._max = max(self._max, self._rss())
+
+    def start(self) -> None:
+        import threading
+
+        self.stop()
+        if reset_hwm(self.pid) and read_hwm(self.pid) is not None:
+            self.method = "vmhwm"
+            return
+        self.method = "sampled"
+        self._max = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="memprof-peak", daemon=True)
+        self._thread.start()
+
+    def peak(self) -> int | None:
+        """The peak since start(), in bytes (never below the RSS now)."""
+        now = self._rss()
+        if self.method == "vmhwm":
+            hwm = read_hwm(self.pid)
+            return max(hwm or 0, now) or None
+        if self.method == "sampled":
+            self._max = max(self._max, now)
+            return self._max or None
+        return None
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=1)
+            self._thread = None
+
+
 def thread_count(pid: int | str = "self") -> int:
     with open(f"/proc/{pid}/status", "rb") as f:
         for line in f:
@@ -132,4 +219,7 @@ def snapshot(gc_counter: GcCounter | None = None) -> dict:
     out["threads"] = thread_count()
     if gc_counter is not None:
         out.update(gc_counter.take())
+    from profiler.workload import cgroup
+
+    out.update(cgroup.record_fields())
     return out

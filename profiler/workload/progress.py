@@ -55,7 +55,7 @@ class IterationFollower:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(rec, dict):
+            if isinstance(rec, dict) and not rec.get("probe"):   # the collection probe is not an iteration
                 out.append(rec)
         return out
 

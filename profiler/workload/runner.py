@@ -245,7 +245,7 @@ class _RecordTail:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(rec, dict):
+            if isinstance(rec, dict) and not rundir.is_probe(rec):   # the collection probe is no boundary
                 out.append(rec)
         return out
 

@@ -24,7 +24,10 @@ RECORD_FIELDS = {
     "load_s", "ttft_s", "gen_s", "unload_s", "n_tokens", "tokens_per_s", "output_digest",
     "token_error_rate", "rss", "uss", "pss", "rss_anon", "rss_file", "swap", "heap_in_use",
     "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_full_collections", "gc_collected", "status",
+    "rss_after_load", "rss_peak", "peak_method",
 }
+CGROUP_FIELDS = {"cgroup_version", "cgroup_usage", "cgroup_anon", "cgroup_file", "cgroup_file_mapped",
+                 "cgroup_shmem", "cgroup_kernel", "cgroup_swap", "cgroup_limit", "cgroup_procs"}
 
 
 def _config(tiny_models, **kw) -> LoopConfig:
@@ -47,7 +50,12 @@ def test_loop_records(tiny_models, tmp_path, strategy):
     assert [r["iteration"] for r in recs] == [1, 2, 3, 4]
     assert [r["model"] for r in recs] == ["tiny-0.6b", "tiny-1.7b", "tiny-0.6b", "tiny-1.7b"]
     for r in recs:
-        assert set(r) == RECORD_FIELDS
+        assert set(r) - CGROUP_FIELDS == RECORD_FIELDS
+        assert not set(r) & CGROUP_FIELDS or CGROUP_FIELDS <= set(r)
+        # the stages of an iteration: the peak covers the loaded model, and what stays after unload
+        assert r["peak_method"] in ("vmhwm", "sampled")
+        assert r["rss_peak"] >= r["rss_after_load"] and r["rss_peak"] >= r["rss"]
+        assert r["rss_after_load"] + 4 * 2**20 >= r["rss"]
         assert r["strategy"] == strategy and r["status"] == "ok"
         assert r["n_tokens"] == 4
         assert r["token_error_rate"] == 0.0           # greedy decoding is deterministic
@@ -59,6 +67,11 @@ def test_loop_records(tiny_models, tmp_path, strategy):
     assert recs[1]["output_digest"] == recs[3]["output_digest"]
     assert recs[0]["output_digest"] != recs[1]["output_digest"]
     assert all(a["t_end"] <= b["t_start"] for a, b in zip(recs, recs[1:]))
+    # the collection probe after the loop: recorded as such, never read as an iteration
+    probes = [r for r in rundir.iter_records(tmp_path / rundir.ITERATIONS, probes=True) if rundir.is_probe(r)]
+    assert [(p["probe"], p["after_iteration"]) for p in probes] == [("gc_collect", 4), ("malloc_trim", 4)]
+    assert "iteration" not in probes[0] and probes[0]["gc_full_collections"] >= 1
+    assert probes[0]["heap_in_use"] <= recs[-1]["heap_in_use"]
 
     meta = rundir.read_meta(tmp_path)
     assert meta["returncode"] == 0 and meta["iterations"] == 4

@@ -221,8 +221,12 @@ def test_real_tiny_twin_run_rose_then_stopped():
     rss = [r["rss"] / MB for r in recs]
     r = analyse("real_tiny_twins_40.jsonl")
     assert r["n"] == 40
-    assert r["verdict"] == "inconclusive"
-    assert "slowed or stopped" in r["evidence"][0]
+    # the RSS shape alone is inconclusive; heap in use after the GC at 31 is back at its floor
+    assert r["rss_verdict"] == "inconclusive"
+    assert "slowed or stopped" in r["evidence"][1]
+    assert r["verdict"] == "plateau" and r["evidence_basis"] == "heap floor after reclaims"
+    assert r["heap_floor"]["floors"] == [{"iteration": 31, "floor_mb": round(recs[30]["heap_in_use"] / MB, 3),
+                                          "source": "reclaim"}]
     assert [b["mean_mb"] for b in r["blocks"]] == [round(sum(rss[i:i + 10]) / 10, 2) for i in range(0, 40, 10)]
     assert r["peak_mb"] == round(max(rss), 2)
     assert phase(r, "warmup")["start_mb"] == round(rss[0], 2)
@@ -281,7 +285,10 @@ def test_real_demo_run_is_a_sawtooth_reclaimed_by_the_gc():
     assert ev[0]["heap_in_use_change_mb"] == round(fell, 2) == -50.44
     assert ev[0]["rss_change_mb"] == round(rss[30] - rss[29], 2)
     text = " ".join(r["evidence"])
-    assert "sawtooth, not a leak" in r["evidence"][0] and "iteration 31" in r["evidence"][0]
+    # heap in use right after the GC is back at its floor: that decides, and the RSS shape agrees
+    assert r["evidence_basis"] == "heap floor after reclaims" and r["rss_verdict"] == "plateau"
+    assert r["evidence"][0] == r["basis_sentence"] and "10.80 MB, back at the 10.79 MB" in r["evidence"][0]
+    assert "sawtooth, not a leak" in r["evidence"][1] and "iteration 31" in r["evidence"][1]
     assert "Python's cyclic GC ran there (1 collection, 76 objects collected), heap in use fell 50.4 MB" in text
     assert "unreachable reference cycles" in text
     assert "only one reclaim was seen" in text and "a finished tooth lasts 30 iterations" in text
@@ -302,7 +309,10 @@ def test_sawtooth_whose_troughs_climb_is_a_leak():
     growth = phase(r, "growth")
     assert growth["shape"] == "sawtooth" and growth["reclaims"] == [18 + 12 * j for j in range(9)]
     tr = r["envelope"]["troughs"]
-    assert tr["positive"] == tr["n"] == 9 and tr["rises"]
+    # the first tooth starts cold: the later 9 teeth are compared with each other (8 offsets)
+    assert r["envelope"]["cold_first_tooth_excluded"]
+    assert tr["positive"] == tr["n"] == 8 and tr["rises"]
+    assert r["evidence_basis"] == "rss shape"
     assert 0.8 < r["late_phase"]["theil_sen_mb_per_iter"] < 1.25     # planted 1.0
     assert "troughs climb" in r["evidence"][0]
     assert "leaks" in r["recommendation"]["sentence"] and r["recommendation"]["iterations_to_alert"] > 0
@@ -424,11 +434,15 @@ def test_leak_without_a_full_gc_carries_the_reference_cycle_caveat():
     assert not any("garbage collector ran no" in e for e in analyze_series(df)["evidence"])
 
 
-def test_two_reclaims_whose_troughs_move_in_only_one_tooth_is_inconclusive():
+def test_two_reclaims_after_a_cold_first_tooth_are_a_plateau():
     """The 40-iteration heaptrack run of the twins: a GC reclaim at 31 (heap in use -50 MB) and an
-    allocator trim at 36; the troughs end +7 MB higher in all, but only one tooth of two runs
-    higher: not enough to call a leak, nor a plateau."""
+    allocator trim at 36. Compared with the cold first tooth the troughs ran +7 MB higher in one
+    tooth of two (inconclusive before); the first tooth is warmup, and heap in use right after the
+    GC is back at the floor it started from: plateau, on the heap floor."""
     s = analyze_series(load_series(DATA / "twins_heaptrack_40.jsonl"))
     assert [e["iteration"] for e in s["reclaims"]] == [31, 36]
-    assert s["verdict"] == "inconclusive"
-    assert "1 of 2 higher" in s["evidence"][0] and s["evidence"][0].endswith("run more iterations")
+    assert s["envelope"]["cold_first_tooth_excluded"]
+    assert s["verdict"] == "plateau" and s["rss_verdict"] == "plateau"
+    assert s["evidence_basis"] == "heap floor after reclaims"
+    assert [e["iteration"] for e in s["heap_floor"]["reclaims"]] == [31]      # the trim at 36 left the heap alone
+    assert "35.67 MB, back at the 35.61 MB" in s["evidence"][0]

@@ -1,8 +1,16 @@
-"""Captures made by others (tests/data/external/, sources in SOURCES.md) and the defect classes
-they showed, each checked against the tool's own output beside the capture."""
+"""Captures made by others and the defect classes they showed, each checked against the tool's
+own output beside the capture.
+
+The captures are not in this repository (tests/data/external/SOURCES.md lists them, their sources
+and licences): they are read from $MEMPROF_EXTERNAL_CORPUS, else ../shared/external/ beside the
+clone, else a local copy in tests/data/external/; a test whose file is in none of them is skipped.
+Every defect class they showed is also proven on our own fixtures (test_parse_massif.py,
+test_parse_memcheck.py, test_parse_heaptrack.py and the tests below that read tests/data/ only).
+"""
 from __future__ import annotations
 
 import bz2
+import os
 import re
 from pathlib import Path
 
@@ -12,8 +20,23 @@ from profiler.errors import BadCapture
 from profiler.parsers import memcheck, massif
 
 ROOT = Path(__file__).resolve().parents[1] / "data"
-EXT = ROOT / "external"
+REPO = ROOT.parents[1]
 MEMCHECK = ROOT / "memcheck"
+
+
+def corpus_dirs() -> list[Path]:
+    """Where the captures made by others may be, in order of preference."""
+    dirs = [Path(os.environ["MEMPROF_EXTERNAL_CORPUS"])] if os.environ.get("MEMPROF_EXTERNAL_CORPUS") else []
+    return dirs + [REPO.parent / "shared" / "external", ROOT / "external"]
+
+
+def external(sub: str, name: str) -> Path:
+    """The corpus file `sub/name` from the first place that holds it, else skip the test."""
+    for d in corpus_dirs():
+        if (d / sub / name).is_file():
+            return d / sub / name
+    pytest.skip(f"capture made by others not present: put {sub}/{name} (see tests/data/external/SOURCES.md) "
+                f"under $MEMPROF_EXTERNAL_CORPUS, {REPO.parent / 'shared' / 'external'} or {ROOT / 'external'}")
 
 
 def ms_rows(path: Path) -> dict[int, tuple[int, int, int, int]]:
@@ -41,8 +64,8 @@ def log_summary(path: Path) -> dict[str, tuple[int, int]]:
                                   "mv-massif.out.duchainify.bz2", "liboqs-massif.out", "zant-massif_pages.out",
                                   "zant-massif.out", "awesomell-massif.out"])
 def test_massif_visualizer_captures_match_ms_print(name):
-    path = EXT / "massif" / name
-    oracle = EXT / "massif" / (name.removesuffix(".bz2") + ".ms_print.txt")
+    path = external("massif", name)
+    oracle = external("massif", name.removesuffix(".bz2") + ".ms_print.txt")
     cap = massif.parse(path, fileobj=bz2.open(path) if name.endswith(".bz2") else None)
     rows = ms_rows(oracle)
     assert cap.totals["snapshots"] == len(rows)
@@ -57,9 +80,9 @@ def test_massif_visualizer_captures_match_ms_print(name):
 
 def test_marked_peak_is_not_the_largest_heap():
     # massif-visualizer's duchainify capture: massif marked snapshot 67, snapshot 68 holds 3,992 B more
-    path = EXT / "massif" / "mv-massif.out.duchainify.bz2"
+    path = external("massif", "mv-massif.out.duchainify.bz2")
     cap = massif.parse(path, fileobj=bz2.open(path))
-    rows = ms_rows(EXT / "massif" / "mv-massif.out.duchainify.ms_print.txt")
+    rows = ms_rows(external("massif", "mv-massif.out.duchainify.ms_print.txt"))
     assert cap.meta["marked_peak_snapshot"] == 67 and cap.meta["peak_snapshot"] == 68
     assert cap.totals["peak_heap_bytes"] == rows[68][1] == 171122666 > rows[67][1]
     assert cap.totals["peak_heap_extra_bytes"] == rows[68][2] == 1516790
@@ -72,9 +95,9 @@ def test_end_bytes_of_real_projects_follow_the_fall_after_the_last_tree(name, la
     """Three of four real projects' captures end with the heap below their last detailed snapshot
     (--pages-as-heap: 1,757,184 B at the tree, 1,368,064 B at exit; --stacks=yes: 43,000 B and
     6,336 B): the sites' live bytes at the end add up to the final heap, not the tree's."""
-    path = EXT / "massif" / name
+    path = external("massif", name)
     cap = massif.parse(path)
-    rows = ms_rows(EXT / "massif" / f"{name}.ms_print.txt")
+    rows = ms_rows(external("massif", f"{name}.ms_print.txt"))
     end_heap, tree_heap = rows[max(rows)][1], rows[last_tree][1]
     assert cap.meta["end_snapshot"] == last_tree and end_heap < tree_heap
     live = int(cap.sites["live_bytes_end"].sum())
@@ -83,12 +106,12 @@ def test_end_bytes_of_real_projects_follow_the_fall_after_the_last_tree(name, la
 
 
 def test_pages_as_heap_capture_of_another_project():
-    cap = massif.parse(EXT / "massif" / "zant-massif_pages.out")
+    cap = massif.parse(external("massif", "zant-massif_pages.out"))
     assert cap.meta["pages_as_heap"] is True and cap.totals["peak_heap_bytes"] == 1761280
 
 
 def test_stacks_only_capture():
-    cap = massif.parse(EXT / "massif" / "mv-massif.out.stack")
+    cap = massif.parse(external("massif", "mv-massif.out.stack"))
     assert cap.meta["desc"].startswith("--stacks=yes")
     assert cap.totals["peak_heap_bytes"] == 0 and cap.totals["peak_total_bytes"] == 6400272
 
@@ -103,8 +126,9 @@ def test_end_bytes_scaled_when_the_heap_fell_after_the_last_tree():
     assert any("scaled" in n for n in cap.meta["caveats"])
 
 
-def test_ms_print_output_recognised():
-    head = (EXT / "massif" / "vg-peak.ms_print.txt").read_bytes()[:4096]
+@pytest.mark.parametrize("where", ["own", "external"])
+def test_ms_print_output_recognised(where):
+    head = _ms_print_output(where).read_bytes()[:4096]
     assert massif.looks_like_ms_print(head)
     assert not massif.looks_like_ms_print((ROOT / "massif" / "planted.massif.out").read_bytes()[:4096])
 
@@ -115,7 +139,7 @@ def test_ms_print_output_recognised():
 def test_valgrind_regression_outputs_of_every_protocol(protocol):
     # Valgrind's own expected output of memcheck/tests/xml1 (filtered by its test harness: pids,
     # counts and summaries read `...`); the loss record states 396 bytes in 1 block
-    cap = memcheck.parse(EXT / "memcheck" / f"vg-xml1-protocol{protocol}.xml")
+    cap = memcheck.parse(external("memcheck", f"vg-xml1-protocol{protocol}.xml"))
     assert cap.meta["protocol_version"] == protocol
     assert (cap.totals["definitely_lost_bytes"], cap.totals["definitely_lost_blocks"]) == (396, 1)
     assert list(cap.sites["function"]) == ["frame3"]
@@ -127,7 +151,7 @@ def test_valgrind_regression_outputs_of_every_protocol(protocol):
 
 
 def test_protocol_1_still_refused(tmp_path):
-    data = (EXT / "memcheck" / "vg-xml1-protocol2.xml").read_bytes().replace(
+    data = (external("memcheck", "vg-xml1-protocol2.xml")).read_bytes().replace(
         b"<protocolversion>2<", b"<protocolversion>1<", 1)
     (tmp_path / "p1.xml").write_bytes(data)
     with pytest.raises(BadCapture, match="protocol version 1 is not supported"):
@@ -166,6 +190,14 @@ def test_errors_without_errorcounts_entry_counted(tmp_path):
     cap = memcheck.parse(tmp_path / "e.xml")
     assert cap.meta["errors_by_kind"] == {"InvalidRead": 1, "UninitCondition": 1}
     assert cap.totals["errors"] == 2
+    assert any("without an <errorcounts> entry" in n for n in cap.meta["notes"])
+
+
+def _ms_print_output(where: str) -> Path:
+    """ms_print's report: Valgrind's own regression output, or ours on our planted capture."""
+    if where == "own":
+        return ROOT / "massif" / "planted.massif.out.ms_print.txt"
+    return external("massif", "vg-peak.ms_print.txt")
 
 
 # --- files given by mistake -----------------------------------------------------------------------
@@ -176,11 +208,12 @@ def _one_error(err: str) -> str:
     return lines[0]
 
 
-def test_ms_print_output_gets_a_specific_message():
+@pytest.mark.parametrize("where", ["own", "external"])
+def test_ms_print_output_gets_a_specific_message(where):
     from profiler.errors import ExitCode
     from testkit import memprof
 
-    code, _, err = memprof("analyze", EXT / "massif" / "vg-peak.ms_print.txt")
+    code, _, err = memprof("analyze", _ms_print_output(where))
     assert code == ExitCode.BAD_INPUT
     assert "this is ms_print output, give the massif.out file" in _one_error(err)
 
@@ -194,7 +227,7 @@ def test_compressed_file_gets_a_specific_message(tmp_path, kind, tool):
     from profiler.errors import ExitCode
     from testkit import memprof
 
-    data = (EXT / "massif" / "vg-peak.ms_print.txt").read_bytes()
+    data = _ms_print_output("own").read_bytes()
     path = tmp_path / f"notes.{kind}"
     path.write_bytes(bz2.compress(data) if kind == "bzip2" else gzip.compress(data))
     code, _, err = memprof("analyze", path)
@@ -212,6 +245,7 @@ def _si(text: str) -> tuple[float, int]:
 
 
 @pytest.mark.parametrize("name", [
+    "own:planted.gz",                                     # ours: heaptrack 1.4 capture recompressed with gzip
     "ht-heaptrack.david.18594.gz",                        # heaptrack 1.0 (v 10000), file format 2, gzip
     "dhp-data_1.gz",                                      # 1.1.x (v 10150), format 2, gzip
     "ht-heaptrack.embedded_lsan_suppressions.84207.zst",  # 1.3 development (v 10250), format 3, zstd
@@ -220,8 +254,13 @@ def _si(text: str) -> tuple[float, int]:
 def test_heaptrack_test_captures_match_heaptrack_print(name):
     from profiler.parsers import load_capture
 
-    cap = load_capture(EXT / "heaptrack" / name)
-    text = (EXT / "heaptrack" / f"{name}.heaptrack_print.txt").read_text()
+    if name.startswith("own:"):
+        path = ROOT / "heaptrack" / name.removeprefix("own:")
+        oracle = path.with_name(path.name + ".heaptrack_print.txt")     # heaptrack_print -n 5 on the .gz
+    else:
+        path, oracle = external("heaptrack", name), external("heaptrack", f"{name}.heaptrack_print.txt")
+    cap = load_capture(path)
+    text = oracle.read_text()
     fields = dict(re.findall(r"^(calls to allocation functions|temporary memory allocations|peak heap memory "
                              r"consumption|total memory leaked|suppressed leaks): (\S+)", text, re.M))
     assert cap.totals["calls"] == int(fields["calls to allocation functions"])
@@ -239,7 +278,7 @@ def test_real_capture_indirect_split_and_ranking():
     """NovelRT's committed valgrind.xml (Valgrind 3.14, default --show-leak-kinds): two definitely
     lost records hold indirect blocks ("551,493 (400 direct, 551,093 indirect) bytes"). Oracle:
     Valgrind's own record texts."""
-    path = EXT / "memcheck" / "novelrt-valgrind.xml"
+    path = external("memcheck", "novelrt-valgrind.xml")
     cap = memcheck.parse(path)
     texts = re.findall(r"<text>([\d,]+)(?: \(([\d,]+) direct, ([\d,]+) indirect\))? bytes in ([\d,]+) blocks are "
                        r"(definitely|possibly) lost", path.read_text())
@@ -255,22 +294,25 @@ def test_real_capture_indirect_split_and_ranking():
     assert ranked[3] == 551493
 
 
-def test_caveats_printed_with_the_capture(tmp_path):
-    """The scaled end bytes are said where the verdict is read: the console summary and the report."""
+@pytest.mark.parametrize("where, scale", [("own", "0.400"), ("external", "0.147")])
+def test_caveats_printed_with_the_capture(tmp_path, where, scale):
+    """The scaled end bytes are said where the verdict is read: the console summary and the report.
+    Own: fall.massif.out (tests/workloads/fall_after_tree.c, 327,680 B in the tree, 131,072 B at exit);
+    external: Z-Ant's --stacks=yes capture."""
     from testkit import memprof
 
-    capture = EXT / "massif" / "zant-massif.out"
+    capture = ROOT / "massif" / "fall.massif.out" if where == "own" else external("massif", "zant-massif.out")
     code, out, err = memprof("analyze", capture)
     assert code == 0, err
-    assert "note: per-site live bytes at the end are scaled by 0.147" in out
+    assert f"note: per-site live bytes at the end are scaled by {scale}" in out
     code, _, err = memprof("report", capture, "-o", tmp_path / "r")
     assert code == 0, err
-    assert "Note: per-site live bytes at the end are scaled by 0.147" in (tmp_path / "r" / "report.md").read_text()
+    assert f"Note: per-site live bytes at the end are scaled by {scale}" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_count_beyond_64_bits_refused(tmp_path):
     # found by the fuzz run once protocol 2 was read: a 23-digit <leakedbytes> overflowed pandas
-    data = (EXT / "memcheck" / "vg-xml1-protocol2.xml").read_text().replace(
+    data = (external("memcheck", "vg-xml1-protocol2.xml")).read_text().replace(
         "<leakedbytes>396</leakedbytes>", "<leakedbytes>99999999999999999999999</leakedbytes>")
     (tmp_path / "big.xml").write_text(data)
     with pytest.raises(BadCapture, match="too large for a 64-bit count"):

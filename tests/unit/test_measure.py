@@ -110,9 +110,45 @@ def test_gc_counter_counts_collections_and_cycles():
 
 def test_snapshot_has_every_record_field():
     snap = measure.snapshot(measure.GcCounter())
-    assert set(snap) == {"rss", "uss", "pss", "rss_anon", "rss_file", "swap", "heap_in_use",
+    assert {k for k in snap if not k.startswith("cgroup_")} == {"rss", "uss", "pss", "rss_anon", "rss_file", "swap", "heap_in_use",
                          "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_full_collections",
                          "gc_collected"}
+
+
+def _touch(n: int) -> bytearray:
+    block = bytearray(n)
+    for i in range(0, n, 4096):
+        block[i] = 1
+    return block
+
+
+@pytest.mark.parametrize("method", ["vmhwm", "sampled"])
+def test_peak_tracker_sees_a_freed_block(method, monkeypatch):
+    if method == "sampled":
+        monkeypatch.setattr(measure, "reset_hwm", lambda pid="self": False)   # as where the kernel refuses
+    tracker = measure.PeakTracker()
+    block = _touch(16 * 2**20)
+    del block
+    tracker.start()
+    before = measure.proc_memory()["rss"]
+    block = _touch(96 * 2**20)
+    time.sleep(0.05)                     # the sampler's interval is 10 ms
+    del block
+    after = measure.proc_memory()["rss"]
+    peak = tracker.peak()
+    tracker.stop()
+    assert tracker.method == method
+    assert peak >= before + 90 * 2**20   # the 96 MiB block was resident at the peak
+    assert peak >= after
+
+
+def test_reset_hwm_brings_the_mark_down_to_rss():
+    block = _touch(64 * 2**20)
+    del block
+    high = measure.read_hwm()
+    if not measure.reset_hwm():
+        pytest.skip("this kernel refuses clear_refs")
+    assert measure.read_hwm() < high - 32 * 2**20
 
 
 def test_output_quality_measures():

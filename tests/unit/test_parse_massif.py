@@ -24,7 +24,7 @@ from testkit import boundaries as read_boundaries
 DATA = Path(__file__).parent.parent / "data" / "massif"
 HEAPTRACK = Path(__file__).parent.parent / "data" / "heaptrack"
 KiB = 1024
-VALGRIND_FIXTURES = ["planted", "marked", "llama_switch", "pages", "templated", "bytes", "stripped"]
+VALGRIND_FIXTURES = ["planted", "marked", "llama_switch", "pages", "templated", "bytes", "stripped", "fall"]
 
 
 def ms_print(name: str) -> dict:
@@ -177,6 +177,22 @@ def test_pages_as_heap():
     # mmap frames are allocator plumbing: sites are named after their callers
     assert not cap.sites["function"].isin(["mmap", "__mmap64"]).any()
     assert (cap.sites["function"] == "_dl_map_segment").any()
+
+
+def test_end_bytes_scaled_when_the_heap_fell_partly_after_the_last_tree():
+    """fall.massif.out (tests/workloads/fall_after_tree.c, scripts/make_own_defect_fixtures.sh): the
+    only detailed snapshot is the peak; 48 of 64 4-KiB blocks are freed after it. The sites' live
+    bytes at the end add up to ms_print's final heap, not the tree's."""
+    cap = load_capture(DATA / "fall.massif.out")
+    ms = ms_print("fall")
+    end_heap, tree_heap = ms["rows"][max(ms["rows"])][1], ms["rows"][ms["detailed"][-1]][1]
+    assert (tree_heap, end_heap) == (327680, 131072) and ms["detailed"] == [ms["peak"]]
+    assert cap.meta["end_snapshot"] == ms["detailed"][-1] and cap.totals["end_heap_bytes"] == end_heap
+    assert cap.meta["end_sites_scale"] == pytest.approx(end_heap / tree_heap) == 0.4
+    live = int(cap.sites["live_bytes_end"].sum())
+    assert end_heap - len(cap.sites) <= live <= end_heap          # scaled, floor-rounded per site
+    assert int(cap.sites["peak_bytes"].sum()) == tree_heap
+    assert any("scaled by 0.400" in n for n in cap.meta["caveats"])
 
 
 def test_label_forms():

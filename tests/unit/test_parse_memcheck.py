@@ -247,6 +247,39 @@ def test_negative_count_refused(tmp_path):
         load_capture(_bad(tmp_path, "neg.xml", data))
 
 
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_derived_protocols_2_and_3_read(protocol):
+    """errors_default.xml rewritten as protocols 2/3 carry it (scripts/derive_memcheck_v2_v3.py):
+    no <protocoltool>, <leakedbytes> directly under <error>. Oracle: the twin run's LEAK SUMMARY."""
+    cap = load_capture(DATA / f"errors_default_v{protocol}_derived.xml")
+    summary = leak_summary(DATA / "errors_default.log")
+    assert cap.meta["protocol_version"] == protocol and cap.format == "memcheck"
+    assert (cap.totals["definitely_lost_bytes"], cap.totals["definitely_lost_blocks"]) == summary["definitely lost"] == (8, 1)
+    assert (cap.totals["possibly_lost_bytes"], cap.totals["possibly_lost_blocks"]) == summary["possibly lost"] == (1000, 1)
+    # indirect records hidden: the total comes from the "(8 direct, 200 indirect)" split
+    assert cap.totals["indirectly_lost_bytes"] == summary["indirectly lost"][0] == 200
+    assert cap.meta["hidden_kinds"] == ["indirect", "reachable"]
+    total_errors, *_ = error_summary(DATA / "errors_default.log")
+    assert cap.meta["errors_by_kind"] == {"InvalidRead": 2, "UninitCondition": 1}
+    assert cap.totals["errors"] + 2 == total_errors == 5          # plus one per definite/possible record
+    s = cap.sites.set_index("leak_kind")
+    assert (s.loc["definite", "function"], s.loc["definite", "live_bytes_end"]) == ("lose_holder", 208)
+    base = load_capture(DATA / "errors_default.xml")
+    assert cap.totals == base.totals
+
+
+@pytest.mark.parametrize("name, old", [("errors_default_v2_derived.xml", "<leakedbytes>208</leakedbytes>"),
+                                       ("errors.xml", "<leakedbytes>208</leakedbytes>")])
+def test_count_beyond_64_bits_refused_own(tmp_path, name, old):
+    # a 23-digit <leakedbytes> overflowed pandas (found by the fuzz run): under <error> (protocol 2)
+    # and inside <xwhat> (protocol 4)
+    data = (DATA / name).read_text()
+    assert old in data
+    data = data.replace(old, "<leakedbytes>99999999999999999999999</leakedbytes>", 1)
+    with pytest.raises(BadCapture, match="too large for a 64-bit count"):
+        load_capture(_bad(tmp_path, "big.xml", data.encode()))
+
 @pytest.mark.integration
 def test_fresh_valgrind_run_matches_its_leak_summary(tmp_path):
     """The installed Valgrind, on a fresh build: XML totals equal the text run's LEAK SUMMARY."""

@@ -137,7 +137,17 @@ def test_one_reader_for_parser_and_writer():
 
     path = MEMCHECK / "errors.xml"
     assert [r.kind for r in sup.read_records(path)] == [e.kind for e in memcheck.iter_errors(path)]
-    old = Path(__file__).resolve().parents[1] / "data" / "external" / "memcheck" / "vg-xml1-protocol3.xml"
+    for derived in ("errors_default_v2_derived.xml", "errors_default_v3_derived.xml"):
+        old = MEMCHECK / derived           # protocols 2 and 3: no <suppression> elements
+        assert [r.kind for r in sup.read_records(old)] == [e.kind for e in memcheck.iter_errors(old)]
+        supps, skipped = sup.build([old])
+        assert sorted((s.name, s.lines[:2]) for s in supps) == [
+            ("memprof:keep_interior:possible", ["fun:malloc", "fun:keep_interior"]),
+            ("memprof:lose_holder:definite", ["fun:malloc", "fun:lose_holder"])]
+        assert skipped == 2      # the InvalidRead and UninitCondition records
+    from test_external_captures import external
+
+    old = external("memcheck", "vg-xml1-protocol3.xml")
     supps, skipped = sup.build([old])
     assert [(s.name, s.lines[:2]) for s in supps] == [("memprof:frame3:definite", ["fun:malloc", "fun:frame3"])]
     assert skipped == 6      # non-leak errors without a generated <suppression>
@@ -147,7 +157,9 @@ def test_one_reader_for_parser_and_writer():
 def test_real_project_capture_gives_suppressions_valgrind_accepts(tmp_path):
     """NovelRT's valgrind.xml (Valgrind 3.14, --gen-suppressions=all): every record has Valgrind's
     own suppression; identical ones are written once, and Valgrind 3.19 reads the file."""
-    xml = Path(__file__).resolve().parents[1] / "data" / "external" / "memcheck" / "novelrt-valgrind.xml"
+    from test_external_captures import external
+
+    xml = external("memcheck", "novelrt-valgrind.xml")
     out, n, skipped = sup.write_for_run(xml, tmp_path / "novelrt.supp")
     assert (n, skipped) == (14, 0)
     check_file(out)
