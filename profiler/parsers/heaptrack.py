@@ -172,6 +172,8 @@ class _Reader:
         self.col_trace: list[int] = []
         self.col_sized: list[bool] = []
         self.events_seen = 0                        # +/- events before the current segment
+        self.plus_seen = 0                          # `+` events before it (never reset by `A`)
+        self.bytes_seen = 0                         # bytes those `+` requested
 
     # -- errors --------------------------------------------------------------------------
     def bad(self, line_no: int, what: str):
@@ -490,7 +492,14 @@ class _Reader:
         # timeline: a clock target T is cut just before the last `c` with stamp <= T, once a
         # later stamp > T proves no more events belong before it; a marker, just before its malloc
         cuts = []                         # (events before the cut, kind, payload)
-        if len(stamps):
+        if self.tl.grid and len(idx):
+            # no boundaries: slices of work, by allocation count and by allocated bytes. Target N is
+            # cut just before the event that takes the count past N, exactly, whatever the clock did
+            cum = {"calls": np.cumsum(plus) + self.plus_seen,
+                   "bytes": np.cumsum(np.where(plus, self.sizes[idx], 0)) + self.bytes_seen}
+            for axis, key_w, n in self.tl.due_work({a: int(c[-1]) for a, c in cum.items()}):
+                cuts.append((int(np.searchsorted(cum[axis], n, side="right")), "w", (axis, key_w)))
+        elif len(stamps) and not self.tl.grid:
             top_ms = int(stamps.max())
             for key_t, t in self.tl.due(top_ms):
                 j = int(np.searchsorted(stamps, t, side="right")) - 1
@@ -498,6 +507,7 @@ class _Reader:
                     self.tl.at_clock(key_t, self.column_bytes(self.at_last_c))
                 else:
                     cuts.append((int(np.searchsorted(pm_pos, c_pos[j])), "t", key_t))
+        if len(stamps):
             cuts.append((int(np.searchsorted(pm_pos, c_pos[-1])), "c", None))
         cuts += [(p, "m", mark) for p, mark in marks]
         if cuts:
@@ -512,11 +522,18 @@ class _Reader:
                     self.at_last_c = state.copy()
                 elif what == "t":
                     self.tl.at_clock(payload, self.column_bytes(state))
+                elif what == "w":
+                    j = int(np.searchsorted(c_pos, pm_pos[nb])) - 1 if nb < len(pm_pos) else len(c_pos) - 1
+                    self.tl.at_work(*payload, self.column_bytes(state), int(stamps[j]) if j >= 0 else self.last_ms,
+                                    self.events_seen + nb)
                 else:
                     self.tl.marker(*payload, vector=lambda: self.column_bytes(state))
         if len(stamps):
             self.last_ms = int(stamps[-1])
         self.events_seen += len(idx)
+        if len(idx):
+            self.plus_seen += int(plus.sum())
+            self.bytes_seen += int(self.sizes[idx[plus]].sum())
 
     def column_bytes(self, counts):
         """Live bytes per timeline column for live counts per info."""

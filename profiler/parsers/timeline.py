@@ -7,7 +7,12 @@ of one: see `finish`). The engine owns everything about boundaries:
 
 - the plan: the workload's iteration boundaries (iteration, t_end, wall_end), sorted by time,
   thinned to at most `keep` of them (evenly spaced, the first and the last always kept), or,
-  without boundaries, equal time slices on a grid whose step doubles as the capture grows;
+  without boundaries, equal slices of WORK on a grid whose step doubles as the capture grows:
+  the decoder's cumulative count of allocation calls (`due_work`), cut at exact event
+  positions, when it has one; equal slices of its clock (`due`) otherwise. A tool clock can
+  stall (heaptrack's timer thread starves while the program allocates hard, crowding a steady
+  phase into a few slices); the count of calls never does, and a slice boundary then means
+  "after N allocation calls", a state the stream gives exactly;
 - the cut: at the in-band marker written right after the record (profiler/markers.py) when the
   capture has it, else by the decoder's clock at t_end minus the clock's lag;
 - the metadata on how each boundary was cut (`meta`), put into the capture's meta.
@@ -25,6 +30,7 @@ KEEP_BOUNDARIES = 512    # boundaries kept at most; longer runs are thinned even
 CELL_BUDGET = 2_000_000  # sites x kept boundaries in the timeline table: fewer boundaries for many sites
 GRID_MAX = 40            # without boundaries: at most this many equal slices kept while streaming
 GRID_START_MS = 50.0
+WORK_GRID_START = {"calls": 64.0, "bytes": 65536.0}   # slices of work: the first step per axis
 
 
 def cut_meta(n: int, k: int, how: dict) -> dict:
@@ -49,9 +55,51 @@ def thin(n: int, keep: int) -> list[int]:
 @dataclass
 class _Cut:
     vector: object                 # live bytes per column (numpy int64), columns known at the cut
-    how: str                       # "marker" | "clock" | "end"
+    how: str                       # "marker" | "clock" | "calls" | "end"
     seq: int = -1                  # markers: position in the stream (checks the order)
     dist: float = 0.0              # markers: |stamp - target| on the decoder's clock
+    ms: float | None = None        # calls: the decoder clock's latest stamp at the cut
+
+
+class _Grid:
+    """Equal steps of one cumulative count whose total is unknown until the end: the step
+    doubles (every other target dropped) whenever more than GRID_MAX targets would be needed."""
+
+    def __init__(self, step: float):
+        self.dt = float(step)
+        self.targets: list[float] = []
+        self.pending: dict[int, float] = {}
+        self.cuts: dict[int, _Cut] = {}
+
+    def due(self, top: float) -> list[tuple[int, int]]:
+        while top / self.dt > GRID_MAX:
+            self.dt *= 2
+            targets, cuts, pending = [], {}, {}
+            for k, t in enumerate(self.targets):
+                if round(t / self.dt * 2) % 2 == 0:
+                    if k in self.cuts:
+                        cuts[len(targets)] = self.cuts[k]
+                    if k in self.pending:
+                        pending[len(targets)] = t
+                    targets.append(t)
+            self.targets, self.cuts, self.pending = targets, cuts, pending
+        nxt = (len(self.targets) + 1) * self.dt
+        while nxt < top:
+            self.pending[len(self.targets)] = nxt
+            self.targets.append(nxt)
+            nxt += self.dt
+        return sorted(((k, int(t)) for k, t in self.pending.items() if t < top), key=lambda p: p[1])
+
+    def cut(self, key: int, cut: _Cut) -> None:
+        self.pending.pop(key, None)
+        self.cuts[key] = cut
+
+    def kept(self) -> list[tuple[float, _Cut]]:
+        """(target, cut) of the final grid, at most GRID_MAX // 2 of them (every other when more)."""
+        keys = sorted(self.cuts)
+        if len(keys) > GRID_MAX // 2:
+            keys = keys[1::2]
+        return [(self.targets[k], self.cuts[k]) for k in keys]
 
 
 @dataclass
@@ -85,6 +133,8 @@ class Timeline:
         self._at_mark: dict[tuple, _Cut] = {}        # (row, trace) -> best marker cut
         self._at_clock: dict[int, _Cut] = {}         # row (or grid index) -> clock cut
         self.grid_dt = GRID_START_MS
+        self.by_work = False                         # grids over work counts (due_work)
+        self._work: dict[str, _Grid] = {}            # axis ("calls", "bytes") -> its grid
         self._grid: list[float] = []                 # grid targets, ms on the decoder's clock
         self._pending = {r: self.target_ms(r) for r in self.kept}
         self.truncated = False      # set by the decoder when the capture was cut off
@@ -99,6 +149,31 @@ class Timeline:
         if self.grid:
             self._extend_grid(top_ms)
         return sorted(((k, t) for k, t in self._pending.items() if t < top_ms), key=lambda p: p[1])
+
+    def due_work(self, tops: dict) -> list[tuple[str, int, int]]:
+        """Without boundaries, slices of work: for each axis of `tops` (the decoder's cumulative
+        count so far: "calls" = allocation calls, "bytes" = bytes those calls requested), the grid
+        targets (axis, key, N) below it. The decoder cuts target N at the event where the count
+        first passes N (for calls: just before the (N+1)-th call, after exactly N calls and the
+        frees that followed them) and reports it with at_work."""
+        if not self.grid:
+            return []
+        if not self.by_work:
+            if self._grid:
+                raise ValueError("a timeline's grid is cut by work or by the clock, not both")
+            self.by_work = True
+        out = []
+        for axis, top in tops.items():
+            g = self._work.get(axis)
+            if g is None:
+                g = self._work[axis] = _Grid(WORK_GRID_START.get(axis, 64.0))
+            out += [(axis, k, n) for k, n in g.due(top)]
+        return out
+
+    def at_work(self, axis: str, key: int, vector, stamp_ms: float, seq: int) -> None:
+        """The state at work target `key` of `axis` (from `due_work`), at stream position `seq`
+        (+/- events before the cut) and decoder clock `stamp_ms` (its latest stamp there)."""
+        self._work[axis].cut(key, _Cut(vector, axis, seq, ms=float(stamp_ms)))
 
     def _extend_grid(self, max_ms: float):
         """Equal slices of a duration unknown until the end: double the step when there are too many."""
@@ -170,12 +245,32 @@ class Timeline:
             if len(keys) > GRID_MAX // 2:
                 keys = keys[1::2]
             slices = list(range(len(keys) + 1))
-            times = [self._grid[k] / 1000.0 for k in keys] + [end_ms / 1000.0]
             vecs = [self._at_clock[k].vector for k in keys] + [end_vector]
-            self.meta = {"timeline": "equal time slices of the capture; last slice = end",
-                         "timeline_unit": "slice",
-                         "timeline_cut": {"boundaries": 0, "kept": len(slices),
-                                          "by": {"clock": len(keys), "end": 1}}}
+            if self.by_work:
+                # the union of the axes' cuts, in stream order (a position two axes share is one cut)
+                per_axis = {axis: g.kept() for axis, g in self._work.items()}
+                cuts = sorted({c.seq: c for kept in per_axis.values() for _, c in kept}.values(),
+                              key=lambda c: c.seq)
+                slices = list(range(len(cuts) + 1))
+                times = [c.ms / 1000.0 for c in cuts] + [end_ms / 1000.0]
+                vecs = [c.vector for c in cuts] + [end_vector]
+                by = {axis: sum(c.how == axis for c in cuts) for axis in per_axis}
+                steps = {axis: int(kept[0][0]) if kept else None for axis, kept in per_axis.items()}
+                self.meta = {"timeline": (f"slices by allocation count and by allocated bytes: a cut after every "
+                                          f"{steps.get('calls')} allocation calls and after every "
+                                          f"{steps.get('bytes')} bytes requested, at exact event positions in "
+                                          f"the stream, not by the {decoder_clock} (it stalls while the program "
+                                          f"allocates); last slice = end"),
+                             "timeline_unit": "slice",
+                             "timeline_cut": {"boundaries": 0, "kept": len(slices),
+                                              "by": {**by, "end": 1}, "per_slice": steps}}
+                return slices, times, np.vstack([row_of(v) for v in vecs]), {}
+            else:
+                times = [self._grid[k] / 1000.0 for k in keys] + [end_ms / 1000.0]
+                self.meta = {"timeline": "equal time slices of the capture; last slice = end",
+                             "timeline_unit": "slice",
+                             "timeline_cut": {"boundaries": 0, "kept": len(slices),
+                                              "by": {"clock": len(keys), "end": 1}}}
             return slices, times, np.vstack([row_of(v) for v in vecs]) if vecs else np.zeros((0, n_columns)), {}
         trace = self.marker_trace()
         kept = self.kept

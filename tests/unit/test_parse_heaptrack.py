@@ -153,12 +153,14 @@ def test_timeline_at_iteration_boundaries(aligned):
     assert t == [b[1] for b in boundaries()]
 
 
-def test_timeline_without_boundaries_is_equal_time_slices(cap):
+def test_timeline_without_boundaries_is_slices_of_work(cap):
+    # no records: cut after equal counts of allocation calls and of requested bytes (not by
+    # heaptrack's clock, which stalls while the program allocates); times are the clock's there
     tl = cap.timeline
     per_slice = tl.drop_duplicates("slice").sort_values("slice")
-    assert 10 <= len(per_slice) <= 21
-    steps = per_slice["t"].diff().dropna().round(6).tolist()[:-1]  # the last slice is the end
-    assert len(set(steps)) == 1
+    assert 10 <= len(per_slice) <= 41
+    assert cap.meta["timeline"].startswith("slices by allocation count")
+    assert per_slice["t"].tolist() == sorted(per_slice["t"].tolist())
     # the last slice is the end state
     last = tl[tl["slice"] == per_slice["slice"].max()].set_index("site_id")["live_bytes"]
     assert (last == cap.sites.set_index("site_id")["live_bytes_end"]).all()
