@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from profiler import rundir
+from profiler import jsonout, rundir
 from profiler.errors import BadCapture, BadInput, BadSeries
+from profiler.sniff import looks_binary as _looks_binary
 
 PRIVATE_KEYS = ("_captures",)
 TOP_SITES_IN_JSON = 200
@@ -109,10 +110,6 @@ def _refuse_known_non_captures(path: Path, head: bytes) -> None:
         if head.startswith(magic) and not (name == "bzip2" and head[3:4] not in b"123456789"):
             raise BadCapture(f"{path}: {name}-compressed data in which memprof recognises no capture; "
                              f"decompress it (`{tool} {path.name}`) and give memprof the result")
-
-
-def _looks_binary(head: bytes) -> bool:
-    return b"\0" in head or head[:4] in (b"\x28\xb5\x2f\xfd",) or head[:2] == b"\x1f\x8b"
 
 
 def _run_records(run_dir: Path):
@@ -233,18 +230,13 @@ def capture_to_dict(capture) -> dict[str, Any]:
     }
 
 
-def _plain(v):
-    """numpy scalars -> Python numbers, so the result is JSON-able."""
-    if hasattr(v, "item") and not isinstance(v, (list, tuple, dict, str)):
-        try:
-            return v.item()
-        except (ValueError, AttributeError):
-            return str(v)
-    return v
+_plain = jsonout.plain
 
 
 def public(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in PRIVATE_KEYS}
+    """What analysis.json, `analyze --json` and report.json hold: the result without its in-memory
+    parts, tagged with its schema (profiler/schema/analysis.schema.json)."""
+    return jsonout.tagged({k: v for k, v in result.items() if k not in PRIVATE_KEYS}, "analysis")
 
 
 def save_result(run_dir: Path, result: dict) -> None:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from profiler import jsonout
 from profiler.errors import BadSeries, UsageProblem
 
 META = "meta.json"
@@ -75,7 +76,7 @@ def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename) so a killed process never leaves half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+        tmp.write_text(jsonout.dumps(obj) + "\n")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a failed save leaves neither half a file nor its temp

@@ -1,4 +1,5 @@
-"""Shared fixtures: the planted C workload, built once per session from tests/workloads/planted.c."""
+"""Shared fixtures: the planted C workload, built once per session from tests/workloads/planted.c;
+the `needs` marker (tests/testkit.py: a missing set-up tool skips, and fails under CI=true)."""
 from __future__ import annotations
 
 import shutil
@@ -7,15 +8,25 @@ from pathlib import Path
 
 import pytest
 
+import testkit
+
 WORKLOADS = Path(__file__).parent / "workloads"
 DATA = Path(__file__).parent / "data"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(*tools): programs or modules the test runs; missing: skip, "
+                                       "or fail under CI=true")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers(name="needs"):
+        testkit.need(*mark.args)
+
+
 def _cc(args: list[str]) -> None:
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if not cc:
-        pytest.fail("no C compiler: run scripts/install_system.sh")
-    subprocess.run([cc, *args], check=True)
+    testkit.need("gcc")
+    subprocess.run([shutil.which("gcc"), *args], check=True)
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,7 @@ MIN_SUFFIX = 4      # points needed to fit a reference line at all
 HEAD = 3            # consecutive points that must sit inside the band to end the warmup
 BAND_SIGMAS = 3.0
 MIN_HINGE_SIDE = 8
-TREND_P = 0.01
+from profiler.constants import TREND_P  # noqa: E402
 MIN_SETTLING = 3     # fewer points than this are noise, not a settling phase
 HINGE_P = 0.001     # stricter: the change point is chosen by searching, which flatters the fit
 SETTLE_P = 0.01     # a false settling only shortens the stable phase; the leak slope stays in its model

@@ -61,7 +61,7 @@ RELEVANT_FRACTION_PER_1000 = 0.10
 OVERDUE_FACTOR = 1.5
 MEDIAN_SE = 1.2533        # standard error of a median / of a mean, for normal noise (sqrt(pi/2))
 MANY_TEETH = 6            # from this many teeth on, the tooth levels are a series of their own
-TREND_P = 0.01
+from profiler.constants import TREND_P  # noqa: E402
 MIN_GC_FALL_MB = 0.25     # a GC run after which heap in use fell less than this is not reported
 MAX_GC_EVENTS = 100
 

@@ -25,19 +25,7 @@ NUMERIC_FIELDS = ("t_start", "t_end", "wall_start", "wall_end", "load_s", "ttft_
                   "n_tokens", "tokens_per_s", "token_error_rate", "uss", "pss", "rss_anon", "rss_file", "swap",
                   "heap_in_use", "heap_free_retained", "heap_mmap", "threads", "gc_collections", "gc_collected")
 MIN_PLAUSIBLE_RSS = 64 * 1024   # bytes; a series whose largest rss is below this is in kB or MB
-# Leading bytes of compressed or binary captures people hand us by mistake.
-_BINARY_MAGICS = (b"\x28\xb5\x2f\xfd", b"\x1f\x8b", b"\x7fELF", b"PK\x03\x04", b"BZh", b"\xfd7zXZ")
-
-
-def _looks_binary(head: bytes) -> bool:
-    if any(head.startswith(m) for m in _BINARY_MAGICS) or b"\x00" in head:
-        return True
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # a multi-byte character cut by the head's end is still text
-        return exc.start < len(head) - 4
-    return False
+from profiler.sniff import looks_binary as _looks_binary  # noqa: E402  (shared with the pipeline)
 
 
 def _records_from_jsonl(path: Path, *, lenient: bool) -> list[dict]:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-MB = float(1 << 20)   # memprof's "MB" is the MiB of /proc (2**20 bytes)
+from profiler.constants import MB  # noqa: F401  (memprof's "MB": 2**20 bytes)
 
 
 def rnd(x, nd: int = 2):
@@ -72,34 +72,8 @@ def ols(x, y) -> dict:
             "resid_std": math.sqrt(s2)}
 
 
-THEIL_SEN_MAX_POINTS = 1500
-
-
-def thin(x, y, max_points: int):
-    """Every k-th point so that at most `max_points` remain (keeps the first and spreads evenly)."""
-    n = len(y)
-    if n <= max_points:
-        return x, y
-    idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
-    return x[idx], y[idx]
-
-
-def theil_sen(x, y, max_points: int = THEIL_SEN_MAX_POINTS) -> dict:
-    """Median of pairwise slopes with its 95% interval (Sen's rank-based bounds).
-
-    Pairs grow with n^2 (10,000 iterations = 50 million slopes), so a longer series is
-    thinned to `max_points` evenly spaced points: the estimate stays unbiased and the
-    interval only gets a little wider, i.e. more cautious."""
-    from scipy import stats
-
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    x, y = thin(x, y, max_points)
-    if x.size < 2 or np.ptp(x) == 0:
-        return {"slope": float("nan"), "intercept": float(np.median(y)) if y.size else float("nan"),
-                "ci": (float("nan"), float("nan"))}
-    res = stats.theilslopes(y, x, alpha=0.95)
-    return {"slope": float(res[0]), "intercept": float(res[1]), "ci": (float(res[2]), float(res[3]))}
+# Theil-Sen is shared with the site judge (triage), below both layers
+from profiler.stats import THEIL_SEN_MAX_POINTS, theil_sen, thin  # noqa: E402,F401
 
 
 def mann_kendall(y) -> dict:

@@ -58,8 +58,9 @@ import math
 
 from profiler.analysis.stats import rnd, sig
 
+from profiler.constants import TREND_P  # noqa: F401  (shared with phases and reclaims)
+
 MIN_STABLE = 8
-TREND_P = 0.01
 WEAK_P = 0.05
 RELEVANT_FRACTION_PER_1000 = 0.10
 

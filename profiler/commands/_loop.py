@@ -2,20 +2,25 @@
 
 Each command may override the defaults (Valgrind runs want fewer iterations and
 tokens), so the decorator is a factory: `@loop_options(iterations=4, max_tokens=4)`.
+The defaults, the ranges, the --quick policy and the checks are LoopConfig's
+(profiler/workload/config.py); this module only turns them into options.
 """
 from __future__ import annotations
 
 import click
 
-QUICK = {"models": ("tiny-0.6b", "tiny-1.7b"), "iterations": 6, "max_tokens": 8}
+from profiler.workload import config as _config
 
+QUICK = _config.QUICK
+LIMITS = _config.LIMITS
+_FIELDS = _config.LoopConfig.defaults()
 DEFAULTS = {
-    "models": ("0.6b", "1.7b"),
-    "iterations": 50,
-    "strategy": "reload",
+    "models": _config.DEFAULT_MODELS,
+    "iterations": _FIELDS["iterations"],
+    "strategy": _FIELDS["strategy"],
     "prompt": None,          # LoopConfig's default prompt
-    "max_tokens": 16,
-    "n_ctx": 512,
+    "max_tokens": _FIELDS["max_tokens"],
+    "n_ctx": _FIELDS["n_ctx"],
     "threads": None,         # all usable cores
 }
 
@@ -36,18 +41,18 @@ def loop_options(**default_overrides):
                          metavar="ALIAS|PATH",
                          help="Model to load, repeatable; the loop alternates between them. "
                               "Aliases: 0.6b, 1.7b, tiny-0.6b, tiny-1.7b."),
-            click.option("--iterations", "-n", type=click.IntRange(1, 100000), default=d["iterations"],
+            click.option("--iterations", "-n", type=click.IntRange(*LIMITS["iterations"]), default=d["iterations"],
                          show_default=True, help="Load/generate/unload iterations."),
-            click.option("--strategy", type=click.Choice(["reload", "reset"]), default=d["strategy"],
+            click.option("--strategy", type=click.Choice(list(_config.STRATEGIES)), default=d["strategy"],
                          show_default=True,
                          help="reload: destroy and recreate the model every iteration; "
                               "reset: keep one instance per model and reset it on a switch."),
             click.option("--prompt", default=d["prompt"], help="Prompt text for each generation."),
-            click.option("--max-tokens", type=click.IntRange(1, 4096), default=d["max_tokens"],
+            click.option("--max-tokens", type=click.IntRange(*LIMITS["max_tokens"]), default=d["max_tokens"],
                          show_default=True, help="Tokens generated per iteration (greedy)."),
-            click.option("--n-ctx", type=click.IntRange(16, 1 << 20), default=d["n_ctx"], show_default=True,
+            click.option("--n-ctx", type=click.IntRange(*LIMITS["n_ctx"]), default=d["n_ctx"], show_default=True,
                          help="Context size (sizes the KV cache)."),
-            click.option("--threads", type=click.IntRange(1, 1024), default=d["threads"],
+            click.option("--threads", type=click.IntRange(*LIMITS["threads"]), default=d["threads"],
                          help="llama.cpp threads [default: all usable cores]."),
             click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
                          help="Run directory [default: runs/<command>-<timestamp>]."),
@@ -105,15 +110,10 @@ def loop_config_from_options(opts: dict, *, validate_models: bool = True):
         if opts.get(key) in (None, ()):
             opts[key] = value
     if opts.get("quick"):
-        for key, value in QUICK.items():
-            if not _given(key, opts) or opts.get(key) in (None, ()):
-                opts[key] = value
-    if int(opts["max_tokens"]) >= int(opts["n_ctx"]):
-        # llama-cpp-python would fail in the child with a bare numpy broadcast error
-        from profiler.errors import UsageProblem
-
-        raise UsageProblem(f"--max-tokens {opts['max_tokens']} does not fit in --n-ctx {opts['n_ctx']}: "
-                           "the prompt and the generated tokens share the context")
+        opts = _config.apply_quick(opts, [k for k in QUICK if _given(k, opts) and opts.get(k) not in (None, ())])
+    # every check that needs no model, before a model is resolved or a twin written
+    _config.check_fields(**{k: opts.get(k) for k in ("iterations", "strategy", "prompt", "max_tokens", "n_ctx",
+                                                     "threads")})
     overrides = M.parse_overrides(opts.get("model_paths"))
     # user files first: a bad path fails at once, before any twin is written
     resolved = [M.resolve_model(name, overrides, create=False) for name in opts["models"]]
@@ -134,10 +134,6 @@ def loop_config_from_options(opts: dict, *, validate_models: bool = True):
         n_ctx=int(opts["n_ctx"]),
     )
     if opts.get("prompt") is not None:
-        if not opts["prompt"].strip():
-            from profiler.errors import UsageProblem
-
-            raise UsageProblem("--prompt is empty: give the text to generate from (or leave the option out)")
         kw["prompt"] = opts["prompt"]
     if opts.get("threads"):
         kw["threads"] = int(opts["threads"])
@@ -150,3 +146,23 @@ def loop_run_dir(opts: dict, label: str):
     from profiler.rundir import new_run_dir
 
     return new_run_dir(opts.get("out"), label)
+
+
+def profile_command(backend: str, cmd, loop_opts: dict, *, make_loop=None, scale: str | None = None,
+                    **session_kw) -> None:
+    """The profiler commands' shared body: `--scale` runs (two runs of `-- CMD`), else refuse loop
+    options beside `-- CMD`, build the loop (with `make_loop`, default loop_config_from_options)
+    when there is no command, run the session under `backend` and print its summary.
+    `session_kw` goes to the session (options=..., assume_yes=..., timeout=...)."""
+    from profiler.backends import session
+
+    if scale:
+        from profiler.commands._scale import run_scaled
+
+        return run_scaled(backend, scale, cmd, loop_opts, session_kw.get("options"),
+                          assume_yes=session_kw.get("assume_yes", False))
+    if cmd:
+        refuse_loop_options_with_command(loop_opts)
+    loop = None if cmd else (make_loop or loop_config_from_options)(loop_opts)
+    session.profile_and_summarize(backend, loop=loop, command=list(cmd) or None, out=loop_opts.get("out"),
+                                  echo_out=click.echo, **session_kw)

@@ -1,8 +1,8 @@
 """`memprof analyze PATH`: recompute the analysis of a run, a capture or a memory series."""
-import json
 
 import click
 
+from profiler import jsonout
 from profiler.commands._common import block_option, rules_option
 
 
@@ -20,7 +20,7 @@ def command(path, rules, block, as_json):
 
     result = pipeline.analyze(path, rules=rules, block=block, save=True)
     if as_json:
-        click.echo(json.dumps(pipeline.public(result), indent=2, default=str))
+        click.echo(jsonout.dumps(pipeline.public(result), kind="analysis"))
     else:
         click.echo(console.summary(result))
     if result.get("truncated"):

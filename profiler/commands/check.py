@@ -1,8 +1,8 @@
 """`memprof check RUN_DIR|CAPTURE`: exit 1 when something leaks, for CI."""
-import json
 
 import click
 
+from profiler import jsonout
 from profiler.commands._common import rules_option
 
 
@@ -43,7 +43,7 @@ def command(path, max_slope, allow, min_growth, rules, as_json):
     result = analyze_for_check(path, rules)
     found = gate.check_result(result, max_slope=max_slope, allow=allow, min_growth=min_growth)
     if as_json:
-        click.echo(json.dumps(found, indent=2, default=str))
+        click.echo(jsonout.dumps(found, kind="check"))
     else:
         for d in found["leaking_sites"]:
             click.echo(gate.site_line(d))

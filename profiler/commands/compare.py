@@ -1,8 +1,8 @@
 """`memprof compare A B`: two runs or captures side by side, site by site."""
-import json
 
 import click
 
+from profiler import jsonout
 from profiler.commands._common import rules_option
 
 
@@ -20,6 +20,6 @@ def command(a, b, rules, top, as_json):
 
     cmp = diff.compare_results(analyze_for_check(a, rules), analyze_for_check(b, rules))
     if as_json:
-        click.echo(json.dumps(cmp, indent=2, default=str))
+        click.echo(jsonout.dumps(cmp, kind="compare"))
     else:
         click.echo(diff.to_text(cmp, top=top))

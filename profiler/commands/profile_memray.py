@@ -19,19 +19,8 @@ def command(native, trace_python_allocators, aggregate, follow_fork, scale, cmd,
     """Run the switch loop (or a Python command, after --) under memray. memray sees
     mmap as well as malloc. The capture stays in RUN_DIR/capture/memray.bin beside
     iterations.jsonl; then it is parsed and summarised."""
-    from profiler.backends import session
-    from profiler.commands._loop import loop_config_from_options
+    from profiler.commands._loop import profile_command
 
     options = {"native": native, "trace_python_allocators": trace_python_allocators,
                "aggregate": aggregate, "follow_fork": follow_fork}
-    if scale:
-        from profiler.commands._scale import run_scaled
-
-        return run_scaled("memray", scale, cmd, loop_opts, options)
-    if cmd:
-        from profiler.commands._loop import refuse_loop_options_with_command
-
-        refuse_loop_options_with_command(loop_opts)
-    loop = None if cmd else loop_config_from_options(loop_opts)
-    session.profile_and_summarize("memray", loop=loop, command=list(cmd) or None, options=options,
-                                  out=loop_opts.get("out"), echo_out=click.echo)
+    profile_command("memray", cmd, loop_opts, scale=scale, options=options)

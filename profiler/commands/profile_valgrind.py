@@ -48,7 +48,7 @@ def command(tool, pages_as_heap, threshold, suppressions, no_default_suppression
     (or --timeout) saves the tool's data through vgdb and stops at once. The
     capture stays in RUN_DIR/capture/ beside iterations.jsonl; then it is parsed
     and summarised."""
-    from profiler.backends import session
+    from profiler.commands._loop import profile_command
     from profiler.errors import UsageProblem
 
     if tool == "massif" and (suppressions or no_default_suppressions or gen_suppressions):
@@ -58,18 +58,8 @@ def command(tool, pages_as_heap, threshold, suppressions, no_default_suppression
     options = {"pages_as_heap": pages_as_heap, "threshold": threshold, "suppressions": suppressions,
                "no_default_suppressions": no_default_suppressions, "gen_suppressions": gen_suppressions,
                "leak_timeline": leak_timeline and tool == "memcheck" and not cmd}
-    if scale:
-        from profiler.commands._scale import run_scaled
-
-        return run_scaled(tool, scale, cmd, loop_opts, options, assume_yes=assume_yes)
-    if cmd:
-        from profiler.commands._loop import refuse_loop_options_with_command
-
-        refuse_loop_options_with_command(loop_opts)
-    loop = None if cmd else _loop_config(loop_opts)
-    session.profile_and_summarize(tool, loop=loop, command=list(cmd) or None, options=options,
-                                  out=loop_opts.get("out"), assume_yes=assume_yes, echo_out=click.echo,
-                                  timeout=timeout)
+    profile_command(tool, cmd, loop_opts, make_loop=_loop_config, scale=scale, options=options,
+                    assume_yes=assume_yes, timeout=timeout)
 
 
 def _loop_config(loop_opts):

@@ -7,8 +7,9 @@ commands print.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from profiler import jsonout
 
 __all__ = ["render"]
 
@@ -38,26 +39,8 @@ def render(result: dict, out_dir: Path) -> list[Path]:
     js = out_dir / "report.json"
     # the top-level `sites`/`totals` are `analyze --json`'s copies of captures[0]'s: written once here
     twin = {k: v for k, v in result.items() if not (k in ("sites", "totals") and result.get("captures"))}
-    js.write_text(json.dumps(_json_safe(twin), indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
+    js.write_text(jsonout.dumps(twin, kind="analysis") + "\n", encoding="utf-8")
     page = out_dir / "report.html"
     verdict = str(result.get("verdict") or series.get("verdict") or "")
     page.write_text(htmlpage.render(blocks, out_dir, verdict=verdict), encoding="utf-8")
     return [md, js, page] + written
-
-
-def _json_safe(obj):
-    """NaN and infinities become null: report.json must be strict JSON for any consumer."""
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        try:
-            return _json_safe(obj.item())
-        except (ValueError, AttributeError, TypeError):
-            return str(obj)
-    return obj

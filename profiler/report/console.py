@@ -7,7 +7,7 @@ TOP = 5
 
 
 def _b(x) -> str:
-    from profiler.report.document import fmt_bytes
+    from profiler.fmt import fmt_bytes
 
     return fmt_bytes(x)
 

@@ -6,49 +6,22 @@ strings taken from the data, never markup, so a site named `<script>` stays text
 
 Blocks: ("h", level, text) | ("p", text) | ("strong", text) | ("ul", [text])
         | ("table", [header], [[cell]]) | ("img", relative_path, alt)
-        | ("raw", markdown, html)   (a section another module rendered, e.g. triage)
+A text or a cell is a plain string, or a list of spans for names that must stay
+literal: a plain string, ("code", text), ("b", text) or ("br", markdown separator)
+(a line break in HTML). Every section, the allocation-site section included, is blocks.
 """
 from __future__ import annotations
 
 import shlex
 
-MB = float(1 << 20)
-TOP_SITES = 10
+from profiler.constants import MB  # noqa: F401
+from profiler.fmt import fmt_bytes, fmt_mb, fmt_signed  # noqa: F401  (console and others import them from here)
+from profiler.fmt import fmt_num as _num
 
 
-def fmt_mb(x, nd: int = 0) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:,.{nd}f} MB"
-
-
-def fmt_signed(x, unit: str = "") -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:+g}{unit}"
-
-
-def fmt_bytes(b) -> str:
-    if b is None:
-        return "n/a"
-    try:
-        b = float(b)
-    except (TypeError, ValueError):
-        return str(b)
-    if b != b:
-        return "n/a"
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(b) >= size:
-            return f"{b / size:,.2f} {unit}"
-    return f"{b:,.0f} B"
-
-
-def _num(x, nd=2) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:,.{nd}f}"
-    return str(x)
+def code(text) -> tuple:
+    """A code span: a name from a capture, shown literally ("?" when missing)."""
+    return ("code", str(text if text is not None else "?"))
 
 
 def phase_behaviour(p: dict) -> str:
@@ -60,8 +33,6 @@ def phase_behaviour(p: dict) -> str:
         return sawtooth_behaviour(p)
     if p["name"] == "growth":
         return f"rising {p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
-    if p.get("shape") == "sawtooth" and p.get("reclaims") is not None:
-        return sawtooth_behaviour(p)
     text = f"stable ~{p['mean_mb']:,.0f} MB (±{p.get('std_mb') or 0:,.0f} MB)"
     if p.get("shape") == "sawtooth":
         text += f", sawtooth: {p.get('trims')} trims, period ~{p.get('period'):g} iterations"
@@ -110,12 +81,10 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     if s:
         _series_sections(doc, s, images)
 
-    section = (triage_section.markdown(result), triage_section.html(result))
-    if section[0] or section[1]:
-        doc.append(("raw", section[0], section[1]))
+    doc.extend(triage_section.blocks(result))
 
-    # the triage section shows the sites when it has anything to say; else list them here
-    _captures_section(doc, result.get("captures") or [], with_sites=not (section[0] or section[1]))
+    # the capture totals; the sites are the triage section's (it has something to say for every capture)
+    _captures_section(doc, result.get("captures") or [])
 
     doc.append(("h", 2, "Recommendations"))
     if rec:
@@ -370,7 +339,7 @@ def _gc(e: dict) -> str:
     return f"{e['gc_collections']} run(s)" + (f", {n} objects" if n is not None else "")
 
 
-def _captures_section(doc: list, captures: list, with_sites: bool = True) -> None:
+def _captures_section(doc: list, captures: list) -> None:
     if not captures:
         return
     doc.append(("h", 2, "Captures"))
@@ -382,21 +351,9 @@ def _captures_section(doc: list, captures: list, with_sites: bool = True) -> Non
                         [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
         for caveat in (cap.get("meta") or {}).get("caveats") or []:
             doc.append(("p", f"Note: {caveat}"))
-        sites = sorted(cap.get("sites") or [], key=lambda r: -(r.get("live_bytes_end") or 0))[:TOP_SITES]
-        # the sites that hold the peak are listed too, even when little of theirs lives at the end
-        by_peak = [r for r in sorted(cap.get("sites") or [], key=lambda r: -(r.get("peak_bytes") or 0))[:3]
-                   if (r.get("peak_bytes") or 0) > 0 and r not in sites]
-        sites += by_peak
-        if sites and with_sites:
-            n = cap.get("n_sites", len(cap.get("sites") or []))
-            extra = f", and the {len(by_peak)} largest at the peak" if by_peak else ""
-            doc.append(("p", f"Top {len(sites) - len(by_peak)} of {n} allocation sites by live bytes at the end{extra}"
-                             + (f" ({cap['sites_note']})" if cap.get("sites_note") else "") + ":"))
-            doc.append(("table", ["Site", "Module", "Category", "Verdict", "Live at end", "Peak", "Allocations"], [
-                [str(r.get("site") or r.get("function") or "?"), str(r.get("module") or ""),
-                 str(r.get("category") or ""), str(r.get("verdict") or ""), fmt_bytes(r.get("live_bytes_end")),
-                 fmt_bytes(r.get("peak_bytes")), _num(r.get("alloc_count"), 0)]
-                for r in sites]))
+        # the sites themselves are the allocation-site section's
+        if cap.get("sites_note"):
+            doc.append(("p", f"Note: {cap['sites_note']}"))
 
 
 def _measured_section(doc: list, result: dict, s: dict) -> None:

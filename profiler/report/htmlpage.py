@@ -1,10 +1,11 @@
-"""Render report blocks as one self-contained HTML page: plots inlined as base64 PNG, every
-string from the data passed through html.escape (capture site names are attacker-controlled
-in the sense that any binary can name its functions anything)."""
+"""Render report blocks as one self-contained HTML page through a Jinja2 template
+(templates/report.html.j2) with autoescaping: capture site names are attacker-controlled in the
+sense that any binary can name its functions anything, and escaping by the template engine
+leaves no f-string to forget. Plots are inlined as base64 PNG."""
 from __future__ import annotations
 
 import base64
-import html
+import functools
 from pathlib import Path
 
 STYLE = """
@@ -16,37 +17,40 @@ th{background:#f3f3f3}td{font-variant-numeric:tabular-nums}img{max-width:100%}
 """
 
 
-def _img(path: Path, alt: str) -> str:
-    try:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-    except OSError:
-        return ""
-    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+@functools.lru_cache(maxsize=1)
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("profiler.report", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.get_template("report.html.j2")
+
+
+def _inline_images(blocks: list[tuple], base_dir: Path | None) -> list[tuple]:
+    """("img", path, alt) -> ("img", base64 data or "", alt); a missing plot is left out."""
+    out = []
+    for b in blocks:
+        if b[0] == "img":
+            try:
+                data = base64.b64encode((Path(base_dir or ".") / b[1]).read_bytes()).decode("ascii")
+            except OSError:
+                data = ""
+            b = ("img", data, b[2])
+        out.append(b)
+    return out
+
+
+def _title(blocks: list[tuple]) -> str:
+    h1 = next((b[2] for b in blocks if b[0] == "h" and b[1] == 1), "memprof report")
+    return h1 if isinstance(h1, str) else "".join(p if isinstance(p, str) else p[1] for p in h1 if p[0] != "br")
 
 
 def render(blocks: list[tuple], base_dir: Path, verdict: str = "") -> str:
-    e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">']
-    title = next((b[2] for b in blocks if b[0] == "h" and b[1] == 1), "memprof report")
-    out.append(f"<title>{e(title)}</title><style>{STYLE}</style></head><body>")
-    for b in blocks:
-        kind = b[0]
-        if kind == "h":
-            out.append(f"<h{b[1]}>{e(b[2])}</h{b[1]}>")
-        elif kind == "p":
-            out.append(f"<p>{e(b[1])}</p>")
-        elif kind == "strong":
-            out.append(f'<p class="verdict {e(verdict)}"><strong>{e(b[1])}</strong></p>')
-        elif kind == "ul":
-            out.append("<ul>" + "".join(f"<li>{e(item)}</li>" for item in b[1]) + "</ul>")
-        elif kind == "table":
-            head = "".join(f"<th>{e(h)}</th>" for h in b[1])
-            rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in b[2])
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif kind == "img":
-            out.append(_img(base_dir / b[1], b[2]))
-        elif kind == "raw":
-            if b[2]:
-                out.append(b[2])
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    return _template().render(blocks=_inline_images(blocks, base_dir), verdict=verdict, fragment=False,
+                              title=_title(blocks), style=STYLE)
+
+
+def fragment(blocks: list[tuple]) -> str:
+    """The blocks' HTML without the page around them (images are not inlined)."""
+    return _template().render(blocks=[b for b in blocks if b[0] != "img"], verdict="", fragment=True,
+                              title="", style="").strip("\n")

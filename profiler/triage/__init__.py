@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+from profiler.fmt import num
 from profiler.triage.rules import CATEGORIES, Rules, load_rules
 from profiler.triage.runverdict import capture_summary, run_verdict
 
@@ -187,8 +188,4 @@ def active_window(matrix) -> int:
 
 
 def _num(x) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return 0.0
-    return 0.0 if v != v else v
+    return num(x, 0.0)

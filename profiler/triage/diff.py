@@ -7,18 +7,10 @@ while pools and set-up stay put.
 """
 from __future__ import annotations
 
-import math
 import re
 
-from profiler.triage.growth import fmt_bytes
-
-
-def _num(x):
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
+from profiler.fmt import fmt_bytes, fmt_signed_bytes
+from profiler.fmt import num as _num
 
 
 def _pair_captures(a: list, b: list) -> list[tuple]:
@@ -160,9 +152,7 @@ def _b(x) -> str:
 
 
 def _d(x) -> str:
-    if x is None:
-        return "-"
-    return ("+" if x > 0 else "") + fmt_bytes(x) if x else "0"
+    return "-" if x is None else fmt_signed_bytes(x)
 
 
 def to_text(cmp: dict, top: int = 20) -> str:

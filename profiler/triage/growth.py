@@ -24,6 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from profiler.fmt import fmt_bytes  # noqa: F401  (re-exported: triage's evidence sentences use it)
+
 LEAK, POOL, INIT_ONCE, TRANSIENT = "leak", "pool", "init-once", "transient"
 # growth unknown: what is left at exit, from a tool with no timeline and a run with no known
 # iteration count (memcheck on a command without records): kind, blocks and bytes, no shape
@@ -55,37 +57,13 @@ def theil_sen(y: Sequence[float], x: Sequence[float] | None = None) -> float:
     """Median of the pairwise slopes; 0.0 for fewer than two points. Long series are thinned to
     MAX_TS_POINTS evenly spaced points first: the median slope of a thinned series is the same
     estimator on a coarser grid, and a 5000-iteration timeline stays cheap."""
-    import numpy as np
+    from profiler.stats import theil_sen_slope
 
-    yv = np.asarray(y, dtype=float)
-    n = yv.size
-    if n < 2:
-        return 0.0
-    xv = np.arange(n, dtype=float) if x is None else np.asarray(x, dtype=float)
-    if n > MAX_TS_POINTS:
-        keep = np.unique(np.linspace(0, n - 1, MAX_TS_POINTS).round().astype(int))
-        xv, yv = xv[keep], yv[keep]
-    i, j = np.triu_indices(yv.size, 1)
-    dx = xv[j] - xv[i]
-    ok = dx != 0
-    if not ok.any():
-        return 0.0
-    return float(np.median((yv[j][ok] - yv[i][ok]) / dx[ok]))
+    return theil_sen_slope(y, x, max_points=MAX_TS_POINTS)
 
 
 def _a(word: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
-
-
-def fmt_bytes(n: float) -> str:
-    n = float(n)
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            v = n / size
-            return f"{sign}{v:.1f} {unit}" if v < 100 else f"{sign}{v:.0f} {unit}"
-    return f"{sign}{n:.0f} B"
 
 
 def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: float = 0.0,

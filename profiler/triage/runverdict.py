@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 
+from profiler.constants import MB
+from profiler.fmt import fmt_pct
 from profiler.triage.growth import LEAK, SEVERITY, fmt_bytes
 
-MB = float(1 << 20)
 # RSS growth counts as "explained" by the sites when they account for at least this share of it
 EXPLAINED_SHARE = 0.5
 MAX_NAMED = 5
@@ -143,7 +144,7 @@ def _name(site: dict) -> str:
 
 
 def _pct(part: float, whole: float) -> str:
-    return f"{100.0 * part / whole:.0f}%" if whole else "n/a"
+    return fmt_pct(part, whole, missing="n/a")
 
 
 def rss_rate(series: dict) -> float:

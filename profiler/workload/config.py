@@ -1,5 +1,9 @@
 """The loop's configuration: one JSON file the child reads, so any wrapper
-(valgrind, heaptrack, memray) can run the same loop with one argument."""
+(valgrind, heaptrack, memray) can run the same loop with one argument.
+
+LoopConfig owns its defaults, the --quick policy and every check, one field or several:
+the command-line options are built from them (commands/_loop.py) and a loop.json written
+by hand is refused for the same reasons, with the same words."""
 from __future__ import annotations
 
 import json
@@ -32,6 +36,44 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+DEFAULT_MODELS = ("0.6b", "1.7b")
+# --quick: the tiny twins, few iterations and tokens, for what the user did not set
+QUICK = {"models": ("tiny-0.6b", "tiny-1.7b"), "iterations": 6, "max_tokens": 8}
+# the accepted range of each integer field (the command-line options use the same)
+LIMITS = {"iterations": (1, 100000), "max_tokens": (1, 4096), "n_ctx": (16, 1 << 20), "threads": (1, 1024)}
+
+
+def apply_quick(values: dict, given) -> dict:
+    """`values` under the --quick policy: QUICK's value for every key not in `given`."""
+    return {**values, **{k: v for k, v in QUICK.items() if k not in set(given)}}
+
+
+def check_fields(*, iterations=None, strategy=None, prompt=None, max_tokens=None, n_ctx=None, threads=None,
+                 **_ignored) -> None:
+    """The checks that need no model: ranges, the strategy, a prompt with text, and the tokens
+    fitting the context. Callable before any model is resolved, so a bad value fails first."""
+    values = {"iterations": iterations, "max_tokens": max_tokens, "n_ctx": n_ctx, "threads": threads}
+    for name, v in values.items():
+        if v is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise UsageProblem(f"{flag} must be a whole number, got {v!r}")
+        lo, hi = LIMITS[name]
+        if v < 1:
+            raise UsageProblem(f"{name.replace('_', '-')} must be at least 1")
+        if not lo <= v <= hi:
+            raise UsageProblem(f"{flag} {v} is outside {lo}-{hi}")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise UsageProblem(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
+        raise UsageProblem("--prompt is empty: give the text to generate from (or leave the option out)")
+    if max_tokens is not None and n_ctx is not None and max_tokens >= n_ctx:
+        # llama-cpp-python would fail in the child with a bare numpy broadcast error
+        raise UsageProblem(f"--max-tokens {max_tokens} does not fit in --n-ctx {n_ctx}: "
+                           "the prompt and the generated tokens share the context")
+
+
 @dataclass
 class LoopConfig:
     """models: [{alias, path}] visited in turn; strategy "reload" destroys and recreates the
@@ -54,6 +96,8 @@ class LoopConfig:
         self.validate()
 
     def validate(self) -> None:
+        check_fields(**{k: getattr(self, k) for k in ("iterations", "strategy", "prompt", "max_tokens", "n_ctx",
+                                                      "threads")})
         if not self.models:
             raise UsageProblem("the loop needs at least one model")
         for m in self.models:
@@ -75,6 +119,15 @@ class LoopConfig:
     def model_for(self, iteration: int) -> dict:
         """The model of 1-based `iteration`: the list is visited in turn."""
         return self.models[(iteration - 1) % len(self.models)]
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """Each field's default ("models": the default aliases; "threads": all usable cores)."""
+        out = {"models": DEFAULT_MODELS}
+        for name, f in cls.__dataclass_fields__.items():
+            if name != "models":
+                out[name] = f.default_factory() if callable(f.default_factory) else f.default
+        return out
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -4,15 +4,13 @@ a build Valgrind cannot decode, and memcheck suppressions written and reused."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from profiler import rundir
+from testkit import memprof_process, need, needs
 
 pytestmark = pytest.mark.integration
 
@@ -20,13 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "tests" / "workloads" / "planted_driver.py"
 AVX512_SRC = ROOT / "tests" / "data" / "valgrind" / "avx512.c"
 KIB = 1024
-needs_valgrind = pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")
-needs_heaptrack = pytest.mark.skipif(not shutil.which("heaptrack"), reason="heaptrack not installed")
+needs_valgrind = needs("valgrind")
+needs_heaptrack = needs("heaptrack")
 
 
-def memprof(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout, cwd=ROOT)
+def memprof(*args, env=None, timeout=600):
+    return memprof_process(*args, env=env, timeout=timeout, cwd=ROOT)
+
+
+TOOL = {"massif": "valgrind", "memcheck": "valgrind", "heaptrack": "heaptrack", "memray": "memray"}
 
 
 def one_error_line(proc) -> str:
@@ -65,11 +65,7 @@ LOOP_CASES = {
 
 @pytest.mark.parametrize("backend", list(LOOP_CASES))
 def test_loop_under_each_backend(backend, tiny_models, tmp_path):
-    pytest.importorskip("llama_cpp")
-    if backend in ("massif", "memcheck") and not shutil.which("valgrind"):
-        pytest.skip("valgrind not installed")
-    if backend == "heaptrack" and not shutil.which("heaptrack"):
-        pytest.skip("heaptrack not installed")
+    need("llama_cpp", TOOL[backend])
     cmd, pattern = LOOP_CASES[backend]
     run = tmp_path / "run"
     proc = memprof(*cmd, *loop_args(tiny_models), "--out", run)
@@ -197,6 +193,7 @@ def test_missing_tool_exits_4(cmd, tool, planted_bin, tmp_path):
 @pytest.fixture(scope="module")
 def crashing_bin(tmp_path_factory) -> Path:
     """Allocates, marks one iteration, leaks a block and aborts."""
+    need("gcc")
     d = tmp_path_factory.mktemp("crash")
     src = d / "crash.c"
     src.write_text(r"""
@@ -219,10 +216,7 @@ int main(void) {
 
 @pytest.mark.parametrize("backend", ["massif", "memcheck", "heaptrack"])
 def test_crashing_command_exits_5_and_keeps_the_capture(backend, crashing_bin, tmp_path):
-    if backend == "heaptrack" and not shutil.which("heaptrack"):
-        pytest.skip("heaptrack not installed")
-    if backend != "heaptrack" and not shutil.which("valgrind"):
-        pytest.skip("valgrind not installed")
+    need(TOOL[backend])
     run = tmp_path / "run"
     cmd = ["heaptrack"] if backend == "heaptrack" else ["valgrind", "--tool", backend]
     proc = memprof(*cmd, "--out", run, "--", crashing_bin)
@@ -245,7 +239,7 @@ def test_crashing_command_exits_5_and_keeps_the_capture(backend, crashing_bin, t
             assert totals["peak_heap_bytes"] > 0
 
 
-@needs_valgrind
+@needs("valgrind", "gcc")
 def test_unhandled_instruction_is_unsupported_with_the_reason(tmp_path):
     exe = tmp_path / "avx512"
     subprocess.run(["gcc", "-O0", "-o", str(exe), str(AVX512_SRC)], check=True)

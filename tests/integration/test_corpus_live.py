@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from testkit import absent, memprof_process, need
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +27,8 @@ DRIVER = ROOT / "tests" / "corpus" / "ujson_dump_error" / "driver.py"
 def _python(env: str) -> Path:
     py = VENVS / env / "bin" / "python"
     if not py.is_file():
-        msg = f"{py} missing: run `make corpus-venv` (scripts/make_corpus.sh venvs)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    if shutil.which("heaptrack") is None:
-        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)("heaptrack not installed")
+        absent(f"{py} missing: run `make corpus-venv` (scripts/make_corpus.sh venvs)")
+    need("heaptrack")
     return py
 
 
@@ -41,14 +36,14 @@ def _python(env: str) -> Path:
 def test_ujson_dump_error_under_heaptrack(tmp_path, env, truth):
     py = _python(env)
     run = tmp_path / env
-    memprof = [sys.executable, "-m", "profiler"]
-    done = subprocess.run([*memprof, "heaptrack", "--out", str(run), "--", str(py), str(DRIVER),
-                           "--records"],   # the driver's 15 iterations, as in the committed corpus
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    done = memprof_process("heaptrack", "--out", run, "--", py, DRIVER,
+                           "--records",   # the driver's 15 iterations, as in the committed corpus
+                           timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len((run / "iterations.jsonl").read_text().splitlines()) == 15
-    result = json.loads(subprocess.run([*memprof, "analyze", str(run), "--json"], capture_output=True,
-                                       text=True, timeout=600, check=True, cwd=ROOT).stdout)
+    analysed = memprof_process("analyze", run, "--json", timeout=600, cwd=ROOT)
+    assert analysed.returncode == 0, analysed.stderr[-2000:]
+    result = json.loads(analysed.stdout)
     assert result["captures"], result.keys()
     if truth == "leak":
         assert result["verdict"] == "leak", result["triage"]["evidence"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from profiler.parsers import load_capture
+from testkit import needs
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ with open(sys.argv[1], "a") as f:
 """
 
 
-@pytest.mark.skipif(shutil.which("heaptrack") is None, reason="heaptrack not installed")
+@needs("heaptrack")
 def test_python_marker_reaches_heaptrack_and_cuts_the_timeline(tmp_path):
     its = tmp_path / "iterations.jsonl"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))

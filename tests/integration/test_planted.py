@@ -11,12 +11,11 @@ init_once's malloc and scratch_work's malloc/free pair.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from testkit import memprof_process, need
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +27,7 @@ LEAK_LINES = ("leak_lost (", "leak_reachable (")
 
 
 def memprof(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return memprof_process(*args, timeout=timeout, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +42,14 @@ BACKENDS = {
     "massif": ("valgrind", ["valgrind", "--tool", "massif"], {"scratch_work": "transient"}),
     # memcheck reports what is left at exit: the freed scratch buffer is not in it
     "memcheck": ("valgrind", ["valgrind", "--tool", "memcheck"], {}),
-    "memray": (None, ["memray"], {"scratch_work": "transient"}),
+    "memray": ("memray", ["memray"], {"scratch_work": "transient"}),
 }
 COMMON = {"leak_lost": "leak", "leak_reachable": "leak", "pool_acquire": "pool", "init_once": "init-once"}
 
 
 def _record(name: str, planted: dict, out: Path, n: int = N) -> Path:
     tool, args, _ = BACKENDS[name]
-    if tool and not shutil.which(tool):
-        pytest.skip(f"{tool} not installed")
+    need(tool)
     cmd = [DRIVER, planted["lib"], n] if name == "memray" else [planted["bin"], n]
     p = memprof(*args, "--out", out, "--", *cmd)
     assert p.returncode == 0, p.stdout + p.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -15,9 +14,9 @@ from profiler import rundir
 from profiler.errors import WorkloadFailed
 from profiler.workload.config import LoopConfig
 from profiler.workload.runner import prepare_loop, run_workload
+from testkit import memprof_process, needs
 
-pytestmark = pytest.mark.integration
-pytest.importorskip("llama_cpp")
+pytestmark = [pytest.mark.integration, needs("llama_cpp")]
 
 RECORD_FIELDS = {
     "iteration", "model", "model_path", "strategy", "t_start", "t_end", "wall_start", "wall_end",
@@ -36,8 +35,7 @@ def _config(tiny_models, **kw) -> LoopConfig:
 
 
 def _memprof(*args, env=None, **kw):
-    return subprocess.Popen([sys.executable, "-m", "profiler", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, **kw)
+    return memprof_process(*args, env=env, popen=True, **kw)
 
 
 @pytest.mark.parametrize("strategy", ["reload", "reset"])

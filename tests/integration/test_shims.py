@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +12,18 @@ from pathlib import Path
 import pytest
 
 from profiler import rundir
+from testkit import memprof_process, need, needs
 
 pytestmark = pytest.mark.integration
-needs_heaptrack = pytest.mark.skipif(not shutil.which("heaptrack"), reason="heaptrack not installed")
+needs_heaptrack = needs("heaptrack")
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAKER = ROOT / "tests" / "workloads" / "ctypes_leak.py"
 KIB = 1024
 
 
-def memprof(*args, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+def memprof(*args, timeout=600):
+    return memprof_process(*args, timeout=timeout, cwd=ROOT)
 
 
 def script(path: Path, text: str) -> Path:
@@ -88,8 +87,7 @@ def test_other_shell_wrapper_refused_before_it_runs(tmp_path):
     wrapper = script(tmp_path / "start-server", f"#!/bin/sh\ntouch {marker}\nexec /bin/true \"$@\"\n")
     run = tmp_path / "run"
     proc = memprof("heaptrack", "--out", run, "--", wrapper)
-    if shutil.which("heaptrack") is None:
-        pytest.skip("heaptrack not installed")
+    need("heaptrack")
     assert proc.returncode == 2
     line = one_error_line(proc)
     assert "is a shell script (#!/bin/sh): heaptrack would trace the shell" in line

@@ -8,15 +8,14 @@ instruction decoder (--tool=none shares it with every tool, and is the fastest).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")]
-pytest.importorskip("llama_cpp")
+from testkit import needs
+
+pytestmark = [pytest.mark.integration, needs("valgrind", "llama_cpp")]
 
 SCRIPT = """
 import sys, llama_cpp

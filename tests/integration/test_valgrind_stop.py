@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,18 +16,11 @@ import pytest
 
 from profiler import rundir
 from profiler.workload.config import VALGRIND_POLICY
+from testkit import need
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-CI = os.environ.get("CI") == "true"
-
-
-def need(tool: str):
-    if not shutil.which(tool):
-        if CI:
-            pytest.fail(f"{tool} is not installed (CI=true: a missing tool fails)")
-        pytest.skip(f"{tool} not installed")
 
 
 def twin_args(tiny_models, *aliases) -> list[str]:

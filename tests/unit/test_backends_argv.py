@@ -2,8 +2,6 @@
 the Valgrind preflight on real logs and real compiled code, the time estimate's rules."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +11,10 @@ import pytest
 from profiler import backends
 from profiler.backends import estimate, valgrind_preflight
 from profiler.errors import ToolMissing, UsageProblem
+from testkit import memprof_process, need, needs
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "valgrind"
 LOOP_ARGV = [sys.executable, "-m", "profiler.workload.child", "/r/loop.json"]
-needs_valgrind = pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")
 
 
 def test_massif_argv(tmp_path):
@@ -96,34 +94,6 @@ def test_missing_tool_names_the_package(monkeypatch, tmp_path, name, package):
         backends.get(name).check_available()
 
 
-@needs_valgrind
-@pytest.mark.parametrize("name", ["massif", "memcheck"])
-def test_valgrind_argv_really_runs(tmp_path, name):
-    """Valgrind accepts every option we build (and the shipped suppression files) and writes
-    the capture where capture_paths looks for it."""
-    b = backends.get(name)
-    w = b.wrap([shutil.which("true")], tmp_path, {"gen_suppressions": True, "pages_as_heap": name == "massif"})
-    proc = subprocess.run(w.argv, env={**os.environ, **w.env}, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    caps = b.capture_paths(tmp_path)
-    assert len(caps) == 1 and caps[0].stat().st_size > 0
-    logs = b.log_paths(tmp_path)
-    assert len(logs) == 1 and "FATAL" not in logs[0].read_text()
-    if name == "memcheck":
-        assert "<status>\n  <state>FINISHED</state>" in caps[0].read_text()
-    else:
-        assert caps[0].read_text().startswith("desc: --time-unit=ms --detailed-freq=1 --max-snapshots=200")
-
-
-@pytest.mark.skipif(not shutil.which("heaptrack"), reason="heaptrack not installed")
-def test_heaptrack_argv_really_runs(tmp_path):
-    b = backends.get("heaptrack")
-    w = b.wrap([shutil.which("true")], tmp_path, {})
-    proc = subprocess.run(w.argv, env={**os.environ, **w.env}, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert [p.name for p in b.capture_paths(tmp_path)] in (["heaptrack.run.zst"], ["heaptrack.run.gz"])
-
-
 # ---------------------------------------------------------------- preflight
 
 
@@ -159,7 +129,7 @@ def test_system_info_features():
     assert valgrind_preflight.undecodable_features(native) == ["AMX_INT8", "AVX512", "AVX512_VNNI"]
 
 
-@pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("objdump")), reason="needs gcc and objdump")
+@needs("gcc", "objdump")
 def test_library_scan_finds_avx512(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     src = tmp_path / "k.c"
@@ -225,7 +195,7 @@ def test_estimate_asks_only_a_person_and_only_for_long_runs():
 
 
 def _memprof(*args):
-    return subprocess.run([sys.executable, "-m", "profiler", *args], capture_output=True, text=True, timeout=120)
+    return memprof_process(*args, timeout=120)
 
 
 @pytest.mark.parametrize("args,code,message", [
@@ -239,21 +209,8 @@ def _memprof(*args):
      "/nonexistent.supp: no such suppression file"),
 ])
 def test_command_mistakes_are_one_line(tmp_path, args, code, message):
-    if "heaptrack" in args and not shutil.which("heaptrack") or "valgrind" in args and not shutil.which("valgrind"):
-        pytest.skip("tool not installed")
+    need(args[0])
     proc = _memprof(*args[:1], "--out", str(tmp_path / "run"), *args[1:])
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == code and len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "run").exists()  # nothing is created before the command is known to be runnable
-
-
-def test_suppressions_command_on_a_capture(tmp_path):
-    if not shutil.which("valgrind"):
-        pytest.skip("valgrind not installed")
-    out = tmp_path / "p.supp"
-    proc = _memprof("suppressions", str(Path(__file__).parents[1] / "data" / "memcheck" / "planted_all.xml"),
-                    "-o", str(out))
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"4 suppression(s) written to {out}; review before reuse"
-    proc = _memprof("suppressions", str(tmp_path))
-    assert proc.returncode == 3 and "no memcheck XML" in proc.stderr

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from profiler import models as M
 from profiler.errors import BadModel, UsageProblem
+from testkit import memprof_process
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +126,7 @@ def test_missing_file(tmp_path):
 
 def test_cli_missing_model_is_one_line_exit_3(tmp_path):
     missing = tmp_path / "not.gguf"
-    proc = subprocess.run([sys.executable, "-m", "profiler", "run", "--model", str(missing)],
-                          capture_output=True, text=True, timeout=60)
+    proc = memprof_process("run", "--model", missing, timeout=60)
     assert proc.returncode == 3
     lines = proc.stderr.strip().splitlines()
     assert lines == [f"memprof: error: model file not found: {missing}"]

@@ -20,6 +20,7 @@ from profiler.parsers import detect, load_capture
 from profiler.parsers import massif
 from profiler.parsers.massif import parse_label
 from testkit import boundaries as read_boundaries
+from testkit import need
 
 DATA = Path(__file__).parent.parent / "data" / "massif"
 HEAPTRACK = Path(__file__).parent.parent / "data" / "heaptrack"
@@ -216,9 +217,8 @@ def test_stripped_frames_keep_module_and_address(monkeypatch):
 
 
 def test_stripped_frames_resolved_from_unstripped_twin(tmp_path, monkeypatch):
+    need("gcc")
     gcc = shutil.which("gcc")
-    if not gcc:
-        pytest.fail("gcc missing: run scripts/install_system.sh")
     twin = tmp_path / "stripped"
     # the same command make_fixtures.sh used, minus `strip`: identical addresses
     subprocess.run([gcc, "-O0", "-g", "-no-pie", "-fno-pie", "-o", str(twin), str(DATA / "stripped.c")], check=True)

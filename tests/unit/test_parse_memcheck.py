@@ -10,6 +10,8 @@ import pytest
 
 from profiler.errors import BadCapture
 from profiler.parsers import detect, load_capture, memcheck
+from testkit import LEAK_KEYS as KEYS
+from testkit import leak_summary
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "memcheck"
 PLANTED_C = Path(__file__).resolve().parents[1] / "workloads" / "planted.c"
@@ -23,26 +25,13 @@ def source_line(needle: str) -> int:
             return n
     raise AssertionError(f"{needle!r} not in planted.c")
 
-_SUMMARY_RE = re.compile(r"^==\d+==\s+(definitely lost|indirectly lost|possibly lost|still reachable|suppressed):"
-                         r" ([\d,]+) bytes in ([\d,]+) blocks", re.M)
 _ERRORS_RE = re.compile(r"ERROR SUMMARY: ([\d,]+) errors from ([\d,]+) contexts \(suppressed: ([\d,]+) from ([\d,]+)\)")
-
-
-def leak_summary(log: Path) -> dict[str, tuple[int, int]]:
-    """Valgrind's text LEAK SUMMARY: kind -> (bytes, blocks), thousands separators removed."""
-    found = {k: (int(b.replace(",", "")), int(n.replace(",", ""))) for k, b, n in _SUMMARY_RE.findall(log.read_text())}
-    assert len(found) == 5, f"no complete LEAK SUMMARY in {log}"
-    return found
 
 
 def error_summary(log: Path) -> tuple[int, int, int, int]:
     m = _ERRORS_RE.search(log.read_text())
     assert m, f"no ERROR SUMMARY in {log}"
     return tuple(int(g.replace(",", "")) for g in m.groups())
-
-
-KEYS = {"definitely lost": "definitely_lost", "indirectly lost": "indirectly_lost",
-        "possibly lost": "possibly_lost", "still reachable": "still_reachable"}
 
 
 @pytest.mark.parametrize("name", ["planted_all", "errors", "stripped"])
@@ -279,26 +268,3 @@ def test_count_beyond_64_bits_refused_own(tmp_path, name, old):
     data = data.replace(old, "<leakedbytes>99999999999999999999999</leakedbytes>", 1)
     with pytest.raises(BadCapture, match="too large for a 64-bit count"):
         load_capture(_bad(tmp_path, "big.xml", data.encode()))
-
-@pytest.mark.integration
-def test_fresh_valgrind_run_matches_its_leak_summary(tmp_path):
-    """The installed Valgrind, on a fresh build: XML totals equal the text run's LEAK SUMMARY."""
-    import shutil
-    import subprocess
-
-    if not shutil.which("valgrind"):
-        pytest.fail("valgrind not installed: run scripts/install_system.sh")
-    exe = tmp_path / "planted"
-    src = Path(__file__).resolve().parents[1] / "workloads" / "planted.c"
-    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(exe), str(src)], check=True)
-    common = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all", "--track-origins=no"]
-    subprocess.run(common + ["--xml=yes", f"--xml-file={tmp_path / 'm.xml'}", str(exe), "3"],
-                   check=True, timeout=120, capture_output=True)
-    subprocess.run(common + [f"--log-file={tmp_path / 'm.log'}", str(exe), "3"],
-                   check=True, timeout=120, capture_output=True)
-    cap = load_capture(tmp_path / "m.xml")
-    summary = leak_summary(tmp_path / "m.log")
-    for text, key in KEYS.items():
-        assert (cap.totals[f"{key}_bytes"], cap.totals[f"{key}_blocks"]) == summary[text], key
-    s = cap.sites.set_index("function")
-    assert s.loc["leak_lost", "live_bytes_end"] == 3 * 32768 and s.loc["leak_lost", "leak_kind"] == "definite"

@@ -4,8 +4,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -321,28 +319,3 @@ def test_empty_and_directory(tmp_path):
         load_capture(_write(tmp_path, "empty.bin", b""))
     with pytest.raises(BadCapture, match="not a memray capture"):
         memray_bin.parse(_write(tmp_path, "e2.bin", b""))
-
-
-# --- integration: a fresh native capture, on the machine that has the .so ------------
-
-@pytest.mark.integration
-def test_fresh_native_capture_resolves_planted_functions(tmp_path, planted_lib):
-    """The C iteration writes the markers; native frames name the planted functions exactly."""
-    markers = tmp_path / "iterations.jsonl"
-    out = tmp_path / "native.bin"
-    env = dict(os.environ, MEMPROF_ITERATIONS=str(markers))
-    subprocess.run([sys.executable, "-m", "memray", "run", "-q", "--native", "-o", str(out),
-                    str(ROOT / DRIVER), str(planted_lib), "4"], check=True, env=env, cwd=tmp_path, timeout=120)
-    bounds = read_boundaries(markers)
-    assert [b[0] for b in bounds] == [1, 2, 3, 4]
-    cap = load_capture(out, boundaries=bounds)
-    got = {}
-    for fn in PLANTED:
-        row = _by_function(cap, fn)
-        assert row.site.startswith(f"{fn} (") and row.site.endswith(f"planted.c:{row['stack'][0].line})")
-        got[fn] = (row.live_bytes_end, row.alloc_count)
-    assert got == {"init_once": (102400, 1), "pool_acquire": (4 * 65536, 4), "leak_lost": (4 * 32768, 4),
-                   "leak_reachable": (4 * 16384, 4), "scratch_work": (0, 4)}
-    sid = _by_function(cap, "leak_lost").site_id
-    tl = cap.timeline[cap.timeline.site_id == sid].sort_values("slice")
-    assert tl.live_bytes.tolist() == [32768 * i for i in range(1, 5)]

@@ -7,8 +7,6 @@ print them: demangled C++ with argument lists, shared-object paths).
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from profiler.parsers import load_capture
 from profiler.tables import Frame
 from profiler.triage import load_rules, triage_capture
 from profiler.triage.rules import CATEGORIES, function_names
-from testkit import boundaries
+from testkit import boundaries, memprof_process
 
 DATA = Path(__file__).parent.parent / "data"
 HEAPTRACK = DATA / "heaptrack" / "planted.zst"
@@ -230,8 +228,7 @@ def test_missing_rules_file(tmp_path):
 def test_cli_bad_rules_exits_bad_input_without_traceback(tmp_path):
     f = tmp_path / "bad.toml"
     f.write_text('[[rule]]\ncategory = "kv_cache"\nfunctions = ["llama_kv_cache*"\n')
-    proc = subprocess.run([sys.executable, "-m", "profiler", "check", str(HEAPTRACK), "--rules", str(f)],
-                          capture_output=True, text=True, timeout=120)
+    proc = memprof_process("check", HEAPTRACK, "--rules", f, timeout=120)
     assert proc.returncode == int(ExitCode.BAD_INPUT)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from profiler import pipeline
 from profiler.parsers import load_capture
-from profiler.report import document
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "massif"
 
@@ -31,13 +30,13 @@ def test_uncapped_list_says_so():
     assert out["sites_capped"] is False and out["sites_note"] is None
 
 
-def test_report_lists_the_peak_sites(monkeypatch):
-    cap = pipeline.capture_to_dict(load_capture(DATA / "planted.massif.out"))
-    monkeypatch.setattr(document, "TOP_SITES", 1)
-    doc: list = []
-    document._captures_section(doc, [cap])
-    table = next(x for x in doc if x[0] == "table" and x[1][0] == "Site")
-    shown = " ".join(row[0] for row in table[2])
-    peak_top = sorted(cap["sites"], key=lambda r: -r["peak_bytes"])[:3]
+def test_report_lists_the_peak_sites():
+    """The sites that hold the peak are in the report's allocation-site section (ranked by peak)."""
+    from profiler.report import triage_section
+
+    result = pipeline.public(pipeline.analyze(DATA / "planted.massif.out", save=False))
+    blocks = triage_section.blocks(result)
+    table = next(x for x in blocks if x[0] == "table" and x[1][:2] == ["category", "site"])
+    shown = " ".join(str(row[1]) for row in table[2])
+    peak_top = sorted(result["captures"][0]["sites"], key=lambda r: -r["peak_bytes"])[:3]
     assert all(r["function"] in shown for r in peak_top)
-    assert any("largest at the peak" in x[1] for x in doc if x[0] == "p")

@@ -2,8 +2,6 @@
 really suppressing the records they were written for on a fresh run."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,9 +9,11 @@ import pytest
 from profiler.backends.suppressions import check_file
 from profiler.parsers import memcheck_suppressions as sup
 from profiler.errors import BadCapture, BadInput
+from testkit import needs
+
+needs_valgrind = needs("valgrind")
 
 MEMCHECK = Path(__file__).resolve().parents[1] / "data" / "memcheck"
-needs_valgrind = pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")
 
 
 def test_reads_every_error_record():
@@ -86,37 +86,6 @@ def test_run_dir_without_memcheck(tmp_path):
     (tmp_path / "capture").mkdir()
     with pytest.raises(BadInput, match="no memcheck XML"):
         sup.write_for_run(tmp_path)
-
-
-@needs_valgrind
-def test_written_file_is_accepted_by_valgrind(tmp_path):
-    out, n, skipped = sup.write_for_run(MEMCHECK / "errors.xml", tmp_path / "e.supp")
-    assert (n, skipped) == (6, 0)
-    text = out.read_text()
-    assert text.startswith("# Valgrind memcheck suppressions written by `memprof suppressions`")
-    assert "REVIEW BEFORE REUSE" in text
-    check_file(out)
-    broken = tmp_path / "broken.supp"
-    broken.write_text("{\n   name\n   Memcheck:Leak\n   nonsense:here\n}\n")
-    with pytest.raises(BadInput, match="Valgrind rejects"):
-        check_file(broken)
-
-
-@needs_valgrind
-def test_rerun_with_written_file_suppresses_those_records(tmp_path, planted_bin):
-    """Suppressions written from the committed planted capture hide every leak record of a
-    fresh memcheck run of the planted program (and Valgrind counts them as suppressed)."""
-    out, n, _ = sup.write_for_run(MEMCHECK / "planted_all.xml", tmp_path / "planted.supp")
-    base = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes"]
-    subprocess.run(base + [f"--xml-file={tmp_path}/before.xml", str(planted_bin), "3"], check=True,
-                   capture_output=True, timeout=120)
-    subprocess.run(base + [f"--xml-file={tmp_path}/after.xml", f"--suppressions={out}", str(planted_bin), "3"],
-                   check=True, capture_output=True, timeout=120)
-    before = [r.kind for r in sup.read_records(tmp_path / "before.xml")]
-    after = [r.kind for r in sup.read_records(tmp_path / "after.xml")]
-    assert len(before) >= 3 and all(k.startswith("Leak_") for k in before)
-    assert after == []
-    assert "memprof:leak_lost:definite" in (tmp_path / "after.xml").read_text()  # listed in <suppcounts>
 
 
 def test_truncated_xml_of_a_killed_run_keeps_complete_records(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from profiler import symbols
+from testkit import need
 
 SOURCE = r"""
 #include <stdlib.h>
@@ -18,10 +19,8 @@ int main(int argc, char **argv) { (void)argv; free(beta_helper(argc)); return 0;
 
 
 def tool(name):
-    path = shutil.which(name)
-    if not path:
-        pytest.fail(f"{name} missing: run scripts/install_system.sh")
-    return path
+    need(name)
+    return shutil.which(name)
 
 
 def build(tmp_path, name, *flags) -> Path:
