@@ -58,7 +58,11 @@ def _col(df, name) -> np.ndarray | None:
     if name not in df.columns:
         return None
     v = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
-    return v / stats.MB if np.isfinite(v).all() and v.size else None
+    # all zero: glibc's mallinfo2 sees no heap because another allocator serves malloc (Valgrind's
+    # replacement, an LD_PRELOADed jemalloc/tcmalloc): the figure is absent, not a floor of 0
+    if not v.size or not np.isfinite(v).all() or not (v > 0).any():
+        return None
+    return v / stats.MB
 
 
 def _probe(probes: list[dict], kind: str) -> dict | None:
@@ -79,13 +83,13 @@ def probe_summary(df, probes: list[dict]) -> dict | None:
     if gc_p is None:
         return None
     last = df.iloc[-1]
+    heap_seen = _col(df, "heap_in_use") is not None
     out = {"after_iteration": int(gc_p.get("after_iteration") or last["iteration"]),
            "collected": int(gc_p["probe_collected"]) if gc_p.get("probe_collected") is not None else None,
            "rss_last_mb": stats.rnd(float(last["rss"]) / stats.MB, 3),
            "rss_after_gc_mb": stats.rnd(_mb(gc_p, "rss"), 3),
-           "heap_last_mb": stats.rnd(float(last["heap_in_use"]) / stats.MB, 3)
-           if "heap_in_use" in df.columns and last["heap_in_use"] == last["heap_in_use"] else None,
-           "heap_after_gc_mb": stats.rnd(_mb(gc_p, "heap_in_use"), 3),
+           "heap_last_mb": stats.rnd(float(last["heap_in_use"]) / stats.MB, 3) if heap_seen else None,
+           "heap_after_gc_mb": stats.rnd(_mb(gc_p, "heap_in_use"), 3) if heap_seen else None,
            "rss_after_trim_mb": stats.rnd(_mb(trim_p, "rss"), 3) if trim_p else None,
            "heap_free_retained_after_trim_mb": stats.rnd(_mb(trim_p, "heap_free_retained"), 3) if trim_p else None}
     return out
@@ -216,8 +220,9 @@ def _probe_words(probe: dict | None) -> str:
                 f"use from {probe['heap_last_mb']:.2f} to {probe['heap_after_gc_mb']:.2f} MB"
                 + (f" ({probe['collected']} objects)" if probe.get("collected") is not None else ""))
     if probe.get("rss_after_trim_mb") is not None and probe.get("rss_after_gc_mb") is not None:
-        text += (f", RSS {probe['rss_last_mb']:.1f} → {probe['rss_after_gc_mb']:.1f} MB, and malloc_trim(0) "
-                 f"{probe['rss_after_trim_mb']:.1f} MB (memory the allocator had kept)")
+        gave = probe["rss_after_gc_mb"] - probe["rss_after_trim_mb"]
+        text += (f", RSS {probe['rss_last_mb']:.1f} → {probe['rss_after_gc_mb']:.1f} MB, and malloc_trim(0) took it "
+                 f"to {probe['rss_after_trim_mb']:.1f} MB (giving back {gave:.1f} MB the allocator had kept)")
     return text
 
 

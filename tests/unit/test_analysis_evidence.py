@@ -295,3 +295,13 @@ def test_a_small_leak_beside_the_garbage_the_probe_freed_is_not_excused(rules):
                        boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
     v = run_verdict(analyse("loop_memray20.jsonl"), [triage_capture(raw, rules)])
     assert v["verdict"] == "leak" and v["collected_by_probe"] == []
+
+
+def test_heap_in_use_all_zero_under_valgrind_is_no_heap_evidence():
+    # `memprof valgrind --quick` (massif): Valgrind's malloc replaces glibc's, so mallinfo2 reports 0
+    # in every record and in the probe; a floor of 0 "held" is no evidence of a plateau
+    r = analyse("valgrind_quick_massif.jsonl")
+    assert r["heap_floor"] is None
+    assert r["probe"] is None or r["probe"]["heap_after_gc_mb"] is None
+    assert r["evidence_basis"] == "rss shape"
+    assert r["verdict"] == r["rss_verdict"]
