@@ -52,6 +52,8 @@ def command(path, max_slope, allow, min_growth, rules, as_json):
                 click.echo(reason)
         for d in found["minor_sites"]:
             click.echo(f"minor (under --min-growth): {gate.site_line(d)}", err=True)
+        for d in found["collected_by_probe"]:
+            click.echo(f"garbage the collection probe freed, not a leak: {gate.site_line(d)}", err=True)
         if not found["failed"]:
             n = sum(c["sites"] for c in found["captures"])
             extra = f", {len(found['allowed_sites'])} allowed" if found["allowed_sites"] else ""
@@ -63,4 +65,12 @@ def command(path, max_slope, allow, min_growth, rules, as_json):
                            f"(series verdict {found.get('verdict')})", err=True)
             else:
                 click.echo(f"ok: no leak (RSS series verdict {found.get('verdict')})", err=True)
-    return int(ExitCode.LEAK_FOUND) if found["failed"] else int(ExitCode.OK)
+    if found["failed"]:
+        return int(ExitCode.LEAK_FOUND)
+    if result.get("truncated"):
+        # a capture cut off passes nothing: what it holds is clean up to the cut, the rest is unknown
+        from profiler.errors import CaptureTruncated
+
+        t = result["truncated"][0]
+        raise CaptureTruncated(f"{t['path']}: {t['summary']} (checked only up to the cut)")
+    return int(ExitCode.OK)

@@ -40,7 +40,9 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
 
     allow = list(allow or ())
     captures = result.get("_captures") or []
-    leaking, allowed, minor = [], [], []
+    # sites the run verdict showed to hold garbage the collection probe's gc.collect() freed
+    collected_names = {d["site"] for d in (result.get("triage") or {}).get("collected_by_probe") or ()}
+    leaking, allowed, minor, collected = [], [], [], []
     for cap in captures:
         unit = _unit(cap)
         s = cap.sites
@@ -53,7 +55,9 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
                   .to_dict("records")] + thin.findings(cap)
         for brief in briefs:
             pat = _allowed(brief, allow)
-            if pat:
+            if brief["site"] in collected_names:
+                collected.append(brief)
+            elif pat:
                 allowed.append({**brief, "allowed_by": pat})
             elif not is_material(brief, min_growth):
                 minor.append(brief)
@@ -87,6 +91,7 @@ def check_result(result: dict, *, max_slope: float | None = None, allow=(),
         "leaking_sites": leaking,
         "allowed_sites": allowed,
         "minor_sites": minor,
+        "collected_by_probe": collected,
         "min_growth_bytes_per_iter": min_growth,
         "series_slope_mb_per_iter": slope,
         "max_slope_mb_per_iter": max_slope,

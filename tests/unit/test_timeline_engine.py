@@ -173,6 +173,16 @@ def test_analyze_prints_the_result_and_exits_capture_truncated(tmp_path):
     assert any("truncated" in w for w in result["warnings"])
 
 
+def test_check_does_not_pass_a_truncated_capture(tmp_path):
+    # what a cut capture holds may be clean up to the cut; the rest is unknown, so `check` never says ok
+    raw = LLAMA.read_bytes()
+    p = tmp_path / "cut.zst"
+    p.write_bytes(raw[: int(len(raw) * 0.6)])
+    done = memprof("check", p)
+    assert done.returncode == ExitCode.CAPTURE_TRUNCATED
+    assert "checked only up to the cut" in done.stderr and "ok: no leak" in done.stderr
+
+
 def test_report_says_where_the_capture_was_cut(tmp_path):
     raw = LLAMA.read_bytes()
     p = tmp_path / "cut.zst"
