@@ -26,6 +26,28 @@ class ServeOutcome:
     failed: int
     stopped_because: str | None
     server_exit: int | None
+    tokens_min: int | None = None
+    tokens_max: int | None = None
+
+
+class _TermAsCtrlC:
+    """SIGTERM (a supervisor, `kill`) ends a serve as Ctrl-C does: the records so far are kept and the
+    server is stopped, rather than memprof dying and leaving the server to its watchdog."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
 
 
 def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: int, n_ctx: int, threads: int,
@@ -41,6 +63,8 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
 
     echo = echo or (lambda msg: print(msg, file=sys.stderr))
     external = url is not None
+    if external:
+        server.parse_url(url)          # a bad address is a usage error before any run directory exists
     if external and backend_name:
         raise UsageProblem("--backend profiles a server memprof starts; a running server cannot be wrapped",
                            hint="drop --url/--pid, or attach a profiler to it yourself")
@@ -94,6 +118,35 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
     rundir.update_meta(run_dir, **meta)
 
     t0 = time.monotonic()
+    with _TermAsCtrlC():
+        result, interrupted, failure, rc = _run(proc, client, run_dir, pid, aliases, requests=requests,
+                                                prompt=prompt, max_tokens=max_tokens, url=url, echo=echo,
+                                                backend=backend, backend_name=backend_name,
+                                                start_timeout=start_timeout, log_path=log_path)
+    n = runner.count_records(run_dir / rundir.ITERATIONS)
+    fields = {"finished": runner._now(), "elapsed_s": round(time.monotonic() - t0, 3), "iterations": n,
+              "returncode": rc, "exit_status": "interrupted" if interrupted else
+              ("failed" if failure else (result.stopped_because and "stopped") or "ok")}
+    if result is not None:
+        fields["failed_requests"] = result.failed
+        fields["n_tokens_range"] = [result.tokens_min, result.tokens_max]
+        if result.stopped_because:
+            fields["stopped_because"] = result.stopped_because
+    rundir.update_meta(run_dir, **fields)
+    if interrupted:
+        raise Interrupted(f"interrupted after {n} requests; the server was stopped; analyse with: "
+                          f"memprof analyze {run_dir}")
+    if failure is not None:
+        raise failure
+    return ServeOutcome(run_dir, result.requests, result.failed, result.stopped_because, rc,
+                        result.tokens_min, result.tokens_max)
+
+
+def _run(proc, client, run_dir, pid, aliases, *, requests, prompt, max_tokens, url, echo, backend, backend_name,
+         start_timeout, log_path):
+    """Start (if ours), drive, stop: (result, interrupted, failure, server exit status)."""
+    from profiler.workload import server
+
     result = None
     interrupted = False
     failure: WorkloadFailed | None = None
@@ -107,7 +160,8 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
             pid = proc.pid
             rundir.update_meta(run_dir, server={**rundir.read_meta(run_dir)["server"], "pid": pid,
                                                 "pid_argv": server._cmdline(pid)})
-        echo(f"memprof: {requests} requests alternating {' / '.join(aliases)}, {max_tokens} tokens each")
+        echo(f"memprof: {requests} requests alternating {' / '.join(aliases)}, up to {max_tokens} tokens "
+             f"requested each (the server decides; the records hold the measured n_tokens)")
         result = server.drive(run_dir / rundir.ITERATIONS, client, pid, aliases, requests=requests, prompt=prompt,
                               max_tokens=max_tokens, alive=(lambda: proc.exited() is None) if proc else None,
                               echo=echo, server_log=log_path if proc is not None else None)
@@ -125,18 +179,4 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
                 backend_meta = rundir.read_meta(run_dir).get("backend") or {}
                 backend_meta["captures"] = [str(p.relative_to(run_dir)) for p in caps]
                 rundir.update_meta(run_dir, backend=backend_meta)
-    n = runner.count_records(run_dir / rundir.ITERATIONS)
-    fields = {"finished": runner._now(), "elapsed_s": round(time.monotonic() - t0, 3), "iterations": n,
-              "returncode": rc, "exit_status": "interrupted" if interrupted else
-              ("failed" if failure else (result.stopped_because and "stopped") or "ok")}
-    if result is not None:
-        fields["failed_requests"] = result.failed
-        if result.stopped_because:
-            fields["stopped_because"] = result.stopped_because
-    rundir.update_meta(run_dir, **fields)
-    if interrupted:
-        raise Interrupted(f"interrupted after {n} requests; the server was stopped; analyse with: "
-                          f"memprof analyze {run_dir}")
-    if failure is not None:
-        raise failure
-    return ServeOutcome(run_dir, result.requests, result.failed, result.stopped_because, rc)
+    return result, interrupted, failure, rc

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from profiler.backends.base import which
-from profiler.errors import ToolMissing, UsageProblem
+from profiler.errors import ToolMissing, UsageProblem, WorkloadFailed
 
 
 def check(pid: int) -> None:
@@ -37,15 +37,27 @@ def attach_argv(pid: int, capture: Path, *, duration: float | None, native: bool
 
 
 def attach(pid: int, capture: Path, *, duration: float | None, log: Path, timeout: float = 120.0) -> None:
-    with open(log, "ab") as f:
-        done = subprocess.run(attach_argv(pid, capture, duration=duration), stdout=f, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+    """Inject memray into `pid`; ToolMissing (one line, the log's last line) when it cannot, or when
+    gdb hangs past `timeout` seconds (the attaching process is killed then)."""
+    try:
+        with open(log, "ab") as f:
+            done = subprocess.run(attach_argv(pid, capture, duration=duration), stdout=f, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolMissing(f"memray could not attach to process {pid}: no answer within {timeout:g} s "
+                          f"(log: {log})") from None
     if done.returncode != 0:
         tail = Path(log).read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise ToolMissing(f"memray could not attach to process {pid}: {tail[0][:300]} (log: {log})")
 
 
 def detach(pid: int, log: Path, timeout: float = 60.0) -> None:
-    with open(log, "ab") as f:
-        subprocess.run([sys.executable, "-m", "memray", "detach", str(pid)], stdout=f, stderr=subprocess.STDOUT,
-                       stdin=subprocess.DEVNULL, timeout=timeout)
+    """Stop the tracker in `pid`; WorkloadFailed when `memray detach` hangs past `timeout` seconds
+    (the capture written so far stays readable: it is uncompressed)."""
+    try:
+        with open(log, "ab") as f:
+            subprocess.run([sys.executable, "-m", "memray", "detach", str(pid)], stdout=f,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise WorkloadFailed(f"memray detach from process {pid} gave no answer within {timeout:g} s; "
+                             f"the capture so far is kept (log: {log})") from None

@@ -13,7 +13,7 @@ DEFAULTS = {"models": ("0.6b", "1.7b"), "requests": 20, "max_tokens": 16}
               help=f"Completions to send [default: {DEFAULTS['requests']}; --quick: {QUICK['requests']}].")
 @click.option("--prompt", default=None, help="Prompt of every completion.")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=None,
-              help=f"Tokens per completion [default: {DEFAULTS['max_tokens']}; --quick: {QUICK['max_tokens']}].")
+              help=f"Tokens asked per completion (the server may answer fewer or more) [default: {DEFAULTS['max_tokens']}; --quick: {QUICK['max_tokens']}].")
 @click.option("--n-ctx", type=click.IntRange(16, 1 << 20), default=512, show_default=True, help="Context size.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="llama.cpp threads [default: all usable cores].")
 @click.option("--model-path", "model_paths", multiple=True, metavar="ALIAS=PATH",
@@ -58,6 +58,10 @@ def command(models, requests, prompt, max_tokens, n_ctx, threads, model_paths, b
                             max_tokens=max_tokens, n_ctx=n_ctx, threads=threads, backend_name=backend, url=url,
                             pid=pid, out=out, start_timeout=start_timeout, echo=lambda m: click.echo(m, err=True))
     tail = f", {outcome.failed} failed" if outcome.failed else ""
+    if outcome.tokens_max is not None:
+        got = (f"{outcome.tokens_min}" if outcome.tokens_min == outcome.tokens_max
+               else f"{outcome.tokens_min}-{outcome.tokens_max}")
+        tail += f"; {got} tokens per answer (up to {max_tokens} requested)"
     click.echo(f"{outcome.requests} requests{tail}: {outcome.run_dir}")
     click.echo(console.summary(pipeline.analyze(outcome.run_dir, save=True)))
     click.echo(f"next: memprof report {outcome.run_dir}")

@@ -26,7 +26,7 @@ def command(pid, interval, duration, alert_mb, alert_slope, metrics_port, use_me
     import sys
 
     from profiler import pipeline, rundir
-    from profiler.errors import MemoryAlert, UsageProblem
+    from profiler.errors import MemoryAlert, UsageProblem, WorkloadFailed
     from profiler.report import console
     from profiler.workload import runner, watch
 
@@ -59,6 +59,7 @@ def command(pid, interval, duration, alert_mb, alert_slope, metrics_port, use_me
     click.echo(f"memprof: watching process {pid} every {interval:g} s"
                f"{f' for {duration:g} s' if duration else ' until Ctrl-C'}{where} -> {run_dir}", err=True)
     alert = None
+    detach_failed = None
     try:
         res = watch.watch(pid, run_dir / rundir.ITERATIONS, interval=interval, duration=duration,
                           alert_mb=alert_mb, alert_slope=alert_slope, metrics_port=metrics_port,
@@ -67,7 +68,11 @@ def command(pid, interval, duration, alert_mb, alert_slope, metrics_port, use_me
         alert, res = exc, exc.result
     finally:
         if use_memray and duration is None and os.path.exists(f"/proc/{pid}"):   # with --duration memray stops itself
-            memray_attach.detach(pid, run_dir / rundir.CHILD_LOG)
+            try:
+                memray_attach.detach(pid, run_dir / rundir.CHILD_LOG)
+            except WorkloadFailed as exc:     # the samples are still recorded and analysed; the exit says so
+                detach_failed = exc
+                click.echo(f"memprof: {exc.one_line()}", err=True)
     rundir.update_meta(run_dir, finished=runner._now(), iterations=res.samples, exit_status=res.ended_because,
                        alert=str(alert) if alert else None)
     click.echo(f"{res.samples} samples ({res.ended_because}): {run_dir}")
@@ -81,3 +86,5 @@ def command(pid, interval, duration, alert_mb, alert_slope, metrics_port, use_me
     click.echo(f"next: memprof report {run_dir}")
     if alert is not None:
         raise alert
+    if detach_failed is not None:
+        raise detach_failed

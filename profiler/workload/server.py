@@ -24,13 +24,13 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from profiler import rundir
 from profiler.errors import Interrupted, ToolMissing, UsageProblem, WorkloadFailed
-from profiler.workload import cgroup, measure
+from profiler.workload import cgroup, measure, runner
 
 SERVER_CONFIG = "server.json"
 SERVER_LOG = rundir.CHILD_LOG
@@ -131,12 +131,15 @@ def log_tail(path: Path, lines: int = 3) -> str:
 
 class ServerProcess:
     """A server started by memprof: in its own session (a terminal's Ctrl-C reaches memprof only,
-    which then stops the server itself), output to RUN_DIR/child.log."""
+    which then stops the server itself), output to RUN_DIR/child.log. It goes down with memprof
+    however memprof ends (SIGKILL included): the loop runner's parent-death signal on the child
+    and its watchdog on the server's process group (a launcher script's grandchild included)."""
 
     def __init__(self, argv: list[str], env: dict, log_path: Path):
         self.argv, self.env, self.log_path = argv, env, log_path
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
+        self.dog = None
 
     def start(self) -> None:
         env = dict(os.environ)
@@ -146,9 +149,11 @@ class ServerProcess:
         with open(self.log_path, "ab") as log:
             try:
                 self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                             stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                             preexec_fn=runner._die_with_parent)
             except OSError as exc:
                 raise ToolMissing(f"cannot run {self.argv[0]}: {exc.strerror or exc}") from None
+        self.dog = runner._start_watchdog(self.proc.pid)
 
     def exited(self) -> int | None:
         return self.proc.poll() if self.proc else None
@@ -164,7 +169,7 @@ class ServerProcess:
             try:
                 client.models()
                 break
-            except OSError:
+            except OSError:         # not listening yet, or an answer that is not the models list
                 pass
             if time.monotonic() > deadline:
                 self.pid = server_pid(self.proc.pid)   # SIGINT must reach the server, not a launcher script
@@ -176,9 +181,18 @@ class ServerProcess:
 
     def stop(self, grace: float = 60.0) -> int | None:
         """SIGINT to the server (uvicorn shuts down and the process exits, so a profiler wrapping
-        it writes its capture), then SIGTERM and SIGKILL to its process group if it lingers."""
+        it writes its capture), then SIGTERM and SIGKILL to its process group if it lingers.
+        A Ctrl-C or SIGTERM meanwhile (KeyboardInterrupt) hurries it to the next step."""
         if self.proc is None:
             return None
+        try:
+            return self._stop(grace)
+        finally:
+            if self.proc.poll() is not None:
+                runner._stop_watchdog(self.dog)   # else memprof's exit leaves the watchdog to kill the group
+                self.dog = None
+
+    def _stop(self, grace: float) -> int | None:
         steps = ((self.pid or self.proc.pid, signal.SIGINT, False, grace), (self.proc.pid, signal.SIGTERM, True, 10.0),
                  (self.proc.pid, signal.SIGKILL, True, 10.0))
         for pid, sig, group, wait in steps:
@@ -190,7 +204,7 @@ class ServerProcess:
                 pass
             try:
                 self.proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
                 continue
         return self.proc.poll()
 
@@ -198,24 +212,46 @@ class ServerProcess:
 # ---------------------------------------------------------------- the client
 
 
+def parse_url(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, base path) of a server address, or UsageProblem: checked before anything
+    is created. HOST:PORT alone means http; a scheme other than http/https, no host or a port that
+    is not a number is refused."""
+    bad = UsageProblem(f"--url {url}: give an http://HOST:PORT address")
+    text = url.strip()
+    if "://" not in text:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise bad
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad
+    try:
+        port = parts.port
+    except ValueError:
+        raise bad from None
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), parts.path.rstrip("/")
+
+
 class Client:
     """An OpenAI-compatible client on the standard library (http.client): the completions
     endpoint, streamed (server-sent events) so the first token is timed where it arrives."""
 
     def __init__(self, url: str, timeout: float = 600.0):
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme not in ("http", "") or not parts.hostname:
-            raise UsageProblem(f"--url {url}: give an http://HOST:PORT address")
-        self.host, self.port = parts.hostname, parts.port or 80
-        self.base = parts.path.rstrip("/")
+        self.scheme, self.host, self.port, self.base = parse_url(url)
         self.timeout = timeout
 
     def _conn(self, timeout=None):
         import http.client
 
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout or self.timeout)
+        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        return cls(self.host, self.port, timeout=timeout or self.timeout)
 
     def models(self) -> list[str]:
+        """The model ids of GET /v1/models; OSError for anything that is not that list (refused,
+        an HTTP error, a broken response, a body that is not the JSON list)."""
+        import http.client
+
         conn = self._conn(timeout=5)
         try:
             conn.request("GET", f"{self.base}/v1/models")
@@ -223,16 +259,25 @@ class Client:
             body = resp.read()
             if resp.status != 200:
                 raise OSError(f"GET /v1/models: HTTP {resp.status}")
-            return [m.get("id") for m in json.loads(body).get("data", []) if isinstance(m, dict)]
+            try:
+                data = json.loads(body).get("data", [])
+                return [m.get("id") for m in data if isinstance(m, dict)]
+            except (ValueError, AttributeError, TypeError):
+                raise OSError(f"GET /v1/models: HTTP 200 but not a JSON models list: {body[:80]!r}") from None
+        except http.client.HTTPException as exc:
+            raise OSError(f"GET /v1/models: {type(exc).__name__}: {exc}") from None
         finally:
             conn.close()
 
     def complete(self, model: str, prompt: str, max_tokens: int, on_first=None) -> dict:
         """One streamed completion: {ok, http_status, ttft_s, gen_s, request_s, chunks[texts], error}."""
+        import http.client
+
         body = json.dumps({"model": model, "prompt": prompt, "max_tokens": int(max_tokens), "stream": True,
                            "temperature": 0.0, "top_k": 1, "top_p": 1.0, "repeat_penalty": 1.0, "seed": 1234})
         out = {"ok": False, "http_status": None, "ttft_s": None, "gen_s": None, "chunks": [], "error": None}
         t0 = time.perf_counter()
+        first = None
         conn = self._conn()
         try:
             conn.request("POST", f"{self.base}/v1/completions", body=body,
@@ -243,7 +288,6 @@ class Client:
                 text = resp.read(2000).decode(errors="replace")
                 out["error"] = f"HTTP {resp.status}: {' '.join(text.split())[:300]}"
                 return out
-            first = None
             while True:
                 line = resp.readline()
                 if not line:
@@ -279,14 +323,14 @@ class Client:
             out["ok"] = out["error"] is None
             if not out["chunks"] and out["ok"]:
                 out["ok"], out["error"] = False, "the stream ended without a token"
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             out["error"] = f"{type(exc).__name__}: {exc}"[:300]
         finally:
             conn.close()
             end = time.perf_counter()
             out["request_s"] = end - t0
-            if out["ttft_s"] is not None:
-                out["gen_s"] = end - t0
+            if first is not None:
+                out["gen_s"] = end - first   # from the first token: a switch's model load is in ttft_s
         return out
 
 
@@ -298,7 +342,8 @@ class DriveResult:
     requests: int = 0
     failed: int = 0
     stopped_because: str | None = None
-    records: list = field(default_factory=list)
+    tokens_min: int | None = None    # the measured n_tokens of the answered requests (a server may
+    tokens_max: int | None = None    # return more or fewer than max_tokens asked)
 
 
 def _size(path: Path | None) -> int:
@@ -389,9 +434,11 @@ def drive(out: Path, client: Client, pid: int, models: list[str], *, requests: i
                     record["error"] = r["error"]
                 writer.write(record)
                 res.requests += 1
-                res.records.append(record)
                 if r["ok"]:
                     consecutive = 0
+                    n_tok = len(chunks)
+                    res.tokens_min = n_tok if res.tokens_min is None else min(res.tokens_min, n_tok)
+                    res.tokens_max = n_tok if res.tokens_max is None else max(res.tokens_max, n_tok)
                 else:
                     res.failed += 1
                     consecutive += 1

@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler import rundir
-from profiler.errors import MemoryAlert
+from profiler.errors import BadInput, MemoryAlert, UsageProblem
 from profiler.workload import cgroup, measure
 
 MB = float(1 << 20)
@@ -35,14 +36,15 @@ def sample(pid: int) -> dict:
     return out
 
 
-def live_slope(ts: list[float], ys: list[float]) -> tuple[float, float, float] | None:
-    """(slope, low, high) in MB per hour over the recent samples (Theil-Sen, 95%)."""
+def live_slope(ts, ys) -> tuple[float, float, float] | None:
+    """(slope, low, high) in MB per hour over the recent samples (Theil-Sen, 95%); `ts`, `ys` are
+    sequences (the watch keeps deques of the last SLOPE_WINDOW)."""
     if len(ts) < MIN_SAMPLES_FOR_SLOPE:
         return None
     from scipy.stats import theilslopes
 
-    t = ts[-SLOPE_WINDOW:]
-    y = ys[-SLOPE_WINDOW:]
+    t = list(ts)[-SLOPE_WINDOW:]
+    y = list(ys)[-SLOPE_WINDOW:]
     if t[-1] - t[0] <= 0:
         return None
     s, _, lo, hi = theilslopes(y, t, 0.95)
@@ -78,7 +80,11 @@ class Metrics:
                            ["pid"], registry=self.registry)
         self.threads = Gauge("memprof_threads", "Threads of the watched process", ["pid"], registry=self.registry)
         self.pid = str(pid)
-        self.server, self.thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        try:
+            self.server, self.thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        except OSError as exc:
+            raise UsageProblem(f"--metrics-port {port}: cannot listen on 127.0.0.1:{port}: "
+                               f"{exc.strerror or exc}", hint="pick a free port") from None
 
     def update(self, rec: dict, slope) -> None:
         for k, g in self.gauges.items():
@@ -102,19 +108,40 @@ class WatchResult:
     last: dict = field(default_factory=dict)
 
 
+def first_sample_error(pid: int, exc: Exception) -> Exception:
+    """Why the very first sample of `pid` could not be taken, as one line: nothing was measured, so
+    this is no "process exited" ending with 0 samples."""
+    if isinstance(exc, PermissionError):
+        return UsageProblem(f"cannot read the memory of process {pid} ({exc.filename or '/proc'}: permission "
+                            "denied)", hint="watch a process of your own user, or run as root")
+    if not os.path.exists(f"/proc/{pid}"):
+        return UsageProblem(f"no process {pid}")
+    if isinstance(exc, ProcessLookupError):       # /proc/PID is there, its memory maps are not: no mm
+        return BadInput(f"cannot read the memory of process {pid}: it has no user memory (a kernel thread?)")
+    if isinstance(exc, OSError):
+        return BadInput(f"cannot read the memory of process {pid}: {exc.filename or '/proc'}: "
+                        f"{exc.strerror or exc}")
+    return BadInput(f"cannot read the memory of process {pid}: {type(exc).__name__}: {exc}")
+
+
 def watch(pid: int, out: Path, *, interval: float = 1.0, duration: float | None = None,
           alert_mb: float | None = None, alert_slope: float | None = None, metrics_port: int | None = None,
           status: bool | None = None, echo=None) -> WatchResult:
     """Sample `pid` until `duration` passes, the process exits, Ctrl-C, or an alert fires
-    (MemoryAlert, after the samples are saved). Returns what ended it."""
+    (MemoryAlert, after the samples are saved). Returns what ended it. A first sample that cannot
+    be read (no such process, permission denied) is an error (UsageProblem, BadInput)."""
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
     status = sys.stderr.isatty() if status is None else status
     import scipy.stats  # noqa: F401  (imported now: a second's import mid-watch would leave a gap in the samples)
 
+    try:
+        sample(pid)             # before the writer and the metrics server: an unreadable process is one line
+    except (OSError, ValueError) as exc:
+        raise first_sample_error(pid, exc) from None
     metrics = Metrics(metrics_port, pid) if metrics_port else None
     res = WatchResult()
-    ts: list[float] = []
-    ys: list[float] = []
+    ts: deque = deque(maxlen=SLOPE_WINDOW)     # memory is bounded by the window, not by the watch's length
+    ys: deque = deque(maxlen=SLOPE_WINDOW)
     t0 = time.monotonic()
     boot0 = None
     try:
@@ -134,8 +161,11 @@ def watch(pid: int, out: Path, *, interval: float = 1.0, duration: float | None 
                     break
                 try:
                     mem = sample(pid)
-                except (OSError, ValueError):
-                    res.ended_because = f"process {pid} exited"
+                except (OSError, ValueError) as exc:
+                    if os.path.exists(f"/proc/{pid}") and not isinstance(exc, FileNotFoundError | ProcessLookupError):
+                        res.ended_because = f"process {pid} could not be read: {exc.strerror or exc}"
+                    else:
+                        res.ended_because = f"process {pid} exited"
                     break
                 k += 1
                 elapsed = time.monotonic() - t0

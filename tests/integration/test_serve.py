@@ -53,6 +53,8 @@ def _check_records(run: Path, n: int, models=("tiny-0.6b", "tiny-1.7b")):
         assert SERVE_FIELDS <= set(r), SERVE_FIELDS - set(r)
         assert r["status"] == "ok" and r["http_status"] == 200
         assert 1 <= r["n_tokens"] <= 3 and 0 < r["ttft_s"] <= r["request_s"]
+        # generation is timed from the first token: a switch's model load is in ttft_s only
+        assert 0 < r["gen_s"] < r["request_s"] and abs(r["gen_s"] + r["ttft_s"] - r["request_s"]) < 0.01
         assert r["rss_peak"] >= r["rss_after_load"] > 0 and r["rss_peak"] >= r["rss"]
         assert r["t_start"] < r["t_end"] and r["wall_start"] < r["wall_end"]
     assert all(a["t_end"] <= b["t_start"] for a, b in zip(recs, recs[1:]))
@@ -68,7 +70,12 @@ def test_serve_plain_end_to_end(tiny_models, tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "VERDICT:" in out and out.strip().splitlines()[-1] == f"next: memprof report {run}"
-    _check_records(run, 4)
+    recs = _check_records(run, 4)
+    # what was asked and what came back, not a promise the server does not keep
+    assert "up to 3 tokens requested each" in err
+    got = sorted({r["n_tokens"] for r in recs})
+    got_s = str(got[0]) if len(got) == 1 else f"{got[0]}-{got[-1]}"
+    assert f"4 requests; {got_s} tokens per answer (up to 3 requested): {run}" in out
     meta = rundir.read_meta(run)
     assert meta["server"]["url"].startswith("http://127.0.0.1:") and meta["exit_status"] == "ok"
     assert meta["returncode"] == 0                 # stopped cleanly by SIGINT: uvicorn shut down
@@ -171,3 +178,51 @@ def test_failed_requests_are_recorded_and_stop_the_run(tiny_models, tmp_path):
     assert all("exceed context window" in r["error"] and r["rss"] > 0 for r in recs)
     assert "VERDICT:" in out                       # what was measured is still analysed
     _no_server_left(run)
+
+
+def _server_pids_of(run: Path) -> list[int]:
+    """Live processes whose command line names this run's server config."""
+    cfg = str((run / "server.json").resolve())
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                argv = open(f"/proc/{d}/cmdline", "rb").read().decode(errors="replace").split("\0")
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            if cfg in argv and stat[stat.rindex(")") + 2] != "Z":
+                pids.append(int(d))
+    return pids
+
+
+def _start_and_wait_for_records(tiny_models, run: Path, n: int = 2):
+    proc = _memprof("serve", "--quick", "--requests", "100000", "--max-tokens", "2", "--out", run,
+                    env=_cache_env(tiny_models))
+    recs = run / rundir.ITERATIONS
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (recs.exists() and recs.read_bytes().count(b"\n") >= n):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    assert _server_pids_of(run), "no server found"
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_the_server_does_not_outlive_memprof(tiny_models, tmp_path, sig):
+    run = tmp_path / "run"
+    proc = _start_and_wait_for_records(tiny_models, run)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    deadline = time.monotonic() + 20
+    while _server_pids_of(run) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _server_pids_of(run)
+    for pid in left:                               # do not leave a model loaded for the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"llama_cpp.server outlived memprof ({sig.name})"
+    assert len(list(rundir.iter_records(run / rundir.ITERATIONS, allow_torn_tail=True))) >= 2
+    if sig == signal.SIGTERM:                      # as Ctrl-C: the records kept, the server stopped, exit 130
+        assert proc.returncode == 130, err
+        assert "interrupted after" in err and "the server was stopped" in err
+        assert rundir.read_meta(run)["exit_status"] == "interrupted"

@@ -106,3 +106,26 @@ def test_watch_ends_when_the_process_exits(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"(process {p.pid} exited)" in done.stdout
     assert _watch(p.pid).returncode == 2
+
+
+def test_watch_of_a_process_that_is_gone_is_one_line_exit_2(tmp_path):
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    done = _watch(p.pid, "--duration", 1, "--out", tmp_path / "run")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"memprof: error: no process {p.pid}" and "samples" not in done.stdout
+
+
+def test_watch_of_an_unreadable_process_is_one_line_not_zero_samples(tmp_path):
+    # a kernel thread: /proc/PID exists, its memory cannot be read (as root too)
+    try:
+        comm = Path("/proc/2/comm").read_text().strip()
+    except OSError:
+        comm = ""
+    if comm != "kthreadd":
+        pytest.skip("no kernel thread visible as pid 2 here")
+    done = _watch(2, "--duration", 1, "--out", tmp_path / "run")
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert done.stderr.strip().splitlines()[-1] == ("memprof: error: cannot read the memory of process 2: "
+                                                    "it has no user memory (a kernel thread?)")
+    assert "0 samples" not in done.stdout
