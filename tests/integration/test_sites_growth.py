@@ -6,12 +6,12 @@ Each run goes through the real CLI and the real tool; the assertions are on anal
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from testkit import memprof_process, need
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +22,7 @@ KiB = 1024
 
 
 def memprof(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
-
-
-def need(tool):
-    if not shutil.which(tool):
-        pytest.skip(f"{tool} not installed")
+    return memprof_process(*args, timeout=timeout, cwd=ROOT)
 
 
 def analysis(run: Path) -> dict:
