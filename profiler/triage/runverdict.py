@@ -226,6 +226,7 @@ def run_verdict(series: dict | None, captures: list) -> dict:
                 f"the growth is theirs")
 
     timeline = any(summ.get("has_timeline") for summ in summaries)
+    unknown = sum(int(summ["verdicts"].get("unknown") or 0) for summ in summaries)
     cap_basis = SITE_TIMELINE if timeline else CAPTURE_RECORDS
     named = None
     if leaking_sites:
@@ -243,10 +244,11 @@ def run_verdict(series: dict | None, captures: list) -> dict:
             + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
             f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
             f"garbage awaiting Python's cyclic collector, not a leak ({series.get('basis_sentence')})")
-    elif summaries:
+    elif summaries and (timeline or series is None or unknown):
+        # a capture without a timeline (memcheck's records at exit) cannot see growth during the run:
+        # its "nothing leaks at exit" outweighs the series only where there is no series
         basis = cap_basis
         sv = (series or {}).get("verdict")
-        unknown = sum(int(summ["verdicts"].get("unknown") or 0) for summ in summaries)
         if unknown:
             # a site whose growth the capture cannot judge (no iteration count) leaves the run undecided
             verdict = "inconclusive"
