@@ -81,3 +81,14 @@ def fmt_num(x, nd: int = 2, missing: str = "n/a") -> str:
     if isinstance(x, float):
         return missing if math.isnan(x) else f"{x:,.{nd}f}"
     return str(x)
+
+
+def fmt_duration(seconds: float) -> str:
+    """A duration as a person reads it: seconds, then minutes, hours, days (one policy everywhere)."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.1f} days"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from profiler.analysis.stats import MB, rnd
+from profiler.fmt import fmt_duration
 
 
 def _col(df, name):
@@ -189,20 +190,10 @@ def time_based(result: dict, df) -> None:
         if k in rec:
             rec[k.replace("iterations", "hours")] = rnd(rec[k] * dt / 3600.0, 3)
     if "hours_to_alert" in rec and rec.get("sentence"):
-        rec["sentence"] += (f" At one sample every {dt:.3g} s that is ~{_duration(rec['hours_to_alert'] * 3600)} to the "
-                            f"alert threshold and ~{_duration(rec['hours_to_ram'] * 3600)} to the RAM.")
+        rec["sentence"] += (f" At one sample every {dt:.3g} s that is ~{fmt_duration(rec['hours_to_alert'] * 3600)} to the "
+                            f"alert threshold and ~{fmt_duration(rec['hours_to_ram'] * 3600)} to the RAM.")
     for p in result.get("phases") or []:
         p["first_s"] = rnd(float(t[min(p["first"], t.size) - 1]), 3) if p.get("first") else None
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} hours"
-    return f"{seconds / 86400:.1f} days"
 
 
 def _g(x: float) -> str:

@@ -31,6 +31,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from profiler.fmt import fmt_duration
+
 
 @dataclass(frozen=True)
 class Costs:
@@ -114,18 +116,10 @@ def estimate_run(tool: str, loop, share: float | None = None) -> Estimate | None
     return Estimate(tool, cpu / share, n, tokens, max(sizes) if sizes else 0.0, share)
 
 
-def _fmt(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def describe(est: Estimate) -> str:
     busy = f", this machine busy: {est.share:.0%} of a core free" if est.share < 0.9 else ""
     return (f"{est.tool} run of {est.iterations} iteration(s), ~{est.tokens} token(s) evaluated each: "
-            f"estimated {_fmt(est.seconds)} (rough, within ~1.5x{busy})")
+            f"estimated {fmt_duration(est.seconds)} (rough, within ~1.5x{busy})")
 
 
 def may_proceed(est: Estimate, *, assume_yes: bool = False, confirm=None, isatty=None) -> bool:
@@ -140,6 +134,6 @@ def may_proceed(est: Estimate, *, assume_yes: bool = False, confirm=None, isatty
     if confirm is None:
         import click
 
-        return click.confirm(f"This will take about {_fmt(est.seconds)}. Continue?", default=False,
+        return click.confirm(f"This will take about {fmt_duration(est.seconds)}. Continue?", default=False,
                              err=True)
-    return bool(confirm(f"This will take about {_fmt(est.seconds)}. Continue?"))
+    return bool(confirm(f"This will take about {fmt_duration(est.seconds)}. Continue?"))
