@@ -163,3 +163,38 @@ def iter_records(path: Path, *, allow_torn_tail: bool = False, probes: bool = Fa
 def find_captures(run_dir: Path) -> list[Path]:
     d = run_dir / CAPTURE_DIR
     return sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+
+
+class RecordTail:
+    """The complete iteration records appended to a records file since the last look, for whoever
+    follows a run while it is written (the progress bar, the Valgrind boundary hooks). A torn last
+    line waits for its end; probe records are not iterations and are left out."""
+
+    def __init__(self, path: Path, *, from_end: bool = False):
+        self.path = Path(path)
+        self.offset = 0
+        if from_end:
+            try:
+                self.offset = self.path.stat().st_size
+            except OSError:
+                pass
+        self.partial = b""
+
+    def new(self) -> list[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return []
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        out = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and not is_probe(rec):
+                out.append(rec)
+        return out

@@ -6,10 +6,11 @@ Shown only on a terminal; in CI or a pipe the run stays quiet.
 """
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
+
+from profiler import rundir
 
 
 class IterationFollower:
@@ -24,8 +25,7 @@ class IterationFollower:
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._offset = 0
-        self._partial = b""
+        self._tail = rundir.RecordTail(self.path)
         self.count = 0
 
     def __enter__(self):
@@ -39,26 +39,6 @@ class IterationFollower:
         if self._thread:
             self._thread.join(timeout=2)
 
-    def _new_records(self) -> list[dict]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        self._offset += len(data)
-        data = self._partial + data
-        *lines, self._partial = data.split(b"\n")
-        out = []
-        for line in lines:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and not rec.get("probe"):   # the collection probe is not an iteration
-                out.append(rec)
-        return out
-
     def _run(self) -> None:
         from tqdm import tqdm
 
@@ -66,7 +46,7 @@ class IterationFollower:
         try:
             while True:
                 stopping = self._stop.wait(self.interval)
-                for rec in self._new_records():
+                for rec in self._tail.new():
                     self.count += 1
                     post = {}
                     if rec.get("model"):

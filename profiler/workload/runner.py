@@ -219,37 +219,6 @@ class _Signals:
             signal.signal(s, h)
 
 
-class _RecordTail:
-    """New complete lines of iterations.jsonl since the last look (boundary hooks)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.offset = path.stat().st_size
-        except OSError:
-            self.offset = 0
-        self.partial = b""
-
-    def new(self) -> list[dict]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except OSError:
-            return []
-        self.offset += len(data)
-        *lines, self.partial = (self.partial + data).split(b"\n")
-        out = []
-        for line in lines:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and not rundir.is_probe(rec):   # the collection probe is no boundary
-                out.append(rec)
-        return out
-
-
 def group_pids(pgid: int) -> list[int]:
     """The live processes of process group `pgid` (from /proc)."""
     pids = []
@@ -358,7 +327,7 @@ def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
         except PermissionError:
             raise ToolMissing(f"cannot run {argv[0]}: permission denied") from None
         dog = _start_watchdog(proc.pid)
-        tail = _RecordTail(iterations_path)
+        tail = rundir.RecordTail(iterations_path, from_end=True)
         asked = False
         kill_at = None
         try:
