@@ -12,15 +12,21 @@ import time
 _start: float | None = None
 
 
-def _process_start_boottime() -> float:
-    with open("/proc/self/stat", "rb") as f:
+def stat_fields(pid: int | str = "self") -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces and brackets): field 3 of
+    proc(5), the state, is index 0. Raises OSError when the process is gone."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read().decode(errors="replace")
-    fields = data[data.rindex(")") + 2:].split()
-    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 overall: starttime in ticks
+    return data[data.rindex(")") + 2:].split()
+
+
+def process_start_boottime(pid: int | str = "self") -> float:
+    """When `pid` started, in seconds of CLOCK_BOOTTIME (field 22 of proc(5): starttime in ticks)."""
+    return int(stat_fields(pid)[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def since_start() -> float:
     global _start
     if _start is None:
-        _start = _process_start_boottime()
+        _start = process_start_boottime()
     return time.clock_gettime(time.CLOCK_BOOTTIME) - _start

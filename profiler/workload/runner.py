@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiler import rundir
+from profiler import clock, rundir
 from profiler.errors import Interrupted, ToolMissing, UsageProblem, WorkloadFailed
 from profiler.workload.config import LoopConfig
 from profiler.workload.progress import IterationFollower
@@ -226,9 +226,7 @@ def group_pids(pgid: int) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = clock.stat_fields(entry)
             if int(fields[2]) == pgid and fields[0] != "Z":
                 pids.append(int(entry))
         except (OSError, ValueError, IndexError):

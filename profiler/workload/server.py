@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from profiler import rundir
+from profiler import clock, rundir
 from profiler.errors import Interrupted, ToolMissing, UsageProblem, WorkloadFailed
 from profiler.workload import cgroup, measure, runner
 
@@ -77,9 +77,7 @@ def _children() -> dict[int, list[int]]:
         if not d.isdigit():
             continue
         try:
-            with open(f"/proc/{d}/stat", "rb") as f:
-                data = f.read().decode(errors="replace")
-            ppid = int(data[data.rindex(")") + 2:].split()[1])
+            ppid = int(clock.stat_fields(d)[1])
         except (OSError, ValueError, IndexError):
             continue
         kids.setdefault(ppid, []).append(int(d))
@@ -109,12 +107,6 @@ def server_pid(root_pid: int) -> int:
             best, best_depth = pid, depth
         stack.extend((k, depth + 1) for k in kids.get(pid, []))
     return best
-
-
-def process_start_boottime(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        data = f.read().decode(errors="replace")
-    return int(data[data.rindex(")") + 2:].split()[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def log_tail(path: Path, lines: int = 3) -> str:
@@ -382,7 +374,7 @@ def drive(out: Path, client: Client, pid: int, models: list[str], *, requests: i
     from profiler.workload.child import digest, token_error_rate
 
     echo = echo or (lambda msg: print(msg, file=sys.stderr))
-    start_boot = process_start_boottime(pid)
+    start_boot = clock.process_start_boottime(pid)
     res = DriveResult()
     reference: dict[str, list[str]] = {}
     peak = measure.PeakTracker(pid)

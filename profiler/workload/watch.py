@@ -145,7 +145,7 @@ def watch(pid: int, out: Path, *, interval: float = 1.0, duration: float | None 
     t0 = time.monotonic()
     boot0 = None
     try:
-        from profiler.workload.server import process_start_boottime
+        from profiler.clock import process_start_boottime
 
         boot0 = process_start_boottime(pid)
     except (OSError, ValueError):
