@@ -15,7 +15,7 @@ PKG = Path(profiler.__file__).parent
 LAYERS = ["workload", "backends", "parsers", "triage", "analysis", "report"]
 # below every layer: importable from anywhere, importing no layer
 BASE = {"errors", "clock", "rundir", "models", "gguf_twin", "symbols", "tables", "fmt", "stats", "constants",
-        "sniff", "jsonout", "markers", "__init__"}
+        "sniff", "jsonout", "markers", "results", "__init__"}
 # above every layer: orchestration and glue
 TOP = {"pipeline", "cli", "__main__", "commands", "backends.session", "scaled", "serving"}
 TOP_RANK = len(LAYERS) + 1

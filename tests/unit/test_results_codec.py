@@ -1,0 +1,58 @@
+"""The result codec: to_json/from_json round-trip nested frozen dataclasses, NaN becomes null,
+optional keys are left out, unknown keys are ignored and a wrong type is refused."""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from profiler.results import Record, field_key
+
+
+class Kind(enum.Enum):
+    LEAK = "leak"
+    POOL = "pool"
+
+
+@dataclass(frozen=True)
+class Inner(Record):
+    name: str
+    mb: float | None = None
+
+
+@dataclass(frozen=True)
+class Outer(Record):
+    kind: Kind
+    inners: tuple[Inner, ...] = ()
+    by_model: dict[str, Inner] = field_key(default_factory=dict)
+    span: tuple[int, int] | None = None
+    note: str | None = field_key(omit_none=True, default=None)
+    per_hour: float | None = field_key("per-hour", omit_none=True, default=None)
+
+
+def test_round_trip_nested():
+    o = Outer(Kind.LEAK, (Inner("a", 1.5), Inner("b")), {"m": Inner("c", 2.0)}, (3, 9), "n", 4.0)
+    d = o.to_json()
+    assert d == {"kind": "leak", "inners": [{"name": "a", "mb": 1.5}, {"name": "b", "mb": None}],
+                 "by_model": {"m": {"name": "c", "mb": 2.0}}, "span": [3, 9], "note": "n", "per-hour": 4.0}
+    assert Outer.from_json(d) == o
+
+
+def test_nan_and_numpy_become_json():
+    d = Outer(Kind.POOL, (Inner("a", float("nan")), Inner("b", np.float64(2.5)))).to_json()
+    assert d["inners"] == [{"name": "a", "mb": None}, {"name": "b", "mb": 2.5}]
+    assert "note" not in d and "per-hour" not in d
+    assert type(d["inners"][1]["mb"]) is float and not math.isnan(d["inners"][1]["mb"])
+
+
+def test_unknown_keys_ignored_and_wrong_types_refused():
+    assert Outer.from_json({"kind": "pool", "added_later": 1}) == Outer(Kind.POOL)
+    with pytest.raises(ValueError):
+        Outer.from_json({"kind": "growing"})
+    with pytest.raises(TypeError):
+        Inner.from_json({"name": "a", "mb": "big"})
+    with pytest.raises(TypeError):
+        Outer.from_json([1, 2])
