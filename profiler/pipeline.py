@@ -9,20 +9,21 @@ consume. With save=True the result is written back into the run directory
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
-from typing import Any
 
 from profiler import jsonout, rundir
+from profiler.results.analysis import AnalysisResult, Source, Truncation
+from profiler.results.sites import CaptureResult, SiteVerdict
 from profiler.errors import BadCapture, BadInput, BadSeries
 from profiler.sniff import looks_binary as _looks_binary
 
-PRIVATE_KEYS = ("_captures",)
 TOP_SITES_IN_JSON = 200
 STACK_FRAMES_IN_JSON = 24   # innermost frames kept per site in the JSON (sites.csv keeps whole stacks)
 
 
-def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10, save: bool = True) -> dict:
+def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10, save: bool = True) -> AnalysisResult:
     from profiler import parsers
 
     path = Path(path)
@@ -51,7 +52,7 @@ def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10
     return _analyze_sources({"kind": "series", "path": str(path)}, {}, path, [], rules=rules, block=block)
 
 
-def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
+def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> AnalysisResult:
     meta = rundir.read_meta(run_dir)
     # every file a backend left is parsed (a log is not a capture); an unreadable one is an error,
     # never silently dropped
@@ -119,6 +120,22 @@ def _run_records(run_dir: Path):
     return pd.DataFrame(recs) if recs else None
 
 
+def _run_dir_iterations(path) -> int | None:
+    """A capture inside a run directory (RUN_DIR/capture/FILE) given alone: the run's iteration
+    records count its iterations. Memcheck has no clock, so this is the only way its block counts
+    learn the iteration count."""
+    p = Path(path)
+    records = p.parent.parent / rundir.ITERATIONS
+    if p.parent.name != rundir.CAPTURE_DIR or not records.is_file():
+        return None
+    try:
+        its = {r.get("iteration") for r in rundir.iter_records(records, allow_torn_tail=True)}
+    except (OSError, BadSeries, TypeError, ValueError, AttributeError):
+        return None
+    its.discard(None)
+    return len(its) or None
+
+
 def _boundaries(df, src="iterations.jsonl") -> list[tuple[int, float, float]] | None:
     if df is None or "t_end" not in df.columns:
         return None
@@ -135,7 +152,7 @@ def _boundaries(df, src="iterations.jsonl") -> list[tuple[int, float, float]] | 
 
 
 def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture_paths: list[Path],
-                     *, rules, block: int) -> dict:
+                     *, rules, block: int) -> AnalysisResult:
     from profiler import analysis, parsers, triage
 
     df = series = None
@@ -158,7 +175,8 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         try:
             cap = parsers.load_capture(p, boundaries=boundaries)
             _refuse_wrong_process(cap)
-            captures.append(triage.triage_capture(cap, rule_set, iterations=len(boundaries) if boundaries else None))
+            n_iter = len(boundaries) if boundaries else _run_dir_iterations(p)
+            captures.append(triage.triage_capture(cap, rule_set, iterations=n_iter))
         except WrongProcess:
             raise      # no verdict at all: the records may be right, the capture is of another process
         except BadCapture as exc:
@@ -170,25 +188,36 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     # a run whose capture is unreadable (the program died before the tool flushed) keeps its records
     warnings = [exc.one_line() for exc in failures]
     # a capture cut off while written is analysed up to the cut; the result says where that is
-    truncated = [{"path": c.path, **c.meta["truncated"]} for c in captures if (c.meta or {}).get("truncated")]
-    warnings += [f"{t['path']}: {t['summary']}" for t in truncated]
-    result = analysis.result_from_series(series, source, meta)
-    if truncated:
-        result["truncated"] = truncated
-    if warnings:
-        result["warnings"] = warnings
-    result["captures"] = [capture_to_dict(c) for c in captures]
+    truncated = [Truncation.from_json({"path": c.path, **c.meta["truncated"]})
+                 for c in captures if (c.meta or {}).get("truncated")]
+    warnings += [f"{t.path}: {t.summary}" for t in truncated]
     verdict = triage.run_verdict(series, captures)
-    result["triage"] = verdict
+    headline = analysis.result_from_series(series, source, meta)
+    run_verdict, basis = headline["verdict"], headline["evidence_basis"]
     if series is None or captures:
         # capture evidence (call stacks over time) outranks an RSS series on its own
-        result["verdict"] = verdict.get("verdict", result.get("verdict"))
-        result["evidence_basis"] = verdict.get("evidence_basis", result.get("evidence_basis"))
-    if captures:
-        result["totals"] = result["captures"][0]["totals"]
-        result["sites"] = result["captures"][0]["sites"]
-    result["_captures"] = captures
-    return result
+        run_verdict, basis = verdict.verdict, verdict.evidence_basis
+    results = tuple(capture_result(c) for c in captures)
+    return AnalysisResult(
+        source=Source.from_json(source),
+        meta=dict(meta or {}),
+        series=series,
+        captures=results,
+        verdict=run_verdict,
+        evidence_basis=basis,
+        slope_mb_per_iter=headline["slope_mb_per_iter"],
+        slope_ci_mb=headline["slope_ci_mb"],
+        phases=headline["phases"],
+        blocks=headline["blocks"],
+        per_model=headline["per_model"],
+        recommendation=headline["recommendation"],
+        truncated=tuple(truncated) or None,
+        warnings=tuple(warnings) or None,
+        triage=verdict,
+        totals=results[0].totals if results else None,
+        sites=results[0].sites if results else None,
+        parsed=tuple(captures),
+    )
 
 
 def _kept_sites(sites, cap: int):
@@ -206,42 +235,53 @@ def _kept_sites(sites, cap: int):
     return by_end[by_end.index.isin(keep)], True
 
 
-def capture_to_dict(capture) -> dict[str, Any]:
+def capture_result(capture) -> CaptureResult:
+    """A triaged capture as the JSON holds it: totals, meta and its largest sites (`_kept_sites`)."""
     import math
 
     sites, capped = _kept_sites(capture.sites, TOP_SITES_IN_JSON)
     rows = []
     for rec in sites.to_dict("records"):
         stack = rec.pop("stack", ()) or ()
-        rec["stack"] = [f.label() if hasattr(f, "label") else str(f) for f in stack[:STACK_FRAMES_IN_JSON]]
+        rec = {k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in rec.items()}
+        rec["stack"] = tuple(f.label() if hasattr(f, "label") else str(f) for f in stack[:STACK_FRAMES_IN_JSON])
         rec["stack_depth"] = len(stack)
-        rows.append({k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in rec.items()})
-    return {
-        "format": capture.format,
-        "path": capture.path,
-        "totals": {k: _plain(v) for k, v in capture.totals.items()},
-        "meta": {k: _plain(v) for k, v in (capture.meta or {}).items()},
-        "n_sites": int(len(capture.sites)),
-        "sites": rows,
-        "sites_capped": capped,
-        "sites_note": (f"{len(rows)} of {len(capture.sites)} sites: the {TOP_SITES_IN_JSON} largest by live bytes "
-                       f"at the end and the {TOP_SITES_IN_JSON} largest at the peak (sites.csv has all)"
-                       if capped else None),
-    }
+        rows.append(_site_verdict(rec))
+    return CaptureResult(
+        format=capture.format,
+        path=capture.path,
+        totals={k: _plain(v) for k, v in capture.totals.items()},
+        meta={k: _plain(v) for k, v in (capture.meta or {}).items()},
+        n_sites=int(len(capture.sites)),
+        sites=tuple(rows),
+        sites_capped=capped,
+        sites_note=(f"{len(rows)} of {len(capture.sites)} sites: the {TOP_SITES_IN_JSON} largest by live bytes "
+                    f"at the end and the {TOP_SITES_IN_JSON} largest at the peak (sites.csv has all)"
+                    if capped else None),
+    )
+
+
+_SITE_FIELDS = {f.name for f in dataclasses.fields(SiteVerdict)} - {"more"}
+
+
+def _site_verdict(rec: dict) -> SiteVerdict:
+    """One sites row as a SiteVerdict; columns beyond the common table's stay under their names."""
+    return SiteVerdict(**{k: v for k, v in rec.items() if k in _SITE_FIELDS},
+                       more={k: v for k, v in rec.items() if k not in _SITE_FIELDS})
 
 
 _plain = jsonout.plain
 
 
-def public(result: dict) -> dict:
-    """What analysis.json, `analyze --json` and report.json hold: the result without its in-memory
-    parts, tagged with its schema (profiler/schema/analysis.schema.json)."""
-    return jsonout.tagged({k: v for k, v in result.items() if k not in PRIVATE_KEYS}, "analysis")
+def public(result: AnalysisResult) -> dict:
+    """What analysis.json, `analyze --json` and report.json hold: the result's JSON (without its
+    in-memory parts), tagged with its schema (profiler/schema/analysis.schema.json)."""
+    return jsonout.tagged(result.to_json(), "analysis")
 
 
-def save_result(run_dir: Path, result: dict) -> None:
+def save_result(run_dir: Path, result: AnalysisResult) -> None:
     rundir.write_json(run_dir / rundir.ANALYSIS, public(result))
-    caps = result.get("_captures") or []
+    caps = result.parsed
     if caps:
         import pandas as pd
 

@@ -24,6 +24,7 @@ class TimelineUnit(str, enum.Enum):
 
     ITERATION = "iteration"
     SLICE = "slice"
+    N = "n"             # --scale A,B: per unit of the work's size (two runs, no timeline)
 
     def __str__(self) -> str:
         return self.value

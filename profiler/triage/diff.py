@@ -11,6 +11,7 @@ import re
 
 from profiler.fmt import fmt_bytes, fmt_signed_bytes
 from profiler.fmt import num as _num
+from profiler.results.analysis import AnalysisResult
 
 
 def _pair_captures(a: list, b: list) -> list[tuple]:
@@ -130,16 +131,22 @@ def compare_captures(ca, cb) -> dict:
     }
 
 
-def compare_results(a: dict, b: dict) -> dict:
-    """Everything `memprof compare` shows, JSON-able."""
-    sa, sb = a.get("series") or {}, b.get("series") or {}
-    runs = {
-        "a": {"path": (a.get("source") or {}).get("path"), "verdict": a.get("verdict"),
-              "slope_mb_per_iter": sa.get("slope_mb_per_iter"), "peak_mb": sa.get("peak_mb"), "n": sa.get("n")},
-        "b": {"path": (b.get("source") or {}).get("path"), "verdict": b.get("verdict"),
-              "slope_mb_per_iter": sb.get("slope_mb_per_iter"), "peak_mb": sb.get("peak_mb"), "n": sb.get("n")},
-    }
-    pairs = _pair_captures(a.get("_captures") or [], b.get("_captures") or [])
+def _run_row(r: AnalysisResult) -> dict:
+    s = r.series
+    return {"path": r.source.path, "verdict": r.verdict, "slope_mb_per_iter": r.slope_mb_per_iter,
+            "peak_mb": _series_figure(s, "peak_mb"), "n": _series_figure(s, "n")}
+
+
+def _series_figure(series, name: str):
+    if series is None:
+        return None
+    return series.get(name) if isinstance(series, dict) else getattr(series, name, None)
+
+
+def compare_results(a: AnalysisResult, b: AnalysisResult) -> dict:
+    """Everything `memprof compare` shows: the `compare --json` document."""
+    runs = {"a": _run_row(a), "b": _run_row(b)}
+    pairs = _pair_captures(list(a.parsed), list(b.parsed))
     return {
         "runs": runs,
         "verdict_changed": runs["a"]["verdict"] != runs["b"]["verdict"],
