@@ -5,8 +5,10 @@ numpy scalars as numbers (jsonout's rules); dataclasses and typing already say t
 so a few dozen lines keep the results free of a validation framework's import cost and
 runtime. The JSON Schema file stays the public description.
 
-A field may carry metadata: `key` (its JSON name when that is not a Python name) and
-`omit_none` (left out of the JSON when None, for keys that appear only sometimes).
+A field may carry metadata: `key` (its JSON name when that is not a Python name),
+`omit_none` (left out of the JSON when None, for keys that appear only sometimes) and
+`present` (a predicate on the record: the key is written, null included, only when it holds;
+for a key that belongs to one kind of row and may be null there).
 Unknown keys in `from_json` input are ignored: a newer memprof may add keys (schema rule).
 """
 from __future__ import annotations
@@ -21,11 +23,14 @@ from functools import lru_cache
 from profiler.jsonout import plain
 
 
-def field_key(key: str | None = None, *, omit_none: bool = False, default=MISSING, default_factory=MISSING):
+def field_key(key: str | None = None, *, omit_none: bool = False, present=None, default=MISSING,
+              default_factory=MISSING):
     """A dataclass field with JSON metadata (see the module docstring)."""
     meta = {"omit_none": omit_none}
     if key:
         meta["key"] = key
+    if present is not None:
+        meta["present"] = present
     kw = {}
     if default is not MISSING:
         kw["default"] = default
@@ -42,6 +47,8 @@ class Record:
         for f in fields(self):  # type: ignore[arg-type]
             v = getattr(self, f.name)
             if v is None and f.metadata.get("omit_none"):
+                continue
+            if "present" in f.metadata and not f.metadata["present"](self):
                 continue
             out[f.metadata.get("key", f.name)] = encode(v)
         return out
