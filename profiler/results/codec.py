@@ -6,9 +6,12 @@ so a few dozen lines keep the results free of a validation framework's import co
 runtime. The JSON Schema file stays the public description.
 
 A field may carry metadata: `key` (its JSON name when that is not a Python name),
-`omit_none` (left out of the JSON when None, for keys that appear only sometimes) and
+`omit_none` (left out of the JSON when None, for keys that appear only sometimes),
 `present` (a predicate on the record: the key is written, null included, only when it holds;
-for a key that belongs to one kind of row and may be null there).
+for a key that belongs to one kind of row and may be null there),
+`extra` (a dict field holding the object's keys no other field names: spread into the JSON at
+its place, filled from the unknown keys on read; for records whose keys a tool decides, such as
+a parser's truncation note) and `internal` (in-memory only: never written, never read).
 Unknown keys in `from_json` input are ignored: a newer memprof may add keys (schema rule).
 """
 from __future__ import annotations
@@ -23,10 +26,10 @@ from functools import lru_cache
 from profiler.jsonout import plain
 
 
-def field_key(key: str | None = None, *, omit_none: bool = False, present=None, default=MISSING,
-              default_factory=MISSING):
+def field_key(key: str | None = None, *, omit_none: bool = False, present=None, extra: bool = False,
+              internal: bool = False, default=MISSING, default_factory=MISSING):
     """A dataclass field with JSON metadata (see the module docstring)."""
-    meta = {"omit_none": omit_none}
+    meta = {"omit_none": omit_none, "extra": extra, "internal": internal}
     if key:
         meta["key"] = key
     if present is not None:
@@ -36,6 +39,9 @@ def field_key(key: str | None = None, *, omit_none: bool = False, present=None, 
         kw["default"] = default
     if default_factory is not MISSING:
         kw["default_factory"] = default_factory
+    if internal:
+        kw["compare"] = False
+        kw["repr"] = False
     return field(metadata=meta, **kw)
 
 
@@ -45,7 +51,12 @@ class Record:
     def to_json(self) -> dict:
         out = {}
         for f in fields(self):  # type: ignore[arg-type]
+            if f.metadata.get("internal"):
+                continue
             v = getattr(self, f.name)
+            if f.metadata.get("extra"):
+                out.update(encode(v or {}))
+                continue
             if v is None and f.metadata.get("omit_none"):
                 continue
             if "present" in f.metadata and not f.metadata["present"](self):
@@ -61,12 +72,20 @@ class Record:
             raise TypeError(f"{cls.__name__}.from_json expects an object, got {type(data).__name__}")
         hints = _hints(cls)
         kw = {}
+        known, rest = set(), None
         for f in fields(cls):  # type: ignore[arg-type]
-            if not f.init:
+            if not f.init or f.metadata.get("internal"):
+                known.add(f.name)
+                continue
+            if f.metadata.get("extra"):
+                rest = f.name
                 continue
             key = f.metadata.get("key", f.name)
+            known.add(key)
             if key in data:
                 kw[f.name] = decode(hints[f.name], data[key])
+        if rest is not None:
+            kw[rest] = {k: v for k, v in data.items() if k not in known}
         return cls(**kw)
 
 

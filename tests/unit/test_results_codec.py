@@ -56,3 +56,18 @@ def test_unknown_keys_ignored_and_wrong_types_refused():
         Inner.from_json({"name": "a", "mb": "big"})
     with pytest.raises(TypeError):
         Outer.from_json([1, 2])
+
+
+@dataclass(frozen=True)
+class Open(Record):
+    path: str
+    rest: dict = field_key(extra=True, default_factory=dict)
+    memo: object = field_key(internal=True, default=None)
+
+
+def test_extra_keys_kept_in_place_and_internal_fields_never_written():
+    d = {"path": "p", "reason": "cut", "complete_lines": 12}
+    o = Open.from_json(d)
+    assert o.rest == {"reason": "cut", "complete_lines": 12}
+    assert Open("p", {"reason": "cut", "complete_lines": 12}, memo=[1]).to_json() == d
+    assert Open.from_json({**d, "memo": "x"}) == o and Open.from_json({**d, "memo": "x"}).memo is None
