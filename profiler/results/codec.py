@@ -7,6 +7,8 @@ runtime. The JSON Schema file stays the public description.
 
 A field may carry metadata: `key` (its JSON name when that is not a Python name),
 `omit_none` (left out of the JSON when None, for keys that appear only sometimes),
+`present` (a predicate on the record: the key is written, null included, only when it holds;
+for a key that belongs to one kind of row and may be null there),
 `extra` (a dict field holding the object's keys no other field names: spread into the JSON at
 its place, filled from the unknown keys on read; for records whose keys a tool decides, such as
 a parser's truncation note) and `internal` (in-memory only: never written, never read).
@@ -24,12 +26,14 @@ from functools import lru_cache
 from profiler.jsonout import plain
 
 
-def field_key(key: str | None = None, *, omit_none: bool = False, extra: bool = False, internal: bool = False,
-              default=MISSING, default_factory=MISSING):
+def field_key(key: str | None = None, *, omit_none: bool = False, present=None, extra: bool = False,
+              internal: bool = False, default=MISSING, default_factory=MISSING):
     """A dataclass field with JSON metadata (see the module docstring)."""
     meta = {"omit_none": omit_none, "extra": extra, "internal": internal}
     if key:
         meta["key"] = key
+    if present is not None:
+        meta["present"] = present
     kw = {}
     if default is not MISSING:
         kw["default"] = default
@@ -54,6 +58,8 @@ class Record:
                 out.update(encode(v or {}))
                 continue
             if v is None and f.metadata.get("omit_none"):
+                continue
+            if "present" in f.metadata and not f.metadata["present"](self):
                 continue
             out[f.metadata.get("key", f.name)] = encode(v)
         return out
