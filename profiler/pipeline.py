@@ -1,4 +1,4 @@
-"""The analysis pipeline: whatever the user points at, produce one result dict.
+"""The analysis pipeline: whatever the user points at, produce one AnalysisResult.
 
 A path is a run directory (iteration records plus the raw captures a backend
 left in capture/), a bare capture made elsewhere (recognised by content), or a
@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 from profiler import jsonout, rundir
-from profiler.results.analysis import AnalysisResult, Source, Truncation
+from profiler.results.analysis import SCHEMA, AnalysisResult, Source, Truncation
+from profiler.results.series import SeriesAnalysis
 from profiler.results.sites import CaptureResult, SiteVerdict
 from profiler.errors import BadCapture, BadInput, BadSeries
 from profiler.sniff import looks_binary as _looks_binary
@@ -163,7 +164,7 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         if df is not None and "rss" in df.columns and df["rss"].notna().any():
             df = analysis.load_series(series_path)  # validated: iteration markers of a foreign workload have no rss
     if df is not None and "rss" in df.columns and df["rss"].notna().any():
-        series = analysis.analyze_series(df, block=block)
+        series = SeriesAnalysis.from_json(analysis.analyze_series(df, block=block))
     if series is None and not capture_paths:
         raise BadInput(f"{source['path']}: nothing to analyse (no iteration records with rss, no capture)")
 
@@ -192,8 +193,8 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
                  for c in captures if (c.meta or {}).get("truncated")]
     warnings += [f"{t.path}: {t.summary}" for t in truncated]
     verdict = triage.run_verdict(series, captures)
-    headline = analysis.result_from_series(series, source, meta)
-    run_verdict, basis = headline["verdict"], headline["evidence_basis"]
+    run_verdict = series.verdict if series else "inconclusive"
+    basis = series.evidence_basis if series else None
     if series is None or captures:
         # capture evidence (call stacks over time) outranks an RSS series on its own
         run_verdict, basis = verdict.verdict, verdict.evidence_basis
@@ -205,12 +206,13 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         captures=results,
         verdict=run_verdict,
         evidence_basis=basis,
-        slope_mb_per_iter=headline["slope_mb_per_iter"],
-        slope_ci_mb=headline["slope_ci_mb"],
-        phases=headline["phases"],
-        blocks=headline["blocks"],
-        per_model=headline["per_model"],
-        recommendation=headline["recommendation"],
+        # the series' headline figures, copied to the top (analyze --json users read them there)
+        slope_mb_per_iter=series.slope_mb_per_iter if series else None,
+        slope_ci_mb=series.slope_ci_mb if series else None,
+        phases=series.phases if series else None,
+        blocks=series.blocks if series else None,
+        per_model=series.per_model if series else None,
+        recommendation=series.recommendation if series else None,
         truncated=tuple(truncated) or None,
         warnings=tuple(warnings) or None,
         triage=verdict,
@@ -292,3 +294,52 @@ def save_result(run_dir: Path, result: AnalysisResult) -> None:
             s.insert(0, "capture", Path(c.path).name)
             frames.append(s)
         pd.concat(frames).to_csv(run_dir / rundir.SITES, index=False)
+
+
+def is_saved_analysis(path: Path) -> bool:
+    """A file holding a saved analysis (analysis.json, report.json, `analyze --json` output)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".json":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+        return b'"schema"' in head and json.loads(path.read_text(encoding="utf-8")).get("schema") == SCHEMA
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_saved(path: Path) -> AnalysisResult:
+    """A saved analysis as the AnalysisResult it was (its in-memory captures excepted)."""
+    import json
+
+    try:
+        return AnalysisResult.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise BadInput(f"{path}: not a readable memprof analysis ({exc})") from None
+
+
+def saved_result(path: Path, *, rules=(), block: int = 10) -> AnalysisResult | None:
+    """The analysis saved for PATH when it can stand for a new one: PATH is a saved analysis itself,
+    or a run directory whose analysis.json is newer than its meta, records and captures, made by
+    this schema with the same block size and without extra rules. Else None (analyse again)."""
+    path = Path(path)
+    if is_saved_analysis(path):
+        return load_saved(path)
+    if rules or not path.is_dir() or not rundir.is_run_dir(path):
+        return None
+    from profiler import scaled
+
+    saved = path / rundir.ANALYSIS
+    if scaled.is_scaled(path) or not is_saved_analysis(saved):
+        return None
+    made = saved.stat().st_mtime
+    inputs = [path / rundir.META, path / rundir.ITERATIONS, *rundir.find_captures(path)]
+    if any(p.exists() and p.stat().st_mtime > made for p in inputs):
+        return None
+    result = load_saved(saved)
+    if result.series is not None and result.series.block_size != block:
+        return None
+    return result

@@ -17,6 +17,8 @@ import shlex
 from profiler.constants import MB  # noqa: F401
 from profiler.fmt import fmt_bytes, fmt_mb, fmt_signed  # noqa: F401  (console and others import them from here)
 from profiler.fmt import fmt_num as _num
+from profiler.results.analysis import AnalysisResult
+from profiler.results.sites import CaptureResult
 
 
 def code(text) -> tuple:
@@ -52,31 +54,37 @@ def sawtooth_behaviour(p: dict) -> str:
     return text
 
 
-def build(result: dict, images: dict[str, str]) -> list[tuple]:
+def series_json(result: AnalysisResult) -> dict:
+    """The series as the dict the series sections and the plots read ({} without one), until
+    they read SeriesAnalysis itself (typed-series)."""
+    return result.series.to_json() if result.series is not None else {}
+
+
+def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
     """The blocks of the whole report. `images` maps plot name -> path relative to the report."""
     from profiler.report import triage_section
 
-    s = result.get("series") or {}
-    src = result.get("source") or {}
-    verdict = str(result.get("verdict") or s.get("verdict") or "inconclusive")
-    doc: list[tuple] = [("h", 1, f"Memory analysis: {src.get('path', '')}".rstrip(": "))]
+    s = series_json(result)
+    verdict = result.verdict or "inconclusive"
+    doc: list[tuple] = [("h", 1, f"Memory analysis: {result.source.path}".rstrip(": "))]
 
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))
     doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s)}"))
-    for t in result.get("truncated") or []:
-        doc.append(("p", f"Truncated capture {t.get('path')}: {t.get('summary')}; "
-                         "the analysis stops at the cut."))
+    for t in result.truncated or ():
+        doc.append(("p", f"Truncated capture {t.path}: {t.summary}; the analysis stops at the cut."))
+    for w in result.warnings or ():
+        if not any(w == f"{t.path}: {t.summary}" for t in result.truncated or ()):
+            doc.append(("p", f"Warning: {w}"))
     # the series' evidence here; the capture evidence is listed in the triage section
-    evidence = list(s.get("evidence") or [])
-    triage = result.get("triage") or {}
-    if isinstance(triage, dict) and triage.get("explained") and result.get("captures"):
-        evidence.insert(0, str(triage["explained"]))
+    evidence = list(result.series.evidence) if result.series is not None else []
+    if result.explanation:
+        evidence.insert(0, result.explanation)
     if evidence:
         doc.append(("ul", evidence))
-    rec = s.get("recommendation") or result.get("recommendation") or {}
-    if rec.get("sentence"):
-        doc.append(("p", rec["sentence"]))
+    rec = result.recommendation or (result.series.recommendation if result.series is not None else None)
+    if rec is not None and rec.sentence:
+        doc.append(("p", rec.sentence))
 
     if s:
         _series_sections(doc, s, images)
@@ -84,28 +92,28 @@ def build(result: dict, images: dict[str, str]) -> list[tuple]:
     doc.extend(triage_section.blocks(result))
 
     # the capture totals; the sites are the triage section's (it has something to say for every capture)
-    _captures_section(doc, result.get("captures") or [])
+    _captures_section(doc, result.captures)
 
     doc.append(("h", 2, "Recommendations"))
-    if rec:
+    if rec is not None:
         doc.append(("table", ["Item", "Value"], [
-            ["Max expected memory", fmt_mb(rec.get("max_expected_mb"))],
-            ["Alert threshold", fmt_mb(rec.get("alert_mb"))],
-            ["Recommended RAM", fmt_mb(rec.get("ram_mb"))],
-            ["Budget covers", "the loaded peak (model loaded and generating)" if rec.get("basis") == "loaded peak"
+            ["Max expected memory", fmt_mb(rec.max_expected_mb)],
+            ["Alert threshold", fmt_mb(rec.alert_mb)],
+            ["Recommended RAM", fmt_mb(rec.ram_mb)],
+            ["Budget covers", "the loaded peak (model loaded and generating)" if rec.basis == "loaded peak"
              else "RSS after unload (the records carry no loaded peak)"],
-        ] + ([["Iterations until the alert threshold", str(rec["iterations_to_alert"])]]
-             if "iterations_to_alert" in rec else [])
-          + ([["Iterations until RAM is full", str(rec["iterations_to_ram"])]]
-             if "iterations_to_ram" in rec else [])))
-        if rec.get("sentence"):
-            doc.append(("p", rec["sentence"]))
-        if rec.get("rule"):
-            doc.append(("p", f"Rule: {rec['rule']}."))
+        ] + ([["Iterations until the alert threshold", str(rec.iterations_to_alert)]]
+             if rec.iterations_to_alert is not None else [])
+          + ([["Iterations until RAM is full", str(rec.iterations_to_ram)]]
+             if rec.iterations_to_ram is not None else [])))
+        if rec.sentence:
+            doc.append(("p", rec.sentence))
+        if rec.rule:
+            doc.append(("p", f"Rule: {rec.rule}."))
     else:
         doc.append(("p", "No memory series: no budget can be derived from call stacks alone."))
 
-    _measured_section(doc, result, s)
+    _measured_section(doc, result)
     return doc
 
 
@@ -339,28 +347,28 @@ def _gc(e: dict) -> str:
     return f"{e['gc_collections']} run(s)" + (f", {n} objects" if n is not None else "")
 
 
-def _captures_section(doc: list, captures: list) -> None:
+def _captures_section(doc: list, captures: tuple[CaptureResult, ...]) -> None:
     if not captures:
         return
     doc.append(("h", 2, "Captures"))
     for cap in captures:
-        doc.append(("h", 3, f"{cap.get('format', '?')}: {cap.get('path', '')}"))
-        totals = cap.get("totals") or {}
-        if totals:
+        doc.append(("h", 3, f"{cap.format}: {cap.path}"))
+        if cap.totals:
             doc.append(("table", ["Total", "Value"],
-                        [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
-        for caveat in (cap.get("meta") or {}).get("caveats") or []:
+                        [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in cap.totals.items()]))
+        for caveat in cap.caveats:
             doc.append(("p", f"Note: {caveat}"))
         # the sites themselves are the allocation-site section's
-        if cap.get("sites_note"):
-            doc.append(("p", f"Note: {cap['sites_note']}"))
+        if cap.sites_note:
+            doc.append(("p", f"Note: {cap.sites_note}"))
 
 
-def _measured_section(doc: list, result: dict, s: dict) -> None:
-    meta = result.get("meta") or {}
-    src = result.get("source") or {}
+def _measured_section(doc: list, result: AnalysisResult) -> None:
+    meta = result.meta
+    src = result.source
+    series = result.series
     doc.append(("h", 2, "How this was measured"))
-    rows = [["Source", f"{src.get('kind', '?')}: {src.get('path', '')}"]]
+    rows = [["Source", f"{src.kind}: {src.path}"]]
     if meta.get("command"):
         rows.append(["Command", _argv(meta["command"])])
     if meta.get("child_argv"):
@@ -375,14 +383,14 @@ def _measured_section(doc: list, result: dict, s: dict) -> None:
         elif val:
             rows.append([key.capitalize(), _flat(val)])
     doc.append(("table", ["What", "Value"], rows))
-    if s and meta.get("workload") == "server":
+    if series is not None and meta.get("workload") == "server":
         doc.append(("p", "Served run (memprof serve): one iteration is one request; the server is measured from "
                          "outside after each response, while it still holds the model it served (it closes a "
                          "model only when a request names another), and its peak is the high-water mark since "
                          "the previous request."))
-    if s and (meta.get("watch") or s.get("time_based")):
+    if series is not None and (meta.get("watch") or series.time_based is not None):
         doc.append(("p", "Watched process (memprof watch): one iteration is one sample; slopes are given per hour."))
-    if s:
+    if series is not None:
         doc.append(("ul", [
             "Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes. The loaded peak "
             "(the budget's base, when recorded) is the iteration's RSS high-water mark: VmHWM reset through "

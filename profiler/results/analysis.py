@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from profiler.results.codec import Record, field_key
+from profiler.results.series import Block, ModelRow, Phase, Recommendation, SeriesAnalysis
 from profiler.results.sites import CaptureResult, RunVerdict, SiteVerdict
 
 SCHEMA = "memprof.analysis/1"
@@ -56,17 +57,17 @@ class AnalysisResult(Record):
     schema: str = SCHEMA
     source: Source
     meta: dict[str, Any] = field_key(omit_none=True, default_factory=dict)
-    series: Any = None
+    series: SeriesAnalysis | None = None
     captures: tuple[CaptureResult, ...] = ()
     verdict: str = "inconclusive"
     evidence_basis: str | None = None
     # copies of the series' headline figures (None without a series)
     slope_mb_per_iter: float | None = None
     slope_ci_mb: tuple[float | None, ...] | None = None
-    phases: Any = None
-    blocks: Any = None
-    per_model: Any = None
-    recommendation: Any = None
+    phases: tuple[Phase, ...] | None = None
+    blocks: tuple[Block, ...] | None = None
+    per_model: dict[str, ModelRow] | None = None
+    recommendation: Recommendation | None = None
     truncated: tuple[Truncation, ...] | None = field_key(omit_none=True, default=None)
     warnings: tuple[str, ...] | None = field_key(omit_none=True, default=None)
     triage: RunVerdict | None = None

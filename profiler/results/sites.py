@@ -78,7 +78,7 @@ class SiteBrief(Record):
 
     site: str
     function: str | None = None
-    caller: str | None = field_key(omit_none=True, default=None)
+    caller: str | None = field_key(present=lambda b: b.group is not None, default=None)   # a thin group's
     module: str | None = None
     category: str | None = None
     verdict: str | None = None

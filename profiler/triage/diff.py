@@ -134,13 +134,7 @@ def compare_captures(ca, cb) -> dict:
 def _run_row(r: AnalysisResult) -> dict:
     s = r.series
     return {"path": r.source.path, "verdict": r.verdict, "slope_mb_per_iter": r.slope_mb_per_iter,
-            "peak_mb": _series_figure(s, "peak_mb"), "n": _series_figure(s, "n")}
-
-
-def _series_figure(series, name: str):
-    if series is None:
-        return None
-    return series.get(name) if isinstance(series, dict) else getattr(series, name, None)
+            "peak_mb": s.peak_mb if s is not None else None, "n": s.n if s is not None else None}
 
 
 def compare_results(a: AnalysisResult, b: AnalysisResult) -> dict:

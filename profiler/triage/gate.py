@@ -85,14 +85,14 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
         else:
             leaking.append(brief)
     leaking.sort(key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"], str(d["site"])))
-    series = result.series or None
-    slope = rss_rate(series) if series else None
+    series = result.series
+    slope = rss_rate(series) if series is not None else None
     reasons = []
     for d in leaking:
         reasons.append(f"site leaks: {d['site']}")
     if max_slope is not None and slope is not None and float(slope) > max_slope:
         reasons.append(f"RSS growth {float(slope):+.4g} MB/iteration exceeds --max-slope {max_slope:g}")
-    if not captures and series and series_verdict(series) == "leak" and max_slope is None:
+    if not captures and series is not None and series.verdict == "leak" and max_slope is None:
         reasons.append("the RSS series verdict is leak (no capture to name sites; set --max-slope to gate on the slope)")
     return {
         "failed": bool(reasons),
@@ -107,10 +107,6 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
         "max_slope_mb_per_iter": max_slope,
         "captures": [{"format": c.format, "path": c.path, "sites": int(len(c.sites))} for c in captures],
     }
-
-
-def series_verdict(series) -> str | None:
-    return series.get("verdict") if isinstance(series, dict) else getattr(series, "verdict", None)
 
 
 def site_line(d: dict) -> str:

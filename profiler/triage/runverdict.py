@@ -23,6 +23,7 @@ import math
 
 from profiler.constants import MB
 from profiler.fmt import fmt_pct
+from profiler.results.series import SeriesAnalysis
 from profiler.results.sites import CaptureSummary, CategoryFigures, GrowthNamed, RunVerdict, SiteBrief, TimelineUnit
 from profiler.triage.growth import LEAK, SEVERITY, fmt_bytes
 
@@ -148,32 +149,32 @@ def _pct(part: float, whole: float) -> str:
     return fmt_pct(part, whole, missing="n/a")
 
 
-def rss_rate(series: dict) -> float:
+def rss_rate(series: SeriesAnalysis) -> float:
     """The RSS growth rate the verdict rests on, MB per iteration: the envelope's trough rate for a
     sawtooth (a straight line through teeth only says where the run stopped within a tooth), the
     growth phase's Theil-Sen slope when there is one, else the stable-phase OLS slope."""
-    late = series.get("late_phase") or {}
-    if late.get("basis") == "envelope" or late.get("name") == "growth":
-        if late.get("theil_sen_mb_per_iter") is not None:
-            return _f(late.get("theil_sen_mb_per_iter"))
-    return _f(series.get("slope_mb_per_iter"))
+    late = series.late_phase
+    if late is not None and (late.basis == "envelope" or late.name == "growth"):
+        if late.theil_sen_mb_per_iter is not None:
+            return _f(late.theil_sen_mb_per_iter)
+    return _f(series.slope_mb_per_iter)
 
 
-def _rss_growing(series: dict | None) -> bool:
-    if not series:
+def _rss_growing(series: SeriesAnalysis | None) -> bool:
+    if series is None:
         return False
-    if series.get("verdict") == "leak":
+    if series.verdict == "leak":
         return True
-    if (series.get("late_phase") or {}).get("basis") == "envelope":
+    if series.late_phase is not None and series.late_phase.basis == "envelope":
         return False  # the envelope test already judged the trend: troughs do not rise
-    ci = series.get("slope_ci_mb") or []
+    ci = series.slope_ci_mb or []
     return bool(len(ci) == 2 and ci[0] is not None and _f(ci[0]) > 0)
 
 
 _rss_slope = rss_rate
 
 
-def run_verdict(series: dict | None, captures: list) -> RunVerdict:
+def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
     """The run's verdict from the series (analyze_series' result, or None) and the triaged captures."""
     summaries = [capture_summary(c) for c in captures]
     evidence: list[str] = []
@@ -207,11 +208,11 @@ def run_verdict(series: dict | None, captures: list) -> RunVerdict:
 
     rss_growing = _rss_growing(series)
     site_growth_mb = sum(d.slope_bytes_per_iter for d in leaking_sites if d.unit == TimelineUnit.ITERATION) / MB
-    if series:
+    if series is not None:
+        ci = series.slope_ci_mb
         evidence.append(
-            f"RSS series: verdict {series.get('verdict')}, slope {_rss_slope(series):+.3g} MB/iteration"
-            + (f" (95% CI [{_f(series['slope_ci_mb'][0]):+.3g}, {_f(series['slope_ci_mb'][1]):+.3g}])"
-               if series.get("slope_ci_mb") and None not in series["slope_ci_mb"] else ""))
+            f"RSS series: verdict {series.verdict}, slope {_rss_slope(series):+.3g} MB/iteration"
+            + (f" (95% CI [{_f(ci[0]):+.3g}, {_f(ci[1]):+.3g}])" if ci and None not in ci else ""))
 
     outside = None
     if rss_growing:
@@ -237,19 +238,19 @@ def run_verdict(series: dict | None, captures: list) -> RunVerdict:
                                       if d.slope_bytes_per_iter else _name(d) for d in leaking_sites[:MAX_NAMED])
                           + "): a leak, whatever RSS does")
     elif collected:
-        verdict, basis = "plateau", series.get("evidence_basis") or "collection probe"
+        verdict, basis = "plateau", series.evidence_basis or "collection probe"
         grew = sum(d.slope_bytes_per_iter for d in collected) / MB
         basis_sentence = (
             f"{basis}: over the iteration boundaries the capture sees {len(collected)} site(s) grow ("
             + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}" for d in collected[:MAX_NAMED])
             + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
             f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
-            f"garbage awaiting Python's cyclic collector, not a leak ({series.get('basis_sentence')})")
+            f"garbage awaiting Python's cyclic collector, not a leak ({series.basis_sentence})")
     elif summaries and (timeline or series is None or unknown):
         # a capture without a timeline (memcheck's records at exit) cannot see growth during the run:
         # its "nothing leaks at exit" outweighs the series only where there is no series
         basis = cap_basis
-        sv = (series or {}).get("verdict")
+        sv = series.verdict if series is not None else None
         if unknown:
             # a site whose growth the capture cannot judge (no iteration count) leaves the run undecided
             verdict = "inconclusive"
@@ -260,17 +261,17 @@ def run_verdict(series: dict | None, captures: list) -> RunVerdict:
             verdict = "plateau"
             basis_sentence = f"{basis}: no allocation site's live bytes keep growing"
             if series:
-                basis_sentence += f"; the series agrees ({series.get('evidence_basis') or 'rss shape'}: " \
-                                  f"{series.get('basis_sentence') or sv})"
+                basis_sentence += f"; the series agrees ({series.evidence_basis or 'rss shape'}: " \
+                                  f"{series.basis_sentence or sv})"
         else:
             named = name_growth(series)
             verdict = named.verdict
             basis_sentence = (f"{basis}: no allocation site's live bytes keep growing, so the RSS series' "
                               f"{sv} ({_rss_slope(series):+.3g} MB/iteration) is not a leak: {named.sentence}")
-    elif series:
-        verdict = series.get("verdict") or "inconclusive"
-        basis = series.get("evidence_basis") or "rss shape"
-        basis_sentence = series.get("basis_sentence") or f"series verdict {verdict}"
+    elif series is not None:
+        verdict = series.verdict or "inconclusive"
+        basis = series.evidence_basis or "rss shape"
+        basis_sentence = series.basis_sentence or f"series verdict {verdict}"
     else:
         verdict, basis, basis_sentence = "inconclusive", None, "nothing to judge"
     evidence.insert(0, basis_sentence)
@@ -282,10 +283,10 @@ def run_verdict(series: dict | None, captures: list) -> RunVerdict:
     if named:
         explained = (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
                      f"site: {named.sentence}." if outside else f"No allocation site leaks: {named.sentence}.")
-    gc_info = (series or {}).get("gc") or {}
-    if leaking_sites and gc_info and not gc_info.get("full_collections"):
-        evidence.append(gc_info["caveat"])
-        explained += " Caveat: " + gc_info["caveat"] + "."
+    gc_info = series.gc if series is not None else None
+    if leaking_sites and gc_info is not None and not gc_info.full_collections:
+        evidence.append(gc_info.caveat)
+        explained += " Caveat: " + gc_info.caveat + "."
     return RunVerdict(
         verdict=verdict,
         evidence_basis=basis,
@@ -305,26 +306,26 @@ def run_verdict(series: dict | None, captures: list) -> RunVerdict:
     )
 
 
-def probe_collected(series: dict | None, leaking: list[SiteBrief]) -> tuple[list[SiteBrief], float]:
+def probe_collected(series: SeriesAnalysis | None, leaking: list[SiteBrief]) -> tuple[list[SiteBrief], float]:
     """The leaking sites whose growth the collection probe gave back: a capture cut at iteration
     boundaries sees garbage awaiting Python's collector grow like a leak (a run shorter than the
     collector's period); the probe's full gc.collect() after the loop is the reclaim the run lacked.
     All of them when the series' heap floor, probe included, says plateau and what they grew since
     the last floor is what the probe freed (0.5 to 1.5 times the heap in use it gave back: a small
     leak beside a large free is not excused); else none. Returns (sites, MB freed)."""
-    floor = (series or {}).get("heap_floor") or {}
-    probe = (series or {}).get("probe") or {}
-    if (floor.get("verdict") != "plateau" or probe.get("heap_after_gc_mb") is None
-            or probe.get("heap_last_mb") is None):
+    floor = series.heap_floor if series is not None else None
+    probe = series.probe if series is not None else None
+    if (floor is None or probe is None or floor.verdict != "plateau" or probe.heap_after_gc_mb is None
+            or probe.heap_last_mb is None):
         return [], 0.0
     sites = [d for d in leaking if d.unit == TimelineUnit.ITERATION and d.slope_bytes_per_iter]
     if not sites or len(sites) != len(leaking):
         return [], 0.0
-    freed = float(probe["heap_last_mb"]) - float(probe["heap_after_gc_mb"])
-    reclaims = [f["iteration"] for f in floor.get("floors") or [] if f.get("source") == "reclaim"]
-    first = (series.get("iterations") or {}).get("first") or 1
+    freed = float(probe.heap_last_mb) - float(probe.heap_after_gc_mb)
+    reclaims = [f.iteration for f in floor.floors if f.source == "reclaim"]
+    first = series.iterations.first or 1
     since = reclaims[-1] if reclaims else first
-    span = max(int(probe["after_iteration"]) - int(since), 1)
+    span = max(int(probe.after_iteration) - int(since), 1)
     grew = sum(d.slope_bytes_per_iter for d in sites) / MB * span
     if freed <= 0 or not (0.5 * freed <= grew <= 1.5 * freed):
         return [], freed
@@ -344,35 +345,33 @@ _PARTS = {
 }
 
 
-def name_growth(series: dict) -> GrowthNamed:
+def name_growth(series: SeriesAnalysis) -> GrowthNamed:
     """The growth no site holds, named from the series' decomposition,
     collection probe and GC counters; never a leak (no site grows)."""
     settle = ("a longer run (past several collections), `memprof run --collect-garbage`, or a run that records "
               "the collection probe would settle it")
-    probe = series.get("probe") or {}
-    floor = series.get("heap_floor") or {}
-    dg = series.get("decomposition_growth") or {}
-    part = dg.get("largest")
-    if floor.get("verdict") == "plateau":
+    probe, floor, dg = series.probe, series.heap_floor, series.decomposition_growth
+    part = dg.largest if dg is not None else None
+    if floor is not None and floor.verdict == "plateau":
         return GrowthNamed(verdict="plateau", part=part,
-                           sentence=f"the heap returns to its floor ({floor.get('sentence')})")
+                           sentence=f"the heap returns to its floor ({floor.sentence})")
     if not part:
         return GrowthNamed(verdict="inconclusive", part=None,
                            sentence=("the records carry no RSS decomposition (heap in use, allocator retention, "
                                      "file pages) to say what grew; " + settle))
     text, v = _PARTS.get(part, _PARTS["unexplained_mb"])
-    gc_info = series.get("gc") or {}
+    gc_info = series.gc
     if part == "heap_in_use_mb":
-        if probe.get("heap_after_gc_mb") is not None:
+        if probe is not None and probe.heap_after_gc_mb is not None:
             v = "inconclusive"
             text = ("heap in use that survived the collection probe's full gc.collect(), yet no site holds it "
                     "live (the capture and mallinfo2 disagree)")
-        elif gc_info and not gc_info.get("full_collections"):
+        elif gc_info is not None and not gc_info.full_collections:
             v = "inconclusive"
             text += "; no full collection ran, so that is what it most likely is"
         else:
             v = "inconclusive"
-    sentence = f"the growth is {text}" + (f" ({dg['sentence']})" if dg.get("sentence") else "")
+    sentence = f"the growth is {text}" + (f" ({dg.sentence})" if dg is not None and dg.sentence else "")
     if v != "plateau":
         sentence += "; " + settle
     return GrowthNamed(verdict=v, part=part, sentence=sentence)
@@ -405,12 +404,12 @@ def _peak_sentence(summ: CaptureSummary) -> str:
     return f"{summ.format} heap peak {fmt_bytes(peak)}: {parts}{top}."
 
 
-def _outside_sentence(series: dict, rss_slope: float, site_mb: float, outside: float) -> str:
-    dg = series.get("decomposition_growth") or None
+def _outside_sentence(series: SeriesAnalysis, rss_slope: float, site_mb: float, outside: float) -> str:
+    dg = series.decomposition_growth
     s = (f"RSS grows {rss_slope:+.3g} MB/iteration but the live allocation sites grow only "
          f"{site_mb:.3g} MB/iteration: {outside:.3g} MB/iteration sits OUTSIDE any live site")
-    if dg and dg.get("sentence"):
-        return f"{s}; {dg['sentence']}"
+    if dg is not None and dg.sentence:
+        return f"{s}; {dg.sentence}"
     return (s + " (allocator retention of freed memory, file-backed pages, memory not seen by the heap "
             "profiler such as mmap, or objects waiting for Python's cyclic GC; record the RSS "
             "decomposition to tell which).")
@@ -436,6 +435,6 @@ def _explained(verdict: str, series, leaking: list, summaries: list, site_mb: fl
         pools = sum(s.verdicts.get("pool", 0) for s in summaries)
         return (f"No site keeps growing ({pools} pool site(s) plateau); the peak is held by {top}."
                 if top else "No site keeps growing.")
-    if series:
+    if series is not None:
         return f"Series verdict {verdict}; no capture to name sites."
     return "Nothing to judge."
