@@ -124,3 +124,19 @@ def blocks(result: AnalysisResult) -> list[tuple]:
                  _bytes(d.live_bytes_end), str(d.backend or ""), str(d.evidence or "")]
                 for d in info.leaking_sites]))
     return out
+
+
+def markdown(result: AnalysisResult) -> str:
+    """The section alone as markdown ("" without captures)."""
+    from profiler.report import markdown as md
+
+    b = blocks(result)
+    return md.render(b) if b else ""
+
+
+def html(result: AnalysisResult) -> str:
+    """The section alone as an HTML fragment ("" without captures)."""
+    from profiler.report import htmlpage
+
+    b = blocks(result)
+    return htmlpage.fragment(b) if b else ""
