@@ -121,6 +121,16 @@ def _run_records(run_dir: Path):
     return pd.DataFrame(recs) if recs else None
 
 
+def _records_count(df, series_path) -> int | None:
+    """Iterations a run's records hold: 0 when the records file is there and holds none (the run
+    stopped inside its first iteration), None without a records file."""
+    if series_path is None or not (Path(series_path) / rundir.ITERATIONS).is_file():
+        return None
+    if df is None or "iteration" not in df.columns:
+        return 0
+    return int(df["iteration"].dropna().nunique())
+
+
 def _run_dir_iterations(path) -> int | None:
     """A capture inside a run directory (RUN_DIR/capture/FILE) given alone: the run's iteration
     records count its iterations. Memcheck has no clock, so this is the only way its block counts
@@ -176,7 +186,8 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         try:
             cap = parsers.load_capture(p, boundaries=boundaries)
             _refuse_wrong_process(cap)
-            n_iter = len(boundaries) if boundaries else _run_dir_iterations(p)
+            n_iter = len(boundaries) if boundaries else (_records_count(df, series_path) if source["kind"] == "run"
+                                                         else _run_dir_iterations(p))
             captures.append(triage.triage_capture(cap, rule_set, iterations=n_iter))
         except WrongProcess:
             raise      # no verdict at all: the records may be right, the capture is of another process

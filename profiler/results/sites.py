@@ -126,6 +126,11 @@ class CaptureSummary(Record):
     verdicts: dict[str, int] = field_key(default_factory=dict)
     leaking_sites: tuple[SiteBrief, ...] = ()
     top_sites: tuple[SiteBrief, ...] = ()
+    # how many timeline steps (iteration boundaries or slices) triage judged; the run's iteration
+    # count when known (0: none completed); where a truncated capture stops
+    judged_steps: int | None = None
+    iterations: int | None = None
+    truncated: str | None = field_key(omit_none=True, default=None)
 
     @property
     def has_peak(self) -> bool:

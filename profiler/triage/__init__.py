@@ -47,7 +47,8 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     sites = naming.rename(capture.sites, rules)
     sites, timeline, _ = naming.merge(sites, capture.timeline)
     unit = timeline_unit(capture).value
-    n_iter = iterations or iteration_count(capture)
+    # 0: the run completed no iteration (its records say so); judged as "no count" where a count is used
+    n_iter = iterations if iterations is not None else iteration_count(capture)
 
     series: dict[int, dict] = {}
     slices: list = []
@@ -73,7 +74,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
             index=False):
         sid, live_end, peak, count, kind, cat = rec
         if isinstance(kind, str) and kind:
-            j = growth.judge_exit_record(kind, count, live_end, n_iter, cat)
+            j = growth.judge_exit_record(kind, count, live_end, n_iter or None, cat)
         elif slices:
             v = series.get(int(sid), [0.0] * len(slices))
             if max(v) <= 0 and live_end and live_end > 0:
@@ -99,6 +100,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     meta = dict(capture.meta or {})
     meta["triage"] = {"rules": rules.sources, "timeline_unit": unit if slices else None,
                       "judged_slices": [slices[0], slices[-1]] if slices else None,
+                      "judged_steps": len(slices),
                       "startup_end": slices[start] if slices and start else None,
                       "thin_growth": groups,
                       "iterations": n_iter, "sites_before_merge": int(len(capture.sites)),

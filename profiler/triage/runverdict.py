@@ -34,6 +34,9 @@ MAX_NAMED = 5
 # reported, but it does not make the run a leak (a few interned strings are not an OOM in waiting).
 MIN_MATERIAL_BYTES_PER_ITER = 1024
 
+# a site timeline needs this many iteration boundaries before "no site keeps growing" says anything
+MIN_STEPS_FOR_GROWTH = 2
+
 SITE_TIMELINE = "site timeline"
 CAPTURE_RECORDS = "capture leak records"
 
@@ -116,7 +119,34 @@ def capture_summary(capture, top: int = 5) -> CaptureSummary:
         verdicts={str(k): int(v) for k, v in s["verdict"].value_counts().items()} if len(s) else {},
         leaking_sites=tuple(leaking),
         top_sites=tuple(top_sites),
+        judged_steps=tri.get("judged_steps") if tri.get("judged_slices") else None,
+        iterations=tri.get("iterations"),
+        truncated=((capture.meta or {}).get("truncated") or {}).get("summary"),
     )
+
+
+def too_short(summ: CaptureSummary) -> bool:
+    """A capture that cannot see a site grow or level off: its timeline judged fewer than
+    MIN_STEPS_FOR_GROWTH iteration boundaries, or it was cut before the run completed one."""
+    if summ.truncated and summ.iterations == 0:
+        return True
+    return (summ.has_timeline and summ.unit == TimelineUnit.ITERATION
+            and (summ.judged_steps or 0) < MIN_STEPS_FOR_GROWTH)
+
+
+def _short_text(short: list[CaptureSummary]) -> str:
+    """'the heaptrack capture stops before the run completed an iteration (...)': what each short
+    capture saw, and what would settle it."""
+    parts = []
+    for summ in short:
+        if summ.iterations == 0 or not summ.judged_steps:
+            seen = "stops before the run completed an iteration"
+        else:
+            seen = f"sees only {summ.judged_steps} iteration boundar{'y' if summ.judged_steps == 1 else 'ies'}"
+        cut = f" ({summ.truncated.split(': ', 1)[-1]})" if summ.truncated else ""
+        parts.append(f"the {summ.format} capture {seen}{cut}")
+    return (f"{'; '.join(parts)}: too short to see any site grow or level off; a run that completes at least "
+            f"{MIN_STEPS_FOR_GROWTH} iterations under the profiler (run it again and let it finish) would settle it")
 
 
 def _str(x):
@@ -228,7 +258,8 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
                 f"{min(site_growth_mb / rss_slope, 9.99):.0%} of the RSS slope {rss_slope:+.3g} MB/iteration: "
                 f"the growth is theirs")
 
-    timeline = any(summ.has_timeline for summ in summaries)
+    short = [summ for summ in summaries if too_short(summ)]
+    timeline = any(summ.has_timeline for summ in summaries if summ not in short)
     unknown = sum(int(summ.verdicts.get("unknown") or 0) for summ in summaries)
     cap_basis = SITE_TIMELINE if timeline else CAPTURE_RECORDS
     named = None
@@ -247,6 +278,12 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
             + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
             f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
             f"garbage awaiting Python's cyclic collector, not a leak ({series.basis_sentence})")
+    elif short and len(short) == len(summaries) and series is None:
+        # a capture cut inside the first iterations (or a one-iteration run) shows no growth because
+        # it had no time to: that is not a plateau
+        verdict = "inconclusive"
+        basis = SITE_TIMELINE if any(s.has_timeline for s in short) else CAPTURE_RECORDS
+        basis_sentence = f"{basis}: {_short_text(short)}"
     elif summaries and (timeline or series is None or unknown):
         # a capture without a timeline (memcheck's records at exit) cannot see growth during the run:
         # its "nothing leaks at exit" outweighs the series only where there is no series
@@ -277,6 +314,11 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
         verdict, basis, basis_sentence = "inconclusive", None, "nothing to judge"
     evidence.insert(0, basis_sentence)
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
+    if short and not leaking_sites and not collected:
+        if verdict == "inconclusive" and series is None:
+            explained = f"Inconclusive: {_short_text(short)}."
+        else:
+            evidence.append(_short_text(short))
     if collected:
         explained = (f"No leak: the {len(collected)} site(s) that grew over the iteration boundaries "
                      f"({', '.join(_name(d) for d in collected[:MAX_NAMED])}) held garbage that the collection "
