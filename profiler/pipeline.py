@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from profiler import jsonout, rundir
-from profiler.results.analysis import SCHEMA, AnalysisResult, Source, Truncation
+from profiler.results.analysis import SCHEMA, AnalysisResult, RunCut, Source, Truncation
 from profiler.results.series import SeriesAnalysis
 from profiler.results.sites import CaptureResult, SiteVerdict
 from profiler.errors import BadCapture, BadInput, BadSeries
@@ -217,6 +217,7 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         captures=results,
         verdict=run_verdict,
         evidence_basis=basis,
+        cut=RunCut.from_json(meta["cut"]) if isinstance((meta or {}).get("cut"), dict) else None,
         # the series' headline figures, copied to the top (analyze --json users read them there)
         slope_mb_per_iter=series.slope_mb_per_iter if series else None,
         slope_ci_mb=series.slope_ci_mb if series else None,

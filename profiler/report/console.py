@@ -17,7 +17,8 @@ def _b(x) -> str:
 def summary(result: AnalysisResult) -> str:
     s = result.series
     src = result.source
-    lines = [f"VERDICT: {(result.verdict or 'inconclusive').upper()}  ({src.kind}: {src.path})"]
+    lines = [result.cut.line()] if result.cut is not None else []
+    lines.append(f"VERDICT: {(result.verdict or 'inconclusive').upper()}  ({src.kind}: {src.path})")
     for t in result.truncated or ():
         lines.append(f"  TRUNCATED: {t.summary}; everything after the cut is missing")
     if result.explanation and result.captures:

@@ -67,6 +67,8 @@ def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
     s = series_json(result)
     verdict = result.verdict or "inconclusive"
     doc: list[tuple] = [("h", 1, f"Memory analysis: {result.source.path}".rstrip(": "))]
+    if result.cut is not None:
+        doc.append(("p", [("b", result.cut.line()), "; the figures below cover the run up to the cut."]))
 
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))

@@ -38,6 +38,27 @@ class Truncation(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunCut(Record):
+    """The run was interrupted or timed out (meta.json's `cut`, written by the workload runner):
+    the capture and the records end there, and every view of the run says so first."""
+
+    reason: str | None = None            # interrupted | timeout
+    how: str | None = None               # at once | after the current step | by the workload
+    after_s: int | float | None = None
+    saved: tuple[str, ...] = ()          # files a Valgrind tool saved through vgdb at the stop
+    iterations: int | None = None        # iteration records written before the stop
+    details: dict[str, Any] = field_key(extra=True, default_factory=dict)
+
+    def line(self) -> str:
+        """The line a report of a cut run starts with."""
+        why = "TIMED OUT" if self.reason == "timeout" else "INTERRUPTED"
+        how = "stopped at once" if self.how == "at once" else "stopped after the current step"
+        saved = f"; the tool's data saved through vgdb ({', '.join(self.saved)})" if self.saved else ""
+        return (f"RUN CUT ({why}, {how}, after {self.after_s} s and {self.iterations or 0} "
+                f"iteration(s)){saved}: the capture ends there")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScaleRun(Record):
     """One of a --scale pair's runs, as the differential result lists it."""
 
@@ -68,6 +89,7 @@ class AnalysisResult(Record):
     blocks: tuple[Block, ...] | None = None
     per_model: dict[str, ModelRow] | None = None
     recommendation: Recommendation | None = None
+    cut: RunCut | None = field_key(omit_none=True, default=None)
     truncated: tuple[Truncation, ...] | None = field_key(omit_none=True, default=None)
     warnings: tuple[str, ...] | None = field_key(omit_none=True, default=None)
     triage: RunVerdict | None = None
