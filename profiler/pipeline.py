@@ -131,6 +131,37 @@ def _records_count(df, series_path) -> int | None:
     return int(df["iteration"].dropna().nunique())
 
 
+def torn_tail(records: Path) -> bool:
+    """Whether the records file ends in a partial line (the writer was killed mid-record): the
+    readers skip it; the result says so."""
+    import json
+
+    try:
+        with open(records, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(size - 65536, 0))
+            tail = fh.read()
+    except OSError:
+        return False
+    last = next((ln for ln in reversed(tail.splitlines()) if ln.strip()), b"")
+    if not last:
+        return False
+    try:
+        return not isinstance(json.loads(last), dict)
+    except ValueError:
+        return True
+
+
+def _torn_warning(df, records: Path) -> str:
+    last = None
+    if df is not None and "iteration" in df.columns and df["iteration"].notna().any():
+        last = int(df["iteration"].dropna().max())
+    where = f"after iteration {last}" if last is not None else "before any complete iteration"
+    return (f"{records} ends in a partial record {where} (the run stopped while writing it); "
+            "the analysis covers the complete records")
+
+
 def _run_dir_iterations(path) -> int | None:
     """A capture inside a run directory (RUN_DIR/capture/FILE) given alone: the run's iteration
     records count its iterations. Memcheck has no clock, so this is the only way its block counts
@@ -199,6 +230,9 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         raise failures[0]
     # a run whose capture is unreadable (the program died before the tool flushed) keeps its records
     warnings = [exc.one_line() for exc in failures]
+    records = series_path / rundir.ITERATIONS if series_path is not None and series_path.is_dir() else None
+    if records is not None and records.is_file() and torn_tail(records):
+        warnings.insert(0, _torn_warning(df, records))
     # a capture cut off while written is analysed up to the cut; the result says where that is
     truncated = [Truncation.from_json({"path": c.path, **c.meta["truncated"]})
                  for c in captures if (c.meta or {}).get("truncated")]

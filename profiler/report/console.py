@@ -21,6 +21,9 @@ def summary(result: AnalysisResult) -> str:
     lines.append(f"VERDICT: {(result.verdict or 'inconclusive').upper()}  ({src.kind}: {src.path})")
     for t in result.truncated or ():
         lines.append(f"  TRUNCATED: {t.summary}; everything after the cut is missing")
+    for w in result.warnings or ():
+        if not any(w == f"{t.path}: {t.summary}" for t in result.truncated or ()):
+            lines.append(f"  warning: {w}")
     if result.explanation and result.captures:
         lines.append(f"  {result.explanation}")
     if s is not None:
