@@ -132,9 +132,15 @@ def compare_captures(ca, cb) -> dict:
 
 
 def _run_row(r: AnalysisResult) -> dict:
+    """One side of the comparison: its verdict, its RSS slope, its peaks. `peak_mb` is the highest RSS
+    after unload; `loaded_peak_mb` the highest RSS while a model was loaded and generating (the
+    iterations' high-water mark: what the machine must hold), when the records carry it."""
     s = r.series
+    loaded = s.loaded if s is not None else None
     return {"path": r.source.path, "verdict": r.verdict, "slope_mb_per_iter": r.slope_mb_per_iter,
-            "peak_mb": s.peak_mb if s is not None else None, "n": s.n if s is not None else None}
+            "peak_mb": s.peak_mb if s is not None else None, "n": s.n if s is not None else None,
+            "loaded_peak_mb": loaded.peak_mb if loaded is not None else None,
+            "loaded_peak_model": loaded.peak_model if loaded is not None else None}
 
 
 def compare_results(a: AnalysisResult, b: AnalysisResult) -> dict:
@@ -146,6 +152,14 @@ def compare_results(a: AnalysisResult, b: AnalysisResult) -> dict:
         "verdict_changed": runs["a"]["verdict"] != runs["b"]["verdict"],
         "captures": [compare_captures(ca, cb) for ca, cb in pairs],
     }
+
+
+def _mb(x) -> str:
+    return "n/a (not recorded)" if x is None else f"{x:g}"
+
+
+def _dmb(a: float, b: float) -> str:
+    return f"{b - a:+.2f} MB"
 
 
 def _b(x) -> str:
@@ -160,9 +174,14 @@ def to_text(cmp: dict, top: int = 20) -> str:
     """A plain-text rendering for the terminal."""
     ra, rb = cmp["runs"]["a"], cmp["runs"]["b"]
     lines = [f"A: {ra['path']}  verdict {ra['verdict']}", f"B: {rb['path']}  verdict {rb['verdict']}"]
-    if ra.get("slope_mb_per_iter") is not None or rb.get("slope_mb_per_iter") is not None:
-        lines.append(f"RSS slope MB/iteration: A {ra.get('slope_mb_per_iter')}  B {rb.get('slope_mb_per_iter')}; "
-                     f"peak MB: A {ra.get('peak_mb')}  B {rb.get('peak_mb')}")
+    if ra["slope_mb_per_iter"] is not None or rb["slope_mb_per_iter"] is not None:
+        lines.append(f"RSS slope MB/iteration: A {ra['slope_mb_per_iter']}  B {rb['slope_mb_per_iter']}; "
+                     f"peak after unload MB: A {ra['peak_mb']}  B {rb['peak_mb']}")
+    if ra["loaded_peak_mb"] is not None or rb["loaded_peak_mb"] is not None:
+        lines.append(f"loaded peak MB (model loaded and generating): A {_mb(ra['loaded_peak_mb'])}  "
+                     f"B {_mb(rb['loaded_peak_mb'])}" + (f" ({_dmb(ra['loaded_peak_mb'], rb['loaded_peak_mb'])})"
+                                                        if None not in (ra["loaded_peak_mb"], rb["loaded_peak_mb"])
+                                                        else ""))
     for c in cmp["captures"]:
         lines.append("")
         lines.append(f"{c['format_a']} vs {c['format_b']}: per category (live at end, peak, slope per iteration)")
