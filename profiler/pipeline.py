@@ -258,7 +258,7 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         phases=series.phases if series else None,
         blocks=series.blocks if series else None,
         per_model=series.per_model if series else None,
-        recommendation=series.recommendation if series else None,
+        recommendation=_budget(series, run_verdict, basis) if series else None,
         truncated=tuple(truncated) or None,
         warnings=tuple(warnings) or None,
         triage=verdict,
@@ -266,6 +266,35 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         sites=results[0].sites if results else None,
         parsed=tuple(captures),
     )
+
+
+def _budget(series: SeriesAnalysis, verdict: str, basis: str | None):
+    """The series' memory budget, said in the run verdict's terms. The series words its budget after
+    its own verdict; when the captures decided another one (a site timeline over a short RSS
+    series), "not enough evidence" beside VERDICT: PLATEAU contradicts it: the figures stay the
+    series', the sentence says whose verdict is whose and how firm the budget is."""
+    from dataclasses import replace
+
+    rec = series.recommendation
+    if rec is None or verdict == series.verdict:
+        return rec
+    head, _, loaded = rec.sentence.partition(" The budget covers the loaded peak:")
+    ram = f"{rec.ram_mb / 1024:g} GB" if rec.ram_mb >= 1024 else f"{rec.ram_mb:g} MB"
+    figures = f"at most {rec.max_expected_mb:g} MB, alert above {rec.alert_mb:g} MB, {ram} of RAM"
+    unit = "samples" if series.time_based is not None else "iterations"
+    if verdict == "leak":
+        sentence = (f"The verdict is leak ({basis or 'capture evidence'}), though the RSS series alone is "
+                    f"{series.verdict}: its budget ({figures}) holds only until the leaking sites' growth shows "
+                    "in RSS; find the leak.")
+    elif series.verdict == "inconclusive":
+        sentence = (f"The verdict is {verdict} ({basis or 'capture evidence'}); the RSS series alone is too short "
+                    f"to say so itself, so the budget is provisional: {figures}. Run more {unit} to firm it up.")
+    else:
+        sentence = (f"The verdict is {verdict} ({basis or 'capture evidence'}), though the RSS series alone "
+                    f"says {series.verdict}; its budget: {figures}.")
+    if loaded:
+        sentence += " The budget covers the loaded peak:" + loaded
+    return replace(rec, sentence=sentence)
 
 
 def _kept_sites(sites, cap: int):

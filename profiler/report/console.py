@@ -28,7 +28,9 @@ def summary(result: AnalysisResult) -> str:
         lines.append(f"  {result.explanation}")
     if s is not None:
         if s.evidence:
-            lines.append(f"  {s.evidence[0]}")
+            # the series' own view, named as such when the captures decided another verdict
+            own = f"the RSS series alone is {s.verdict}: " if s.verdict != result.verdict else ""
+            lines.append(f"  {own}{s.evidence[0]}")
         ci = s.slope_ci_mb or (None, None)
         tt = s.trend_test
         tb = s.time_based
@@ -44,7 +46,7 @@ def summary(result: AnalysisResult) -> str:
         lines.append(f"phases ({s.n} {'samples' if tb else 'iterations'}): {phases}")
         if s.decomposition_growth is not None:
             lines.append(s.decomposition_growth.sentence)
-    rec = (s.recommendation if s is not None else None) or result.recommendation
+    rec = result.recommendation or (s.recommendation if s is not None else None)
     if rec is not None and rec.sentence:
         lines.append(f"recommendation: {rec.sentence}")
     for cap in result.captures:

@@ -270,14 +270,16 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
                                       if d.slope_bytes_per_iter else _name(d) for d in leaking_sites[:MAX_NAMED])
                           + "): a leak, whatever RSS does")
     elif collected:
-        verdict, basis = "plateau", series.evidence_basis or "collection probe"
+        # the heap floor (probe included) decided it, whatever the RSS shape alone says
+        floor = series.heap_floor
+        verdict, basis = "plateau", (floor.basis if floor is not None and floor.basis else "collection probe")
         grew = sum(d.slope_bytes_per_iter for d in collected) / MB
         basis_sentence = (
             f"{basis}: over the iteration boundaries the capture sees {len(collected)} site(s) grow ("
             + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}" for d in collected[:MAX_NAMED])
             + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
             f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
-            f"garbage awaiting Python's cyclic collector, not a leak ({series.basis_sentence})")
+            f"garbage awaiting Python's cyclic collector, not a leak ({floor.sentence if floor is not None else series.basis_sentence})")
     elif short and len(short) == len(summaries) and series is None:
         # a capture cut inside the first iterations (or a one-iteration run) shows no growth because
         # it had no time to: that is not a plateau
