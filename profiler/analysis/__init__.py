@@ -44,8 +44,9 @@ def analyze_series(df, block: int = 10) -> dict:
     """
     import numpy as np
 
-    from profiler.analysis import changepoints, decomposition, heapfloor, permodel, phases, reclaims, slowing, stats, verdict
-    from profiler.analysis.stats import MB, rnd, sig
+    from profiler.analysis import changepoints, decomposition, heapfloor, permodel, phases, reclaims, slowing, verdict
+    from profiler import stats
+    from profiler.stats import MB, rnd, sig
 
     if block < 1:
         block = 10
@@ -312,7 +313,7 @@ def _f(x, nd=2) -> str:
 def _pm(x) -> str:
     import math
 
-    from profiler.analysis.stats import sig
+    from profiler.stats import sig
 
     if x is None or not math.isfinite(x):
         return "n/a"

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.analysis import stats
+from profiler import stats
 
 PEN_FACTOR = 3.0
 MIN_SIZE = 3

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.analysis.stats import MB, rnd
+from profiler.stats import MB, rnd
 
 NEEDED = ("rss_anon", "rss_file", "heap_in_use", "heap_free_retained")
 PARTS = [

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.analysis.stats import MB, rnd
+from profiler.stats import MB, rnd
 from profiler.fmt import fmt_duration
 
 

@@ -39,7 +39,8 @@ import math
 
 import numpy as np
 
-from profiler.analysis import reclaims, stats
+from profiler import stats
+from profiler.analysis import reclaims
 
 TOL_ABS_MB = 64 / 1024
 TOL_FRACTION = 0.005

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.analysis.stats import MB, rnd
+from profiler.stats import MB, rnd
 
 MEAN_FIELDS = ("load_s", "ttft_s", "gen_s", "unload_s", "tokens_per_s", "token_error_rate")
 

@@ -48,7 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profiler.analysis import reclaims, stats
+from profiler import stats
+from profiler.analysis import reclaims
 
 MIN_SUFFIX = 4      # points needed to fit a reference line at all
 HEAD = 3            # consecutive points that must sit inside the band to end the warmup

@@ -51,7 +51,7 @@ import math
 
 import numpy as np
 
-from profiler.analysis import stats
+from profiler import stats
 
 DROP_DIFF_SIGMAS = 5.0
 MIN_FALL_FRACTION = 0.02
@@ -348,7 +348,7 @@ def _value(df, col: str, p: int) -> float | None:
 
 
 def _mb(df, col: str, p: int):
-    from profiler.analysis.stats import MB
+    from profiler.stats import MB
 
     v = _value(df, col, p)
     return None if v is None else round(v / MB, 3)

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from profiler.analysis import stats
+from profiler import stats
 
 FIT_P = 0.01
 SLOW_RATIO = 0.5

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 
-from profiler.analysis.stats import rnd, sig
+from profiler.stats import rnd, sig
 
 from profiler.constants import TREND_P  # noqa: F401  (shared with phases and reclaims)
 
