@@ -178,7 +178,7 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     if warnings:
         result["warnings"] = warnings
     result["captures"] = [capture_to_dict(c) for c in captures]
-    verdict = triage.run_verdict(series, captures)
+    verdict = triage.run_verdict(result["series"], captures)   # the series as JSON until triage reads SeriesAnalysis
     result["triage"] = verdict
     if series is None or captures:
         # capture evidence (call stacks over time) outranks an RSS series on its own

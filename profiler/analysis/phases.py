@@ -50,6 +50,7 @@ import numpy as np
 
 from profiler import stats
 from profiler.analysis import reclaims
+from profiler.results.series import Envelope, Phase
 
 MIN_SUFFIX = 4      # points needed to fit a reference line at all
 HEAD = 3            # consecutive points that must sit inside the band to end the warmup
@@ -71,7 +72,7 @@ class Phases:
     ref_slope: float
     ref_intercept: float
     sawtooth: dict | None = None
-    envelope: dict | None = None     # reclaims.envelope() when the series has reclaims
+    envelope: Envelope | None = None     # reclaims.envelope() when the series has reclaims
     notes: list[str] = field(default_factory=list)
 
     def spans(self) -> list[tuple[str, int, int]]:
@@ -244,7 +245,7 @@ def detect(iterations, rss_mb) -> Phases:
         saw = {"trims": len(positions),
                "period": stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,
                "mean_trim_mb": stats.rnd(drops.mean()), "trim_positions": list(positions)}
-        growth = w if (env["troughs"]["rises"]) else None
+        growth = w if env.troughs.rises else None
         return Phases(w, w, growth, n, sigma, ts["slope"], ts["intercept"], sawtooth=saw, envelope=env)
     s = find_settling(y, x, w)
     stable = y[s:]
@@ -258,7 +259,7 @@ def detect(iterations, rss_mb) -> Phases:
     return Phases(w, s, growth, n, sigma, ts["slope"], ts["intercept"])
 
 
-def phase_table(ph: Phases, iterations, rss_mb) -> list[dict]:
+def phase_table(ph: Phases, iterations, rss_mb) -> list[Phase]:
     it = np.asarray(iterations)
     y = np.asarray(rss_mb, dtype=float)
     rows = []
@@ -274,11 +275,11 @@ def phase_table(ph: Phases, iterations, rss_mb) -> list[dict]:
             row["shape"] = "sawtooth"
             row["period"] = ph.sawtooth["period"]
             row["trims"] = ph.sawtooth["trims"]
-            row["reclaims"] = list(env["reclaims"])
-            row["tooth_length"] = env["tooth_length"]
-            row["trough_mb"] = min(t["low_mb"] for t in env["teeth"])
-            row["peak_mb"] = env["highest_peak_mb"]
+            row["reclaims"] = tuple(env.reclaims)
+            row["tooth_length"] = env.tooth_length
+            row["trough_mb"] = min(t.low_mb for t in env.teeth)
+            row["peak_mb"] = env.highest_peak_mb
         elif name == "plateau":
             row["shape"] = "flat"
-        rows.append(row)
+        rows.append(Phase(**row))
     return rows
