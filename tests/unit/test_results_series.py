@@ -54,3 +54,17 @@ def test_the_fixtures_cover_every_optional_part():
     assert {"heap_floor", "probe", "change_points", "slowing", "sawtooth", "envelope", "reclaims", "gc_events",
             "per_model", "gc", "decomposition", "decomposition_growth", "loaded", "container",
             "sawtooth_phase", "leak_budget"} <= seen
+
+
+def test_a_real_watch_is_typed_per_hour():
+    """`memprof watch` (scripts/make_watch_series.sh): 1 MiB allocated every 0.25 s, sampled every
+    0.25 s: the per-hour figures and the samples' seconds survive the JSON round trip."""
+    s = analyze_series(load_series(DATA / "series" / "watch_growing_60.jsonl"))
+    assert s.verdict == "leak" and s.time_based is not None
+    tb = s.time_based
+    assert tb.seconds_per_sample == pytest.approx(0.25, abs=0.01)
+    assert tb.slope_mb_per_hour == pytest.approx(s.slope_mb_per_iter * 3600 / tb.seconds_per_sample, rel=1e-3)
+    assert 12_000 < tb.slope_mb_per_hour < 16_000        # 1 MiB per 0.25 s is 14,400 MB/hour
+    assert s.phases[0].first_s is not None and s.recommendation.hours_to_alert is not None
+    assert s.container is not None
+    assert SeriesAnalysis.from_json(json.loads(json.dumps(s.to_json()))) == s
