@@ -41,6 +41,12 @@ Method (all on RSS in MB, positions rather than iteration numbers):
    Otherwise the whole stable phase is one `growth` phase when it rises
    significantly (Mann-Kendall p < 0.01, Theil-Sen interval above 0), else one
    `plateau`.
+5. A phase is named `plateau` (shape flat) only when none of its own trend tests
+   points up: a stretch after warmup that is not `growth` but whose Mann-Kendall
+   test (p < 0.05, z > 0) or Theil-Sen or OLS 95% interval says it rises is named
+   `rising` (a short run's last iterations still climbing, one allocator step):
+   the same tests the verdict counts as signals (verdict.decide). Only the label
+   changes: the verdict rules read the phases found above.
 """
 from __future__ import annotations
 
@@ -259,6 +265,21 @@ def detect(iterations, rss_mb) -> Phases:
     return Phases(w, s, growth, n, sigma, ts["slope"], ts["intercept"])
 
 
+def rises_by_its_own_tests(y) -> bool:
+    """Whether a stretch rises by any of the trend tests the verdict counts as signals: Mann-Kendall
+    p < WEAK_P with z > 0, or a Theil-Sen or OLS 95% interval above 0 (step 5 of the docstring)."""
+    from profiler.analysis.verdict import WEAK_P
+
+    y = np.asarray(y, dtype=float)
+    if y.size < 3:
+        return False
+    x = np.arange(y.size, dtype=float)
+    mk = stats.mann_kendall(y)
+    lo_ts = stats.theil_sen(x, y)["ci"][0]
+    lo_ols = stats.ols(x, y)["ci"][0]
+    return bool((mk["p"] < WEAK_P and mk["z"] > 0) or lo_ts > 0 or lo_ols > 0)
+
+
 def phase_table(ph: Phases, iterations, rss_mb) -> list[Phase]:
     it = np.asarray(iterations)
     y = np.asarray(rss_mb, dtype=float)
@@ -279,6 +300,8 @@ def phase_table(ph: Phases, iterations, rss_mb) -> list[Phase]:
             row["tooth_length"] = env.tooth_length
             row["trough_mb"] = min(t.low_mb for t in env.teeth)
             row["peak_mb"] = env.highest_peak_mb
+        elif name == "plateau" and rises_by_its_own_tests(seg):
+            row["name"] = "rising"
         elif name == "plateau":
             row["shape"] = "flat"
         rows.append(Phase(**row))

@@ -41,6 +41,9 @@ def phase_behaviour(p: Phase) -> str:
         return sawtooth_behaviour(p)
     if p.name == "growth":
         return f"rising {p.start_mb:,.0f} → {p.end_mb:,.0f} MB ({p.end_mb - p.start_mb:+,.0f} MB)"
+    if p.name == "rising":
+        return (f"mean {p.mean_mb:,.0f} MB, {p.start_mb:,.0f} → {p.end_mb:,.0f} MB: a trend test points up, "
+                "but not all of the leak rule's (see the verdict)")
     return f"stable ~{p.mean_mb:,.0f} MB (±{p.std_mb or 0:,.0f} MB)"
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from profiler.results.series import SeriesAnalysis
 
-PHASE_COLOURS = {"warmup": "#f4a261", "settling": "#e9c46a", "plateau": "#8ecae6", "growth": "#e76f51"}
+PHASE_COLOURS = {"warmup": "#f4a261", "settling": "#e9c46a", "plateau": "#8ecae6", "rising": "#f6bd60",
+                 "growth": "#e76f51"}
 MARKERS = "os^DvP*Xh<>"
 MAX_LABELLED_RECLAIMS = 12     # beyond this, only the reclaims where the GC ran are labelled
 
