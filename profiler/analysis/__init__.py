@@ -1,37 +1,28 @@
 """Analysis of the per-iteration memory series: phases, blocks, regression, verdict, budget.
 
 `load_series(path)` reads a run directory, JSONL or CSV into a DataFrame;
-`analyze_series(df)` turns it into a JSON-able dict (all memory in MB = 2**20
-bytes, the MiB of /proc); `result_from_series(series, source, meta)` wraps that
-into the pipeline's result dict with the top-level copies `--json` prints.
+`analyze_series(df)` turns it into a `SeriesAnalysis` (profiler/results/series.py: all memory
+in MB = 2**20 bytes, the MiB of /proc; its to_json() is analysis.json's `series`);
+`result_from_series(series, source, meta)` wraps that into the pipeline's result dict with
+the top-level copies `--json` prints.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from profiler.analysis.series import load_series
+from profiler.results.series import (Block, Fit, GcSummary, LatePhase, LateTrend, Point, Reclaim, Sawtooth,
+                                     SeriesAnalysis, Span, Stable, TrendTest)
 
 __all__ = ["load_series", "analyze_series", "result_from_series"]
 
 TOP_LEVEL = ("verdict", "evidence_basis", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation")
 
 
-def analyze_series(df, block: int = 10) -> dict:
-    """Everything the series says, JSON-able (MB = 2**20 bytes; slopes in MB per iteration).
+def analyze_series(df, block: int = 10) -> SeriesAnalysis:
+    """Everything the series says (MB = 2**20 bytes; slopes in MB per iteration): the fields of
+    SeriesAnalysis (profiler/results/series.py), which documents each part.
 
-    Keys: n, metric, unit, iterations{first,last}, verdict, evidence_basis, basis_sentence, rss_verdict,
-    evidence[sentences; the first is basis_sentence], heap_floor (heapfloor.assess) or None, probe (the
-    collection probe's figures) or None, change_points (changepoints.describe) or None, slowing or None,
-    phases[{name,first,last,n,mean_mb,start_mb,end_mb,std_mb,shape?}],
-    blocks[{block,first,last,n,mean_mb,delta_mb,min_mb,max_mb}], block_size,
-    stable{first,last,n,mean_mb,std_mb,min_mb,max_mb,range_mb,median_mb},
-    noise_sigma_mb, slope_mb_per_iter, slope_ci_mb (OLS, 95% t), fit (the OLS line),
-    theil_sen_mb_per_iter, theil_sen_ci_mb, trend_test{name,s,z,p,n} (Mann-Kendall),
-    late_phase (the phase the verdict tests: growth if any, else stable),
-    extrapolation_1000_mb + extrapolation_note, sawtooth{trims,period,mean_trim_mb,trim_iterations} or None,
-    envelope (reclaims.envelope: teeth, troughs, peaks, overdue, highest_peak_mb) or None,
-    reclaims[{iteration, rss/heap changes, gc_collections, gc_collected, kind, sentence}],
-    gc_events[GC runs elsewhere after which heap in use fell], peak_mb,
-    points[{iteration,rss_mb,model?}] (for plots), per_model{model: {...}},
-    decomposition[rows], decomposition_growth, recommendation.
     Method: phases.py (phases), reclaims.py (reclaims, the sawtooth envelope, what each reclaim
     gave back), verdict.py (verdict rules and budget), changepoints.py (level shifts), slowing.py
     (a decelerating rise), heapfloor.py (heap in use after reclaims and after the collection probe).
@@ -44,8 +35,9 @@ def analyze_series(df, block: int = 10) -> dict:
     """
     import numpy as np
 
-    from profiler.analysis import changepoints, decomposition, heapfloor, permodel, phases, reclaims, slowing, stats, verdict
-    from profiler.analysis.stats import MB, rnd, sig
+    from profiler import stats
+    from profiler.analysis import changepoints, decomposition, heapfloor, permodel, phases, reclaims, slowing, verdict
+    from profiler.stats import MB, rnd, sig
 
     if block < 1:
         block = 10
@@ -88,18 +80,18 @@ def analyze_series(df, block: int = 10) -> dict:
     cp = changepoints.describe(it[s:], ys, mean_s) if ys.size >= 2 * changepoints.MIN_SIZE and not env else None
     slow = None
     if not env and v != "plateau" and ys.size >= verdict.MIN_STABLE:
-        if cp and cp["shape"] == changepoints.STEP_THEN_FLAT:
+        if cp and cp.shape == changepoints.STEP_THEN_FLAT:
             v, why = "plateau", changepoints.sentence(cp)
         elif late_name == "growth" or (recent and v == "inconclusive"):
             w = min(ph.warmup_end, late_from)
             slow = slowing.assess(it[w:], y[w:], mean_s)
             if slow:
-                v, why = ("plateau" if slow["levelled_off"] else "inconclusive"), slowing.sentence(slow)
+                v, why = ("plateau" if slow.levelled_off else "inconclusive"), slowing.sentence(slow)
     rss_verdict, rss_why = v, why
-    level = float(env["level_mb"]) if env and env.get("level_mb") else mean_s
+    level = float(env.level_mb) if env and env.level_mb else mean_s
     floor = heapfloor.assess(df, probes, level)
-    if floor and floor["verdict"] and n >= verdict.MIN_STABLE:
-        v, why, basis = floor["verdict"], floor["sentence"], floor["basis"]
+    if floor and floor.verdict and n >= verdict.MIN_STABLE:
+        v, why, basis = floor.verdict, floor.sentence, floor.basis
         outside = heapfloor.outside_climb(df, env, level) if v == "plateau" and rss_verdict == "leak" else None
         if outside:
             # the heap holds, but what RSS keeps outside the malloc heap climbs: the heap floor cannot see it
@@ -117,16 +109,14 @@ def analyze_series(df, block: int = 10) -> dict:
         evidence.append(("RSS shape, outranked by the heap floor: " if rss_verdict != v else "RSS shape agrees: ")
                         + f"{rss_verdict}: {rss_why}")
     elif floor:
-        evidence.append(floor["sentence"])
-    if cp and cp["steps"] and slow is None and not why.startswith("level shift"):
+        evidence.append(floor.sentence)
+    if cp and cp.steps and slow is None and not why.startswith("level shift"):
         evidence.append(changepoints.sentence(cp))
     evidence.append(_stable_sentence(table, it, y, s))
     events = reclaims.attribute(df, ph.sawtooth["trim_positions"], it) if env else []
     if env:
-        gc_its = [e["iteration"] for e in events if e["gc_ran"]]
-        for row in table:
-            if row.get("reclaims") is not None:
-                row["gc_reclaims"] = gc_its
+        gc_its = tuple(e.iteration for e in events if e.gc_ran)
+        table = [replace(row, gc_reclaims=gc_its) if row.reclaims is not None else row for row in table]
         evidence.extend(_reclaim_sentences(events))
         evidence.append(_envelope_sentence(env))
     evidence.append(
@@ -145,88 +135,92 @@ def analyze_series(df, block: int = 10) -> dict:
             f"at the stable-phase slope, 1000 more iterations would add {_pm(fit['slope'] * 1000)} MB "
             f"({fit['slope'] * 1000 / mean_s:+.1%} of the stable mean {mean_s:.0f} MB)")
 
-    result = {
-        "n": n,
-        "metric": "rss",
-        "unit": "MB (2^20 bytes)",
-        "iterations": {"first": int(it[0]), "last": int(it[-1])},
-        "verdict": v,
-        "evidence_basis": basis,
-        "basis_sentence": why,
-        "rss_verdict": rss_verdict,
-        "evidence": evidence,
-        "heap_floor": floor,
-        "probe": floor["probe"] if floor else None,
-        "change_points": cp,
-        "slowing": slow,
-        "phases": table,
-        "blocks": stats.blocks(it, y, block),
-        "block_size": int(block),
-        "stable": ({"first": int(it[s]), "last": int(it[-1]), "n": int(ys.size), **desc} if ys.size else None),
-        "noise_sigma_mb": rnd(ph.sigma),
-        "slope_mb_per_iter": sig(fit["slope"]),
-        "slope_ci_mb": [sig(fit["ci"][0]), sig(fit["ci"][1])],
-        "fit": {"intercept_mb": rnd(fit["intercept"], 4), "slope_mb_per_iter": sig(fit["slope"], 6),
-                "first": int(it[s]) if ys.size else None, "last": int(it[-1]),
-                "r_std_mb": rnd(fit["resid_std"])},
-        "theil_sen_mb_per_iter": sig(ts["slope"]),
-        "theil_sen_ci_mb": [sig(ts["ci"][0]), sig(ts["ci"][1])],
-        "trend_test": {"name": "mann-kendall", "s": mk["s"], "z": rnd(mk["z"], 3), "p": sig(mk["p"], 3),
-                       "n": mk["n"]},
-        "late_phase": ({"name": late_name, "first": int(it[late_from]) if yl.size else None, "basis": "envelope",
-                        "theil_sen_mb_per_iter": env["troughs"]["mb_per_iter"], "theil_sen_ci_mb": [None, None],
-                        "trend_test": None} if env else
-                       {"name": late_name, "first": int(it[late_from]) if yl.size else None, "basis": "series",
-                        "theil_sen_mb_per_iter": sig(late_ts["slope"]),
-                        "theil_sen_ci_mb": [sig(late_ts["ci"][0]), sig(late_ts["ci"][1])],
-                        "trend_test": {"name": "mann-kendall", "z": rnd(late_mk["z"], 3), "p": sig(late_mk["p"], 3)}}),
-        "extrapolation_1000_mb": rnd(extrap),
-        "extrapolation_note": "stable-phase OLS line evaluated 1000 iterations after the last one",
-        "sawtooth": _sawtooth(ph.sawtooth, it),
-        "envelope": env,
-        "reclaims": events,
-        "gc_events": reclaims.gc_events(df, it, {e["iteration"] for e in events}),
-        "peak_mb": rnd(y.max()),
-        "points": _points(df, it, y),
-    }
-    result["per_model"] = permodel.per_model(df, stable_from=s)
-    evidence.extend(e["sentence"] for e in result["gc_events"][:3])
-    result["gc"] = _gc_summary(df)
-    if v != "plateau" and result["gc"] and not result["gc"]["full_collections"] and not result["probe"]:
-        evidence.append(result["gc"]["caveat"])
+    if env:
+        late = LatePhase(name=late_name, first=int(it[late_from]) if yl.size else None, basis="envelope",
+                         theil_sen_mb_per_iter=env.troughs.mb_per_iter, theil_sen_ci_mb=(None, None), trend_test=None)
+    else:
+        late = LatePhase(name=late_name, first=int(it[late_from]) if yl.size else None, basis="series",
+                         theil_sen_mb_per_iter=sig(late_ts["slope"]),
+                         theil_sen_ci_mb=(sig(late_ts["ci"][0]), sig(late_ts["ci"][1])),
+                         trend_test=LateTrend(name="mann-kendall", z=rnd(late_mk["z"], 3), p=sig(late_mk["p"], 3)))
+    gc_events = reclaims.gc_events(df, it, {e.iteration for e in events})
+    evidence.extend(e.sentence for e in gc_events[:3])
+    gc = _gc_summary(df)
+    if v != "plateau" and gc and not gc.full_collections and not (floor and floor.probe):
+        evidence.append(gc.caveat)
+    rows, growth = [], None
     if decomposition.available(df):
         rows = decomposition.rows(df)
-        result["decomposition"] = rows
         if env:
             # window means across a reclaim would mix teeth: measure the growth inside the longest finished tooth
-            done = [t for t in env["teeth"] if t["complete"]] or env["teeth"]
-            tooth = max(done, key=lambda t: t["n"])
-            result["decomposition_growth"] = decomposition.growth(
-                rows, tooth["first"], until_iteration=tooth["last"],
-                label=f"within the tooth of iterations {tooth['first']}-{tooth['last']}")
+            done = [t for t in env.teeth if t.complete] or list(env.teeth)
+            tooth = max(done, key=lambda t: t.n)
+            growth = decomposition.growth(rows, tooth.first, until_iteration=tooth.last,
+                                          label=f"within the tooth of iterations {tooth.first}-{tooth.last}")
         else:
-            result["decomposition_growth"] = decomposition.growth(rows, int(it[min(ph.warmup_end, n - 1)]))
-        if result["decomposition_growth"]:
-            evidence.append(result["decomposition_growth"]["sentence"])
-    else:
-        result["decomposition"] = []
-        result["decomposition_growth"] = None
+            growth = decomposition.growth(rows, int(it[min(ph.warmup_end, n - 1)]))
+        if growth:
+            evidence.append(growth.sentence)
     if env:
-        slope_rec = env["troughs"]["mb_per_iter"] or 0.0
-        current = max(t["peak_mb"] for t in env["teeth"][-2:])
+        slope_rec = env.troughs.mb_per_iter or 0.0
+        current = max(t.peak_mb for t in env.teeth[-2:])
     else:
         slope_rec = float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0
     from profiler.analysis import footprint
 
-    result["loaded"] = footprint.loaded(df)
-    result["container"] = footprint.container(df)
-    if result["container"]:
-        evidence.append(result["container"]["sentence"])
-    result["recommendation"] = verdict.recommend(
+    loaded = footprint.loaded(df)
+    container = footprint.container(df)
+    if container:
+        evidence.append(container.sentence)
+    recommendation = verdict.recommend(
         verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
-        slope=slope_rec, current_mb=float(current), envelope=env, loaded=result["loaded"])
+        slope=slope_rec, current_mb=float(current), envelope=env, loaded=loaded)
+
+    result = SeriesAnalysis(
+        n=n,
+        metric="rss",
+        unit="MB (2^20 bytes)",
+        iterations=Span(int(it[0]), int(it[-1])),
+        verdict=v,
+        evidence_basis=basis,
+        basis_sentence=why,
+        rss_verdict=rss_verdict,
+        evidence=tuple(evidence),
+        heap_floor=floor,
+        probe=floor.probe if floor else None,
+        change_points=cp,
+        slowing=slow,
+        phases=tuple(table),
+        blocks=tuple(Block(**b) for b in stats.blocks(it, y, block)),
+        block_size=int(block),
+        stable=(Stable(first=int(it[s]), last=int(it[-1]), n=int(ys.size), **desc) if ys.size else None),
+        noise_sigma_mb=rnd(ph.sigma),
+        slope_mb_per_iter=sig(fit["slope"]),
+        slope_ci_mb=(sig(fit["ci"][0]), sig(fit["ci"][1])),
+        fit=Fit(intercept_mb=rnd(fit["intercept"], 4), slope_mb_per_iter=sig(fit["slope"], 6),
+                first=int(it[s]) if ys.size else None, last=int(it[-1]), r_std_mb=rnd(fit["resid_std"])),
+        theil_sen_mb_per_iter=sig(ts["slope"]),
+        theil_sen_ci_mb=(sig(ts["ci"][0]), sig(ts["ci"][1])),
+        trend_test=TrendTest(name="mann-kendall", s=mk["s"], z=rnd(mk["z"], 3), p=sig(mk["p"], 3), n=mk["n"]),
+        late_phase=late,
+        extrapolation_1000_mb=rnd(extrap),
+        extrapolation_note="stable-phase OLS line evaluated 1000 iterations after the last one",
+        sawtooth=_sawtooth(ph.sawtooth, it),
+        envelope=env,
+        reclaims=tuple(events),
+        gc_events=tuple(gc_events),
+        peak_mb=rnd(y.max()),
+        points=_points(df, it, y),
+        per_model=permodel.per_model(df, stable_from=s),
+        gc=gc,
+        decomposition=tuple(rows),
+        decomposition_growth=growth,
+        loaded=loaded,
+        container=container,
+        recommendation=recommendation,
+    )
     if "sample_s" in df.columns:   # memprof watch: samples over time, worded per hour
-        footprint.time_based(result, df)
+        result = footprint.time_based(result, df)
     return result
 
 
@@ -235,72 +229,65 @@ SHOWN_RECLAIMS = 3
 RSS_SHAPE = "rss shape"
 
 
-def _gc_summary(df) -> dict | None:
+def _gc_summary(df) -> GcSummary | None:
     """Python's garbage-collector activity over the run, when the records carry it. A run in which no
     full collection ran cannot tell a leak from reference cycles waiting for one: say so."""
     if "gc_collections" not in df.columns:
         return None
     col = "gc_full_collections" if "gc_full_collections" in df.columns else "gc_collections"
     full = int(df[col].fillna(0).sum())
-    out = {
-        "collections": int(df["gc_collections"].fillna(0).sum()),
-        "full_collections": full,
-        "collected": int(df["gc_collected"].fillna(0).sum()) if "gc_collected" in df.columns else None,
-        "counted": "generation 2" if col == "gc_full_collections" else "all generations",
-    }
-    out["caveat"] = (
-        f"Python's cyclic garbage collector ran no {'full ' if col == 'gc_full_collections' else ''}collection "
-        f"in these {len(df)} iterations: memory held by unreachable reference cycles grows like a leak until "
-        "one runs; a longer run, or `memprof run --collect-garbage`, tells the two apart")
-    return out
+    return GcSummary(
+        collections=int(df["gc_collections"].fillna(0).sum()),
+        full_collections=full,
+        collected=int(df["gc_collected"].fillna(0).sum()) if "gc_collected" in df.columns else None,
+        counted="generation 2" if col == "gc_full_collections" else "all generations",
+        caveat=(f"Python's cyclic garbage collector ran no {'full ' if col == 'gc_full_collections' else ''}"
+                f"collection in these {len(df)} iterations: memory held by unreachable reference cycles grows "
+                "like a leak until one runs; a longer run, or `memprof run --collect-garbage`, tells the two apart"))
 
 
-def _reclaim_sentences(events: list[dict]) -> list[str]:
+def _reclaim_sentences(events: list[Reclaim]) -> list[str]:
     """What each reclaim gave back; a long list is cut (the report's reclaim table has them all)."""
-    if events and all(e["kind"] == "unknown" for e in events):
-        falls = [-(e["rss_change_mb"] or 0.0) for e in events]
+    if events and all(e.kind == "unknown" for e in events):
+        falls = [-(e.rss_change_mb or 0.0) for e in events]
         return [f"{len(events)} reclaim(s) gave back {min(falls):.1f}-{max(falls):.1f} MB each; the records carry "
                 "no heap or GC figures to say what was given back"]
-    out = [e["sentence"] for e in events[:SHOWN_RECLAIMS]]
+    out = [e.sentence for e in events[:SHOWN_RECLAIMS]]
     rest = events[SHOWN_RECLAIMS:]
     if rest:
-        kinds = sorted({e["kind"] for e in rest})
-        out.append(f"{len(rest)} more reclaim(s) (iterations {rest[0]['iteration']}-{rest[-1]['iteration']}), "
+        kinds = sorted({e.kind for e in rest})
+        out.append(f"{len(rest)} more reclaim(s) (iterations {rest[0].iteration}-{rest[-1].iteration}), "
                    f"of kind {', '.join(kinds)}")
     return out
 
 
-def _envelope_sentence(env: dict) -> str:
+def _envelope_sentence(env) -> str:
     """How long the teeth are and where the peak is: what a budget must cover."""
-    k = len(env["reclaims"])
-    done = [t for t in env["teeth"] if t["complete"]]
-    lengths = sorted({t["n"] for t in done})
+    k = len(env.reclaims)
+    done = [t for t in env.teeth if t.complete]
+    lengths = sorted({t.n for t in done})
     span = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]}-{lengths[-1]}"
     text = (f"envelope: {k} reclaim{'s' if k != 1 else ''}; a finished tooth lasts {span} iterations "
-            f"and the highest peak is {env['highest_peak_mb']:.1f} MB at iteration {env['highest_peak_iteration']}")
+            f"and the highest peak is {env.highest_peak_mb:.1f} MB at iteration {env.highest_peak_iteration}")
     if k == 1:
         text += ("; only one reclaim was seen, so how often reclaims come is not known: "
                  "a budget must cover the peak (a longer tooth would peak higher)")
     return text
 
 
-def _sawtooth(saw: dict | None, it) -> dict | None:
+def _sawtooth(saw: dict | None, it) -> Sawtooth | None:
+    """phases.py's sawtooth (positions) in iterations: trim_iterations is the first after each drop."""
     if not saw:
         return None
-    out = {k: v for k, v in saw.items() if k != "trim_positions"}
-    out["trim_iterations"] = [int(it[p]) for p in saw["trim_positions"]]   # first iteration after each drop
-    return out
+    return Sawtooth(trims=saw["trims"], period=saw["period"], mean_trim_mb=saw["mean_trim_mb"],
+                    trim_iterations=tuple(int(it[p]) for p in saw["trim_positions"]))
 
 
-def _points(df, it, y) -> list[dict]:
+def _points(df, it, y) -> tuple[Point, ...]:
     models = df["model"].tolist() if "model" in df.columns else [None] * len(it)
-    out = []
-    for i, v, m in zip(it, y, models):
-        p = {"iteration": int(i), "rss_mb": round(float(v), 3)}
-        if m is not None and m == m:
-            p["model"] = str(m)
-        out.append(p)
-    return out
+    return tuple(Point(iteration=int(i), rss_mb=round(float(v), 3),
+                       model=str(m) if m is not None and m == m else None)
+                 for i, v, m in zip(it, y, models))
 
 
 def _f(x, nd=2) -> str:
@@ -312,7 +299,7 @@ def _f(x, nd=2) -> str:
 def _pm(x) -> str:
     import math
 
-    from profiler.analysis.stats import sig
+    from profiler.stats import sig
 
     if x is None or not math.isfinite(x):
         return "n/a"
@@ -320,25 +307,28 @@ def _pm(x) -> str:
 
 
 def _stable_sentence(table, it, y, s) -> str:
-    warm = [p for p in table if p["name"] == "warmup"]
-    settle = [p for p in table if p["name"] == "settling"]
+    warm = [p for p in table if p.name == "warmup"]
+    settle = [p for p in table if p.name == "settling"]
     if s >= len(it):
         return "no stable phase"
     head = f"stable phase: iterations {int(it[s])}-{int(it[-1])} ({len(it) - s} iterations)"
     if warm:
         w = warm[0]
-        head += (f", after a warmup in iterations {w['first']}-{w['last']} "
-                 f"({w['start_mb']:.0f} → {w['end_mb']:.0f} MB)")
+        head += (f", after a warmup in iterations {w.first}-{w.last} "
+                 f"({w.start_mb:.0f} → {w.end_mb:.0f} MB)")
     if settle:
-        head += f" and settling in {settle[0]['first']}-{settle[0]['last']}"
+        head += f" and settling in {settle[0].first}-{settle[0].last}"
     return head
 
 
-def result_from_series(series: dict | None, source: dict, meta: dict | None) -> dict:
-    """The pipeline's result dict for a series (None when there is only a capture)."""
-    result = {"source": dict(source), "meta": dict(meta or {}), "series": series, "captures": []}
+def result_from_series(series: SeriesAnalysis | None, source: dict, meta: dict | None) -> dict:
+    """The pipeline's result dict for a series (None when there is only a capture): the series and
+    the top-level copies as JSON, which is what the pipeline's readers take until they read
+    SeriesAnalysis itself."""
+    doc = series.to_json() if series is not None else None
+    result = {"source": dict(source), "meta": dict(meta or {}), "series": doc, "captures": []}
     for key in TOP_LEVEL:
-        result[key] = series.get(key) if series else None
+        result[key] = doc[key] if doc else None
     if not series:
         result["verdict"] = "inconclusive"
     return result

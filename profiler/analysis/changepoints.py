@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.analysis import stats
+from profiler import stats
+from profiler.results.series import ChangePoints, LastSegment, Segment, Step
 
 PEN_FACTOR = 3.0
 MIN_SIZE = 3
@@ -64,7 +65,7 @@ def segment(y: np.ndarray, sigma: float | None = None) -> list[tuple[int, int]]:
     return list(zip(starts, ends))
 
 
-def describe(iterations, y: np.ndarray, level_mb: float) -> dict:
+def describe(iterations, y: np.ndarray, level_mb: float) -> ChangePoints:
     """Segments, steps and shape (see the module docstring) of y (MB) at `iterations`."""
     it = np.asarray(iterations)
     y = np.asarray(y, dtype=float)
@@ -105,10 +106,12 @@ def describe(iterations, y: np.ndarray, level_mb: float) -> dict:
         shape = STAIRCASE
     else:
         shape = FLAT if flat_tail else RISING
-    return {"method": "ruptures PELT (l2 cost)", "penalty": stats.sig(PEN_FACTOR * sigma ** 2 * np.log(max(y.size, 2))),
-            "noise_sigma_mb": stats.rnd(sigma, 3), "segments": rows, "steps": steps, "shape": shape,
-            "last_segment": {"first": rows[-1]["first"], "last": rows[-1]["last"], "n": rows[-1]["n"],
-                             "mann_kendall_p": stats.sig(mk["p"], 3), "theil_sen_mb_per_iter": stats.sig(ts["slope"])}}
+    return ChangePoints(
+        method="ruptures PELT (l2 cost)", penalty=stats.sig(PEN_FACTOR * sigma ** 2 * np.log(max(y.size, 2))),
+        noise_sigma_mb=stats.rnd(sigma, 3), segments=tuple(Segment(**r) for r in rows),
+        steps=tuple(Step(**st) for st in steps), shape=shape,
+        last_segment=LastSegment(first=rows[-1]["first"], last=rows[-1]["last"], n=rows[-1]["n"],
+                                 mann_kendall_p=stats.sig(mk["p"], 3), theil_sen_mb_per_iter=stats.sig(ts["slope"])))
 
 
 def _bic(sse: float, n: int, k: int) -> float:
@@ -127,16 +130,16 @@ def _bic_line(y: np.ndarray) -> float:
     return _bic(sse, y.size, 2)
 
 
-def sentence(cp: dict) -> str:
-    steps = ", ".join(f"{s['step_mb']:+.2f} MB at iteration {s['iteration']}" for s in cp["steps"]) or "none"
-    last = cp["last_segment"]
-    if cp["shape"] == STEP_THEN_FLAT:
-        return (f"level shift, not growth: {len(cp['steps'])} step(s) ({steps}: a pool expanding), then flat for "
-                f"{last['n']} iterations ({last['first']}-{last['last']}, Mann-Kendall p={last['mann_kendall_p']}, "
-                f"Theil-Sen {last['theil_sen_mb_per_iter']:+g} MB/iter), longer than any stretch before it")
-    if cp["shape"] == STAIRCASE:
-        return f"change points: a staircase of {len(cp['steps'])} level shifts ({steps}): growth in steps"
-    if cp["shape"] == RISING:
-        return (f"change points: {len(cp['segments'])} segment(s); the last ({last['first']}-{last['last']}) "
-                f"rises {last['theil_sen_mb_per_iter']:+g} MB/iter")
-    return f"change points: {len(cp['segments'])} segment(s), steps: {steps}"
+def sentence(cp: ChangePoints) -> str:
+    steps = ", ".join(f"{s.step_mb:+.2f} MB at iteration {s.iteration}" for s in cp.steps) or "none"
+    last = cp.last_segment
+    if cp.shape == STEP_THEN_FLAT:
+        return (f"level shift, not growth: {len(cp.steps)} step(s) ({steps}: a pool expanding), then flat for "
+                f"{last.n} iterations ({last.first}-{last.last}, Mann-Kendall p={last.mann_kendall_p}, "
+                f"Theil-Sen {last.theil_sen_mb_per_iter:+g} MB/iter), longer than any stretch before it")
+    if cp.shape == STAIRCASE:
+        return f"change points: a staircase of {len(cp.steps)} level shifts ({steps}): growth in steps"
+    if cp.shape == RISING:
+        return (f"change points: {len(cp.segments)} segment(s); the last ({last.first}-{last.last}) "
+                f"rises {last.theil_sen_mb_per_iter:+g} MB/iter")
+    return f"change points: {len(cp.segments)} segment(s), steps: {steps}"

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.analysis.stats import MB, rnd
+from profiler.results.series import DecompositionGrowth, DecompositionRow, Span
+from profiler.stats import MB, rnd
 
 NEEDED = ("rss_anon", "rss_file", "heap_in_use", "heap_free_retained")
 PARTS = [
@@ -39,7 +40,7 @@ def available(df) -> bool:
     return all(c in df.columns and df[c].notna().any() for c in NEEDED)
 
 
-def rows(df) -> list[dict]:
+def rows(df) -> list[DecompositionRow]:
     d = df.dropna(subset=list(NEEDED))
     rss = d["rss"].to_numpy(dtype=float) / MB
     anon = d["rss_anon"].to_numpy(dtype=float) / MB
@@ -47,31 +48,31 @@ def rows(df) -> list[dict]:
     used = d["heap_in_use"].to_numpy(dtype=float) / MB
     free = d["heap_free_retained"].to_numpy(dtype=float) / MB
     other = np.maximum(anon - used - free, 0.0)
-    return [{"iteration": int(i), "rss_mb": rnd(r), "file_mb": rnd(f), "heap_in_use_mb": rnd(u),
-             "heap_free_retained_mb": rnd(fr), "other_anon_mb": rnd(o)}
+    return [DecompositionRow(iteration=int(i), rss_mb=rnd(r), file_mb=rnd(f), heap_in_use_mb=rnd(u),
+                             heap_free_retained_mb=rnd(fr), other_anon_mb=rnd(o))
             for i, r, f, u, fr, o in zip(d["iteration"], rss, file_, used, free, other)]
 
 
-def growth(decomp: list[dict], start_iteration: int, until_iteration: int | None = None,
-           label: str = "after warmup") -> dict | None:
+def growth(decomp: list[DecompositionRow], start_iteration: int, until_iteration: int | None = None,
+           label: str = "after warmup") -> DecompositionGrowth | None:
     """How much of the RSS change after warmup (or inside one tooth of a sawtooth, up to
     `until_iteration`) sits in each part, and the sentence naming the largest."""
-    after = [r for r in decomp if r["iteration"] >= start_iteration
-             and (until_iteration is None or r["iteration"] <= until_iteration)]
+    after = [r for r in decomp if r.iteration >= start_iteration
+             and (until_iteration is None or r.iteration <= until_iteration)]
     if len(after) < 2:
         return None
     w = max(1, min(WINDOW, len(after) // 2))
     head, tail = after[:w], after[-w:]
 
     def mean(rs, k):
-        return float(np.mean([r[k] for r in rs]))
+        return float(np.mean([getattr(r, k) for r in rs]))
 
     keys = ["rss_mb"] + [k for k, _ in PARTS]
     delta = {k: mean(tail, k) - mean(head, k) for k in keys}
     explained = sum(delta[k] for k, _ in PARTS)
     out = {
-        "from": {"first": head[0]["iteration"], "last": head[-1]["iteration"]},
-        "to": {"first": tail[0]["iteration"], "last": tail[-1]["iteration"]},
+        "from_": Span(head[0].iteration, head[-1].iteration),
+        "to": Span(tail[0].iteration, tail[-1].iteration),
         **{k: rnd(v) for k, v in delta.items()},
         "unexplained_mb": rnd(delta["rss_mb"] - explained),
     }
@@ -88,9 +89,9 @@ def growth(decomp: list[dict], start_iteration: int, until_iteration: int | None
     shown = [k for k in ranked if k != "unexplained_mb" or abs(delta[k]) >= 0.05 * max(abs(d), 1e-9)]
     parts = ", ".join(f"{_mb(delta[k], signed=True)} MB {labels[k]}" for k in shown)
     out["sentence"] = (f"RSS {verb} {_mb(abs(d))} MB {label} (mean of iterations "
-                       f"{head[0]['iteration']}-{head[-1]['iteration']} vs {tail[0]['iteration']}-{tail[-1]['iteration']}): "
+                       f"{head[0].iteration}-{head[-1].iteration} vs {tail[0].iteration}-{tail[-1].iteration}): "
                        f"{parts}; the largest part is {labels[largest]}.")
-    return out
+    return DecompositionGrowth(**out)
 
 
 def _mb(x: float, signed: bool = False) -> str:

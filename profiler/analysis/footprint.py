@@ -13,10 +13,13 @@ memory, and anonymous memory of other processes in the group.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from profiler.analysis.stats import MB, rnd
+from profiler.stats import MB, rnd
 from profiler.fmt import fmt_duration
+from profiler.results.series import Container, GapParts, Loaded, LoadedPoint, SeriesAnalysis, TimeBased
 
 
 def _col(df, name):
@@ -26,7 +29,7 @@ def _col(df, name):
     return v if np.isfinite(v).any() else None
 
 
-def loaded(df) -> dict | None:
+def loaded(df) -> Loaded | None:
     """{peak_mb, peak_iteration, peak_model, after_load_max_mb, headroom_mb, points[...]} or None
     when the records carry no per-iteration peak (older runs, watch samples, foreign series)."""
     peak = _col(df, "rss_peak")
@@ -44,30 +47,30 @@ def loaded(df) -> dict | None:
         p = {"iteration": int(it[i]), "rss_peak_mb": rnd(peak[i] / MB) if np.isfinite(peak[i]) else None}
         if after is not None:
             p["rss_after_load_mb"] = rnd(after[i] / MB) if np.isfinite(after[i]) else None
-        points.append(p)
+        points.append(LoadedPoint(**p))
     method = None
     if "peak_method" in df.columns:
         methods = sorted({str(m) for m in df["peak_method"].dropna()})
         method = ", ".join(methods) or None
     m = models[k]
-    return {
-        "peak_mb": rnd(peak[k] / MB),
-        "peak_iteration": int(it[k]),
-        "peak_model": None if m is None or m != m else str(m),
-        "after_load_max_mb": rnd(np.nanmax(after) / MB) if after is not None else None,
+    return Loaded(
+        peak_mb=rnd(peak[k] / MB),
+        peak_iteration=int(it[k]),
+        peak_model=None if m is None or m != m else str(m),
+        after_load_max_mb=rnd(np.nanmax(after) / MB) if after is not None else None,
         # what a loaded model adds on top of what stays after unload (median over iterations)
-        "headroom_mb": rnd(float(np.median(over)) / MB) if over.size else None,
+        headroom_mb=rnd(float(np.median(over)) / MB) if over.size else None,
         # the largest model's: what the budget and a leak's projection add on top of the after-unload level
-        "headroom_max_mb": rnd(float(np.max(over)) / MB) if over.size else None,
-        "method": method,
-        "points": points,
-    }
+        headroom_max_mb=rnd(float(np.max(over)) / MB) if over.size else None,
+        method=method,
+        points=tuple(points),
+    )
 
 
 CONTAINER_PARTS = ("usage", "anon", "file", "file_mapped", "kernel", "limit", "procs")
 
 
-def container(df) -> dict | None:
+def container(df) -> Container | None:
     """The memory cgroup beside RSS at the last record, with the gap split into its parts
     and the cgroup's growth over the run; None when the records carry no cgroup figures."""
     usage = _col(df, "cgroup_usage")
@@ -103,65 +106,66 @@ def container(df) -> dict | None:
     if out["anon_mb"] is not None and out["rss_anon_mb"] is not None:
         parts["other_anon_mb"] = rnd(out["anon_mb"] - out["rss_anon_mb"])
     out["gap_mb"] = rnd(gap)
-    out["gap_parts"] = parts
+    out["gap_parts"] = GapParts(**parts)
     growth = (usage[np.isfinite(usage)][-1] - usage[np.isfinite(usage)][0]) / MB
     rss = df["rss"].astype(float).to_numpy()
     out["usage_growth_mb"] = rnd(growth)
     out["rss_growth_mb"] = rnd((rss[-1] - rss[0]) / MB)
-    out["sentence"] = _sentence(out)
-    return out
+    out["sentence"] = ""
+    c = Container(**out)
+    return replace(c, sentence=_sentence(c))
 
 
-def _sentence(c: dict) -> str:
-    head = (f"The memory cgroup (v{c['version']}) counts {c['usage_mb']:,.1f} MB at iteration {c['iteration']}, "
-            f"RSS {c['rss_mb']:,.1f} MB: {abs(c['gap_mb']):,.1f} MB {'more' if c['gap_mb'] >= 0 else 'less'}")
+def _sentence(c: Container) -> str:
+    head = (f"The memory cgroup (v{c.version}) counts {c.usage_mb:,.1f} MB at iteration {c.iteration}, "
+            f"RSS {c.rss_mb:,.1f} MB: {abs(c.gap_mb):,.1f} MB {'more' if c.gap_mb >= 0 else 'less'}")
     why = []
-    p = c["gap_parts"]
-    if p.get("page_cache_beyond_rss_mb") is not None:
-        why.append(f"page cache beyond the file pages RSS maps {p['page_cache_beyond_rss_mb']:+,.1f} MB (files read or "
+    p = c.gap_parts
+    if p.page_cache_beyond_rss_mb is not None:
+        why.append(f"page cache beyond the file pages RSS maps {p.page_cache_beyond_rss_mb:+,.1f} MB (files read or "
                    "mapped, model files included, stay charged to the cgroup after unmapping until reclaimed; "
                    "pages another cgroup brought in first stay charged there, so a model file cached before the "
                    "run can count in RSS and not here)")
-    if p.get("kernel_mb") is not None:
-        why.append(f"kernel memory {p['kernel_mb']:,.1f} MB (page tables, slab, sockets)")
-    if p.get("other_anon_mb") is not None:
-        procs = c.get("procs")
+    if p.kernel_mb is not None:
+        why.append(f"kernel memory {p.kernel_mb:,.1f} MB (page tables, slab, sockets)")
+    if p.other_anon_mb is not None:
+        procs = c.procs
         who = f"the other {procs - 1} process(es) in the group" if procs and procs > 1 else "no other process"
-        why.append(f"anonymous memory beyond this process's {p['other_anon_mb']:+,.1f} MB ({who})")
+        why.append(f"anonymous memory beyond this process's {p.other_anon_mb:+,.1f} MB ({who})")
     text = head + (": " + "; ".join(why) if why else "")
-    text += (f". Over the run the cgroup grew {c['usage_growth_mb']:+,.1f} MB and RSS {c['rss_growth_mb']:+,.1f} MB")
-    if c.get("limit_mb"):
-        text += f"; the cgroup's limit is {c['limit_mb']:,.0f} MB (an OOM kill follows the cgroup's figure)"
+    text += (f". Over the run the cgroup grew {c.usage_growth_mb:+,.1f} MB and RSS {c.rss_growth_mb:+,.1f} MB")
+    if c.limit_mb:
+        text += f"; the cgroup's limit is {c.limit_mb:,.0f} MB (an OOM kill follows the cgroup's figure)"
     return text + "."
 
 
 
-def time_based(result: dict, df) -> None:
+def time_based(result: SeriesAnalysis, df) -> SeriesAnalysis:
     """Reword a time-sampled series (`memprof watch`: one record per sample, `sample_s` seconds
     since the watch began) per hour: the statistics are computed per sample, and a slope per
-    sample means nothing to whoever sizes a server. Adds result["time_based"] and rewrites the
-    evidence and the recommendation's sentence in MB per hour and in samples."""
+    sample means nothing to whoever sizes a server. Returns the analysis with `time_based` and
+    the evidence and the recommendation's sentence in MB per hour and in samples (unchanged when
+    the samples carry no usable clock)."""
     import re
 
     t = df["sample_s"].astype(float).to_numpy()
     t = t[np.isfinite(t)]
     if t.size < 2:
-        return
+        return result
     dt = float(np.median(np.diff(t)))
     if not dt > 0:
-        return
+        return result
     per_hour = 3600.0 / dt
-    late = result.get("late_phase") or {}
 
     def ph(x):
         return None if x is None else rnd(x * per_hour, 3)
 
-    result["time_based"] = {
-        "seconds_per_sample": rnd(dt, 4), "duration_s": rnd(float(t[-1] - t[0]), 3),
-        "slope_mb_per_hour": ph(result.get("slope_mb_per_iter")),
-        "slope_ci_mb_per_hour": [ph(v) for v in result.get("slope_ci_mb") or [None, None]],
-        "late_slope_mb_per_hour": ph(late.get("theil_sen_mb_per_iter")),
-    }
+    tb = TimeBased(
+        seconds_per_sample=rnd(dt, 4), duration_s=rnd(float(t[-1] - t[0]), 3),
+        slope_mb_per_hour=ph(result.slope_mb_per_iter),
+        slope_ci_mb_per_hour=tuple(ph(v) for v in result.slope_ci_mb),
+        late_slope_mb_per_hour=ph(result.late_phase.theil_sen_mb_per_iter),
+    )
     num = re.compile(r"([+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?) MB/iter(?:ation)?\b")
 
     ci = re.compile(r"CI \[([+-]?[0-9.e+-]+), ([+-]?[0-9.e+-]+)\]( MB/iter)?")
@@ -179,21 +183,24 @@ def time_based(result: dict, df) -> None:
         text = re.sub(r"\biterations\b", "samples", text)
         return re.sub(r"\biteration\b", "sample", text)
 
-    result["evidence"] = [reword(e) for e in result.get("evidence") or []]
-    slope_h = result["time_based"]["slope_mb_per_hour"]
-    result["evidence"].insert(1, f"time-based series: one sample every {dt:.3g} s over {t[-1] - t[0]:.0f} s; "
-                                 f"stable-phase slope {_g(slope_h) if slope_h is not None else 'n/a'} MB/hour")
-    rec = result.get("recommendation") or {}
-    if rec.get("sentence"):
-        rec["sentence"] = reword(rec["sentence"])
-    for k in ("iterations_to_alert", "iterations_to_ram"):
-        if k in rec:
-            rec[k.replace("iterations", "hours")] = rnd(rec[k] * dt / 3600.0, 3)
-    if "hours_to_alert" in rec and rec.get("sentence"):
-        rec["sentence"] += (f" At one sample every {dt:.3g} s that is ~{fmt_duration(rec['hours_to_alert'] * 3600)} to the "
-                            f"alert threshold and ~{fmt_duration(rec['hours_to_ram'] * 3600)} to the RAM.")
-    for p in result.get("phases") or []:
-        p["first_s"] = rnd(float(t[min(p["first"], t.size) - 1]), 3) if p.get("first") else None
+    evidence = [reword(e) for e in result.evidence]
+    slope_h = tb.slope_mb_per_hour
+    evidence.insert(1, f"time-based series: one sample every {dt:.3g} s over {t[-1] - t[0]:.0f} s; "
+                       f"stable-phase slope {_g(slope_h) if slope_h is not None else 'n/a'} MB/hour")
+    rec = result.recommendation
+    if rec.sentence:
+        rec = replace(rec, sentence=reword(rec.sentence))
+    if rec.iterations_to_alert is not None:
+        rec = replace(rec, hours_to_alert=rnd(rec.iterations_to_alert * dt / 3600.0, 3))
+    if rec.iterations_to_ram is not None:
+        rec = replace(rec, hours_to_ram=rnd(rec.iterations_to_ram * dt / 3600.0, 3))
+    if rec.hours_to_alert is not None and rec.sentence:
+        rec = replace(rec, sentence=rec.sentence + (
+            f" At one sample every {dt:.3g} s that is ~{fmt_duration(rec.hours_to_alert * 3600)} to the "
+            f"alert threshold and ~{fmt_duration(rec.hours_to_ram * 3600)} to the RAM."))
+    phases = tuple(replace(p, first_s=rnd(float(t[min(p.first, t.size) - 1]), 3) if p.first else None)
+                   for p in result.phases)
+    return replace(result, time_based=tb, evidence=tuple(evidence), recommendation=rec, phases=phases)
 
 
 def _g(x: float) -> str:

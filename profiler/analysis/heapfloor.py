@@ -39,7 +39,9 @@ import math
 
 import numpy as np
 
-from profiler.analysis import reclaims, stats
+from profiler import stats
+from profiler.analysis import reclaims
+from profiler.results.series import Envelope, HeapFloor, HeapFloorPoint, HeapReclaim, Probe
 
 TOL_ABS_MB = 64 / 1024
 TOL_FRACTION = 0.005
@@ -76,7 +78,7 @@ def _mb(rec: dict | None, key: str) -> float | None:
     return v / stats.MB if math.isfinite(v) else None
 
 
-def probe_summary(df, probes: list[dict]) -> dict | None:
+def probe_summary(df, probes: list[dict]) -> Probe | None:
     """What the probe measured against the last iteration: heap and RSS after gc.collect() and
     after malloc_trim(0), None without a gc_collect probe record."""
     gc_p, trim_p = _probe(probes, "gc_collect"), _probe(probes, "malloc_trim")
@@ -92,14 +94,14 @@ def probe_summary(df, probes: list[dict]) -> dict | None:
            "heap_after_gc_mb": stats.rnd(_mb(gc_p, "heap_in_use"), 3) if heap_seen else None,
            "rss_after_trim_mb": stats.rnd(_mb(trim_p, "rss"), 3) if trim_p else None,
            "heap_free_retained_after_trim_mb": stats.rnd(_mb(trim_p, "heap_free_retained"), 3) if trim_p else None}
-    return out
+    return Probe(**out)
 
 
 def _tolerance(floor_mb: float) -> float:
     return max(TOL_ABS_MB, TOL_FRACTION * abs(floor_mb))
 
 
-def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
+def assess(df, probes: list[dict] | None, rss_level_mb: float) -> HeapFloor | None:
     """The heap-floor evidence of a series sorted by iteration (see the module docstring), or None
     when the records carry no heap in use. Keys: start_mb, reclaims[{iteration, before_mb, floor_mb}],
     floors[{iteration, floor_mb, source}], climb_mb, mb_per_iter, tolerance_mb, relevant, consistent,
@@ -111,22 +113,21 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> dict | None:
     it = df["iteration"].to_numpy(dtype=np.int64)
     w = _warmup(heap)
     positions = reclaims.find(heap, start=w)
-    events = [{"iteration": int(it[p]), "before_mb": stats.rnd(heap[p - 1], 3), "floor_mb": stats.rnd(heap[p], 3)}
-              for p in positions]
+    events = tuple(HeapReclaim(int(it[p]), stats.rnd(heap[p - 1], 3), stats.rnd(heap[p], 3)) for p in positions)
     floors = [{"iteration": int(it[p]), "floor_mb": float(heap[p]), "source": "reclaim"} for p in positions]
     probe = probe_summary(df, probes)
-    if probe and probe["heap_after_gc_mb"] is not None:
-        floors.append({"iteration": int(it[-1]), "floor_mb": float(probe["heap_after_gc_mb"]), "source": "probe"})
+    if probe and probe.heap_after_gc_mb is not None:
+        floors.append({"iteration": int(it[-1]), "floor_mb": float(probe.heap_after_gc_mb), "source": "probe"})
     start = float(heap[w])
     out = {"start_mb": stats.rnd(start, 3), "reclaims": events,
-           "floors": [{**f, "floor_mb": stats.rnd(f["floor_mb"], 3)} for f in floors],
+           "floors": tuple(HeapFloorPoint(f["iteration"], stats.rnd(f["floor_mb"], 3), f["source"]) for f in floors),
            "probe": probe, "climb_mb": None, "mb_per_iter": None, "tolerance_mb": None,
            "relevant": None, "consistent": None, "verdict": None, "basis": None}
     basis = HEAP_FLOOR if positions else PROBE
     if not floors:
         out["sentence"] = ("heap in use was recorded, but no reclaim brought it down and the run has no "
                            "collection probe: the heap floor says nothing here")
-        return out
+        return HeapFloor(**out)
     probe_words = _probe_words(probe)
     if len(floors) == 1:
         f = floors[0]
@@ -211,26 +212,27 @@ def _gc_at(df, floor: dict) -> bool:
     return bool(len(row) and (row["gc_collections"].fillna(0) > 0).any())
 
 
-def _probe_words(probe: dict | None) -> str:
-    if not probe or probe.get("heap_after_gc_mb") is None:
+def _probe_words(probe: Probe | None) -> str:
+    if not probe or probe.heap_after_gc_mb is None:
         return ""
     text = ""
-    if probe.get("heap_last_mb") is not None:
-        text = (f"; the collection probe after iteration {probe['after_iteration']}: gc.collect() took heap in "
-                f"use from {probe['heap_last_mb']:.2f} to {probe['heap_after_gc_mb']:.2f} MB"
-                + (f" ({probe['collected']} objects)" if probe.get("collected") is not None else ""))
-    if probe.get("rss_after_trim_mb") is not None and probe.get("rss_after_gc_mb") is not None:
-        gave = probe["rss_after_gc_mb"] - probe["rss_after_trim_mb"]
-        text += (f", RSS {probe['rss_last_mb']:.1f} → {probe['rss_after_gc_mb']:.1f} MB, and malloc_trim(0) took it "
-                 f"to {probe['rss_after_trim_mb']:.1f} MB (giving back {gave:.1f} MB the allocator had kept)")
+    if probe.heap_last_mb is not None:
+        text = (f"; the collection probe after iteration {probe.after_iteration}: gc.collect() took heap in "
+                f"use from {probe.heap_last_mb:.2f} to {probe.heap_after_gc_mb:.2f} MB"
+                + (f" ({probe.collected} objects)" if probe.collected is not None else ""))
+    if probe.rss_after_trim_mb is not None and probe.rss_after_gc_mb is not None:
+        gave = probe.rss_after_gc_mb - probe.rss_after_trim_mb
+        text += (f", RSS {probe.rss_last_mb:.1f} → {probe.rss_after_gc_mb:.1f} MB, and malloc_trim(0) took it "
+                 f"to {probe.rss_after_trim_mb:.1f} MB (giving back {gave:.1f} MB the allocator had kept)")
     return text
 
 
-def _overdue(out: dict, heap: np.ndarray, it, positions: list[int]) -> dict:
+def _overdue(out: dict, heap: np.ndarray, it, positions: list[int]) -> HeapFloor:
     """A last tooth far longer than any finished one, above every earlier peak, may never be
-    reclaimed: a plateau read from the floors alone would miss it (the probe, if any, already saw it)."""
-    if out["verdict"] != "plateau" or not positions or (out["probe"] and out["probe"]["heap_after_gc_mb"] is not None):
-        return out
+    reclaimed: a plateau read from the floors alone would miss it (the probe, if any, already saw it).
+    `out`: the assessment's fields so far."""
+    if out["verdict"] != "plateau" or not positions or (out["probe"] and out["probe"].heap_after_gc_mb is not None):
+        return HeapFloor(**out)
     bounds = [0] + list(positions) + [heap.size]
     teeth = [(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     done, last = teeth[:-1], teeth[-1]
@@ -240,20 +242,20 @@ def _overdue(out: dict, heap: np.ndarray, it, positions: list[int]) -> dict:
         out.update(verdict=None, basis=None)
         out["sentence"] += (f"; but the last tooth has run {last[1] - last[0]} iterations without a reclaim (longer "
                             f"than any before) and stands above every earlier peak: not decided by the heap floor")
-    return out
+    return HeapFloor(**out)
 
 
-def outside_climb(df, env: dict | None, rss_level_mb: float) -> str | None:
+def outside_climb(df, env: Envelope | None, rss_level_mb: float) -> str | None:
     """When the heap floor holds but the RSS troughs climb: does the part of RSS outside the malloc
     heap (rss - heap in use - allocator retention: mmap'd buffers, file pages) climb at the RSS
     troughs, relevantly? Then the sentence saying so (the verdict cannot be plateau), else None."""
-    if not env or not env["troughs"].get("rises"):
+    if not env or not env.troughs.rises:
         return None
     rss, used, free = _col(df, "rss"), _col(df, "heap_in_use"), _col(df, "heap_free_retained")
     if rss is None or used is None or free is None:
         return None
     it = df["iteration"].to_numpy(dtype=np.int64)
-    pos = [int(np.nonzero(it == r)[0][0]) for r in env["reclaims"] if (it == r).any()]
+    pos = [int(np.nonzero(it == r)[0][0]) for r in env.reclaims if (it == r).any()]
     if len(pos) < 2:
         return None
     rest = rss - used - free

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.analysis.stats import MB, rnd
+from profiler.results.series import ModelRow
+from profiler.stats import MB, rnd
 
 MEAN_FIELDS = ("load_s", "ttft_s", "gen_s", "unload_s", "tokens_per_s", "token_error_rate")
 
 
-def per_model(df, stable_from: int | None = None) -> dict:
+def per_model(df, stable_from: int | None = None) -> dict[str, ModelRow]:
     """{model: {...}} for a DataFrame sorted by iteration; {} without a `model` column."""
     if "model" not in df.columns or df["model"].isna().all():
         return {}
@@ -50,5 +51,5 @@ def per_model(df, stable_from: int | None = None) -> dict:
             if col in df.columns:
                 vals = df.loc[mask, col].astype(float).dropna()
                 row[col] = rnd(vals.mean(), 4) if len(vals) else None
-        out[m] = row
+        out[m] = ModelRow(**row)
     return out

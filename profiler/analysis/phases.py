@@ -41,6 +41,12 @@ Method (all on RSS in MB, positions rather than iteration numbers):
    Otherwise the whole stable phase is one `growth` phase when it rises
    significantly (Mann-Kendall p < 0.01, Theil-Sen interval above 0), else one
    `plateau`.
+5. A phase is named `plateau` (shape flat) only when none of its own trend tests
+   points up: a stretch after warmup that is not `growth` but whose Mann-Kendall
+   test (p < 0.05, z > 0) or Theil-Sen or OLS 95% interval says it rises is named
+   `rising` (a short run's last iterations still climbing, one allocator step):
+   the same tests the verdict counts as signals (verdict.decide). Only the label
+   changes: the verdict rules read the phases found above.
 """
 from __future__ import annotations
 
@@ -48,7 +54,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profiler.analysis import reclaims, stats
+from profiler import stats
+from profiler.analysis import reclaims
+from profiler.results.series import Envelope, Phase
 
 MIN_SUFFIX = 4      # points needed to fit a reference line at all
 HEAD = 3            # consecutive points that must sit inside the band to end the warmup
@@ -70,7 +78,7 @@ class Phases:
     ref_slope: float
     ref_intercept: float
     sawtooth: dict | None = None
-    envelope: dict | None = None     # reclaims.envelope() when the series has reclaims
+    envelope: Envelope | None = None     # reclaims.envelope() when the series has reclaims
     notes: list[str] = field(default_factory=list)
 
     def spans(self) -> list[tuple[str, int, int]]:
@@ -243,7 +251,7 @@ def detect(iterations, rss_mb) -> Phases:
         saw = {"trims": len(positions),
                "period": stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,
                "mean_trim_mb": stats.rnd(drops.mean()), "trim_positions": list(positions)}
-        growth = w if (env["troughs"]["rises"]) else None
+        growth = w if env.troughs.rises else None
         return Phases(w, w, growth, n, sigma, ts["slope"], ts["intercept"], sawtooth=saw, envelope=env)
     s = find_settling(y, x, w)
     stable = y[s:]
@@ -257,7 +265,22 @@ def detect(iterations, rss_mb) -> Phases:
     return Phases(w, s, growth, n, sigma, ts["slope"], ts["intercept"])
 
 
-def phase_table(ph: Phases, iterations, rss_mb) -> list[dict]:
+def rises_by_its_own_tests(y) -> bool:
+    """Whether a stretch rises by any of the trend tests the verdict counts as signals: Mann-Kendall
+    p < WEAK_P with z > 0, or a Theil-Sen or OLS 95% interval above 0 (step 5 of the docstring)."""
+    from profiler.analysis.verdict import WEAK_P
+
+    y = np.asarray(y, dtype=float)
+    if y.size < 3:
+        return False
+    x = np.arange(y.size, dtype=float)
+    mk = stats.mann_kendall(y)
+    lo_ts = stats.theil_sen(x, y)["ci"][0]
+    lo_ols = stats.ols(x, y)["ci"][0]
+    return bool((mk["p"] < WEAK_P and mk["z"] > 0) or lo_ts > 0 or lo_ols > 0)
+
+
+def phase_table(ph: Phases, iterations, rss_mb) -> list[Phase]:
     it = np.asarray(iterations)
     y = np.asarray(rss_mb, dtype=float)
     rows = []
@@ -273,11 +296,13 @@ def phase_table(ph: Phases, iterations, rss_mb) -> list[dict]:
             row["shape"] = "sawtooth"
             row["period"] = ph.sawtooth["period"]
             row["trims"] = ph.sawtooth["trims"]
-            row["reclaims"] = list(env["reclaims"])
-            row["tooth_length"] = env["tooth_length"]
-            row["trough_mb"] = min(t["low_mb"] for t in env["teeth"])
-            row["peak_mb"] = env["highest_peak_mb"]
+            row["reclaims"] = tuple(env.reclaims)
+            row["tooth_length"] = env.tooth_length
+            row["trough_mb"] = min(t.low_mb for t in env.teeth)
+            row["peak_mb"] = env.highest_peak_mb
+        elif name == "plateau" and rises_by_its_own_tests(seg):
+            row["name"] = "rising"
         elif name == "plateau":
             row["shape"] = "flat"
-        rows.append(row)
+        rows.append(Phase(**row))
     return rows

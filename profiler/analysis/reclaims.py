@@ -51,7 +51,8 @@ import math
 
 import numpy as np
 
-from profiler.analysis import stats
+from profiler import stats
+from profiler.results.series import Envelope, EnvelopeTest, GcEvent, Reclaim, Tooth
 
 DROP_DIFF_SIGMAS = 5.0
 MIN_FALL_FRACTION = 0.02
@@ -114,7 +115,7 @@ def _offset(a: np.ndarray, b: np.ndarray, base_a: float, base_b: float) -> tuple
 
 
 def _judge(offsets: list[float], starts: list[float], sigma: float, level: float, m: int,
-           levels: np.ndarray | None = None) -> dict:
+           levels: np.ndarray | None = None) -> EnvelopeTest:
     """offsets[j]: how far tooth j+1 runs above tooth j; starts: the teeth's first iterations;
     m: ages each offset is a median over (1: teeth compared at one point); levels: each tooth's
     level against the common profile, used for the trend tests when there are MANY_TEETH."""
@@ -145,7 +146,9 @@ def _judge(offsets: list[float], starts: list[float], sigma: float, level: float
     relevant = bool(level > 0 and math.isfinite(rate) and rate * 1000 >= RELEVANT_FRACTION_PER_1000 * level)
     out.update(mb_per_iter=stats.sig(rate), beyond_noise=bool(beyond), relevant=relevant,
                consistent=bool(consistent), rises=bool(beyond and relevant and consistent and k > 0))
-    return out
+    if out["ci_mb"] is not None:
+        out["ci_mb"] = tuple(out["ci_mb"])
+    return EnvelopeTest(**out)
 
 
 def _levels(vs: list[np.ndarray]) -> np.ndarray:
@@ -158,7 +161,7 @@ def _levels(vs: list[np.ndarray]) -> np.ndarray:
     return np.array([float(np.median(v - profile[:v.size])) for v in vs])
 
 
-def envelope(iterations, y, start: int, positions: list[int]) -> dict | None:
+def envelope(iterations, y, start: int, positions: list[int]) -> Envelope | None:
     """Teeth, troughs, peaks and the envelope tests (see the module docstring); None without reclaims."""
     if not positions:
         return None
@@ -210,22 +213,22 @@ def envelope(iterations, y, start: int, positions: list[int]) -> dict | None:
     for t in teeth:
         del t["_v"], t["_base"]
     lengths = [t["n"] for t in done]
-    return {
-        "reclaims": [int(it[p]) for p in positions],
-        "teeth": teeth,
-        "noise_sigma_mb": stats.rnd(sigma, 3),
-        "level_mb": stats.rnd(level),
-        "troughs": troughs,
-        "peaks": peaks,
-        "cold_first_tooth_excluded": bool(cold),
-        "overdue": overdue,
-        "highest_peak_mb": stats.rnd(max(t["peak_mb"] for t in teeth)),
-        "highest_peak_iteration": max(teeth, key=lambda t: t["peak_mb"])["peak_iteration"],
-        "tooth_length": (float(np.median(lengths)) if lengths else None),
-    }
+    return Envelope(
+        reclaims=tuple(int(it[p]) for p in positions),
+        teeth=tuple(Tooth(**t) for t in teeth),
+        noise_sigma_mb=stats.rnd(sigma, 3),
+        level_mb=stats.rnd(level),
+        troughs=troughs,
+        peaks=peaks,
+        cold_first_tooth_excluded=bool(cold),
+        overdue=overdue,
+        highest_peak_mb=stats.rnd(max(t["peak_mb"] for t in teeth)),
+        highest_peak_iteration=max(teeth, key=lambda t: t["peak_mb"])["peak_iteration"],
+        tooth_length=(float(np.median(lengths)) if lengths else None),
+    )
 
 
-def attribute(df, positions: list[int], it) -> list[dict]:
+def attribute(df, positions: list[int], it) -> list[Reclaim]:
     """What each reclaim gave back, from the record fields that say it (RSS parts, GC counters).
 
     kind: gc (the GC ran and heap in use fell by at least half the RSS fall), freed (heap in use
@@ -259,11 +262,11 @@ def attribute(df, positions: list[int], it) -> list[dict]:
         ev["kind"] = kind
         ev["gc_ran"] = gc_ran
         ev["sentence"] = _reclaim_sentence(ev, fall)
-        out.append(ev)
+        out.append(Reclaim(**ev))
     return out
 
 
-def gc_events(df, it, skip: set[int]) -> list[dict]:
+def gc_events(df, it, skip: set[int]) -> list[GcEvent]:
     """GC runs at other iterations (not reclaims) after which heap in use fell, and where that went.
 
     The first record is skipped: its counters cover everything before the loop started. At most
@@ -298,7 +301,7 @@ def gc_events(df, it, skip: set[int]) -> list[dict]:
             text += (", but RSS did not fall (" + (f"allocator retention {kept:+.2f} MB: " if kept is not None else "")
                      + "the allocator kept the freed memory for reuse)")
         ev["sentence"] = text
-        out.append(ev)
+        out.append(GcEvent(**ev))
     return out
 
 
@@ -348,7 +351,7 @@ def _value(df, col: str, p: int) -> float | None:
 
 
 def _mb(df, col: str, p: int):
-    from profiler.analysis.stats import MB
+    from profiler.stats import MB
 
     v = _value(df, col, p)
     return None if v is None else round(v / MB, 3)

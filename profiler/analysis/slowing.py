@@ -28,7 +28,8 @@ import math
 
 import numpy as np
 
-from profiler.analysis import stats
+from profiler import stats
+from profiler.results.series import Slowing
 
 FIT_P = 0.01
 SLOW_RATIO = 0.5
@@ -46,7 +47,7 @@ def _line_sat(x, a, c, b, tau):
     return a + c * x - b * np.exp(-x / tau)
 
 
-def assess(iterations, y_mb, level_mb: float) -> dict | None:
+def assess(iterations, y_mb, level_mb: float) -> Slowing | None:
     """The slowing evidence of a rising late phase, or None when the rise does not clearly slow."""
     from scipy import optimize
     from scipy import stats as sst
@@ -107,25 +108,25 @@ def assess(iterations, y_mb, level_mb: float) -> dict | None:
     remaining = max(0.0, float(b * math.exp(-span / tau)))
     levelled = bool(level_off_it <= it[-1] - MIN_CONFIRM or remaining <= tol and level_off_it <= it[-1])
     more = 0 if levelled else int(math.ceil(max(0.0, level_off_it - it[-1]) + MIN_CONFIRM))
-    return {"model": "a - b exp(-(x - x0)/tau)", "fit_p": stats.sig(p_fit, 3),
-            "asymptote_mb": stats.rnd(a, 2), "tau_iterations": stats.rnd(tau, 1),
-            "early_mb_per_iter": stats.sig(early["slope"]), "late_mb_per_iter": stats.sig(late["slope"]),
-            "late_ci_mb": [stats.sig(late["ci"][0]), stats.sig(late["ci"][1])],
-            "rate_start_mb_per_iter": stats.sig(r0), "rate_end_mb_per_iter": stats.sig(r1),
-            "remaining_rise_mb": stats.rnd(remaining, 3), "tolerance_mb": stats.rnd(tol, 3),
-            "level_off_iteration": level_off_it, "levelled_off": levelled, "more_iterations": more,
-            "first": int(it[0]), "last": int(it[-1]),
-            "linear_term_mb_per_iter": stats.sig(c) if math.isfinite(c) else None}
+    return Slowing(model="a - b exp(-(x - x0)/tau)", fit_p=stats.sig(p_fit, 3),
+                   asymptote_mb=stats.rnd(a, 2), tau_iterations=stats.rnd(tau, 1),
+                   early_mb_per_iter=stats.sig(early["slope"]), late_mb_per_iter=stats.sig(late["slope"]),
+                   late_ci_mb=(stats.sig(late["ci"][0]), stats.sig(late["ci"][1])),
+                   rate_start_mb_per_iter=stats.sig(r0), rate_end_mb_per_iter=stats.sig(r1),
+                   remaining_rise_mb=stats.rnd(remaining, 3), tolerance_mb=stats.rnd(tol, 3),
+                   level_off_iteration=level_off_it, levelled_off=levelled, more_iterations=more,
+                   first=int(it[0]), last=int(it[-1]),
+                   linear_term_mb_per_iter=stats.sig(c) if math.isfinite(c) else None)
 
 
-def sentence(s: dict) -> str:
-    head = (f"growth is slowing: iterations {s['first']}-{s['last']} rose "
-            f"{s['early_mb_per_iter']:+g} MB/iter in their first half and {s['late_mb_per_iter']:+g} MB/iter "
-            f"(95% CI [{s['late_ci_mb'][0]:+g}, {s['late_ci_mb'][1]:+g}]) in the second; a saturating fit "
-            f"(F-test p={s['fit_p']}) levels off at ~{s['asymptote_mb']:.1f} MB (time constant "
-            f"{s['tau_iterations']:g} iterations)")
-    if s["levelled_off"]:
-        return head + (f", within {s['tolerance_mb']:.2f} MB of it from about iteration {s['level_off_iteration']}: "
+def sentence(s: Slowing) -> str:
+    head = (f"growth is slowing: iterations {s.first}-{s.last} rose "
+            f"{s.early_mb_per_iter:+g} MB/iter in their first half and {s.late_mb_per_iter:+g} MB/iter "
+            f"(95% CI [{s.late_ci_mb[0]:+g}, {s.late_ci_mb[1]:+g}]) in the second; a saturating fit "
+            f"(F-test p={s.fit_p}) levels off at ~{s.asymptote_mb:.1f} MB (time constant "
+            f"{s.tau_iterations:g} iterations)")
+    if s.levelled_off:
+        return head + (f", within {s.tolerance_mb:.2f} MB of it from about iteration {s.level_off_iteration}: "
                        "the growth has levelled off: a plateau reached, not a leak")
-    return head + (f", within {s['tolerance_mb']:.2f} MB of it by about iteration {s['level_off_iteration']}: not a "
-                   f"leak at its early rate; about {s['more_iterations']} more iterations would settle it")
+    return head + (f", within {s.tolerance_mb:.2f} MB of it by about iteration {s.level_off_iteration}: not a "
+                   f"leak at its early rate; about {s.more_iterations} more iterations would settle it")

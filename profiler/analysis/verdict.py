@@ -56,7 +56,8 @@ from __future__ import annotations
 
 import math
 
-from profiler.analysis.stats import rnd, sig
+from profiler.results.series import Envelope, Loaded, Recommendation
+from profiler.stats import rnd, sig
 
 from profiler.constants import TREND_P  # noqa: F401  (shared with phases and reclaims)
 
@@ -142,51 +143,51 @@ def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late
     return "plateau", f"no significant trend in the {late_name} phase (Mann-Kendall p={_p(p)})"
 
 
-def decide_envelope(env: dict, *, n_stable: int, late_name: str = "stable") -> tuple[str, str]:
+def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") -> tuple[str, str]:
     """(verdict, the sentence that says why) for a series with reclaims, from reclaims.envelope()."""
     if n_stable < MIN_STABLE:
         return "inconclusive", (f"only {n_stable} iteration(s) after warmup and settling "
                                 f"(at least {MIN_STABLE} are needed): run more iterations")
-    k = len(env["reclaims"])
-    tr, pk = env["troughs"], env["peaks"]
-    tol = tr.get("noise_mb")
-    against = f"noise ±{tol:.2f} MB" if tol is not None else f"Mann-Kendall p={_p(tr.get('p'))} on the tooth levels"
-    level = env["level_mb"] or 0.0
-    where = _iters(env["reclaims"])
-    rate = tr["mb_per_iter"]
+    k = len(env.reclaims)
+    tr, pk = env.troughs, env.peaks
+    tol = tr.noise_mb
+    against = f"noise ±{tol:.2f} MB" if tol is not None else f"Mann-Kendall p={_p(tr.p)} on the tooth levels"
+    level = env.level_mb or 0.0
+    where = _iters(env.reclaims)
+    rate = tr.mb_per_iter
     per_1000 = f"{rate * 1000 / level:+.0%} of the {level:.0f} MB level per 1000 iterations" \
         if rate is not None and level > 0 else "n/a per 1000 iterations"
     if k == 1:
-        ages = env["teeth"][-1].get("offset_ages") or 0
+        ages = env.teeth[-1].offset_ages or 0
         over = f" (median over {ages} iterations)" if ages else ""
-        troughs = (f"the tooth after it runs {tr['total_mb']:+.2f} MB above the first at the same age{over}, "
+        troughs = (f"the tooth after it runs {tr.total_mb:+.2f} MB above the first at the same age{over}, "
                    f"{_signed(rate)} MB/iter or {per_1000} if every tooth did so ({against})")
     else:
-        troughs = (f"the teeth after the reclaims run {tr['total_mb']:+.2f} MB in all above the tooth before at "
+        troughs = (f"the teeth after the reclaims run {tr.total_mb:+.2f} MB in all above the tooth before at "
                    f"the same age ({_signed(rate)} MB/iter, {per_1000}; {against})")
-    if tr["rises"]:
+    if tr.rises:
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
-                        f"{tr['positive']} of {tr['n']} higher: the reclaims give back the teeth but not the rest: a leak")
-    if tr.get("beyond_noise") and tr.get("relevant") and not tr.get("consistent"):
+                        f"{tr.positive} of {tr.n} higher: the reclaims give back the teeth but not the rest: a leak")
+    if tr.beyond_noise and tr.relevant and not tr.consistent:
         return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): the troughs moved but not in every "
-                                f"tooth ({troughs}, {tr['positive']} of {tr['n']} higher): run more iterations")
-    last = env["teeth"][-1]
-    if env["overdue"]:
+                                f"tooth ({troughs}, {tr.positive} of {tr.n} higher): run more iterations")
+    last = env.teeth[-1]
+    if env.overdue:
         return "inconclusive", (f"sawtooth with {k} reclaim(s) (at {where}), but the last tooth has run "
-                                f"{last['n']} iterations without one (longer than any before) and stands at "
-                                f"{last['peak_mb']:.1f} MB, above every earlier peak: it may never be reclaimed; "
+                                f"{last.n} iterations without one (longer than any before) and stands at "
+                                f"{last.peak_mb:.1f} MB, above every earlier peak: it may never be reclaimed; "
                                 "run more iterations")
-    if pk and pk["rises"]:
+    if pk and pk.rises:
         return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): the troughs hold ({troughs}) but the "
-                                f"peaks climb {pk['total_mb']:+.1f} MB ({_signed(pk['mb_per_iter'])} MB/iter): the "
+                                f"peaks climb {pk.total_mb:+.1f} MB ({_signed(pk.mb_per_iter)} MB/iter): the "
                                 "teeth grow taller; run more iterations")
     if k == 1:
-        t0 = env["teeth"][0]
-        return "plateau", (f"sawtooth, not a leak: RSS rose {_signed(t0['slope_mb_per_iter'])} MB/iter to "
-                           f"{t0['peak_mb']:.1f} MB and one reclaim at iteration {env['reclaims'][0]} brought it back "
-                           f"to {last['low_mb']:.1f} MB; {troughs}, so the troughs do not rise: the growth is "
+        t0 = env.teeth[0]
+        return "plateau", (f"sawtooth, not a leak: RSS rose {_signed(t0.slope_mb_per_iter)} MB/iter to "
+                           f"{t0.peak_mb:.1f} MB and one reclaim at iteration {env.reclaims[0]} brought it back "
+                           f"to {last.low_mb:.1f} MB; {troughs}, so the troughs do not rise: the growth is "
                            "reclaimed, not leaked")
-    peaks = ("the peaks do not rise either (" + f"{pk['total_mb']:+.1f} MB over {pk['n'] + 1} finished teeth)"
+    peaks = ("the peaks do not rise either (" + f"{pk.total_mb:+.1f} MB over {pk.n + 1} finished teeth)"
              if pk else "only one finished tooth, so no peaks to compare")
     return "plateau", (f"sawtooth, not a leak: {k} reclaims (at {where}); {troughs}, so the troughs do not rise; "
                        f"{peaks}: memory grows and is reclaimed")
@@ -207,65 +208,63 @@ def _stopped(recent: dict, slope: float) -> bool:
 
 
 def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
-              slope: float, current_mb: float, envelope: dict | None = None,
-              loaded: dict | None = None, unit: str = "iteration") -> dict:
+              slope: float, current_mb: float, envelope: Envelope | None = None,
+              loaded: Loaded | None = None, unit: str = "iteration") -> Recommendation:
     """The budget. `loaded` (footprint.loaded) is the high-water mark while a model was loaded and
     serving: a server sized below it dies at its first request, so the budget covers it whenever
     the records carry it, while the leak/plateau verdict stays with what is left after unload."""
     tail = "alert = max_expected x 1.10; RAM = next power of two >= alert x 1.5 (MB, rounded up to 2 significant figures)"
     if envelope:
-        base = float(envelope["highest_peak_mb"])
+        base = float(envelope.highest_peak_mb)
         what = "highest peak of the sawtooth"
     else:
         base = max(peak_mb, mean_mb + 3 * std_mb)
         what = "max(peak, stable mean + 3 sigma)"
     after_unload_base = base
     headroom = 0.0
-    if loaded and loaded.get("peak_mb") is not None:
-        headroom = float(loaded.get("headroom_max_mb") or loaded.get("headroom_mb") or 0.0)
+    has_peak = bool(loaded and loaded.peak_mb is not None)
+    if has_peak:
+        headroom = float(loaded.headroom_max_mb or loaded.headroom_mb or 0.0)
         # the after-unload base lifted by what a loaded model adds on top of it, or the highest loaded peak seen
-        base = max(float(loaded["peak_mb"]), after_unload_base + max(headroom, 0.0))
+        base = max(float(loaded.peak_mb), after_unload_base + max(headroom, 0.0))
         what = f"max(loaded peak, {what} after unload + the largest loaded headroom)"
     rule = f"max_expected = {what} x 1.05; " + tail
     max_expected = nice_ceil(base * 1.05)
     alert = nice_ceil(max_expected * 1.10)
     ram = next_pow2(alert * 1.5)
-    rec = {"max_expected_mb": max_expected, "alert_mb": alert, "ram_mb": ram, "rule": rule,
-           "basis": "loaded peak" if loaded and loaded.get("peak_mb") is not None else "after unload"}
+    to = {}
     units = f"{unit}s"
     if verdict == "leak" and slope > 0:
         now = current_mb + max(headroom, 0.0)
         to_alert = max(0.0, (alert - now) / slope)
         to_ram = max(0.0, (ram - now) / slope)
-        rec[f"{unit}s_to_alert"] = int(math.ceil(to_alert))
-        rec[f"{unit}s_to_ram"] = int(math.ceil(to_ram))
-        rec["sentence"] = (f"Memory leaks {_signed(slope)} MB/{unit}: from {now:.0f} MB it crosses the "
+        to = {"iterations_to_alert": int(math.ceil(to_alert)), "iterations_to_ram": int(math.ceil(to_ram))}
+        sentence = (f"Memory leaks {_signed(slope)} MB/{unit}: from {now:.0f} MB it crosses the "
                            f"{alert:.0f} MB alert threshold after ~{to_alert:.0f} more {units} and "
                            f"{_gb(ram)} of RAM after ~{to_ram:.0f}: no budget holds; find the leak "
                            f"(or restart the process well before {to_alert:.0f} {units}).")
     elif verdict == "plateau" and envelope:
-        k = len(envelope["reclaims"])
-        low = min(t["low_mb"] for t in envelope["teeth"])
-        rec["sentence"] = (f"Memory follows a sawtooth between ~{low:.0f} and ~{after_unload_base:.0f} MB ({k} reclaim"
+        k = len(envelope.reclaims)
+        low = min(t.low_mb for t in envelope.teeth)
+        sentence = (f"Memory follows a sawtooth between ~{low:.0f} and ~{after_unload_base:.0f} MB ({k} reclaim"
                            f"{'s' if k != 1 else ''}): budget for the peak, not the mean: expect at most "
                            f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")
         if k == 1:
-            rec["sentence"] += (f" Only one reclaim was seen, after a tooth of {envelope['teeth'][0]['n']} {units}: "
+            sentence += (f" Only one reclaim was seen, after a tooth of {envelope.teeth[0].n} {units}: "
                                 "a longer tooth peaks higher, so keep the alert.")
     elif verdict == "plateau":
-        rec["sentence"] = (f"Memory plateaus at ~{mean_mb:.0f} MB (±{std_mb:.0f} MB): expect at most "
+        sentence = (f"Memory plateaus at ~{mean_mb:.0f} MB (±{std_mb:.0f} MB): expect at most "
                            f"{max_expected:.0f} MB, alert above {alert:.0f} MB, provision {_gb(ram)} of RAM.")
     else:
-        rec["sentence"] = (f"Not enough evidence for a verdict; provisional budget: at most {max_expected:.0f} MB, "
+        sentence = (f"Not enough evidence for a verdict; provisional budget: at most {max_expected:.0f} MB, "
                            f"alert above {alert:.0f} MB, {_gb(ram)} of RAM. Run more {units}.")
-    if loaded and loaded.get("peak_mb") is not None:
-        where = f" at iteration {loaded['peak_iteration']}" + (f" ({loaded['peak_model']})" if loaded.get("peak_model") else "")
-        rec["sentence"] += (f" The budget covers the loaded peak: {loaded['peak_mb']:.0f} MB while a model was loaded "
-                            f"and generating{where}, up to {headroom:.0f} MB above what stays after "
-                            "unload (which decides leak or plateau).")
-    rec["max_expected_mb"] = rnd(max_expected)
-    rec["alert_mb"] = rnd(alert)
-    return rec
+    if has_peak:
+        where = f" at iteration {loaded.peak_iteration}" + (f" ({loaded.peak_model})" if loaded.peak_model else "")
+        sentence += (f" The budget covers the loaded peak: {loaded.peak_mb:.0f} MB while a model was loaded "
+                     f"and generating{where}, up to {headroom:.0f} MB above what stays after "
+                     "unload (which decides leak or plateau).")
+    return Recommendation(max_expected_mb=rnd(max_expected), alert_mb=rnd(alert), ram_mb=ram, rule=rule,
+                          basis="loaded peak" if has_peak else "after unload", sentence=sentence, **to)
 
 
 def _gb(mb: float) -> str:

@@ -25,8 +25,8 @@ def render(result: AnalysisResult, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     images: dict[str, str] = {}
-    series = document.series_json(result)
-    if series:
+    series = result.series
+    if series is not None:
         plot_dir = out_dir / "plots"
         p = plots.memory_plot(series, plot_dir / "memory.png")
         if p:

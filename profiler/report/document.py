@@ -18,6 +18,7 @@ from profiler.constants import MB  # noqa: F401
 from profiler.fmt import fmt_bytes, fmt_mb, fmt_signed  # noqa: F401  (console and others import them from here)
 from profiler.fmt import fmt_num as _num
 from profiler.results.analysis import AnalysisResult
+from profiler.results.series import Envelope, EnvelopeTest, Phase, Reclaim, Recommendation, SeriesAnalysis
 from profiler.results.sites import CaptureResult
 
 
@@ -26,45 +27,44 @@ def code(text) -> tuple:
     return ("code", str(text if text is not None else "?"))
 
 
-def phase_behaviour(p: dict) -> str:
-    if p["name"] == "warmup":
-        return f"{p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
-    if p["name"] == "settling":
-        return f"approaching the plateau, mean {p['mean_mb']:,.0f} MB"
-    if p.get("shape") == "sawtooth" and p.get("reclaims") is not None:
+def series_of(result: AnalysisResult) -> SeriesAnalysis | None:
+    """The result's series analysis (None without one)."""
+    return result.series
+
+
+def phase_behaviour(p: Phase) -> str:
+    if p.name == "warmup":
+        return f"{p.start_mb:,.0f} → {p.end_mb:,.0f} MB ({p.end_mb - p.start_mb:+,.0f} MB)"
+    if p.name == "settling":
+        return f"approaching the plateau, mean {p.mean_mb:,.0f} MB"
+    if p.shape == "sawtooth" and p.reclaims is not None:
         return sawtooth_behaviour(p)
-    if p["name"] == "growth":
-        return f"rising {p['start_mb']:,.0f} → {p['end_mb']:,.0f} MB ({p['end_mb'] - p['start_mb']:+,.0f} MB)"
-    text = f"stable ~{p['mean_mb']:,.0f} MB (±{p.get('std_mb') or 0:,.0f} MB)"
-    if p.get("shape") == "sawtooth":
-        text += f", sawtooth: {p.get('trims')} trims, period ~{p.get('period'):g} iterations"
-    return text
+    if p.name == "growth":
+        return f"rising {p.start_mb:,.0f} → {p.end_mb:,.0f} MB ({p.end_mb - p.start_mb:+,.0f} MB)"
+    if p.name == "rising":
+        return (f"mean {p.mean_mb:,.0f} MB, {p.start_mb:,.0f} → {p.end_mb:,.0f} MB: a trend test points up, "
+                "but not all of the leak rule's (see the verdict)")
+    return f"stable ~{p.mean_mb:,.0f} MB (±{p.std_mb or 0:,.0f} MB)"
 
 
-def sawtooth_behaviour(p: dict) -> str:
+def sawtooth_behaviour(p: Phase) -> str:
     """A sawtooth phase: between which levels, reclaimed where, how long a tooth is."""
-    its = p.get("reclaims") or []
-    gc = set(p.get("gc_reclaims") or [])
+    its = p.reclaims or ()
+    gc = set(p.gc_reclaims or ())
     where = ", ".join(f"{i} (gc)" if i in gc else str(i) for i in its[:8]) + (", ..." if len(its) > 8 else "")
     n = len(its)
-    head = "sawtooth with climbing troughs" if p["name"] == "growth" else "sawtooth"
-    text = f"{head} {p.get('trough_mb', 0):,.0f} → {p.get('peak_mb', 0):,.0f} MB, {n} reclaim{'s' if n != 1 else ''} at {where}"
-    if p.get("tooth_length"):
-        text += f", a tooth lasts ~{p['tooth_length']:g} iterations"
+    head = "sawtooth with climbing troughs" if p.name == "growth" else "sawtooth"
+    text = f"{head} {p.trough_mb or 0:,.0f} → {p.peak_mb or 0:,.0f} MB, {n} reclaim{'s' if n != 1 else ''} at {where}"
+    if p.tooth_length:
+        text += f", a tooth lasts ~{p.tooth_length:g} iterations"
     return text
-
-
-def series_json(result: AnalysisResult) -> dict:
-    """The series as the dict the series sections and the plots read ({} without one), until
-    they read SeriesAnalysis itself (typed-series)."""
-    return result.series.to_json() if result.series is not None else {}
 
 
 def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
     """The blocks of the whole report. `images` maps plot name -> path relative to the report."""
     from profiler.report import triage_section
 
-    s = series_json(result)
+    s = result.series
     verdict = result.verdict or "inconclusive"
     doc: list[tuple] = [("h", 1, f"Memory analysis: {result.source.path}".rstrip(": "))]
     if result.cut is not None:
@@ -88,7 +88,7 @@ def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
     if rec is not None and rec.sentence:
         doc.append(("p", rec.sentence))
 
-    if s:
+    if s is not None:
         _series_sections(doc, s, images)
 
     doc.extend(triage_section.blocks(result))
@@ -96,103 +96,107 @@ def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
     # the capture totals; the sites are the triage section's (it has something to say for every capture)
     _captures_section(doc, result.captures)
 
-    doc.append(("h", 2, "Recommendations"))
-    if rec is not None:
-        doc.append(("table", ["Item", "Value"], [
-            ["Max expected memory", fmt_mb(rec.max_expected_mb)],
-            ["Alert threshold", fmt_mb(rec.alert_mb)],
-            ["Recommended RAM", fmt_mb(rec.ram_mb)],
-            ["Budget covers", "the loaded peak (model loaded and generating)" if rec.basis == "loaded peak"
-             else "RSS after unload (the records carry no loaded peak)"],
-        ] + ([["Iterations until the alert threshold", str(rec.iterations_to_alert)]]
-             if rec.iterations_to_alert is not None else [])
-          + ([["Iterations until RAM is full", str(rec.iterations_to_ram)]]
-             if rec.iterations_to_ram is not None else [])))
-        if rec.sentence:
-            doc.append(("p", rec.sentence))
-        if rec.rule:
-            doc.append(("p", f"Rule: {rec.rule}."))
-    else:
-        doc.append(("p", "No memory series: no budget can be derived from call stacks alone."))
+    _recommendations_section(doc, rec)
 
     _measured_section(doc, result)
     return doc
 
 
-def _verdict_gloss(verdict: str, s: dict) -> str:
-    if verdict == "plateau" and s.get("envelope"):
+def _verdict_gloss(verdict: str, s: SeriesAnalysis | None) -> str:
+    if verdict == "plateau" and s and s.envelope:
         return "memory grows and is reclaimed (a sawtooth); the reclaims leave nothing behind"
     if verdict == "plateau":
         return "memory plateaus after warmup; no unbounded growth" if s else "no allocation site keeps growing"
     if verdict == "leak":
-        slope = (s.get("late_phase") or {}).get("theil_sen_mb_per_iter")
-        if s.get("verdict") == "leak" and slope is not None and s.get("envelope"):
-            return f"the troughs between reclaims keep climbing ({slope:+g} MB/iteration)"
-        tb = s.get("time_based") or {}
-        if s.get("verdict") == "leak" and tb.get("late_slope_mb_per_hour") is not None:
-            return f"memory keeps growing ({tb['late_slope_mb_per_hour']:+,.1f} MB/hour)"
-        if s.get("verdict") == "leak" and slope is not None:
-            return f"memory keeps growing ({slope:+g} MB/iteration)"
+        if s and s.verdict == "leak":
+            slope = s.late_phase.theil_sen_mb_per_iter
+            if slope is not None and s.envelope:
+                return f"the troughs between reclaims keep climbing ({slope:+g} MB/iteration)"
+            if s.time_based and s.time_based.late_slope_mb_per_hour is not None:
+                return f"memory keeps growing ({s.time_based.late_slope_mb_per_hour:+,.1f} MB/hour)"
+            if slope is not None:
+                return f"memory keeps growing ({slope:+g} MB/iteration)"
         return "allocation sites keep growing (see the allocation sites)"
     return "not enough evidence either way"
 
 
-def _series_sections(doc: list, s: dict, images: dict) -> None:
-    unit = s.get("unit", "MB")
+def _recommendations_section(doc: list, rec: Recommendation | None) -> None:
+    """The budget table, from the series (call stacks alone give none), worded after the run's
+    verdict (the result's recommendation)."""
+    doc.append(("h", 2, "Recommendations"))
+    if rec is None:
+        doc.append(("p", "No memory series: no budget can be derived from call stacks alone."))
+        return
+    doc.append(("table", ["Item", "Value"], [
+        ["Max expected memory", fmt_mb(rec.max_expected_mb)],
+        ["Alert threshold", fmt_mb(rec.alert_mb)],
+        ["Recommended RAM", fmt_mb(rec.ram_mb)],
+        ["Budget covers", "the loaded peak (model loaded and generating)" if rec.basis == "loaded peak"
+         else "RSS after unload (the records carry no loaded peak)"],
+    ] + ([["Iterations until the alert threshold", str(rec.iterations_to_alert)]]
+         if rec.iterations_to_alert is not None else [])
+      + ([["Iterations until RAM is full", str(rec.iterations_to_ram)]]
+         if rec.iterations_to_ram is not None else [])))
+    if rec.sentence:
+        doc.append(("p", rec.sentence))
+    if rec.rule:
+        doc.append(("p", f"Rule: {rec.rule}."))
+
+
+def _series_sections(doc: list, s: SeriesAnalysis, images: dict) -> None:
     doc.append(("h", 2, "Phases"))
-    doc.append(("p", f"{s.get('n')} iterations ({s['iterations']['first']}-{s['iterations']['last']}), "
-                     f"memory in {unit}; phases found from the data (see how this was measured)."))
+    doc.append(("p", f"{s.n} iterations ({s.iterations.first}-{s.iterations.last}), "
+                     f"memory in {s.unit}; phases found from the data (see how this was measured)."))
     doc.append(("table", ["Phase", "Iterations", "n", "Mean", "Behaviour"], [
-        [p["name"].capitalize(), f"{p['first']}-{p['last']}", str(p["n"]), fmt_mb(p["mean_mb"]), phase_behaviour(p)]
-        for p in s.get("phases") or []]))
+        [p.name.capitalize(), f"{p.first}-{p.last}", str(p.n), fmt_mb(p.mean_mb), phase_behaviour(p)]
+        for p in s.phases]))
     if "memory" in images:
         doc.append(("img", images["memory"], "RSS per iteration with phases, block means and the stable-phase fit"
-                    + (" (dotted lines: reclaims)" if s.get("reclaims") else "")))
+                    + (" (dotted lines: reclaims)" if s.reclaims else "")))
     _reclaims_section(doc, s)
 
-    doc.append(("h", 2, f"Memory by {s.get('block_size', 10)}-iteration blocks"))
+    doc.append(("h", 2, f"Memory by {s.block_size}-iteration blocks"))
     doc.append(("table", ["Block", "Iterations", "Mean", "Min", "Max", "Change vs previous"], [
-        [str(b["block"]), f"{b['first']}-{b['last']}", fmt_mb(b["mean_mb"]), fmt_mb(b["min_mb"]), fmt_mb(b["max_mb"]),
-         "" if b["delta_mb"] is None else f"{b['delta_mb']:+,.0f} MB"]
-        for b in s.get("blocks") or []]))
+        [str(b.block), f"{b.first}-{b.last}", fmt_mb(b.mean_mb), fmt_mb(b.min_mb), fmt_mb(b.max_mb),
+         "" if b.delta_mb is None else f"{b.delta_mb:+,.0f} MB"]
+        for b in s.blocks]))
 
-    st = s.get("stable")
+    st = s.stable
     if st:
-        doc.append(("h", 2, f"Stable phase statistics (iterations {st['first']}-{st['last']})"))
+        doc.append(("h", 2, f"Stable phase statistics (iterations {st.first}-{st.last})"))
         doc.append(("table", ["Statistic", "Value"], [
-            ["Iterations", str(st["n"])],
-            ["Mean", fmt_mb(st["mean_mb"], 1)],
-            ["Std dev", fmt_mb(st["std_mb"], 1)],
-            ["Min / max", f"{st['min_mb']:,.1f} / {st['max_mb']:,.1f} MB"],
-            ["Range", fmt_mb(st["range_mb"], 1)],
-            ["Robust noise (sigma)", fmt_mb(s.get("noise_sigma_mb"), 1)],
+            ["Iterations", str(st.n)],
+            ["Mean", fmt_mb(st.mean_mb, 1)],
+            ["Std dev", fmt_mb(st.std_mb, 1)],
+            ["Min / max", f"{st.min_mb:,.1f} / {st.max_mb:,.1f} MB"],
+            ["Range", fmt_mb(st.range_mb, 1)],
+            ["Robust noise (sigma)", fmt_mb(s.noise_sigma_mb, 1)],
         ]))
 
     doc.append(("h", 2, "Regression on the stable phase"))
-    if s.get("envelope"):
+    if s.envelope:
         doc.append(("p", "The series has reclaims: these figures fit one line through the teeth and are shown for "
                          "reference; the verdict rests on the envelope (see Reclaim events)."))
-    tt = s.get("trend_test") or {}
-    ci = s.get("slope_ci_mb") or [None, None]
-    tci = s.get("theil_sen_ci_mb") or [None, None]
+    tt = s.trend_test
+    ci, tci = s.slope_ci_mb, s.theil_sen_ci_mb
     rows = [
-        ["OLS slope", f"{fmt_signed(s.get('slope_mb_per_iter'), ' MB/iter')}, 95% CI "
+        ["OLS slope", f"{fmt_signed(s.slope_mb_per_iter, ' MB/iter')}, 95% CI "
                       f"[{fmt_signed(ci[0])}, {fmt_signed(ci[1])}]"],
-        ["Theil-Sen slope", f"{fmt_signed(s.get('theil_sen_mb_per_iter'), ' MB/iter')}, 95% CI "
+        ["Theil-Sen slope", f"{fmt_signed(s.theil_sen_mb_per_iter, ' MB/iter')}, 95% CI "
                             f"[{fmt_signed(tci[0])}, {fmt_signed(tci[1])}]"],
-        ["Mann-Kendall trend test", f"z = {_num(tt.get('z'))}, p = {tt.get('p')} (n = {tt.get('n')})"],
-        ["Projection", f"{fmt_mb(s.get('extrapolation_1000_mb'))} ({s.get('extrapolation_note', '')})"],
+        ["Mann-Kendall trend test", f"z = {_num(tt.z)}, p = {tt.p} (n = {tt.n})"],
+        ["Projection", f"{fmt_mb(s.extrapolation_1000_mb)} ({s.extrapolation_note})"],
     ]
-    late = s.get("late_phase") or {}
-    if late.get("name") == "growth" and s.get("stable") and late.get("first") != s["stable"]["first"]:
-        lci = late.get("theil_sen_ci_mb") or [None, None]
-        rows.append([f"Growth phase (from iteration {late.get('first')})",
-                     f"Theil-Sen {fmt_signed(late.get('theil_sen_mb_per_iter'), ' MB/iter')}, 95% CI "
+    late = s.late_phase
+    if late.name == "growth" and s.stable and late.first != s.stable.first:
+        lci = late.theil_sen_ci_mb
+        rows.append([f"Growth phase (from iteration {late.first})",
+                     f"Theil-Sen {fmt_signed(late.theil_sen_mb_per_iter, ' MB/iter')}, 95% CI "
                      f"[{fmt_signed(lci[0])}, {fmt_signed(lci[1])}], Mann-Kendall p = "
-                     f"{(late.get('trend_test') or {}).get('p')}"])
+                     f"{late.trend_test.p if late.trend_test else None}"])
     doc.append(("table", ["Test", "Result"], rows))
 
-    pm = s.get("per_model") or {}
+    pm = s.per_model
     if pm:
         doc.append(("h", 2, "Per-model analysis"))
         models = list(pm)
@@ -210,41 +214,42 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
                    ("token_error_rate", "Token error rate vs first output", lambda v: f"{v:.1%}")]
         rows = []
         for key, label, f in metrics:
-            if any(key in pm[m] for m in models):
-                rows.append([label] + [("n/a" if pm[m].get(key) is None else f(pm[m][key])) for m in models])
+            vals = [getattr(pm[m], key) for m in models]
+            if any(v is not None for v in vals):
+                rows.append([label] + [("n/a" if v is None else f(v)) for v in vals])
         doc.append(("table", ["Metric"] + models, rows))
 
-    c = s.get("container")
+    c = s.container
     if c:
         doc.append(("h", 2, "Container view (memory cgroup)"))
-        doc.append(("p", c["sentence"]))
-        p = c.get("gap_parts") or {}
+        doc.append(("p", c.sentence))
+        p = c.gap_parts
         doc.append(("table", ["Figure", "Memory cgroup", "This process (RSS)"], [
-            ["Total", fmt_mb(c.get("usage_mb"), 1), fmt_mb(c.get("rss_mb"), 1)],
-            ["Anonymous", fmt_mb(c.get("anon_mb"), 1), fmt_mb(c.get("rss_anon_mb"), 1)],
-            ["Page cache / file-backed", fmt_mb(c.get("file_mb"), 1), fmt_mb(c.get("rss_file_mb"), 1)],
-            ["  of which mapped files", fmt_mb(c.get("file_mapped_mb"), 1), ""],
-            ["Kernel", fmt_mb(c.get("kernel_mb"), 1), ""],
-            ["Processes", str(c.get("procs") if c.get("procs") is not None else "n/a"), "1"],
-            ["Limit", fmt_mb(c.get("limit_mb")) if c.get("limit_mb") else "none", ""],
-            ["Gap (cgroup - RSS)", fmt_mb(c.get("gap_mb"), 1), ""],
-        ] + [[f"  {label}", _chg(p.get(k)), ""] for k, label in (
-            ("page_cache_beyond_rss_mb", "page cache beyond RSS's file pages"), ("kernel_mb", "kernel memory"),
-            ("other_anon_mb", "anonymous memory of other processes"))]))
+            ["Total", fmt_mb(c.usage_mb, 1), fmt_mb(c.rss_mb, 1)],
+            ["Anonymous", fmt_mb(c.anon_mb, 1), fmt_mb(c.rss_anon_mb, 1)],
+            ["Page cache / file-backed", fmt_mb(c.file_mb, 1), fmt_mb(c.rss_file_mb, 1)],
+            ["  of which mapped files", fmt_mb(c.file_mapped_mb, 1), ""],
+            ["Kernel", fmt_mb(c.kernel_mb, 1), ""],
+            ["Processes", str(c.procs if c.procs is not None else "n/a"), "1"],
+            ["Limit", fmt_mb(c.limit_mb) if c.limit_mb else "none", ""],
+            ["Gap (cgroup - RSS)", fmt_mb(c.gap_mb, 1), ""],
+        ] + [[f"  {label}", _chg(v), ""] for v, label in (
+            (p.page_cache_beyond_rss_mb, "page cache beyond RSS's file pages"), (p.kernel_mb, "kernel memory"),
+            (p.other_anon_mb, "anonymous memory of other processes"))]))
 
-    g = s.get("decomposition_growth")
-    if s.get("decomposition"):
+    g = s.decomposition_growth
+    if s.decomposition:
         doc.append(("h", 2, "RSS decomposition"))
         if g:
-            doc.append(("p", g["sentence"]))
+            doc.append(("p", g.sentence))
             keys = [("rss_mb", "RSS"), ("heap_free_retained_mb", "Allocator retention (heap_free_retained)"),
                     ("heap_in_use_mb", "Heap in use"), ("other_anon_mb", "Other anonymous"),
                     ("file_mb", "File-backed")]
             at = _across_reclaims(s)
-            header = ["Part", "Change inside the tooth" if s.get("envelope") else "Change after warmup"]
+            header = ["Part", "Change inside the tooth" if s.envelope else "Change after warmup"]
             header += [f"At the reclaim at {it}" for it, _ in at]
-            rows = [[label, f"{g[k]:+,.1f} MB"] + [_chg(d.get(k)) for _, d in at] for k, label in keys]
-            rows.append(["Unexplained", f"{g['unexplained_mb']:+,.1f} MB"] + ["" for _ in at])
+            rows = [[label, f"{g.part(k):+,.1f} MB"] + [_chg(d.get(k)) for _, d in at] for k, label in keys]
+            rows.append(["Unexplained", f"{g.unexplained_mb:+,.1f} MB"] + ["" for _ in at])
             doc.append(("table", header, rows))
             if at:
                 doc.append(("p", "What grows inside a tooth and what the reclaim gives back, part by part: the "
@@ -253,45 +258,43 @@ def _series_sections(doc: list, s: dict, images: dict) -> None:
             doc.append(("img", images["decomposition"], "RSS decomposition per iteration"))
 
 
-def _reclaims_section(doc: list, s: dict) -> None:
+def _reclaims_section(doc: list, s: SeriesAnalysis) -> None:
     """The sawtooth's envelope and what each reclaim gave back, by the records' own figures."""
-    events = s.get("reclaims") or []
-    env = s.get("envelope") or {}
-    if not events and not s.get("gc_events"):
+    events = s.reclaims
+    if not events and not s.gc_events:
         return
     doc.append(("h", 2, "Reclaim events" if events else "Garbage collector runs"))
-    if events:
-        tr = env.get("troughs") or {}
-        pk = env.get("peaks")
+    if events and s.envelope:
+        env: Envelope = s.envelope
+        tr, pk = env.troughs, env.peaks
         doc.append(("p", "A reclaim is a fall far beyond the step-to-step noise that gives back at least half of "
                          "what the tooth before it grew. With reclaims, the verdict rests on the envelope: whether "
                          "each tooth runs higher than the one before at the same age (the troughs) and whether the "
                          "peaks of finished teeth rise, not on a line through the teeth."))
         rows = [
             ["Troughs (tooth vs previous tooth, same age)",
-             f"{_pmb(tr.get('total_mb'))} in all over {tr.get('n')} reclaim(s) "
-             f"({fmt_signed(tr.get('mb_per_iter'), ' MB/iter')}); {_against(tr)}; "
-             + ("rising" if tr.get("rises") else "not rising")],
+             f"{_pmb(tr.total_mb)} in all over {tr.n} reclaim(s) "
+             f"({fmt_signed(tr.mb_per_iter, ' MB/iter')}); {_against(tr)}; "
+             + ("rising" if tr.rises else "not rising")],
             ["Peaks of finished teeth",
-             (f"{_pmb(pk.get('total_mb'))} over {pk.get('n', 0) + 1} teeth; {_against(pk)}; "
-              + ("rising" if pk.get("rises") else "not rising"))
+             (f"{_pmb(pk.total_mb)} over {pk.n + 1} teeth; {_against(pk)}; "
+              + ("rising" if pk.rises else "not rising"))
              if pk else "fewer than two finished teeth: not compared"],
-            ["Highest peak", f"{fmt_mb(env.get('highest_peak_mb'), 1)} at iteration {env.get('highest_peak_iteration')}"],
+            ["Highest peak", f"{fmt_mb(env.highest_peak_mb, 1)} at iteration {env.highest_peak_iteration}"],
         ]
-        if env.get("overdue"):
+        if env.overdue:
             rows.append(["Last tooth", "overdue: longer than any finished tooth and above every earlier peak"])
         doc.append(("table", ["Envelope", "Value"], rows))
         doc.append(("table", ["Iteration", "RSS", "Heap in use", "Allocator retention", "Python GC", "Given back by"], [
-            [str(e["iteration"]),
-             f"{e['before_mb']:,.1f} → {e['after_mb']:,.1f} MB ({e['rss_change_mb']:+,.1f})",
-             _chg(e.get("heap_in_use_change_mb")), _chg(e.get("heap_free_retained_change_mb")),
-             _gc(e), RECLAIM_KINDS.get(e.get("kind"), str(e.get("kind")))]
+            [str(e.iteration),
+             f"{e.before_mb:,.1f} → {e.after_mb:,.1f} MB ({e.rss_change_mb:+,.1f})",
+             _chg(e.heap_in_use_change_mb), _chg(e.heap_free_retained_change_mb),
+             _gc(e), RECLAIM_KINDS.get(e.kind, str(e.kind))]
             for e in events]))
-        doc.append(("ul", [e["sentence"] for e in events[:3]]))
-    others = s.get("gc_events") or []
-    if others:
+        doc.append(("ul", [e.sentence for e in events[:3]]))
+    if s.gc_events:
         doc.append(("p", ("Other GC runs" if events else "GC runs") + " after which heap in use fell:"))
-        doc.append(("ul", [e["sentence"] for e in others[:10]]))
+        doc.append(("ul", [e.sentence for e in s.gc_events[:10]]))
 
 
 RECLAIM_KINDS = {
@@ -301,35 +304,36 @@ RECLAIM_KINDS = {
     "outside": "outside the malloc heap",
     "unknown": "unknown (no heap figures)",
 }
+DECOMPOSITION_PARTS = ("rss_mb", "heap_free_retained_mb", "heap_in_use_mb", "other_anon_mb", "file_mb")
 
 
-def _across_reclaims(s: dict, show: int = 2) -> list[tuple[int, dict]]:
+def _across_reclaims(s: SeriesAnalysis, show: int = 2) -> list[tuple[int, dict]]:
     """(iteration, {part: change}) from the iteration before each of the first reclaims to it."""
-    rows = {r["iteration"]: r for r in s.get("decomposition") or []}
+    rows = {r.iteration: r for r in s.decomposition}
     out = []
-    for e in (s.get("reclaims") or [])[:show]:
-        it = e["iteration"]
+    for e in s.reclaims[:show]:
+        it = e.iteration
         before = max((i for i in rows if i < it), default=None)
         if before is None or it not in rows:
             continue
         a, b = rows[before], rows[it]
-        d = {k: (None if a.get(k) is None or b.get(k) is None else b[k] - a[k])
-             for k in ("rss_mb", "heap_free_retained_mb", "heap_in_use_mb", "other_anon_mb", "file_mb")}
+        d = {k: (None if getattr(a, k) is None or getattr(b, k) is None else getattr(b, k) - getattr(a, k))
+             for k in DECOMPOSITION_PARTS}
         # the event's own figures come from the unrounded records: the same numbers as its sentence
-        for k, ek in (("rss_mb", "rss_change_mb"), ("heap_in_use_mb", "heap_in_use_change_mb"),
-                      ("heap_free_retained_mb", "heap_free_retained_change_mb")):
-            if e.get(ek) is not None:
-                d[k] = e[ek]
+        for k, v in (("rss_mb", e.rss_change_mb), ("heap_in_use_mb", e.heap_in_use_change_mb),
+                     ("heap_free_retained_mb", e.heap_free_retained_change_mb)):
+            if v is not None:
+                d[k] = v
         out.append((it, d))
     return out
 
 
-def _against(t: dict) -> str:
+def _against(t: EnvelopeTest) -> str:
     """What a rise was tested against: modelled noise (few teeth) or the levels' own trend test."""
-    if t.get("noise_mb") is not None:
-        return f"noise ±{t['noise_mb']:,.2f} MB"
-    ci = t.get("ci_mb") or [None, None]
-    return f"Mann-Kendall p = {t.get('p')}, Theil-Sen 95% CI [{fmt_signed(ci[0])}, {fmt_signed(ci[1])}] MB/iter"
+    if t.noise_mb is not None:
+        return f"noise ±{t.noise_mb:,.2f} MB"
+    ci = t.ci_mb or (None, None)
+    return f"Mann-Kendall p = {t.p}, Theil-Sen 95% CI [{fmt_signed(ci[0])}, {fmt_signed(ci[1])}] MB/iter"
 
 
 def _pmb(x) -> str:
@@ -340,13 +344,13 @@ def _chg(x) -> str:
     return "n/a" if x is None else f"{x:+,.1f} MB"
 
 
-def _gc(e: dict) -> str:
-    if e.get("gc_collections") is None:
+def _gc(e: Reclaim) -> str:
+    if e.gc_collections is None:
         return "n/a"
-    if not e.get("gc_collections"):
+    if not e.gc_collections:
         return "did not run"
-    n = e.get("gc_collected")
-    return f"{e['gc_collections']} run(s)" + (f", {n} objects" if n is not None else "")
+    n = e.gc_collected
+    return f"{e.gc_collections} run(s)" + (f", {n} objects" if n is not None else "")
 
 
 def _captures_section(doc: list, captures: tuple[CaptureResult, ...]) -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PHASE_COLOURS = {"warmup": "#f4a261", "settling": "#e9c46a", "plateau": "#8ecae6", "growth": "#e76f51"}
+from profiler.results.series import SeriesAnalysis
+
+PHASE_COLOURS = {"warmup": "#f4a261", "settling": "#e9c46a", "plateau": "#8ecae6", "rising": "#f6bd60",
+                 "growth": "#e76f51"}
 MARKERS = "os^DvP*Xh<>"
 MAX_LABELLED_RECLAIMS = 12     # beyond this, only the reclaims where the GC ran are labelled
 
@@ -21,43 +24,45 @@ def _pyplot():
     return plt
 
 
-def reclaim_marks(series: dict) -> list[tuple[int, str]]:
+def reclaim_marks(series: SeriesAnalysis) -> list[tuple[int, str]]:
     """(iteration, label) of each reclaim the plot marks: "gc" when Python's GC ran there."""
-    return [(int(e["iteration"]), "gc" if e.get("gc_ran") else "reclaim") for e in series.get("reclaims") or []]
+    return [(e.iteration, "gc" if e.gc_ran else "reclaim") for e in series.reclaims]
 
 
-def memory_plot(series: dict, path: Path) -> Path | None:
+def memory_plot(series: SeriesAnalysis, path: Path) -> Path | None:
     """RSS per iteration: phases shaded, a marker per model, block means, the stable-phase fit
     (or, for a sawtooth, the teeth's peaks and a vertical line at each reclaim), and, when the
-    records carry them, the loaded peak and RSS after load above the after-unload line."""
-    pts = series.get("points") or []
+    records carry them, the loaded peak and RSS after load above the after-unload line.
+    (A series still in its JSON form is read as SeriesAnalysis.)"""
+    series = SeriesAnalysis.from_json(series)
+    pts = series.points
     if not pts:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
     try:
-        for p in series.get("phases") or []:
-            ax.axvspan(p["first"] - 0.5, p["last"] + 0.5, color=PHASE_COLOURS.get(p["name"], "#ddd"), alpha=0.25,
-                       lw=0, label=f"{p['name']}{' (sawtooth)' if p.get('shape') == 'sawtooth' else ''} {p['first']}-{p['last']}")
-        xs = [q["iteration"] for q in pts]
-        ys = [q["rss_mb"] for q in pts]
+        for p in series.phases:
+            ax.axvspan(p.first - 0.5, p.last + 0.5, color=PHASE_COLOURS.get(p.name, "#ddd"), alpha=0.25,
+                       lw=0, label=f"{p.name}{' (sawtooth)' if p.shape == 'sawtooth' else ''} {p.first}-{p.last}")
+        xs = [q.iteration for q in pts]
+        ys = [q.rss_mb for q in pts]
         ax.plot(xs, ys, color="#555", lw=1, zorder=2, label="RSS after unload")
-        loaded = (series.get("loaded") or {}).get("points") or []
+        loaded = series.loaded.points if series.loaded else ()
         if loaded:
-            lp = [q for q in loaded if q.get("rss_peak_mb") is not None]
-            ax.plot([q["iteration"] for q in lp], [q["rss_peak_mb"] for q in lp], color="#c1121f", lw=1.2,
+            lp = [q for q in loaded if q.rss_peak_mb is not None]
+            ax.plot([q.iteration for q in lp], [q.rss_peak_mb for q in lp], color="#c1121f", lw=1.2,
                     marker=".", ms=4, zorder=3, label="peak while loaded (VmHWM)")
-            la = [q for q in loaded if q.get("rss_after_load_mb") is not None]
+            la = [q for q in loaded if q.rss_after_load_mb is not None]
             if la:
-                ax.plot([q["iteration"] for q in la], [q["rss_after_load_mb"] for q in la], color="#f77f00",
+                ax.plot([q.iteration for q in la], [q.rss_after_load_mb for q in la], color="#f77f00",
                         lw=0.8, ls="--", zorder=3, label="RSS after load")
-        models = list(dict.fromkeys(q.get("model") for q in pts))
+        models = list(dict.fromkeys(q.model for q in pts))
         for k, m in enumerate(models):
-            sel = [q for q in pts if q.get("model") == m]
-            ax.scatter([q["iteration"] for q in sel], [q["rss_mb"] for q in sel], s=18, zorder=3,
+            sel = [q for q in pts if q.model == m]
+            ax.scatter([q.iteration for q in sel], [q.rss_mb for q in sel], s=18, zorder=3,
                        marker=MARKERS[k % len(MARKERS)], label=f"model {m}" if m is not None else "RSS")
-        for i, b in enumerate(series.get("blocks") or []):
-            ax.hlines(b["mean_mb"], b["first"] - 0.5, b["last"] + 0.5, colors="#2a9d8f", lw=2, zorder=4,
+        for i, b in enumerate(series.blocks):
+            ax.hlines(b.mean_mb, b.first - 0.5, b.last + 0.5, colors="#2a9d8f", lw=2, zorder=4,
                       label="block mean" if i == 0 else None)
         marks = reclaim_marks(series)
         any_gc = any(label == "gc" for _, label in marks)
@@ -67,20 +72,19 @@ def memory_plot(series: dict, path: Path) -> Path | None:
             if label == "gc" or len(marks) <= MAX_LABELLED_RECLAIMS:
                 ax.annotate(label, (it - 0.5, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -12),
                             textcoords="offset points", fontsize=8, color="#6a4c93")
-        env = series.get("envelope") or {}
-        teeth = env.get("teeth") or []
+        teeth = series.envelope.teeth if series.envelope else ()
         if teeth:
-            ax.scatter([t["peak_iteration"] for t in teeth], [t["peak_mb"] for t in teeth], marker="v", s=40,
+            ax.scatter([t.peak_iteration for t in teeth], [t.peak_mb for t in teeth], marker="v", s=40,
                        color="#6a4c93", zorder=5, label="tooth peak")
-        fit = series.get("fit") or {}
-        if not marks and fit.get("first") is not None and fit.get("slope_mb_per_iter") is not None:
-            x0, x1 = fit["first"], fit["last"]
-            f = lambda x: fit["intercept_mb"] + fit["slope_mb_per_iter"] * x  # noqa: E731
+        fit = series.fit
+        if not marks and fit.first is not None and fit.slope_mb_per_iter is not None:
+            x0, x1 = fit.first, fit.last
+            f = lambda x: fit.intercept_mb + fit.slope_mb_per_iter * x  # noqa: E731
             ax.plot([x0, x1], [f(x0), f(x1)], color="#d62828", lw=2, ls="--", zorder=5,
-                    label=f"stable fit {fit['slope_mb_per_iter']:+.3g} MB/iter")
+                    label=f"stable fit {fit.slope_mb_per_iter:+.3g} MB/iter")
         ax.set_xlabel("iteration")
         ax.set_ylabel("RSS (MB)" if loaded else "RSS after unload (MB)")
-        ax.set_title(f"RSS per iteration: verdict {series.get('verdict', '?')}"
+        ax.set_title(f"RSS per iteration: verdict {series.verdict}"
                      + (" (decided after unload; the budget covers the peak)" if loaded else ""))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right", ncol=2)
@@ -92,21 +96,22 @@ def memory_plot(series: dict, path: Path) -> Path | None:
     return path
 
 
-def decomposition_plot(series: dict, path: Path) -> Path | None:
+def decomposition_plot(series: SeriesAnalysis, path: Path) -> Path | None:
     """Stacked areas of RSS parts per iteration, with total RSS as a line on top."""
-    rows = series.get("decomposition") or []
+    series = SeriesAnalysis.from_json(series)
+    rows = series.decomposition
     if not rows:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
     try:
-        xs = [r["iteration"] for r in rows]
+        xs = [r.iteration for r in rows]
         parts = [("file_mb", "file-backed", "#adb5bd"), ("heap_in_use_mb", "heap in use", "#457b9d"),
                  ("heap_free_retained_mb", "free, retained by glibc", "#f4a261"),
                  ("other_anon_mb", "other anonymous", "#90be6d")]
-        ax.stackplot(xs, *[[r[k] or 0.0 for r in rows] for k, _, _ in parts],
+        ax.stackplot(xs, *[[getattr(r, k) or 0.0 for r in rows] for k, _, _ in parts],
                      labels=[lab for _, lab, _ in parts], colors=[c for _, _, c in parts], alpha=0.85)
-        ax.plot(xs, [r["rss_mb"] for r in rows], color="black", lw=1.2, label="RSS")
+        ax.plot(xs, [r.rss_mb for r in rows], color="black", lw=1.2, label="RSS")
         for i, (it, label) in enumerate(reclaim_marks(series)):
             ax.axvline(it - 0.5, color="#6a4c93", lw=1.2, ls=":", label=f"reclaim ({label})" if i == 0 else None)
         ax.set_xlabel("iteration")

@@ -206,7 +206,6 @@ _rss_slope = rss_rate
 
 def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
     """The run's verdict from the series (analyze_series' result, or None) and the triaged captures."""
-    series = SeriesAnalysis.from_json(series) if series is not None else None
     summaries = [capture_summary(c) for c in captures]
     evidence: list[str] = []
     leaking: dict[str, SiteBrief] = {}

@@ -10,6 +10,7 @@ import pytest
 from profiler.analysis import analyze_series, load_series, result_from_series
 from profiler.report import console, render
 from profiler.results.analysis import AnalysisResult
+from profiler.results.series import SeriesAnalysis
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "series"
 EVIL = "<script>alert(1)</script>"
@@ -171,7 +172,7 @@ def test_sawtooth_report_marks_the_gc_reclaim_and_budgets_the_peak(tmp_path):
     written = render(res, tmp_path)
     assert {p.name for p in written} == {"report.md", "report.json", "report.html", "memory.png", "decomposition.png"}
     assert _png_size(tmp_path / "plots/memory.png") == (1000, 500)
-    assert plots.reclaim_marks(res.series.to_json()) == [(31, "gc")]
+    assert plots.reclaim_marks(res.series) == [(31, "gc")]
     md = (tmp_path / "report.md").read_text()
     assert "**VERDICT: PLATEAU: memory grows and is reclaimed (a sawtooth)" in md
     assert "| Plateau | 1-50 | 50 | 117 MB | sawtooth 83 → 147 MB, 1 reclaim at 31 (gc), a tooth lasts ~30 iterations |" in md

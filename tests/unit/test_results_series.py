@@ -31,29 +31,40 @@ def _loadable(paths):
 FIXTURES = _loadable(SERIES) + _loadable(CORPUS)
 
 
-def _as_json(s) -> dict:
-    return s.to_json() if isinstance(s, SeriesAnalysis) else json_safe(s)
-
-
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_series_round_trips_through_json(path):
     s = analyze_series(load_series(path))
-    d = _as_json(s)
+    assert isinstance(s, SeriesAnalysis)
+    d = s.to_json()
+    assert d == json_safe(d)        # plain JSON already: no numpy scalar, no NaN
     typed = SeriesAnalysis.from_json(json.loads(json.dumps(d)))
-    assert typed.to_json() == d
+    assert typed == s               # what a saved analysis.json gives back is the analysis itself
     # the same text, not only equal values: an int read back as a float would print 3.0 for 3
     assert json.dumps(typed.to_json(), sort_keys=True) == json.dumps(d, sort_keys=True)
-    assert SeriesAnalysis.from_json(typed.to_json()) == typed
 
 
 def test_the_fixtures_cover_every_optional_part():
     """The round trip above means something only if the fixtures reach every nested type."""
     seen = set()
     for path in FIXTURES:
-        d = _as_json(analyze_series(load_series(path)))
+        d = analyze_series(load_series(path)).to_json()
         seen |= {k for k, v in d.items() if v not in (None, [], {})}
         seen |= {"sawtooth_phase"} if any(p.get("shape") == "sawtooth" for p in d["phases"]) else set()
         seen |= {"leak_budget"} if "iterations_to_alert" in d["recommendation"] else set()
     assert {"heap_floor", "probe", "change_points", "slowing", "sawtooth", "envelope", "reclaims", "gc_events",
             "per_model", "gc", "decomposition", "decomposition_growth", "loaded", "container",
             "sawtooth_phase", "leak_budget"} <= seen
+
+
+def test_a_real_watch_is_typed_per_hour():
+    """`memprof watch` (scripts/make_watch_series.sh): 1 MiB allocated every 0.25 s, sampled every
+    0.25 s: the per-hour figures and the samples' seconds survive the JSON round trip."""
+    s = analyze_series(load_series(DATA / "series" / "watch_growing_60.jsonl"))
+    assert s.verdict == "leak" and s.time_based is not None
+    tb = s.time_based
+    assert tb.seconds_per_sample == pytest.approx(0.25, abs=0.01)
+    assert tb.slope_mb_per_hour == pytest.approx(s.slope_mb_per_iter * 3600 / tb.seconds_per_sample, rel=1e-3)
+    assert 12_000 < tb.slope_mb_per_hour < 16_000        # 1 MiB per 0.25 s is 14,400 MB/hour
+    assert s.phases[0].first_s is not None and s.recommendation.hours_to_alert is not None
+    assert s.container is not None
+    assert SeriesAnalysis.from_json(json.loads(json.dumps(s.to_json()))) == s

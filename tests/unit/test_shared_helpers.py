@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from profiler import constants, fmt
-from profiler.analysis import stats as astats
+from profiler import stats as astats
 
 
 def test_theil_sen_slope_is_theil_sen_without_the_interval():

@@ -244,13 +244,13 @@ def test_run_verdict_joins_a_growing_series(heaptrack):
     from profiler import analysis
 
     series = analysis.analyze_series(analysis.load_series(DATA / "series" / "slow_leak.csv"))
-    assert series["verdict"] == "leak"
+    assert series.verdict == "leak"
     v = run_verdict(series, [heaptrack[1]])
     assert v.verdict == "leak"
     outside = v.growth_outside_sites_mb_per_iter
     # the planted leaks add 48 KiB/iteration; the series grows by far more: the rest is outside any site
-    assert outside == pytest.approx(series["slope_mb_per_iter"] - 48 / 1024, rel=1e-3) or \
-        outside == pytest.approx(series["late_phase"]["theil_sen_mb_per_iter"] - 48 / 1024, rel=1e-3)
+    assert outside == pytest.approx(series.slope_mb_per_iter - 48 / 1024, rel=1e-3) or \
+        outside == pytest.approx(series.late_phase.theil_sen_mb_per_iter - 48 / 1024, rel=1e-3)
     assert any("OUTSIDE any live site" in e for e in v.evidence)
 
 
@@ -258,7 +258,7 @@ def test_run_verdict_plateau_series_without_leaking_sites(rules):
     from profiler import analysis
 
     series = analysis.analyze_series(analysis.load_series(DATA / "series" / "plateau_noise.csv"))
-    assert series["verdict"] == "plateau"
+    assert series.verdict == "plateau"
     # the capture without its leaks: only what planted keeps or reuses
     raw = load_capture(DATA / "heaptrack" / "planted.zst",
                        boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from profiler.analysis import stats
+from profiler import stats
 
 
 def test_mann_kendall_hand_computed():
