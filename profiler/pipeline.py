@@ -1,4 +1,4 @@
-"""The analysis pipeline: whatever the user points at, produce one result dict.
+"""The analysis pipeline: whatever the user points at, produce one AnalysisResult.
 
 A path is a run directory (iteration records plus the raw captures a backend
 left in capture/), a bare capture made elsewhere (recognised by content), or a
@@ -9,20 +9,22 @@ consume. With save=True the result is written back into the run directory
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
-from typing import Any
 
 from profiler import jsonout, rundir
+from profiler.results.analysis import SCHEMA, AnalysisResult, RunCut, Source, Truncation
+from profiler.results.series import SeriesAnalysis
+from profiler.results.sites import CaptureResult, SiteVerdict
 from profiler.errors import BadCapture, BadInput, BadSeries
 from profiler.sniff import looks_binary as _looks_binary
 
-PRIVATE_KEYS = ("_captures",)
 TOP_SITES_IN_JSON = 200
 STACK_FRAMES_IN_JSON = 24   # innermost frames kept per site in the JSON (sites.csv keeps whole stacks)
 
 
-def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10, save: bool = True) -> dict:
+def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10, save: bool = True) -> AnalysisResult:
     from profiler import parsers
 
     path = Path(path)
@@ -51,7 +53,7 @@ def analyze(path: str | Path, *, rules: list[Path] | tuple = (), block: int = 10
     return _analyze_sources({"kind": "series", "path": str(path)}, {}, path, [], rules=rules, block=block)
 
 
-def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> dict:
+def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> AnalysisResult:
     meta = rundir.read_meta(run_dir)
     # every file a backend left is parsed (a log is not a capture); an unreadable one is an error,
     # never silently dropped
@@ -119,6 +121,63 @@ def _run_records(run_dir: Path):
     return pd.DataFrame(recs) if recs else None
 
 
+def _records_count(df, series_path) -> int | None:
+    """Iterations a run's records hold: 0 when the records file is there and holds none (the run
+    stopped inside its first iteration), None without a records file."""
+    if series_path is None or not (Path(series_path) / rundir.ITERATIONS).is_file():
+        return None
+    if df is None or "iteration" not in df.columns:
+        return 0
+    return int(df["iteration"].dropna().nunique())
+
+
+def torn_tail(records: Path) -> bool:
+    """Whether the records file ends in a partial line (the writer was killed mid-record): the
+    readers skip it; the result says so."""
+    import json
+
+    try:
+        with open(records, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(size - 65536, 0))
+            tail = fh.read()
+    except OSError:
+        return False
+    last = next((ln for ln in reversed(tail.splitlines()) if ln.strip()), b"")
+    if not last:
+        return False
+    try:
+        return not isinstance(json.loads(last), dict)
+    except ValueError:
+        return True
+
+
+def _torn_warning(df, records: Path) -> str:
+    last = None
+    if df is not None and "iteration" in df.columns and df["iteration"].notna().any():
+        last = int(df["iteration"].dropna().max())
+    where = f"after iteration {last}" if last is not None else "before any complete iteration"
+    return (f"{records} ends in a partial record {where} (the run stopped while writing it); "
+            "the analysis covers the complete records")
+
+
+def _run_dir_iterations(path) -> int | None:
+    """A capture inside a run directory (RUN_DIR/capture/FILE) given alone: the run's iteration
+    records count its iterations. Memcheck has no clock, so this is the only way its block counts
+    learn the iteration count."""
+    p = Path(path)
+    records = p.parent.parent / rundir.ITERATIONS
+    if p.parent.name != rundir.CAPTURE_DIR or not records.is_file():
+        return None
+    try:
+        its = {r.get("iteration") for r in rundir.iter_records(records, allow_torn_tail=True)}
+    except (OSError, BadSeries, TypeError, ValueError, AttributeError):
+        return None
+    its.discard(None)
+    return len(its) or None
+
+
 def _boundaries(df, src="iterations.jsonl") -> list[tuple[int, float, float]] | None:
     if df is None or "t_end" not in df.columns:
         return None
@@ -135,7 +194,7 @@ def _boundaries(df, src="iterations.jsonl") -> list[tuple[int, float, float]] | 
 
 
 def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture_paths: list[Path],
-                     *, rules, block: int) -> dict:
+                     *, rules, block: int) -> AnalysisResult:
     from profiler import analysis, parsers, triage
 
     df = series = None
@@ -146,7 +205,7 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         if df is not None and "rss" in df.columns and df["rss"].notna().any():
             df = analysis.load_series(series_path)  # validated: iteration markers of a foreign workload have no rss
     if df is not None and "rss" in df.columns and df["rss"].notna().any():
-        series = analysis.analyze_series(df, block=block)
+        series = SeriesAnalysis.from_json(analysis.analyze_series(df, block=block))
     if series is None and not capture_paths:
         raise BadInput(f"{source['path']}: nothing to analyse (no iteration records with rss, no capture)")
 
@@ -158,7 +217,9 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         try:
             cap = parsers.load_capture(p, boundaries=boundaries)
             _refuse_wrong_process(cap)
-            captures.append(triage.triage_capture(cap, rule_set, iterations=len(boundaries) if boundaries else None))
+            n_iter = len(boundaries) if boundaries else (_records_count(df, series_path) if source["kind"] == "run"
+                                                         else _run_dir_iterations(p))
+            captures.append(triage.triage_capture(cap, rule_set, iterations=n_iter))
         except WrongProcess:
             raise      # no verdict at all: the records may be right, the capture is of another process
         except BadCapture as exc:
@@ -169,26 +230,71 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
         raise failures[0]
     # a run whose capture is unreadable (the program died before the tool flushed) keeps its records
     warnings = [exc.one_line() for exc in failures]
+    records = series_path / rundir.ITERATIONS if series_path is not None and series_path.is_dir() else None
+    if records is not None and records.is_file() and torn_tail(records):
+        warnings.insert(0, _torn_warning(df, records))
     # a capture cut off while written is analysed up to the cut; the result says where that is
-    truncated = [{"path": c.path, **c.meta["truncated"]} for c in captures if (c.meta or {}).get("truncated")]
-    warnings += [f"{t['path']}: {t['summary']}" for t in truncated]
-    result = analysis.result_from_series(series, source, meta)
-    if truncated:
-        result["truncated"] = truncated
-    if warnings:
-        result["warnings"] = warnings
-    result["captures"] = [capture_to_dict(c) for c in captures]
-    verdict = triage.run_verdict(result["series"], captures)   # the series as JSON until triage reads SeriesAnalysis
-    result["triage"] = verdict
+    truncated = [Truncation.from_json({"path": c.path, **c.meta["truncated"]})
+                 for c in captures if (c.meta or {}).get("truncated")]
+    warnings += [f"{t.path}: {t.summary}" for t in truncated]
+    verdict = triage.run_verdict(series, captures)
+    run_verdict = series.verdict if series else "inconclusive"
+    basis = series.evidence_basis if series else None
     if series is None or captures:
         # capture evidence (call stacks over time) outranks an RSS series on its own
-        result["verdict"] = verdict.get("verdict", result.get("verdict"))
-        result["evidence_basis"] = verdict.get("evidence_basis", result.get("evidence_basis"))
-    if captures:
-        result["totals"] = result["captures"][0]["totals"]
-        result["sites"] = result["captures"][0]["sites"]
-    result["_captures"] = captures
-    return result
+        run_verdict, basis = verdict.verdict, verdict.evidence_basis
+    results = tuple(capture_result(c) for c in captures)
+    return AnalysisResult(
+        source=Source.from_json(source),
+        meta=dict(meta or {}),
+        series=series,
+        captures=results,
+        verdict=run_verdict,
+        evidence_basis=basis,
+        cut=RunCut.from_json(meta["cut"]) if isinstance((meta or {}).get("cut"), dict) else None,
+        # the series' headline figures, copied to the top (analyze --json users read them there)
+        slope_mb_per_iter=series.slope_mb_per_iter if series else None,
+        slope_ci_mb=series.slope_ci_mb if series else None,
+        phases=series.phases if series else None,
+        blocks=series.blocks if series else None,
+        per_model=series.per_model if series else None,
+        recommendation=_budget(series, run_verdict, basis) if series else None,
+        truncated=tuple(truncated) or None,
+        warnings=tuple(warnings) or None,
+        triage=verdict,
+        totals=results[0].totals if results else None,
+        sites=results[0].sites if results else None,
+        parsed=tuple(captures),
+    )
+
+
+def _budget(series: SeriesAnalysis, verdict: str, basis: str | None):
+    """The series' memory budget, said in the run verdict's terms. The series words its budget after
+    its own verdict; when the captures decided another one (a site timeline over a short RSS
+    series), "not enough evidence" beside VERDICT: PLATEAU contradicts it: the figures stay the
+    series', the sentence says whose verdict is whose and how firm the budget is."""
+    from dataclasses import replace
+
+    rec = series.recommendation
+    if rec is None or verdict == series.verdict:
+        return rec
+    head, _, loaded = rec.sentence.partition(" The budget covers the loaded peak:")
+    ram = f"{rec.ram_mb / 1024:g} GB" if rec.ram_mb >= 1024 else f"{rec.ram_mb:g} MB"
+    figures = f"at most {rec.max_expected_mb:g} MB, alert above {rec.alert_mb:g} MB, {ram} of RAM"
+    unit = "samples" if series.time_based is not None else "iterations"
+    if verdict == "leak":
+        sentence = (f"The verdict is leak ({basis or 'capture evidence'}), though the RSS series alone is "
+                    f"{series.verdict}: its budget ({figures}) holds only until the leaking sites' growth shows "
+                    "in RSS; find the leak.")
+    elif series.verdict == "inconclusive":
+        sentence = (f"The verdict is {verdict} ({basis or 'capture evidence'}); the RSS series alone is too short "
+                    f"to say so itself, so the budget is provisional: {figures}. Run more {unit} to firm it up.")
+    else:
+        sentence = (f"The verdict is {verdict} ({basis or 'capture evidence'}), though the RSS series alone "
+                    f"says {series.verdict}; its budget: {figures}.")
+    if loaded:
+        sentence += " The budget covers the loaded peak:" + loaded
+    return replace(rec, sentence=sentence)
 
 
 def _kept_sites(sites, cap: int):
@@ -206,42 +312,53 @@ def _kept_sites(sites, cap: int):
     return by_end[by_end.index.isin(keep)], True
 
 
-def capture_to_dict(capture) -> dict[str, Any]:
+def capture_result(capture) -> CaptureResult:
+    """A triaged capture as the JSON holds it: totals, meta and its largest sites (`_kept_sites`)."""
     import math
 
     sites, capped = _kept_sites(capture.sites, TOP_SITES_IN_JSON)
     rows = []
     for rec in sites.to_dict("records"):
         stack = rec.pop("stack", ()) or ()
-        rec["stack"] = [f.label() if hasattr(f, "label") else str(f) for f in stack[:STACK_FRAMES_IN_JSON]]
+        rec = {k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in rec.items()}
+        rec["stack"] = tuple(f.label() if hasattr(f, "label") else str(f) for f in stack[:STACK_FRAMES_IN_JSON])
         rec["stack_depth"] = len(stack)
-        rows.append({k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in rec.items()})
-    return {
-        "format": capture.format,
-        "path": capture.path,
-        "totals": {k: _plain(v) for k, v in capture.totals.items()},
-        "meta": {k: _plain(v) for k, v in (capture.meta or {}).items()},
-        "n_sites": int(len(capture.sites)),
-        "sites": rows,
-        "sites_capped": capped,
-        "sites_note": (f"{len(rows)} of {len(capture.sites)} sites: the {TOP_SITES_IN_JSON} largest by live bytes "
-                       f"at the end and the {TOP_SITES_IN_JSON} largest at the peak (sites.csv has all)"
-                       if capped else None),
-    }
+        rows.append(_site_verdict(rec))
+    return CaptureResult(
+        format=capture.format,
+        path=capture.path,
+        totals={k: _plain(v) for k, v in capture.totals.items()},
+        meta={k: _plain(v) for k, v in (capture.meta or {}).items()},
+        n_sites=int(len(capture.sites)),
+        sites=tuple(rows),
+        sites_capped=capped,
+        sites_note=(f"{len(rows)} of {len(capture.sites)} sites: the {TOP_SITES_IN_JSON} largest by live bytes "
+                    f"at the end and the {TOP_SITES_IN_JSON} largest at the peak (sites.csv has all)"
+                    if capped else None),
+    )
+
+
+_SITE_FIELDS = {f.name for f in dataclasses.fields(SiteVerdict)} - {"more"}
+
+
+def _site_verdict(rec: dict) -> SiteVerdict:
+    """One sites row as a SiteVerdict; columns beyond the common table's stay under their names."""
+    return SiteVerdict(**{k: v for k, v in rec.items() if k in _SITE_FIELDS},
+                       more={k: v for k, v in rec.items() if k not in _SITE_FIELDS})
 
 
 _plain = jsonout.plain
 
 
-def public(result: dict) -> dict:
-    """What analysis.json, `analyze --json` and report.json hold: the result without its in-memory
-    parts, tagged with its schema (profiler/schema/analysis.schema.json)."""
-    return jsonout.tagged({k: v for k, v in result.items() if k not in PRIVATE_KEYS}, "analysis")
+def public(result: AnalysisResult) -> dict:
+    """What analysis.json, `analyze --json` and report.json hold: the result's JSON (without its
+    in-memory parts), tagged with its schema (profiler/schema/analysis.schema.json)."""
+    return jsonout.tagged(result.to_json(), "analysis")
 
 
-def save_result(run_dir: Path, result: dict) -> None:
+def save_result(run_dir: Path, result: AnalysisResult) -> None:
     rundir.write_json(run_dir / rundir.ANALYSIS, public(result))
-    caps = result.get("_captures") or []
+    caps = result.parsed
     if caps:
         import pandas as pd
 
@@ -252,3 +369,52 @@ def save_result(run_dir: Path, result: dict) -> None:
             s.insert(0, "capture", Path(c.path).name)
             frames.append(s)
         pd.concat(frames).to_csv(run_dir / rundir.SITES, index=False)
+
+
+def is_saved_analysis(path: Path) -> bool:
+    """A file holding a saved analysis (analysis.json, report.json, `analyze --json` output)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".json":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+        return b'"schema"' in head and json.loads(path.read_text(encoding="utf-8")).get("schema") == SCHEMA
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_saved(path: Path) -> AnalysisResult:
+    """A saved analysis as the AnalysisResult it was (its in-memory captures excepted)."""
+    import json
+
+    try:
+        return AnalysisResult.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise BadInput(f"{path}: not a readable memprof analysis ({exc})") from None
+
+
+def saved_result(path: Path, *, rules=(), block: int = 10) -> AnalysisResult | None:
+    """The analysis saved for PATH when it can stand for a new one: PATH is a saved analysis itself,
+    or a run directory whose analysis.json is newer than its meta, records and captures, made by
+    this schema with the same block size and without extra rules. Else None (analyse again)."""
+    path = Path(path)
+    if is_saved_analysis(path):
+        return load_saved(path)
+    if rules or not path.is_dir() or not rundir.is_run_dir(path):
+        return None
+    from profiler import scaled
+
+    saved = path / rundir.ANALYSIS
+    if scaled.is_scaled(path) or not is_saved_analysis(saved):
+        return None
+    made = saved.stat().st_mtime
+    inputs = [path / rundir.META, path / rundir.ITERATIONS, *rundir.find_captures(path)]
+    if any(p.exists() and p.stat().st_mtime > made for p in inputs):
+        return None
+    result = load_saved(saved)
+    if result.series is not None and result.series.block_size != block:
+        return None
+    return result

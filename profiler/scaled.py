@@ -13,6 +13,7 @@ from typing import Callable
 
 from profiler import rundir
 from profiler.errors import UsageProblem
+from profiler.results.analysis import AnalysisResult, ScaleRun, Source
 
 PLACEHOLDER = "{n}"
 
@@ -67,7 +68,7 @@ def is_scaled(run_dir: Path) -> bool:
     return bool(rundir.read_meta(run_dir).get("scale")) if rundir.is_run_dir(run_dir) else False
 
 
-def analyze(run_dir: Path, *, rules=(), block: int = 10, save: bool = True) -> dict:
+def analyze(run_dir: Path, *, rules=(), block: int = 10, save: bool = True) -> AnalysisResult:
     """Both runs' analyses and the differential verdict; with save, analysis.json in each."""
     from profiler import pipeline
     from profiler.triage import scale as differential
@@ -80,33 +81,33 @@ def analyze(run_dir: Path, *, rules=(), block: int = 10, save: bool = True) -> d
     for n in (a, b):
         sub = run_dir / sc["runs"][str(n)]
         runs[n] = pipeline.analyze(sub, rules=rules, block=block, save=save)
-    diff = differential.judge(runs[a].get("_captures") or [], runs[b].get("_captures") or [], a, b)
-    result = {
-        "source": {"kind": "scale", "path": str(run_dir)},
-        "verdict": diff["verdict"],
-        "explained": diff["explained"],
-        "scale": diff,
-        "runs": [{"n": n, "run_dir": str(run_dir / sc["runs"][str(n)]), "verdict": runs[n].get("verdict"),
-                  "explained": (runs[n].get("triage") or {}).get("explained"),
-                  "totals": runs[n].get("totals")} for n in (a, b)],
-        "_captures": [],
-        "_runs": runs,
-    }
+    diff = differential.judge(list(runs[a].parsed), list(runs[b].parsed), a, b)
+    result = AnalysisResult(
+        source=Source(kind="scale", path=str(run_dir)),
+        meta=meta,
+        verdict=diff["verdict"],
+        explained=diff["explained"],
+        scale=diff,
+        runs=tuple(ScaleRun(n=n, run_dir=str(run_dir / sc["runs"][str(n)]), verdict=runs[n].verdict,
+                            explained=runs[n].triage.explained if runs[n].triage else None,
+                            totals=runs[n].totals) for n in (a, b)),
+        scale_results=runs,
+    )
     if save:
-        rundir.write_json(run_dir / rundir.ANALYSIS, {k: v for k, v in result.items() if not k.startswith("_")})
+        rundir.write_json(run_dir / rundir.ANALYSIS, pipeline.public(result))
     return result
 
 
-def describe(result: dict) -> str:
+def describe(result: AnalysisResult) -> str:
     """The console view: the two runs side by side, then the verdict per site."""
     from profiler.triage.growth import fmt_bytes
 
-    d = result["scale"]
+    d = result.scale
     a, b = d["a"], d["b"]
-    lines = [f"VERDICT {str(result['verdict']).upper()} (--scale {a},{b}: per site, bytes at exit per unit of n)",
-             result["explained"], ""]
-    for r in result["runs"]:
-        lines.append(f"  n={r['n']}: {r['run_dir']}: verdict {r['verdict']}")
+    lines = [f"VERDICT {str(result.verdict).upper()} (--scale {a},{b}: per site, bytes at exit per unit of n)",
+             result.explained, ""]
+    for r in result.runs:
+        lines.append(f"  n={r.n}: {r.run_dir}: verdict {r.verdict}")
     lines.append("")
     head = ["site", "kind", f"n={a}", f"n={b}", "per n", "verdict"]
     rows = [[str(s["site"]), s["leak_kind"] or "",

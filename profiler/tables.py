@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from profiler.results.sites import TimelineUnit
+
 # Imported lazily by callers that need DataFrames; this module stays cheap to import.
 
 
@@ -77,6 +79,12 @@ class Capture:
     sites: Any                 # pandas.DataFrame with SITE_COLUMNS
     timeline: Any = None       # pandas.DataFrame with TIMELINE_COLUMNS, or None
     meta: dict[str, Any] = field(default_factory=dict)   # command line, pid, tool version, ...
+    # what one step of `timeline` is (None without a timeline): the parser that cut it knows
+    unit: TimelineUnit | None = None
+    # iterations the capture itself counted (a leak check per iteration), when it counts them
+    iterations: int | None = None
+    # iteration boundaries cut at the workload's in-band markers (the rest at the clock), when marked
+    markers: int | None = None
 
 
 def empty_sites():

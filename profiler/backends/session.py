@@ -232,11 +232,9 @@ def _check_executable(prog: str) -> None:
 
 def cut_line(cut: dict) -> str:
     """The line a report of a cut run starts with."""
-    why = "TIMED OUT" if cut.get("reason") == "timeout" else "INTERRUPTED"
-    how = "stopped at once" if cut.get("how") == "at once" else "stopped after the current step"
-    saved = f"; the tool's data saved through vgdb ({', '.join(cut['saved'])})" if cut.get("saved") else ""
-    return (f"RUN CUT ({why}, {how}, after {cut.get('after_s')} s and {cut.get('iterations', 0)} "
-            f"iteration(s)){saved}: the capture ends there")
+    from profiler.results.analysis import RunCut
+
+    return RunCut.from_json(cut).line()
 
 
 def summarize(run_dir: Path) -> str:
@@ -261,11 +259,11 @@ def profile_and_summarize(backend_name: str, *, echo_out: Callable[[str], None],
         outcome = getattr(exc, "outcome", None)
         if outcome is not None and (outcome.captures or _record_count(outcome.run_dir)):
             what = "cut" if outcome.cut else "crashed"
-            if outcome.cut:
-                echo_out(cut_line(outcome.cut))
             try:
-                echo_out(summarize(outcome.run_dir))
+                echo_out(summarize(outcome.run_dir))      # a cut run's summary leads with its RUN CUT line
             except MemprofError as why:
+                if outcome.cut:
+                    echo_out(cut_line(outcome.cut))
                 echo_out(f"(the {what} run's capture could not be analysed: {why.one_line()})")
         raise
     echo_out(summarize(outcome.run_dir))

@@ -20,11 +20,11 @@ def command(path, rules, block, as_json):
 
     result = pipeline.analyze(path, rules=rules, block=block, save=True)
     if as_json:
-        click.echo(jsonout.dumps(pipeline.public(result), kind="analysis"))
+        click.echo(jsonout.dumps(pipeline.public(result)))
     else:
         click.echo(console.summary(result))
-    if result.get("truncated"):
+    if result.truncated:
         from profiler.errors import CaptureTruncated
 
-        t = result["truncated"][0]
-        raise CaptureTruncated(f"{t['path']}: {t['summary']} (the result above covers it up to the cut)")
+        t = result.truncated[0]
+        raise CaptureTruncated(f"{t.path}: {t.summary} (the result above covers it up to the cut)")

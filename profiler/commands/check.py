@@ -6,7 +6,7 @@ from profiler import jsonout
 from profiler.commands._common import rules_option
 
 
-def analyze_for_check(path, rules) -> dict:
+def analyze_for_check(path, rules):
     """The analysis `check` and `compare` judge: the pipeline's, without writing into the run."""
     from profiler import pipeline
 
@@ -62,15 +62,15 @@ def command(path, max_slope, allow, min_growth, rules, as_json):
                 click.echo(f"ok: no leak ({n} sites checked{extra})", err=True)
             elif max_slope is not None:
                 click.echo(f"ok: the RSS slope is within --max-slope {max_slope:g} MB/iteration "
-                           f"(series verdict {found.get('verdict')})", err=True)
+                           f"(series verdict {found['verdict']})", err=True)
             else:
-                click.echo(f"ok: no leak (RSS series verdict {found.get('verdict')})", err=True)
+                click.echo(f"ok: no leak (RSS series verdict {found['verdict']})", err=True)
     if found["failed"]:
         return int(ExitCode.LEAK_FOUND)
-    if result.get("truncated"):
+    if result.truncated:
         # a capture cut off passes nothing: what it holds is clean up to the cut, the rest is unknown
         from profiler.errors import CaptureTruncated
 
-        t = result["truncated"][0]
-        raise CaptureTruncated(f"{t['path']}: {t['summary']} (checked only up to the cut)")
+        t = result.truncated[0]
+        raise CaptureTruncated(f"{t.path}: {t.summary} (checked only up to the cut)")
     return int(ExitCode.OK)

@@ -47,7 +47,7 @@ from profiler.errors import BadCapture
 from profiler.markers import marker_codes
 from profiler.parsers import decompress
 from profiler.parsers.timeline import Timeline
-from profiler.tables import Capture, Frame
+from profiler.tables import Capture, Frame, TimelineUnit
 
 FORMAT = "heaptrack"
 
@@ -800,4 +800,6 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
             "boundaries": len(bounds),
         },
     }
-    return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta)
+    return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta,
+                   unit=TimelineUnit(meta.get("timeline_unit") or "slice") if timeline is not None else None,
+                   markers=how.get("marker", 0) if bounds else None)

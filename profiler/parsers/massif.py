@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.tables import Capture, Frame
+from profiler.tables import Capture, Frame, TimelineUnit
 
 FORMAT = "massif"
 
@@ -549,4 +549,6 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         "markers": {"sites": len(marker_sites), "boundaries_at_markers": len(at_marker),
                     "boundaries": len(bounds), "clock_lag_s": None if measured_lag is None else round(measured_lag, 3)},
     }
-    return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta)
+    return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta,
+                   unit=TimelineUnit(meta["timeline_unit"]) if timeline is not None else None,
+                   markers=len(at_marker) if bounds else None)

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.tables import Capture, Frame
+from profiler.tables import Capture, Frame, TimelineUnit
 
 FORMAT = "memcheck-timeline"
 HEADER = "# memprof leak check:"
@@ -179,4 +179,5 @@ def parse(path: str | Path, boundaries=None) -> Capture:
             # (iteration, summary bytes minus the records' bytes): records memcheck stopped
             # printing (freed) leave their last value here; non-empty means the timeline over-counts
             "summary_mismatch": mismatch[:20]}
-    return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta)
+    return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta,
+                   unit=TimelineUnit.ITERATION if timeline is not None else None, iterations=len(slices) or None)

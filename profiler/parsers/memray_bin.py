@@ -50,7 +50,7 @@ from pathlib import Path
 
 from profiler.errors import BadCapture
 from profiler.parsers import _stacks, allocators
-from profiler.tables import Capture, Frame
+from profiler.tables import Capture, Frame, TimelineUnit
 
 FORMAT = "memray"
 
@@ -596,7 +596,8 @@ def parse(path, boundaries=None) -> Capture:
                 matrix[r][j] = row[r]
         timeline = _stacks.timeline_frame(list(range(len(stacks))), tl["slices"], tl["times"], matrix)
     return Capture(format=FORMAT, path=str(path), totals=data["totals"], sites=df, timeline=timeline,
-                   meta=data["meta"])
+                   meta=data["meta"], unit=None if timeline is None else (
+                       TimelineUnit.ITERATION if data["meta"].get("timeline_clock") == "iterations" else TimelineUnit.SLICE))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from profiler.constants import MB  # noqa: F401
 from profiler.fmt import fmt_bytes, fmt_mb, fmt_signed  # noqa: F401  (console and others import them from here)
 from profiler.fmt import fmt_num as _num
-from profiler.results.series import Envelope, EnvelopeTest, Phase, Reclaim, SeriesAnalysis
+from profiler.results.analysis import AnalysisResult
+from profiler.results.series import Envelope, EnvelopeTest, Phase, Reclaim, Recommendation, SeriesAnalysis
+from profiler.results.sites import CaptureResult
 from profiler.stats import sig
 
 
@@ -27,11 +29,9 @@ def code(text) -> tuple:
     return ("code", str(text if text is not None else "?"))
 
 
-def series_of(result) -> SeriesAnalysis | None:
-    """The result's series analysis, typed: a result dict (or a saved analysis.json) holds it as
-    JSON, which is read back here; an AnalysisResult holds it typed already."""
-    s = result.get("series") if isinstance(result, dict) else getattr(result, "series", None)
-    return SeriesAnalysis.from_json(s) if s else None
+def series_of(result: AnalysisResult) -> SeriesAnalysis | None:
+    """The result's series analysis (None without one)."""
+    return result.series
 
 
 @dataclass(frozen=True)
@@ -98,43 +98,46 @@ def sawtooth_behaviour(p: Phase, steps: Steps = ITERATIONS) -> str:
     return text
 
 
-def build(result: dict, images: dict[str, str]) -> list[tuple]:
+def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
     """The blocks of the whole report. `images` maps plot name -> path relative to the report."""
     from profiler.report import triage_section
 
-    s = series_of(result)
+    s = result.series
     steps = steps_of(result, s)
-    src = result.get("source") or {}
-    verdict = str(result.get("verdict") or (s.verdict if s else None) or "inconclusive")
-    doc: list[tuple] = [("h", 1, f"Memory analysis: {src.get('path', '')}".rstrip(": "))]
+    verdict = result.verdict or "inconclusive"
+    doc: list[tuple] = [("h", 1, f"Memory analysis: {result.source.path}".rstrip(": "))]
+    if result.cut is not None:
+        doc.append(("p", [("b", result.cut.line()), "; the figures below cover the run up to the cut."]))
 
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))
     doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s, steps)}"))
-    for t in result.get("truncated") or []:
-        doc.append(("p", f"Truncated capture {t.get('path')}: {t.get('summary')}; "
-                         "the analysis stops at the cut."))
+    for t in result.truncated or ():
+        doc.append(("p", f"Truncated capture {t.path}: {t.summary}; the analysis stops at the cut."))
+    for w in result.warnings or ():
+        if not any(w == f"{t.path}: {t.summary}" for t in result.truncated or ()):
+            doc.append(("p", f"Warning: {w}"))
     # the series' evidence here; the capture evidence is listed in the triage section
-    evidence = list(s.evidence) if s else []
-    triage = result.get("triage") or {}
-    if isinstance(triage, dict) and triage.get("explained") and result.get("captures"):
-        evidence.insert(0, str(triage["explained"]))
+    evidence = list(result.series.evidence) if result.series is not None else []
+    if result.explanation:
+        evidence.insert(0, result.explanation)
     if evidence:
         doc.append(("ul", evidence))
-    if s and s.recommendation.sentence:
-        doc.append(("p", s.recommendation.sentence))
+    rec = result.recommendation or (result.series.recommendation if result.series is not None else None)
+    if rec is not None and rec.sentence:
+        doc.append(("p", rec.sentence))
 
-    if s:
+    if s is not None:
         _series_sections(doc, s, images, steps)
 
     doc.extend(triage_section.blocks(result))
 
     # the capture totals; the sites are the triage section's (it has something to say for every capture)
-    _captures_section(doc, result.get("captures") or [])
+    _captures_section(doc, result.captures)
 
-    _recommendations_section(doc, s, steps)
+    _recommendations_section(doc, rec, steps)
 
-    _measured_section(doc, result, s)
+    _measured_section(doc, result)
     return doc
 
 
@@ -156,13 +159,13 @@ def _verdict_gloss(verdict: str, s: SeriesAnalysis | None, steps: Steps = ITERAT
     return "not enough evidence either way"
 
 
-def _recommendations_section(doc: list, s: SeriesAnalysis | None, steps: Steps = ITERATIONS) -> None:
-    """The budget table, from the series (call stacks alone give none)."""
+def _recommendations_section(doc: list, rec: Recommendation | None, steps: Steps = ITERATIONS) -> None:
+    """The budget table, from the series (call stacks alone give none), worded after the run's
+    verdict (the result's recommendation)."""
     doc.append(("h", 2, "Recommendations"))
-    if not s:
+    if rec is None:
         doc.append(("p", "No memory series: no budget can be derived from call stacks alone."))
         return
-    rec = s.recommendation
     doc.append(("table", ["Item", "Value"], [
         ["Max expected memory", fmt_mb(rec.max_expected_mb)],
         ["Alert threshold", fmt_mb(rec.alert_mb)],
@@ -393,28 +396,28 @@ def _gc(e: Reclaim) -> str:
     return f"{e.gc_collections} run(s)" + (f", {n} objects" if n is not None else "")
 
 
-def _captures_section(doc: list, captures: list) -> None:
+def _captures_section(doc: list, captures: tuple[CaptureResult, ...]) -> None:
     if not captures:
         return
     doc.append(("h", 2, "Captures"))
     for cap in captures:
-        doc.append(("h", 3, f"{cap.get('format', '?')}: {cap.get('path', '')}"))
-        totals = cap.get("totals") or {}
-        if totals:
+        doc.append(("h", 3, f"{cap.format}: {cap.path}"))
+        if cap.totals:
             doc.append(("table", ["Total", "Value"],
-                        [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in totals.items()]))
-        for caveat in (cap.get("meta") or {}).get("caveats") or []:
+                        [[str(k), fmt_bytes(v) if "bytes" in str(k) else _num(v)] for k, v in cap.totals.items()]))
+        for caveat in cap.caveats:
             doc.append(("p", f"Note: {caveat}"))
         # the sites themselves are the allocation-site section's
-        if cap.get("sites_note"):
-            doc.append(("p", f"Note: {cap['sites_note']}"))
+        if cap.sites_note:
+            doc.append(("p", f"Note: {cap.sites_note}"))
 
 
-def _measured_section(doc: list, result: dict, s: SeriesAnalysis | None) -> None:
-    meta = result.get("meta") or {}
-    src = result.get("source") or {}
+def _measured_section(doc: list, result: AnalysisResult) -> None:
+    meta = result.meta
+    src = result.source
+    series = result.series
     doc.append(("h", 2, "How this was measured"))
-    rows = [["Source", f"{src.get('kind', '?')}: {src.get('path', '')}"]]
+    rows = [["Source", f"{src.kind}: {src.path}"]]
     if meta.get("command"):
         rows.append(["Command", _argv(meta["command"])])
     if meta.get("child_argv"):
@@ -429,14 +432,14 @@ def _measured_section(doc: list, result: dict, s: SeriesAnalysis | None) -> None
         elif val:
             rows.append([key.capitalize(), _flat(val)])
     doc.append(("table", ["What", "Value"], rows))
-    if s and meta.get("workload") == "server":
+    if series is not None and meta.get("workload") == "server":
         doc.append(("p", "Served run (memprof serve): one iteration is one request; the server is measured from "
                          "outside after each response, while it still holds the model it served (it closes a "
                          "model only when a request names another), and its peak is the high-water mark since "
                          "the previous request."))
-    if s and (meta.get("watch") or s.time_based):
+    if series is not None and (meta.get("watch") or series.time_based is not None):
         doc.append(("p", "Watched process (memprof watch): one iteration is one sample; slopes are given per hour."))
-    if s:
+    if series is not None:
         doc.append(("ul", [
             "Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes. The loaded peak "
             "(the budget's base, when recorded) is the iteration's RSS high-water mark: VmHWM reset through "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from profiler.results.codec import Record, field_key
+from profiler.results.series import Block, ModelRow, Phase, Recommendation, SeriesAnalysis
 from profiler.results.sites import CaptureResult, RunVerdict, SiteVerdict
 
 SCHEMA = "memprof.analysis/1"
@@ -37,6 +38,27 @@ class Truncation(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunCut(Record):
+    """The run was interrupted or timed out (meta.json's `cut`, written by the workload runner):
+    the capture and the records end there, and every view of the run says so first."""
+
+    reason: str | None = None            # interrupted | timeout
+    how: str | None = None               # at once | after the current step | by the workload
+    after_s: int | float | None = None
+    saved: tuple[str, ...] = ()          # files a Valgrind tool saved through vgdb at the stop
+    iterations: int | None = None        # iteration records written before the stop
+    details: dict[str, Any] = field_key(extra=True, default_factory=dict)
+
+    def line(self) -> str:
+        """The line a report of a cut run starts with."""
+        why = "TIMED OUT" if self.reason == "timeout" else "INTERRUPTED"
+        how = "stopped at once" if self.how == "at once" else "stopped after the current step"
+        saved = f"; the tool's data saved through vgdb ({', '.join(self.saved)})" if self.saved else ""
+        return (f"RUN CUT ({why}, {how}, after {self.after_s} s and {self.iterations or 0} "
+                f"iteration(s)){saved}: the capture ends there")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScaleRun(Record):
     """One of a --scale pair's runs, as the differential result lists it."""
 
@@ -56,17 +78,18 @@ class AnalysisResult(Record):
     schema: str = SCHEMA
     source: Source
     meta: dict[str, Any] = field_key(omit_none=True, default_factory=dict)
-    series: Any = None
+    series: SeriesAnalysis | None = None
     captures: tuple[CaptureResult, ...] = ()
     verdict: str = "inconclusive"
     evidence_basis: str | None = None
     # copies of the series' headline figures (None without a series)
     slope_mb_per_iter: float | None = None
     slope_ci_mb: tuple[float | None, ...] | None = None
-    phases: Any = None
-    blocks: Any = None
-    per_model: Any = None
-    recommendation: Any = None
+    phases: tuple[Phase, ...] | None = None
+    blocks: tuple[Block, ...] | None = None
+    per_model: dict[str, ModelRow] | None = None
+    recommendation: Recommendation | None = None
+    cut: RunCut | None = field_key(omit_none=True, default=None)
     truncated: tuple[Truncation, ...] | None = field_key(omit_none=True, default=None)
     warnings: tuple[str, ...] | None = field_key(omit_none=True, default=None)
     triage: RunVerdict | None = None

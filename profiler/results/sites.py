@@ -24,6 +24,7 @@ class TimelineUnit(str, enum.Enum):
 
     ITERATION = "iteration"
     SLICE = "slice"
+    N = "n"             # --scale A,B: per unit of the work's size (two runs, no timeline)
 
     def __str__(self) -> str:
         return self.value
@@ -77,7 +78,7 @@ class SiteBrief(Record):
 
     site: str
     function: str | None = None
-    caller: str | None = field_key(omit_none=True, default=None)
+    caller: str | None = field_key(present=lambda b: b.group is not None, default=None)   # a thin group's
     module: str | None = None
     category: str | None = None
     verdict: str | None = None
@@ -125,6 +126,11 @@ class CaptureSummary(Record):
     verdicts: dict[str, int] = field_key(default_factory=dict)
     leaking_sites: tuple[SiteBrief, ...] = ()
     top_sites: tuple[SiteBrief, ...] = ()
+    # how many timeline steps (iteration boundaries or slices) triage judged; the run's iteration
+    # count when known (0: none completed); where a truncated capture stops
+    judged_steps: int | None = None
+    iterations: int | None = None
+    truncated: str | None = field_key(omit_none=True, default=None)
 
     @property
     def has_peak(self) -> bool:

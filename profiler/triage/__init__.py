@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from profiler.fmt import num
+from profiler.results.sites import TimelineUnit
 from profiler.triage.rules import CATEGORIES, Rules, load_rules
 from profiler.triage.runverdict import capture_summary, run_verdict
 
@@ -14,59 +15,21 @@ __all__ = ["CATEGORIES", "Rules", "load_rules", "triage_capture", "run_verdict",
            "timeline_unit", "iteration_count"]
 
 
-def timeline_unit(capture) -> str:
-    """'iteration' when the timeline is cut at iteration boundaries, else 'slice' (time slices)."""
-    meta = capture.meta or {}
-    unit = meta.get("timeline_unit")
-    if unit in ("iteration", "slice"):
-        return unit
-    # the parsers' own descriptions: heaptrack/massif "iteration boundaries ...", memray's clock
-    if str(meta.get("timeline", "")).lower().startswith("iteration"):
-        return "iteration"
-    if meta.get("timeline_clock") == "iterations":
-        return "iteration"
-    if meta.get("boundaries") or meta.get("iterations"):
-        return "iteration"
-    return "slice"
+def timeline_unit(capture) -> TimelineUnit:
+    """What one step of the capture's timeline is, as the parser that cut it said."""
+    return capture.unit or TimelineUnit.SLICE
 
 
 def iteration_count(capture) -> int | None:
-    """How many iterations the captured run had, when anything says so."""
-    meta = capture.meta or {}
-    for key in ("iterations", "n_iterations"):
-        v = meta.get(key)
-        if isinstance(v, int) and v > 0:
-            return v
-    b = meta.get("boundaries")
-    if isinstance(b, (list, tuple)) and b:
-        return len(b)
+    """How many iterations the captured run had, when the capture says so: its own count (a leak
+    check per iteration), else the iterations its timeline is cut at. The pipeline passes the run's
+    count from the iteration records (triage reads no files)."""
+    if capture.iterations:
+        return int(capture.iterations)
     tl = capture.timeline
-    if tl is not None and len(tl) and timeline_unit(capture) == "iteration":
+    if tl is not None and len(tl) and timeline_unit(capture) is TimelineUnit.ITERATION:
         return int(tl["slice"].nunique())
-    return _run_dir_iterations(capture.path)
-
-
-def _run_dir_iterations(path) -> int | None:
-    """A capture inside a run directory (RUN_DIR/capture/FILE): count the run's iteration records.
-    Memcheck has no clock, so this is the only way its block counts learn the iteration count
-    when the caller did not pass it."""
-    from pathlib import Path
-
-    from profiler import rundir
-    from profiler.errors import BadSeries
-
-    try:
-        p = Path(path)
-        if p.parent.name != rundir.CAPTURE_DIR:
-            return None
-        records = p.parent.parent / rundir.ITERATIONS
-        if not records.is_file():
-            return None
-        its = {r.get("iteration") for r in rundir.iter_records(records, allow_torn_tail=True)}
-    except (OSError, BadSeries, TypeError, ValueError):
-        return None
-    its.discard(None)
-    return len(its) or None
+    return None
 
 
 def triage_capture(capture, rules: Rules | None = None, *, iterations: int | None = None):
@@ -83,8 +46,9 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     rules = rules if rules is not None else load_rules()
     sites = naming.rename(capture.sites, rules)
     sites, timeline, _ = naming.merge(sites, capture.timeline)
-    unit = timeline_unit(capture)
-    n_iter = iterations or iteration_count(capture)
+    unit = timeline_unit(capture).value
+    # 0: the run completed no iteration (its records say so); judged as "no count" where a count is used
+    n_iter = iterations if iterations is not None else iteration_count(capture)
 
     series: dict[int, dict] = {}
     slices: list = []
@@ -110,7 +74,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
             index=False):
         sid, live_end, peak, count, kind, cat = rec
         if isinstance(kind, str) and kind:
-            j = growth.judge_exit_record(kind, count, live_end, n_iter, cat)
+            j = growth.judge_exit_record(kind, count, live_end, n_iter or None, cat)
         elif slices:
             v = series.get(int(sid), [0.0] * len(slices))
             if max(v) <= 0 and live_end and live_end > 0:
@@ -136,6 +100,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     meta = dict(capture.meta or {})
     meta["triage"] = {"rules": rules.sources, "timeline_unit": unit if slices else None,
                       "judged_slices": [slices[0], slices[-1]] if slices else None,
+                      "judged_steps": len(slices),
                       "startup_end": slices[start] if slices and start else None,
                       "thin_growth": groups,
                       "iterations": n_iter, "sites_before_merge": int(len(capture.sites)),

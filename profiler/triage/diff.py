@@ -11,6 +11,7 @@ import re
 
 from profiler.fmt import fmt_bytes, fmt_signed_bytes
 from profiler.fmt import num as _num
+from profiler.results.analysis import AnalysisResult
 
 
 def _pair_captures(a: list, b: list) -> list[tuple]:
@@ -130,21 +131,35 @@ def compare_captures(ca, cb) -> dict:
     }
 
 
-def compare_results(a: dict, b: dict) -> dict:
-    """Everything `memprof compare` shows, JSON-able."""
-    sa, sb = a.get("series") or {}, b.get("series") or {}
-    runs = {
-        "a": {"path": (a.get("source") or {}).get("path"), "verdict": a.get("verdict"),
-              "slope_mb_per_iter": sa.get("slope_mb_per_iter"), "peak_mb": sa.get("peak_mb"), "n": sa.get("n")},
-        "b": {"path": (b.get("source") or {}).get("path"), "verdict": b.get("verdict"),
-              "slope_mb_per_iter": sb.get("slope_mb_per_iter"), "peak_mb": sb.get("peak_mb"), "n": sb.get("n")},
-    }
-    pairs = _pair_captures(a.get("_captures") or [], b.get("_captures") or [])
+def _run_row(r: AnalysisResult) -> dict:
+    """One side of the comparison: its verdict, its RSS slope, its peaks. `peak_mb` is the highest RSS
+    after unload; `loaded_peak_mb` the highest RSS while a model was loaded and generating (the
+    iterations' high-water mark: what the machine must hold), when the records carry it."""
+    s = r.series
+    loaded = s.loaded if s is not None else None
+    return {"path": r.source.path, "verdict": r.verdict, "slope_mb_per_iter": r.slope_mb_per_iter,
+            "peak_mb": s.peak_mb if s is not None else None, "n": s.n if s is not None else None,
+            "loaded_peak_mb": loaded.peak_mb if loaded is not None else None,
+            "loaded_peak_model": loaded.peak_model if loaded is not None else None}
+
+
+def compare_results(a: AnalysisResult, b: AnalysisResult) -> dict:
+    """Everything `memprof compare` shows: the `compare --json` document."""
+    runs = {"a": _run_row(a), "b": _run_row(b)}
+    pairs = _pair_captures(list(a.parsed), list(b.parsed))
     return {
         "runs": runs,
         "verdict_changed": runs["a"]["verdict"] != runs["b"]["verdict"],
         "captures": [compare_captures(ca, cb) for ca, cb in pairs],
     }
+
+
+def _mb(x) -> str:
+    return "n/a (not recorded)" if x is None else f"{x:g}"
+
+
+def _dmb(a: float, b: float) -> str:
+    return f"{b - a:+.2f} MB"
 
 
 def _b(x) -> str:
@@ -159,9 +174,14 @@ def to_text(cmp: dict, top: int = 20) -> str:
     """A plain-text rendering for the terminal."""
     ra, rb = cmp["runs"]["a"], cmp["runs"]["b"]
     lines = [f"A: {ra['path']}  verdict {ra['verdict']}", f"B: {rb['path']}  verdict {rb['verdict']}"]
-    if ra.get("slope_mb_per_iter") is not None or rb.get("slope_mb_per_iter") is not None:
-        lines.append(f"RSS slope MB/iteration: A {ra.get('slope_mb_per_iter')}  B {rb.get('slope_mb_per_iter')}; "
-                     f"peak MB: A {ra.get('peak_mb')}  B {rb.get('peak_mb')}")
+    if ra["slope_mb_per_iter"] is not None or rb["slope_mb_per_iter"] is not None:
+        lines.append(f"RSS slope MB/iteration: A {ra['slope_mb_per_iter']}  B {rb['slope_mb_per_iter']}; "
+                     f"peak after unload MB: A {ra['peak_mb']}  B {rb['peak_mb']}")
+    if ra["loaded_peak_mb"] is not None or rb["loaded_peak_mb"] is not None:
+        lines.append(f"loaded peak MB (model loaded and generating): A {_mb(ra['loaded_peak_mb'])}  "
+                     f"B {_mb(rb['loaded_peak_mb'])}" + (f" ({_dmb(ra['loaded_peak_mb'], rb['loaded_peak_mb'])})"
+                                                        if None not in (ra["loaded_peak_mb"], rb["loaded_peak_mb"])
+                                                        else ""))
     for c in cmp["captures"]:
         lines.append("")
         lines.append(f"{c['format_a']} vs {c['format_b']}: per category (live at end, peak, slope per iteration)")

@@ -23,6 +23,8 @@ import math
 
 from profiler.constants import MB
 from profiler.fmt import fmt_pct
+from profiler.results.series import SeriesAnalysis
+from profiler.results.sites import CaptureSummary, CategoryFigures, GrowthNamed, RunVerdict, SiteBrief, TimelineUnit
 from profiler.triage.growth import LEAK, SEVERITY, fmt_bytes
 
 # RSS growth counts as "explained" by the sites when they account for at least this share of it
@@ -32,15 +34,18 @@ MAX_NAMED = 5
 # reported, but it does not make the run a leak (a few interned strings are not an OOM in waiting).
 MIN_MATERIAL_BYTES_PER_ITER = 1024
 
+# a site timeline needs this many iteration boundaries before "no site keeps growing" says anything
+MIN_STEPS_FOR_GROWTH = 2
+
 SITE_TIMELINE = "site timeline"
 CAPTURE_RECORDS = "capture leak records"
 
 
-def is_material(site: dict, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER) -> bool:
+def is_material(site: SiteBrief, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER) -> bool:
     """A leaking site matters when it grows at least `min_bytes_per_iter`; a leak judged without a
     timeline (memcheck's loss records) has no rate and always matters."""
-    slope = site.get("slope_bytes_per_iter") or 0.0
-    if site.get("unit") != "iteration" or not slope:
+    slope = site.slope_bytes_per_iter or 0.0
+    if site.unit != TimelineUnit.ITERATION or not slope:
         return True
     return slope >= min_bytes_per_iter
 
@@ -53,9 +58,11 @@ def _f(x) -> float:
     return 0.0 if math.isnan(v) else v
 
 
-def _unit(capture) -> str:
+def judged_unit(capture) -> TimelineUnit:
+    """The unit triage judged the capture's sites in (iteration when it judged none over a timeline:
+    a leak record at exit is per run)."""
     tri = (capture.meta or {}).get("triage") or {}
-    return tri.get("timeline_unit") or "iteration"
+    return TimelineUnit(tri.get("timeline_unit") or "iteration")
 
 
 def _has_peaks(capture) -> bool:
@@ -63,154 +70,179 @@ def _has_peaks(capture) -> bool:
     return len(s) > 0 and "peak_bytes" in s and s["peak_bytes"].notna().any() and float(s["peak_bytes"].fillna(0).sum()) > 0
 
 
-def capture_summary(capture, top: int = 5) -> dict:
-    """Per-capture figures the report and the run verdict share (JSON-able)."""
+def capture_summary(capture, top: int = 5) -> CaptureSummary:
+    """Per-capture figures the report and the run verdict share."""
     s = capture.sites
-    unit = _unit(capture)
+    unit = judged_unit(capture)
     has_peak = _has_peaks(capture)
     weight_col = "peak_bytes" if has_peak else "live_bytes_end"
-    by_cat: dict[str, dict] = {}
+    by_cat: dict[str, CategoryFigures] = {}
     if len(s):
         for cat, g in s.groupby(s["category"].fillna("unknown"), sort=False):
             # growth = what the leaking sites add per iteration; a pool's or a transient's slope
             # over a few boundaries is not growth without bound and would only blur the sum
-            by_cat[str(cat)] = {
-                "peak_bytes": int(g["peak_bytes"].fillna(0).sum()) if has_peak else None,
-                "live_bytes_end": int(g["live_bytes_end"].fillna(0).sum()),
-                "slope_bytes_per_iter": float(g.loc[g["verdict"] == LEAK, "slope_bytes_per_iter"].fillna(0).sum()),
-                "sites": int(len(g)),
-                "verdicts": {str(k): int(v) for k, v in g["verdict"].value_counts().items()},
-            }
-    order = sorted(by_cat, key=lambda c: (-(by_cat[c]["peak_bytes"] or by_cat[c]["live_bytes_end"]), c))
-    leaking = []
+            by_cat[str(cat)] = CategoryFigures(
+                peak_bytes=int(g["peak_bytes"].fillna(0).sum()) if has_peak else None,
+                live_bytes_end=int(g["live_bytes_end"].fillna(0).sum()),
+                slope_bytes_per_iter=float(g.loc[g["verdict"] == LEAK, "slope_bytes_per_iter"].fillna(0).sum()),
+                sites=int(len(g)),
+                verdicts={str(k): int(v) for k, v in g["verdict"].value_counts().items()},
+            )
+    order = sorted(by_cat, key=lambda c: (-(by_cat[c].peak_bytes or by_cat[c].live_bytes_end), c))
+    leaking: list[SiteBrief] = []
     if len(s):
         from profiler.triage import thin   # a leak spread thin over many sites: one finding per group
 
         lk = s[(s["verdict"] == LEAK) & ~s["site_id"].isin(thin.grouped_site_ids(capture))]
         lk = lk.sort_values(["slope_bytes_per_iter", "live_bytes_end"], ascending=False)
         for r in lk.to_dict("records"):
-            leaking.append(_site_brief(r, capture, unit))
-        leaking = sorted(leaking + thin.findings(capture), key=lambda d: -d["slope_bytes_per_iter"])
+            leaking.append(site_brief(r, capture, unit))
+        leaking = sorted(leaking + thin.findings(capture), key=lambda d: -d.slope_bytes_per_iter)
     top_sites = []
     if len(s):
         for r in s.sort_values(weight_col, ascending=False).head(top).to_dict("records"):
-            top_sites.append(_site_brief(r, capture, unit))
+            top_sites.append(site_brief(r, capture, unit))
     totals = capture.totals or {}
     tri = (capture.meta or {}).get("triage") or {}
-    return {
-        "format": capture.format,
-        "has_timeline": bool(tri.get("judged_slices")),
-        "path": capture.path,
-        "unit": unit,
-        "weight": weight_col,
-        "peak_total_bytes": int(s["peak_bytes"].fillna(0).sum()) if has_peak and len(s) else None,
-        "peak_heap_bytes": totals.get("peak_heap_bytes", totals.get("peak_memory_bytes")),
-        "live_end_total_bytes": int(s["live_bytes_end"].fillna(0).sum()) if len(s) else 0,
-        "categories": {c: by_cat[c] for c in order},
-        "peak_by_category": {c: (by_cat[c]["peak_bytes"] if has_peak else by_cat[c]["live_bytes_end"]) for c in order},
-        "growth_by_category": {c: by_cat[c]["slope_bytes_per_iter"] for c in order},
-        "verdicts": {str(k): int(v) for k, v in s["verdict"].value_counts().items()} if len(s) else {},
-        "leaking_sites": leaking,
-        "top_sites": top_sites,
-    }
+    return CaptureSummary(
+        format=capture.format,
+        has_timeline=bool(tri.get("judged_slices")),
+        path=capture.path,
+        unit=unit,
+        weight=weight_col,
+        peak_total_bytes=int(s["peak_bytes"].fillna(0).sum()) if has_peak and len(s) else None,
+        peak_heap_bytes=totals.get("peak_heap_bytes", totals.get("peak_memory_bytes")),
+        live_end_total_bytes=int(s["live_bytes_end"].fillna(0).sum()) if len(s) else 0,
+        categories={c: by_cat[c] for c in order},
+        peak_by_category={c: (by_cat[c].peak_bytes if has_peak else by_cat[c].live_bytes_end) for c in order},
+        growth_by_category={c: by_cat[c].slope_bytes_per_iter for c in order},
+        verdicts={str(k): int(v) for k, v in s["verdict"].value_counts().items()} if len(s) else {},
+        leaking_sites=tuple(leaking),
+        top_sites=tuple(top_sites),
+        judged_steps=tri.get("judged_steps") if tri.get("judged_slices") else None,
+        iterations=tri.get("iterations"),
+        truncated=((capture.meta or {}).get("truncated") or {}).get("summary"),
+    )
+
+
+def too_short(summ: CaptureSummary) -> bool:
+    """A capture that cannot see a site grow or level off: its timeline judged fewer than
+    MIN_STEPS_FOR_GROWTH iteration boundaries, or it was cut before the run completed one."""
+    if summ.truncated and summ.iterations == 0:
+        return True
+    return (summ.has_timeline and summ.unit == TimelineUnit.ITERATION
+            and (summ.judged_steps or 0) < MIN_STEPS_FOR_GROWTH)
+
+
+def _short_text(short: list[CaptureSummary]) -> str:
+    """'the heaptrack capture stops before the run completed an iteration (...)': what each short
+    capture saw, and what would settle it."""
+    parts = []
+    for summ in short:
+        if summ.iterations == 0 or not summ.judged_steps:
+            seen = "stops before the run completed an iteration"
+        else:
+            seen = f"sees only {summ.judged_steps} iteration boundar{'y' if summ.judged_steps == 1 else 'ies'}"
+        cut = f" ({summ.truncated.split(': ', 1)[-1]})" if summ.truncated else ""
+        parts.append(f"the {summ.format} capture {seen}{cut}")
+    return (f"{'; '.join(parts)}: too short to see any site grow or level off; a run that completes at least "
+            f"{MIN_STEPS_FOR_GROWTH} iterations under the profiler (run it again and let it finish) would settle it")
 
 
 def _str(x):
     return x if isinstance(x, str) else None
 
 
-def _site_brief(r: dict, capture, unit: str) -> dict:
-    return {
-        "site": r.get("site"),
-        "function": _str(r.get("function")),
-        "module": _str(r.get("module")),
-        "category": r.get("category"),
-        "verdict": r.get("verdict"),
-        "slope_bytes_per_iter": _f(r.get("slope_bytes_per_iter")),
-        "live_bytes_end": int(_f(r.get("live_bytes_end"))),
-        "peak_bytes": int(_f(r.get("peak_bytes"))) if r.get("peak_bytes") == r.get("peak_bytes") else None,
-        "leak_kind": r.get("leak_kind"),
-        "evidence": r.get("evidence"),
-        "backend": capture.format,
-        "unit": unit,
-    }
+def site_brief(r: dict, capture, unit: TimelineUnit) -> SiteBrief:
+    """A row of a triaged capture's sites table as the run verdict and the gate list it."""
+    return SiteBrief(
+        site=r["site"],
+        function=_str(r["function"]),
+        module=_str(r["module"]),
+        category=r["category"],
+        verdict=r["verdict"],
+        slope_bytes_per_iter=_f(r["slope_bytes_per_iter"]),
+        live_bytes_end=int(_f(r["live_bytes_end"])),
+        peak_bytes=int(_f(r["peak_bytes"])) if r["peak_bytes"] == r["peak_bytes"] else None,
+        leak_kind=r["leak_kind"],
+        evidence=r["evidence"],
+        backend=capture.format,
+        unit=unit,
+    )
 
 
-def _name(site: dict) -> str:
-    fn = site.get("function")
-    if isinstance(fn, str) and fn:
-        return fn
-    return str(site.get("site") or "???")
+def _name(site: SiteBrief) -> str:
+    return site.name
 
 
 def _pct(part: float, whole: float) -> str:
     return fmt_pct(part, whole, missing="n/a")
 
 
-def rss_rate(series: dict) -> float:
+def rss_rate(series: SeriesAnalysis) -> float:
     """The RSS growth rate the verdict rests on, MB per iteration: the envelope's trough rate for a
     sawtooth (a straight line through teeth only says where the run stopped within a tooth), the
     growth phase's Theil-Sen slope when there is one, else the stable-phase OLS slope."""
-    late = series.get("late_phase") or {}
-    if late.get("basis") == "envelope" or late.get("name") == "growth":
-        if late.get("theil_sen_mb_per_iter") is not None:
-            return _f(late.get("theil_sen_mb_per_iter"))
-    return _f(series.get("slope_mb_per_iter"))
+    late = series.late_phase
+    if late is not None and (late.basis == "envelope" or late.name == "growth"):
+        if late.theil_sen_mb_per_iter is not None:
+            return _f(late.theil_sen_mb_per_iter)
+    return _f(series.slope_mb_per_iter)
 
 
-def _rss_growing(series: dict | None) -> bool:
-    if not series:
+def _rss_growing(series: SeriesAnalysis | None) -> bool:
+    if series is None:
         return False
-    if series.get("verdict") == "leak":
+    if series.verdict == "leak":
         return True
-    if (series.get("late_phase") or {}).get("basis") == "envelope":
+    if series.late_phase is not None and series.late_phase.basis == "envelope":
         return False  # the envelope test already judged the trend: troughs do not rise
-    ci = series.get("slope_ci_mb") or []
+    ci = series.slope_ci_mb or []
     return bool(len(ci) == 2 and ci[0] is not None and _f(ci[0]) > 0)
 
 
 _rss_slope = rss_rate
 
 
-def run_verdict(series: dict | None, captures: list) -> dict:
-    """{verdict, evidence, peak_by_category, growth_by_category, leaking_sites, explained, captures}."""
+def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
+    """The run's verdict from the series (analyze_series' result, or None) and the triaged captures."""
     summaries = [capture_summary(c) for c in captures]
     evidence: list[str] = []
-    leaking: dict[str, dict] = {}
+    leaking: dict[str, SiteBrief] = {}
     for summ in summaries:
-        for site in summ["leaking_sites"]:
-            key = site["site"]
-            if key not in leaking or site["slope_bytes_per_iter"] > leaking[key]["slope_bytes_per_iter"]:
+        for site in summ.leaking_sites:
+            key = site.site
+            if key not in leaking or site.slope_bytes_per_iter > leaking[key].slope_bytes_per_iter:
                 leaking[key] = site
-    ranked = sorted(leaking.values(), key=lambda d: (-d["slope_bytes_per_iter"], -d["live_bytes_end"]))
+    ranked = sorted(leaking.values(), key=lambda d: (-d.slope_bytes_per_iter, -d.live_bytes_end))
     leaking_sites = [d for d in ranked if is_material(d)]
     minor_sites = [d for d in ranked if not is_material(d)]
     collected, freed_mb = probe_collected(series, leaking_sites)
     if collected:
         leaking_sites = [d for d in leaking_sites if d not in collected]
 
-    primary = next((s for s in summaries if s["peak_total_bytes"]), summaries[0] if summaries else None)
-    peak_by_category = dict(primary["peak_by_category"]) if primary else {}
-    growth_by_category = dict(primary["growth_by_category"]) if primary else {}
+    primary = next((s for s in summaries if s.peak_total_bytes), summaries[0] if summaries else None)
+    peak_by_category = dict(primary.peak_by_category) if primary else {}
+    growth_by_category = dict(primary.growth_by_category) if primary else {}
 
     for summ in summaries:
         evidence.append(_capture_sentence(summ))
-        if summ["peak_total_bytes"]:
+        if summ.peak_total_bytes:
             evidence.append(_peak_sentence(summ))
 
     if minor_sites:
         evidence.append(
             f"minor growth, not counted as a leak: {len(minor_sites)} site(s) grow less than "
             f"{fmt_bytes(MIN_MATERIAL_BYTES_PER_ITER)}/iteration (under 1 MiB per 1000 iterations): "
-            + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" for d in minor_sites[:MAX_NAMED]))
+            + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}" for d in minor_sites[:MAX_NAMED]))
 
     rss_growing = _rss_growing(series)
-    site_growth_mb = sum(d["slope_bytes_per_iter"] for d in leaking_sites if d["unit"] == "iteration") / MB
-    if series:
+    site_growth_mb = sum(d.slope_bytes_per_iter for d in leaking_sites if d.unit == TimelineUnit.ITERATION) / MB
+    if series is not None:
+        ci = series.slope_ci_mb
         evidence.append(
-            f"RSS series: verdict {series.get('verdict')}, slope {_rss_slope(series):+.3g} MB/iteration"
-            + (f" (95% CI [{_f(series['slope_ci_mb'][0]):+.3g}, {_f(series['slope_ci_mb'][1]):+.3g}])"
-               if series.get("slope_ci_mb") and None not in series["slope_ci_mb"] else ""))
+            f"RSS series: verdict {series.verdict}, slope {_rss_slope(series):+.3g} MB/iteration"
+            + (f" (95% CI [{_f(ci[0]):+.3g}, {_f(ci[1]):+.3g}])" if ci and None not in ci else ""))
 
     outside = None
     if rss_growing:
@@ -219,36 +251,45 @@ def run_verdict(series: dict | None, captures: list) -> dict:
             outside = max(rss_slope - site_growth_mb, 0.0)
             evidence.append(_outside_sentence(series, rss_slope, site_growth_mb, outside))
         elif captures and rss_slope > 0:
-            cats = sorted({d["category"] for d in leaking_sites})
+            cats = sorted({d.category for d in leaking_sites})
             evidence.append(
                 f"the leaking sites ({', '.join(cats)}) add {site_growth_mb:.3g} MB/iteration, "
                 f"{min(site_growth_mb / rss_slope, 9.99):.0%} of the RSS slope {rss_slope:+.3g} MB/iteration: "
                 f"the growth is theirs")
 
-    timeline = any(summ.get("has_timeline") for summ in summaries)
-    unknown = sum(int(summ["verdicts"].get("unknown") or 0) for summ in summaries)
+    short = [summ for summ in summaries if too_short(summ)]
+    timeline = any(summ.has_timeline for summ in summaries if summ not in short)
+    unknown = sum(int(summ.verdicts.get("unknown") or 0) for summ in summaries)
     cap_basis = SITE_TIMELINE if timeline else CAPTURE_RECORDS
     named = None
     if leaking_sites:
         verdict, basis = "leak", cap_basis
         basis_sentence = (f"{basis}: {len(leaking_sites)} site(s) whose live bytes keep growing ("
-                          + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}"
-                                      if d["slope_bytes_per_iter"] else _name(d) for d in leaking_sites[:MAX_NAMED])
+                          + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}"
+                                      if d.slope_bytes_per_iter else _name(d) for d in leaking_sites[:MAX_NAMED])
                           + "): a leak, whatever RSS does")
     elif collected:
-        verdict, basis = "plateau", series.get("evidence_basis") or "collection probe"
-        grew = sum(d["slope_bytes_per_iter"] for d in collected) / MB
+        # the heap floor (probe included) decided it, whatever the RSS shape alone says
+        floor = series.heap_floor
+        verdict, basis = "plateau", (floor.basis if floor is not None and floor.basis else "collection probe")
+        grew = sum(d.slope_bytes_per_iter for d in collected) / MB
         basis_sentence = (
             f"{basis}: over the iteration boundaries the capture sees {len(collected)} site(s) grow ("
-            + ", ".join(f"{_name(d)} {fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" for d in collected[:MAX_NAMED])
+            + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}" for d in collected[:MAX_NAMED])
             + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
             f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
-            f"garbage awaiting Python's cyclic collector, not a leak ({series.get('basis_sentence')})")
+            f"garbage awaiting Python's cyclic collector, not a leak ({floor.sentence if floor is not None else series.basis_sentence})")
+    elif short and len(short) == len(summaries) and series is None:
+        # a capture cut inside the first iterations (or a one-iteration run) shows no growth because
+        # it had no time to: that is not a plateau
+        verdict = "inconclusive"
+        basis = SITE_TIMELINE if any(s.has_timeline for s in short) else CAPTURE_RECORDS
+        basis_sentence = f"{basis}: {_short_text(short)}"
     elif summaries and (timeline or series is None or unknown):
         # a capture without a timeline (memcheck's records at exit) cannot see growth during the run:
         # its "nothing leaks at exit" outweighs the series only where there is no series
         basis = cap_basis
-        sv = (series or {}).get("verdict")
+        sv = series.verdict if series is not None else None
         if unknown:
             # a site whose growth the capture cannot judge (no iteration count) leaves the run undecided
             verdict = "inconclusive"
@@ -259,72 +300,77 @@ def run_verdict(series: dict | None, captures: list) -> dict:
             verdict = "plateau"
             basis_sentence = f"{basis}: no allocation site's live bytes keep growing"
             if series:
-                basis_sentence += f"; the series agrees ({series.get('evidence_basis') or 'rss shape'}: " \
-                                  f"{series.get('basis_sentence') or sv})"
+                basis_sentence += f"; the series agrees ({series.evidence_basis or 'rss shape'}: " \
+                                  f"{series.basis_sentence or sv})"
         else:
             named = name_growth(series)
-            verdict = named["verdict"]
+            verdict = named.verdict
             basis_sentence = (f"{basis}: no allocation site's live bytes keep growing, so the RSS series' "
-                              f"{sv} ({_rss_slope(series):+.3g} MB/iteration) is not a leak: {named['sentence']}")
-    elif series:
-        verdict = series.get("verdict") or "inconclusive"
-        basis = series.get("evidence_basis") or "rss shape"
-        basis_sentence = series.get("basis_sentence") or f"series verdict {verdict}"
+                              f"{sv} ({_rss_slope(series):+.3g} MB/iteration) is not a leak: {named.sentence}")
+    elif series is not None:
+        verdict = series.verdict or "inconclusive"
+        basis = series.evidence_basis or "rss shape"
+        basis_sentence = series.basis_sentence or f"series verdict {verdict}"
     else:
         verdict, basis, basis_sentence = "inconclusive", None, "nothing to judge"
     evidence.insert(0, basis_sentence)
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
+    if short and not leaking_sites and not collected:
+        if verdict == "inconclusive" and series is None:
+            explained = f"Inconclusive: {_short_text(short)}."
+        else:
+            evidence.append(_short_text(short))
     if collected:
         explained = (f"No leak: the {len(collected)} site(s) that grew over the iteration boundaries "
                      f"({', '.join(_name(d) for d in collected[:MAX_NAMED])}) held garbage that the collection "
                      f"probe's gc.collect() freed ({freed_mb:.2f} MB of heap in use).")
     if named:
         explained = (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
-                     f"site: {named['sentence']}." if outside else f"No allocation site leaks: {named['sentence']}.")
-    gc_info = (series or {}).get("gc") or {}
-    if leaking_sites and gc_info and not gc_info.get("full_collections"):
-        evidence.append(gc_info["caveat"])
-        explained += " Caveat: " + gc_info["caveat"] + "."
-    return {
-        "verdict": verdict,
-        "evidence_basis": basis,
-        "basis_sentence": basis_sentence,
-        "growth_named": named,
-        "collected_by_probe": collected,
-        "evidence": evidence,
-        "peak_by_category": peak_by_category,
-        "growth_by_category": growth_by_category,
-        "growth_unit": f"bytes per {primary['unit']}" if primary else "bytes per iteration",
-        "leaking_sites": leaking_sites,
-        "minor_growth_sites": minor_sites,
-        "site_growth_mb_per_iter": site_growth_mb,
-        "growth_outside_sites_mb_per_iter": outside,
-        "explained": explained,
-        "captures": summaries,
-    }
+                     f"site: {named.sentence}." if outside else f"No allocation site leaks: {named.sentence}.")
+    gc_info = series.gc if series is not None else None
+    if leaking_sites and gc_info is not None and not gc_info.full_collections:
+        evidence.append(gc_info.caveat)
+        explained += " Caveat: " + gc_info.caveat + "."
+    return RunVerdict(
+        verdict=verdict,
+        evidence_basis=basis,
+        basis_sentence=basis_sentence,
+        growth_named=named,
+        collected_by_probe=tuple(collected),
+        evidence=tuple(evidence),
+        peak_by_category=peak_by_category,
+        growth_by_category=growth_by_category,
+        growth_unit=f"bytes per {primary.unit}" if primary else "bytes per iteration",
+        leaking_sites=tuple(leaking_sites),
+        minor_growth_sites=tuple(minor_sites),
+        site_growth_mb_per_iter=site_growth_mb,
+        growth_outside_sites_mb_per_iter=outside,
+        explained=explained,
+        captures=tuple(summaries),
+    )
 
 
-def probe_collected(series: dict | None, leaking: list[dict]) -> tuple[list[dict], float]:
+def probe_collected(series: SeriesAnalysis | None, leaking: list[SiteBrief]) -> tuple[list[SiteBrief], float]:
     """The leaking sites whose growth the collection probe gave back: a capture cut at iteration
     boundaries sees garbage awaiting Python's collector grow like a leak (a run shorter than the
     collector's period); the probe's full gc.collect() after the loop is the reclaim the run lacked.
     All of them when the series' heap floor, probe included, says plateau and what they grew since
     the last floor is what the probe freed (0.5 to 1.5 times the heap in use it gave back: a small
     leak beside a large free is not excused); else none. Returns (sites, MB freed)."""
-    floor = (series or {}).get("heap_floor") or {}
-    probe = (series or {}).get("probe") or {}
-    if (floor.get("verdict") != "plateau" or probe.get("heap_after_gc_mb") is None
-            or probe.get("heap_last_mb") is None):
+    floor = series.heap_floor if series is not None else None
+    probe = series.probe if series is not None else None
+    if (floor is None or probe is None or floor.verdict != "plateau" or probe.heap_after_gc_mb is None
+            or probe.heap_last_mb is None):
         return [], 0.0
-    sites = [d for d in leaking if d.get("unit") == "iteration" and d.get("slope_bytes_per_iter")]
+    sites = [d for d in leaking if d.unit == TimelineUnit.ITERATION and d.slope_bytes_per_iter]
     if not sites or len(sites) != len(leaking):
         return [], 0.0
-    freed = float(probe["heap_last_mb"]) - float(probe["heap_after_gc_mb"])
-    reclaims = [f["iteration"] for f in floor.get("floors") or [] if f.get("source") == "reclaim"]
-    first = (series.get("iterations") or {}).get("first") or 1
+    freed = float(probe.heap_last_mb) - float(probe.heap_after_gc_mb)
+    reclaims = [f.iteration for f in floor.floors if f.source == "reclaim"]
+    first = series.iterations.first or 1
     since = reclaims[-1] if reclaims else first
-    span = max(int(probe["after_iteration"]) - int(since), 1)
-    grew = sum(d["slope_bytes_per_iter"] for d in sites) / MB * span
+    span = max(int(probe.after_iteration) - int(since), 1)
+    grew = sum(d.slope_bytes_per_iter for d in sites) / MB * span
     if freed <= 0 or not (0.5 * freed <= grew <= 1.5 * freed):
         return [], freed
     return sites, freed
@@ -343,73 +389,71 @@ _PARTS = {
 }
 
 
-def name_growth(series: dict) -> dict:
-    """{verdict, part, sentence}: the growth no site holds, named from the series' decomposition,
+def name_growth(series: SeriesAnalysis) -> GrowthNamed:
+    """The growth no site holds, named from the series' decomposition,
     collection probe and GC counters; never a leak (no site grows)."""
     settle = ("a longer run (past several collections), `memprof run --collect-garbage`, or a run that records "
               "the collection probe would settle it")
-    probe = series.get("probe") or {}
-    floor = series.get("heap_floor") or {}
-    dg = series.get("decomposition_growth") or {}
-    part = dg.get("largest")
-    if floor.get("verdict") == "plateau":
-        return {"verdict": "plateau", "part": part,
-                "sentence": f"the heap returns to its floor ({floor.get('sentence')})"}
+    probe, floor, dg = series.probe, series.heap_floor, series.decomposition_growth
+    part = dg.largest if dg is not None else None
+    if floor is not None and floor.verdict == "plateau":
+        return GrowthNamed(verdict="plateau", part=part,
+                           sentence=f"the heap returns to its floor ({floor.sentence})")
     if not part:
-        return {"verdict": "inconclusive", "part": None,
-                "sentence": ("the records carry no RSS decomposition (heap in use, allocator retention, file pages) "
-                             "to say what grew; " + settle)}
+        return GrowthNamed(verdict="inconclusive", part=None,
+                           sentence=("the records carry no RSS decomposition (heap in use, allocator retention, "
+                                     "file pages) to say what grew; " + settle))
     text, v = _PARTS.get(part, _PARTS["unexplained_mb"])
-    gc_info = series.get("gc") or {}
+    gc_info = series.gc
     if part == "heap_in_use_mb":
-        if probe.get("heap_after_gc_mb") is not None:
+        if probe is not None and probe.heap_after_gc_mb is not None:
             v = "inconclusive"
             text = ("heap in use that survived the collection probe's full gc.collect(), yet no site holds it "
                     "live (the capture and mallinfo2 disagree)")
-        elif gc_info and not gc_info.get("full_collections"):
+        elif gc_info is not None and not gc_info.full_collections:
             v = "inconclusive"
             text += "; no full collection ran, so that is what it most likely is"
         else:
             v = "inconclusive"
-    sentence = f"the growth is {text}" + (f" ({dg['sentence']})" if dg.get("sentence") else "")
+    sentence = f"the growth is {text}" + (f" ({dg.sentence})" if dg is not None and dg.sentence else "")
     if v != "plateau":
         sentence += "; " + settle
-    return {"verdict": v, "part": part, "sentence": sentence}
+    return GrowthNamed(verdict=v, part=part, sentence=sentence)
 
 
-def _capture_sentence(summ: dict) -> str:
-    counts = summ["verdicts"]
+def _capture_sentence(summ: CaptureSummary) -> str:
+    counts = summ.verdicts
     total = sum(counts.values())
     parts = ", ".join(f"{counts[v]} {v}" for v in sorted(counts, key=lambda v: -SEVERITY.get(v, 0)))
-    head = f"{summ['format']}: {total} sites ({parts})" if total else f"{summ['format']}: no allocation sites"
-    lk = summ["leaking_sites"]
+    head = f"{summ.format}: {total} sites ({parts})" if total else f"{summ.format}: no allocation sites"
+    lk = summ.leaking_sites
     if not lk:
         return head + "; no site's live bytes keep growing."
     named = "; ".join(
-        f"{_name(d)} [{d['category']}] "
-        + (f"{fmt_bytes(d['slope_bytes_per_iter'])}/{d['unit']}" if d["slope_bytes_per_iter"] else
-           f"{fmt_bytes(d['live_bytes_end'])} {d['leak_kind'] or 'live'} at exit")
+        f"{_name(d)} [{d.category}] "
+        + (f"{fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}" if d.slope_bytes_per_iter else
+           f"{fmt_bytes(d.live_bytes_end)} {d.leak_kind or 'live'} at exit")
         for d in lk[:MAX_NAMED])
     more = f" and {len(lk) - MAX_NAMED} more" if len(lk) > MAX_NAMED else ""
     return f"{head}; leaking: {named}{more}."
 
 
-def _peak_sentence(summ: dict) -> str:
-    peak = summ["peak_total_bytes"]
-    cats = [(c, b) for c, b in summ["peak_by_category"].items() if b]
+def _peak_sentence(summ: CaptureSummary) -> str:
+    peak = summ.peak_total_bytes
+    cats = [(c, b) for c, b in summ.peak_by_category.items() if b]
     parts = ", ".join(f"{c} {fmt_bytes(b)} ({_pct(b, peak)})" for c, b in cats[:6])
-    tops = [d for d in summ["top_sites"] if d.get("peak_bytes")][:3]
-    top = "; largest sites: " + ", ".join(f"{_name(d)} {fmt_bytes(d['peak_bytes'])} [{d['verdict']}]" for d in tops) \
+    tops = [d for d in summ.top_sites if d.peak_bytes][:3]
+    top = "; largest sites: " + ", ".join(f"{_name(d)} {fmt_bytes(d.peak_bytes)} [{d.verdict}]" for d in tops) \
         if tops else ""
-    return f"{summ['format']} heap peak {fmt_bytes(peak)}: {parts}{top}."
+    return f"{summ.format} heap peak {fmt_bytes(peak)}: {parts}{top}."
 
 
-def _outside_sentence(series: dict, rss_slope: float, site_mb: float, outside: float) -> str:
-    dg = series.get("decomposition_growth") or None
+def _outside_sentence(series: SeriesAnalysis, rss_slope: float, site_mb: float, outside: float) -> str:
+    dg = series.decomposition_growth
     s = (f"RSS grows {rss_slope:+.3g} MB/iteration but the live allocation sites grow only "
          f"{site_mb:.3g} MB/iteration: {outside:.3g} MB/iteration sits OUTSIDE any live site")
-    if dg and dg.get("sentence"):
-        return f"{s}; {dg['sentence']}"
+    if dg is not None and dg.sentence:
+        return f"{s}; {dg.sentence}"
     return (s + " (allocator retention of freed memory, file-backed pages, memory not seen by the heap "
             "profiler such as mmap, or objects waiting for Python's cyclic GC; record the RSS "
             "decomposition to tell which).")
@@ -418,7 +462,7 @@ def _outside_sentence(series: dict, rss_slope: float, site_mb: float, outside: f
 def _explained(verdict: str, series, leaking: list, summaries: list, site_mb: float, outside) -> str:
     if leaking:
         names = ", ".join(_name(d) for d in leaking[:MAX_NAMED])
-        cats = sorted({d["category"] for d in leaking})
+        cats = sorted({d.category for d in leaking})
         rate = f" adding {site_mb:.3g} MB/iteration" if site_mb else ""
         tail = ""
         if outside:
@@ -429,12 +473,12 @@ def _explained(verdict: str, series, leaking: list, summaries: list, site_mb: fl
         return (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
                 f"site (allocator retention, file-backed pages, or objects awaiting Python's GC).")
     if summaries:
-        primary = next((s for s in summaries if s["peak_total_bytes"]), summaries[0])
-        cats = list(primary["peak_by_category"].items())
+        primary = next((s for s in summaries if s.peak_total_bytes), summaries[0])
+        cats = list(primary.peak_by_category.items())
         top = ", ".join(f"{c} {fmt_bytes(b)}" for c, b in cats[:3] if b)
-        pools = sum(s["verdicts"].get("pool", 0) for s in summaries)
+        pools = sum(s.verdicts.get("pool", 0) for s in summaries)
         return (f"No site keeps growing ({pools} pool site(s) plateau); the peak is held by {top}."
                 if top else "No site keeps growing.")
-    if series:
+    if series is not None:
         return f"Series verdict {verdict}; no capture to name sites."
     return "Nothing to judge."

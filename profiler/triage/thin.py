@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from profiler.results.sites import SiteBrief, ThinGroup, TimelineUnit
 from profiler.triage.growth import LEAK, MIN_JUDGED, STARTUP_MOST, TRANSIENT, UNKNOWN, fmt_bytes, theil_sen
 
 # a group must carry at least this share of the live heap's growth rate over the same window
@@ -148,31 +149,33 @@ def evidence(group: dict) -> str:
             f"({fmt_bytes(group['heap_bytes_per_iter'])}/{u}): a leak spread thin")
 
 
-def findings(capture) -> list[dict]:
+def findings(capture) -> list[SiteBrief]:
     """The material thin-growth groups of a triaged capture as leaking-site briefs (one per group),
     the shape runverdict and the gate list leaking sites in."""
     groups = ((capture.meta or {}).get("triage") or {}).get("thin_growth") or []
     out = []
     for g in groups:
-        if not g.get("material"):
+        if not g["material"]:
             continue
-        out.append({
-            "site": label(g),
-            "function": label(g),
-            "caller": g.get("caller"),
-            "module": g.get("module"),
-            "category": g.get("category"),
-            "verdict": LEAK,
-            "slope_bytes_per_iter": float(g["slope_bytes_per_iter"]),
-            "live_bytes_end": int(g["live_bytes_end"]),
-            "peak_bytes": None,
-            "leak_kind": None,
-            "evidence": evidence(g),
-            "backend": capture.format,
-            "unit": g["unit"],
-            "group": {k: g[k] for k in ("kind", "sites", "caller_frame", "common_stack", "share_of_heap_growth",
-                                        "heap_bytes_per_iter", "max_site_bytes_per_iter")},
-        })
+        out.append(SiteBrief(
+            site=label(g),
+            function=label(g),
+            caller=g["caller"],
+            module=g["module"],
+            category=g["category"],
+            verdict=LEAK,
+            slope_bytes_per_iter=float(g["slope_bytes_per_iter"]),
+            live_bytes_end=int(g["live_bytes_end"]),
+            peak_bytes=None,
+            leak_kind=None,
+            evidence=evidence(g),
+            backend=capture.format,
+            unit=TimelineUnit(g["unit"]),
+            group=ThinGroup(kind=g["kind"], sites=g["sites"], caller_frame=g["caller_frame"],
+                            common_stack=tuple(g["common_stack"]), share_of_heap_growth=g["share_of_heap_growth"],
+                            heap_bytes_per_iter=g["heap_bytes_per_iter"],
+                            max_site_bytes_per_iter=g["max_site_bytes_per_iter"]),
+        ))
     return out
 
 

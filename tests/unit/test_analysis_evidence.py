@@ -199,13 +199,13 @@ def test_no_growing_site_outweighs_garbage_on_the_rss_line(no_growing_site):
     the growth is named (heap in use no site holds: garbage awaiting the collector)."""
     series = _first("demo_twins_reload_50.jsonl", 20)
     assert series.verdict == "leak" and series.evidence_basis == RSS
-    v = run_verdict(series.to_json(), [no_growing_site])
-    assert v["verdict"] == "inconclusive"
-    assert v["evidence_basis"] == "site timeline"
-    assert v["growth_named"]["part"] == "heap_in_use_mb"
-    assert "objects awaiting Python's cyclic garbage collector" in v["basis_sentence"]
-    assert "would settle it" in v["basis_sentence"] and v["evidence"][0] == v["basis_sentence"]
-    assert v["explained"].startswith("No allocation site leaks, yet RSS grows")
+    v = run_verdict(series, [no_growing_site])
+    assert v.verdict == "inconclusive"
+    assert v.evidence_basis == "site timeline"
+    assert v.growth_named.part == "heap_in_use_mb"
+    assert "objects awaiting Python's cyclic garbage collector" in v.basis_sentence
+    assert "would settle it" in v.basis_sentence and v.evidence[0] == v.basis_sentence
+    assert v.explained.startswith("No allocation site leaks, yet RSS grows")
 
 
 def test_no_growing_site_and_allocator_retention_is_a_plateau(no_growing_site):
@@ -219,36 +219,36 @@ def test_no_growing_site_and_allocator_retention_is_a_plateau(no_growing_site):
                        "heap_in_use": np.full(n, 50 * MB), "heap_free_retained": (free * MB).astype(np.int64)})
     series = analyze_series(df)
     assert series.verdict == "leak"
-    v = run_verdict(series.to_json(), [no_growing_site])
-    assert v["verdict"] == "plateau" and v["evidence_basis"] == "site timeline"
-    assert v["growth_named"]["part"] == "heap_free_retained_mb"
-    assert "allocator retention" in v["basis_sentence"]
+    v = run_verdict(series, [no_growing_site])
+    assert v.verdict == "plateau" and v.evidence_basis == "site timeline"
+    assert v.growth_named.part == "heap_free_retained_mb"
+    assert "allocator retention" in v.basis_sentence
 
 
 def test_no_growing_site_with_the_probe_is_a_plateau(no_growing_site):
     series = analyse("loop_it20.jsonl")
-    v = run_verdict(series.to_json(), [no_growing_site])
-    assert v["verdict"] == "plateau" and v["evidence_basis"] == "site timeline"
-    assert "collection probe" in v["basis_sentence"]
+    v = run_verdict(series, [no_growing_site])
+    assert v.verdict == "plateau" and v.evidence_basis == "site timeline"
+    assert "collection probe" in v.basis_sentence
 
 
 def test_growing_sites_outrank_a_plateau_series(rules):
     raw = load_capture(DATA / "heaptrack" / "planted.zst",
                        boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
-    v = run_verdict(analyse("sawtooth_cold_first_tooth.jsonl").to_json(), [triage_capture(raw, rules)])
-    assert v["verdict"] == "leak" and v["evidence_basis"] == "site timeline"
-    assert v["basis_sentence"].startswith("site timeline: 2 site(s) whose live bytes keep growing (leak_lost")
+    v = run_verdict(analyse("sawtooth_cold_first_tooth.jsonl"), [triage_capture(raw, rules)])
+    assert v.verdict == "leak" and v.evidence_basis == "site timeline"
+    assert v.basis_sentence.startswith("site timeline: 2 site(s) whose live bytes keep growing (leak_lost")
 
 
 def test_memcheck_records_are_named_as_such(rules):
     t = triage_capture(load_capture(DATA / "memcheck" / "planted_all.xml"), rules, iterations=5)
     v = run_verdict(None, [t])
-    assert v["verdict"] == "leak" and v["evidence_basis"] == "capture leak records"
+    assert v.verdict == "leak" and v.evidence_basis == "capture leak records"
 
 
 def test_a_series_alone_keeps_its_basis():
-    v = run_verdict(analyse("loop_it20.jsonl").to_json(), [])
-    assert v["verdict"] == "plateau" and v["evidence_basis"] == PROBE
+    v = run_verdict(analyse("loop_it20.jsonl"), [])
+    assert v.verdict == "plateau" and v.evidence_basis == PROBE
 
 
 def test_a_climb_outside_the_heap_under_a_steady_heap_floor_is_not_a_plateau():
@@ -282,11 +282,11 @@ def test_memray_default_run_garbage_growing_over_the_boundaries_is_collected_by_
     the probe's gc.collect() freed 34.79 MB of heap in use, back under its floor: plateau."""
     series = analyse("loop_memray20.jsonl")
     assert series.verdict == "plateau" and series.evidence_basis == PROBE
-    v = run_verdict(series.to_json(), [_capture_growing(rules, 1823232)])
-    assert v["verdict"] == "plateau" and v["evidence_basis"] == PROBE
-    assert [d["function"] for d in v["collected_by_probe"]] == ["leak_lost"] and v["leaking_sites"] == []
-    assert "gave back 34.79 MB of heap in use" in v["basis_sentence"]
-    assert v["explained"].startswith("No leak: the 1 site(s) that grew over the iteration boundaries")
+    v = run_verdict(series, [_capture_growing(rules, 1823232)])
+    assert v.verdict == "plateau" and v.evidence_basis == PROBE
+    assert [d.function for d in v.collected_by_probe] == ["leak_lost"] and v.leaking_sites == ()
+    assert "gave back 34.79 MB of heap in use" in v.basis_sentence
+    assert v.explained.startswith("No leak: the 1 site(s) that grew over the iteration boundaries")
 
 
 def test_a_small_leak_beside_the_garbage_the_probe_freed_is_not_excused(rules):
@@ -294,8 +294,8 @@ def test_a_small_leak_beside_the_garbage_the_probe_freed_is_not_excused(rules):
     a sliver of what the probe freed, so the probe does not explain them: leak."""
     raw = load_capture(DATA / "heaptrack" / "planted.zst",
                        boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
-    v = run_verdict(analyse("loop_memray20.jsonl").to_json(), [triage_capture(raw, rules)])
-    assert v["verdict"] == "leak" and v["collected_by_probe"] == []
+    v = run_verdict(analyse("loop_memray20.jsonl"), [triage_capture(raw, rules)])
+    assert v.verdict == "leak" and v.collected_by_probe == ()
 
 
 def test_heap_in_use_all_zero_under_valgrind_is_no_heap_evidence():
@@ -315,5 +315,5 @@ def test_a_capture_without_a_timeline_does_not_outweigh_a_leaking_series(rules):
     t.sites = t.sites[~t.sites["verdict"].isin(["leak", "unknown"])].reset_index(drop=True)
     series = analyse("slow_leak.csv")
     assert series.verdict == "leak"
-    v = run_verdict(series.to_json(), [t])
-    assert v["verdict"] == "leak" and v["evidence_basis"] == series.evidence_basis
+    v = run_verdict(series, [t])
+    assert v.verdict == "leak" and v.evidence_basis == series.evidence_basis

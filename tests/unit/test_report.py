@@ -9,6 +9,7 @@ import pytest
 
 from profiler.analysis import analyze_series, load_series, result_from_series
 from profiler.report import console, render
+from profiler.results.analysis import AnalysisResult
 from profiler.results.series import SeriesAnalysis
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "series"
@@ -22,15 +23,17 @@ def _site(i, live, name=None):
             "category": "unknown", "verdict": "transient", "slope_bytes_per_iter": 0.0, "stack": [f"f{i}"]}
 
 
-def _result(name="seed_like.jsonl"):
+def _result(name="seed_like.jsonl", nan_slope=False):
     series = analyze_series(load_series(DATA / name))
     meta = {"command": ["memprof", "run", "--iterations", "50"], "versions": {"memprof": "0.1.0", "python": "3.11"},
             "machine": {"arch": "x86_64", "cores": 2, "cpu_flags": ["avx2", "fma"]}, "exit_status": "ok"}
     res = result_from_series(series, {"kind": "series", "path": str(DATA / name)}, meta)
     sites = [_site(1, 5000, EVIL)] + [_site(i, 1000 * i) for i in range(2, 8)]
+    if nan_slope:
+        sites[0]["slope_bytes_per_iter"] = float("nan")   # as another layer might leave it
     res["captures"] = [{"format": "heaptrack", "path": "capture/heaptrack.x.zst", "n_sites": 7,
                         "totals": {"calls": 1234, "peak_heap_bytes": 3 << 20, "leaked_bytes": 4096}, "sites": sites}]
-    return res
+    return AnalysisResult.from_json(res)
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -65,8 +68,8 @@ def test_markdown_has_verdict_phases_and_blocks(rendered):
     md = (out / "report.md").read_text()
     assert "**VERDICT: PLATEAU" in md
     assert "| Phase | Iterations | n | Mean | Behaviour |" in md
-    warm = next(p for p in res["series"]["phases"] if p["name"] == "warmup")
-    assert f"| Warmup | 1-{warm['last']} | {warm['last']} |" in md
+    warm = next(p for p in res.series.phases if p.name == "warmup")
+    assert f"| Warmup | 1-{warm.last} | {warm.last} |" in md
     assert "| 1 | 1-10 | 2,980 MB | 738 MB | 4,219 MB |  |" in md
     assert "| 5 | 41-50 | 3,894 MB |" in md and "| -37 MB |" in md
     for heading in ("## Executive summary", "## Phases", "## Memory by 10-iteration blocks", "## Stable phase statistics",
@@ -84,7 +87,9 @@ def test_markdown_has_verdict_phases_and_blocks(rendered):
 
 def test_json_is_the_result(rendered):
     res, out, _ = rendered
-    assert json.loads((out / "report.json").read_text()) == {"schema": "memprof.analysis/1", **json.loads(json.dumps(res))}
+    saved = json.loads((out / "report.json").read_text())
+    assert saved == json.loads(json.dumps(res.to_json())) and saved["schema"] == "memprof.analysis/1"
+    assert AnalysisResult.from_json(saved) == res
 
 
 def test_html_is_self_contained_and_escapes_site_names(rendered):
@@ -105,8 +110,9 @@ def test_html_escapes_model_names_and_meta(tmp_path):
     rows = ["iteration,model,rss"] + [f"{i},{'<img src=x onerror=alert(2)>' if i % 2 else 'b&b'},{100 << 20}"
                                       for i in range(1, 21)]
     csv.write_text("\n".join(rows) + "\n")
-    res = result_from_series(analyze_series(load_series(csv)), {"kind": "series", "path": "<b>p</b>"},
-                             {"command": ["memprof", "<i>x</i>"]})
+    res = AnalysisResult.from_json(result_from_series(analyze_series(load_series(csv)),
+                                                      {"kind": "series", "path": "<b>p</b>"},
+                                                      {"command": ["memprof", "<i>x</i>"]}))
     render(res, tmp_path / "out")
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
@@ -127,7 +133,7 @@ def test_captures_only_result_renders_without_plots(tmp_path):
     res = result_from_series(None, {"kind": "capture", "path": "massif.out.1"}, {})
     res["captures"] = [{"format": "massif", "path": "massif.out.1", "totals": {"peak_heap_bytes": 1 << 20},
                         "sites": [_site(1, 10)]}]
-    written = render(res, tmp_path)
+    written = render(AnalysisResult.from_json(res), tmp_path)
     assert {p.name for p in written} == {"report.md", "report.json", "report.html"}
     md = (tmp_path / "report.md").read_text()
     assert "VERDICT: INCONCLUSIVE" in md and "| peak_heap_bytes | 1.0 MiB |" in md
@@ -149,8 +155,8 @@ def test_console_summary(rendered):
 
 
 def test_report_json_is_strict_even_with_nan_from_other_layers(tmp_path):
-    res = _result()
-    res["captures"][0]["sites"][0]["slope_bytes_per_iter"] = float("nan")
+    res = _result(nan_slope=True)
+    assert res.captures[0].sites[0].slope_bytes_per_iter != res.captures[0].sites[0].slope_bytes_per_iter
     render(res, tmp_path)
     text = (tmp_path / "report.json").read_text()
     assert "NaN" not in text
@@ -166,7 +172,7 @@ def test_sawtooth_report_marks_the_gc_reclaim_and_budgets_the_peak(tmp_path):
     written = render(res, tmp_path)
     assert {p.name for p in written} == {"report.md", "report.json", "report.html", "memory.png", "decomposition.png"}
     assert _png_size(tmp_path / "plots/memory.png") == (1000, 500)
-    assert plots.reclaim_marks(SeriesAnalysis.from_json(res["series"])) == [(31, "gc")]
+    assert plots.reclaim_marks(res.series) == [(31, "gc")]
     md = (tmp_path / "report.md").read_text()
     assert "**VERDICT: PLATEAU: memory grows and is reclaimed (a sawtooth)" in md
     assert "| Plateau | 1-50 | 50 | 117 MB | sawtooth 83 → 147 MB, 1 reclaim at 31 (gc), a tooth lasts ~30 iterations |" in md
@@ -236,14 +242,13 @@ def test_a_served_run_is_worded_per_request(tmp_path):
     assert re.search(r"\| OLS slope \| [+-][0-9.]+ MB/request, 95% CI", md)
     assert "1000 requests after the last one" in md and "more requests" in md
     assert not re.search(r"(?i)iteration|MB/iter\b|unload", md), re.findall(r"(?i).{60}(?:iteration|unload).{20}", md)
-    assert res["series"]["recommendation"]["basis"] == "loaded peak"       # the JSON values stay what they were
+    assert res.series.recommendation.basis == "loaded peak"       # the JSON values stay what they were
 
 
 def test_a_watch_is_worded_in_samples_per_hour(tmp_path):
     """A real `memprof watch` (watch_growing_60.jsonl): samples, slopes per hour, hours to the alert."""
     s = analyze_series(load_series(DATA / "watch_growing_60.jsonl"))
-    res = result_from_series(s, {"kind": "series", "path": "watch"}, {})
-    render(res, tmp_path)
+    render(AnalysisResult.from_json(result_from_series(s, {"kind": "series", "path": "watch"}, {})), tmp_path)
     md = _series_sections((tmp_path / "report.md").read_text())
     assert "60 samples (1-60)" in md and "## Memory by 10-sample blocks" in md
     ols = s.slope_mb_per_iter * 3600 / s.time_based.seconds_per_sample

@@ -26,7 +26,7 @@ def _spans(blocks):
 
 
 def test_site_section_is_blocks_rendered_both_ways():
-    result = pipeline.public(pipeline.analyze(DATA / "massif" / "templated.massif.out", save=False))
+    result = pipeline.analyze(DATA / "massif" / "templated.massif.out", save=False)
     blocks = triage_section.blocks(result)
     assert blocks[0] == ("h", 2, "Allocation sites")
     names = set(_spans(blocks))

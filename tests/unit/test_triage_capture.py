@@ -196,8 +196,8 @@ def test_memray_verdicts(rules, name, prefix):
     assert int(t.sites["peak_bytes"].sum()) == raw.totals["peak_memory_bytes"] == 908734
     assert int(t.sites["live_bytes_end"].sum()) == raw.totals["leaked_bytes"] == 777630
     v = run_verdict(None, [t])
-    assert v["verdict"] == "leak"
-    assert [d["site"] for d in v["leaking_sites"]] == [memray_site(t, "leak_lost")["site"],
+    assert v.verdict == "leak"
+    assert [d.site for d in v.leaking_sites] == [memray_site(t, "leak_lost")["site"],
                                                       memray_site(t, "leak_reachable")["site"]]
     # the interpreter's own allocations (imports, code objects, dicts) are python and never leak
     py = t.sites[t.sites["category"] == "python"]
@@ -223,21 +223,21 @@ def test_memray_native_merges_the_interpreter_by_function(rules):
 def test_run_verdict_names_the_leaks(request, fixture):
     _, t = request.getfixturevalue(fixture)
     v = run_verdict(None, [t])
-    assert v["verdict"] == "leak"
-    names = [d["function"] for d in v["leaking_sites"]]
+    assert v.verdict == "leak"
+    names = [d.function for d in v.leaking_sites]
     assert names == ["leak_lost", "leak_reachable"]
-    assert [d["slope_bytes_per_iter"] for d in v["leaking_sites"]] == [32 * KiB, 16 * KiB]
-    assert "leak_lost" in v["explained"] and "leak_reachable" in v["explained"]
-    assert v["growth_by_category"]["unknown"] == 48 * KiB
-    json.dumps(v)   # JSON-able: goes into analysis.json
+    assert [d.slope_bytes_per_iter for d in v.leaking_sites] == [32 * KiB, 16 * KiB]
+    assert "leak_lost" in v.explained and "leak_reachable" in v.explained
+    assert v.growth_by_category["unknown"] == 48 * KiB
+    assert type(v).from_json(json.loads(json.dumps(v.to_json()))) == v   # goes into analysis.json and back
 
 
 def test_run_verdict_peak_by_category(heaptrack, massif):
     v = run_verdict(None, [heaptrack[1]])
-    assert v["peak_by_category"] == {"unknown": 1158144 - 72704, "libc": 72704}
-    assert "heaptrack heap peak 1.1 MiB: unknown" in " ".join(v["evidence"])
+    assert v.peak_by_category == {"unknown": 1158144 - 72704, "libc": 72704}
+    assert "heaptrack heap peak 1.1 MiB: unknown" in " ".join(v.evidence)
     v = run_verdict(None, [massif[1]])
-    assert sum(v["peak_by_category"].values()) == 1085440
+    assert sum(v.peak_by_category.values()) == 1085440
 
 
 def test_run_verdict_joins_a_growing_series(heaptrack):
@@ -245,13 +245,13 @@ def test_run_verdict_joins_a_growing_series(heaptrack):
 
     series = analysis.analyze_series(analysis.load_series(DATA / "series" / "slow_leak.csv"))
     assert series.verdict == "leak"
-    v = run_verdict(series.to_json(), [heaptrack[1]])
-    assert v["verdict"] == "leak"
-    outside = v["growth_outside_sites_mb_per_iter"]
+    v = run_verdict(series, [heaptrack[1]])
+    assert v.verdict == "leak"
+    outside = v.growth_outside_sites_mb_per_iter
     # the planted leaks add 48 KiB/iteration; the series grows by far more: the rest is outside any site
     assert outside == pytest.approx(series.slope_mb_per_iter - 48 / 1024, rel=1e-3) or \
         outside == pytest.approx(series.late_phase.theil_sen_mb_per_iter - 48 / 1024, rel=1e-3)
-    assert any("OUTSIDE any live site" in e for e in v["evidence"])
+    assert any("OUTSIDE any live site" in e for e in v.evidence)
 
 
 def test_run_verdict_plateau_series_without_leaking_sites(rules):
@@ -264,23 +264,29 @@ def test_run_verdict_plateau_series_without_leaking_sites(rules):
                        boundaries=boundaries(DATA / "heaptrack" / "planted.iterations.jsonl"))
     t = triage_capture(raw, rules)
     t.sites = t.sites[~t.sites["function"].isin(["leak_lost", "leak_reachable"])].reset_index(drop=True)
-    v = run_verdict(series.to_json(), [t])
-    assert v["verdict"] == "plateau"
-    assert v["leaking_sites"] == [] and v["growth_outside_sites_mb_per_iter"] is None
-    assert v["explained"].startswith("No site keeps growing (1 pool site(s) plateau)")
+    v = run_verdict(series, [t])
+    assert v.verdict == "plateau"
+    assert v.leaking_sites == () and v.growth_outside_sites_mb_per_iter is None
+    assert v.explained.startswith("No site keeps growing (1 pool site(s) plateau)")
 
 
 def test_run_verdict_without_anything():
     v = run_verdict(None, [])
-    assert v["verdict"] == "inconclusive" and v["leaking_sites"] == []
+    assert v.verdict == "inconclusive" and v.leaking_sites == ()
 
 
 def test_run_verdict_growth_explained_by_the_sites(heaptrack):
     # an RSS slope the planted leaks account for (48 KiB/iteration = 0.0469 MB of 0.05 MB)
-    series = {"verdict": "leak", "slope_mb_per_iter": 0.05, "slope_ci_mb": [0.04, 0.06]}
+    from dataclasses import replace
+
+    from profiler import analysis
+    from profiler.results.series import SeriesAnalysis
+
+    plateau = SeriesAnalysis.from_json(analysis.analyze_series(analysis.load_series(DATA / "series" / "plateau_noise.csv")))
+    series = replace(plateau, verdict="leak", slope_mb_per_iter=0.05, slope_ci_mb=(0.04, 0.06))
     v = run_verdict(series, [heaptrack[1]])
-    assert v["growth_outside_sites_mb_per_iter"] is None
-    assert v["evidence"][-1] == ("the leaking sites (unknown) add 0.0469 MB/iteration, 94% of the RSS slope "
+    assert v.growth_outside_sites_mb_per_iter is None
+    assert v.evidence[-1] == ("the leaking sites (unknown) add 0.0469 MB/iteration, 94% of the RSS slope "
                                  "+0.05 MB/iteration: the growth is theirs")
 
 

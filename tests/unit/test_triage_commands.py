@@ -120,6 +120,7 @@ def test_compare_shows_the_leak_sites_growth(runs):
 def test_report_section_markdown_and_html(runs):
     from profiler import pipeline
     from profiler.report import triage_section
+    from profiler.results.analysis import AnalysisResult, Source
 
     result = pipeline.analyze(runs[12], save=False)
     md = triage_section.markdown(result)
@@ -128,10 +129,11 @@ def test_report_section_markdown_and_html(runs):
     assert "**Verdict: leak.**" in md and "### What grew and why" in md
     assert "`leak_lost (/work/main/tests/workloads/planted.c:46)` | **leak** |" in md
     # a rerun from analysis.json renders the same section
-    again = json.loads(json.dumps(pipeline.public(result), default=str))
+    again = AnalysisResult.from_json(json.loads(json.dumps(pipeline.public(result), default=str)))
     assert triage_section.markdown(again) == md
     assert triage_section.html(again) == triage_section.html(result)
-    assert triage_section.markdown({"captures": []}) == "" == triage_section.html({})
+    bare = AnalysisResult(source=Source(kind="capture", path="x"))
+    assert triage_section.markdown(bare) == "" == triage_section.html(bare)
 
 
 def test_report_section_escapes_names(tmp_path):

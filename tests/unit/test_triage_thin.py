@@ -58,14 +58,14 @@ def test_two_hundred_thin_sites_are_one_leak_finding(triaged):
 
 def test_run_verdict_is_leak_with_the_group_named(triaged):
     v = run_verdict(None, [triaged])
-    assert v["verdict"] == "leak"
-    (f,) = v["leaking_sites"]
-    assert f["site"] == "200 sites under cache_remember (thin, thin growth)"
-    assert f["slope_bytes_per_iter"] == 6400 and f["group"]["sites"] == 200
-    assert v["minor_growth_sites"] == []
-    assert "200 sites under cache_remember" in v["explained"]
+    assert v.verdict == "leak"
+    (f,) = v.leaking_sites
+    assert f.site == "200 sites under cache_remember (thin, thin growth)"
+    assert f.slope_bytes_per_iter == 6400 and f.group.sites == 200
+    assert v.minor_growth_sites == ()
+    assert "200 sites under cache_remember" in v.explained
     assert any(e.endswith("leaking: 200 sites under cache_remember (thin, thin growth) [unknown] "
-                          "6.2 KiB/iteration.") for e in v["evidence"])
+                          "6.2 KiB/iteration.") for e in v.evidence)
 
 
 def test_check_fails_on_one_finding_and_allows_it(tmp_path):
