@@ -28,7 +28,7 @@ def render(result: AnalysisResult, out_dir: Path) -> list[Path]:
     series = result.series
     if series is not None:
         plot_dir = out_dir / "plots"
-        steps = document.steps_of(result, document.series_of(result))
+        steps = document.steps_of(result, series)
         p = plots.memory_plot(series, plot_dir / "memory.png", steps)
         if p:
             images["memory"] = "plots/memory.png"

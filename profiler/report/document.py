@@ -57,14 +57,14 @@ class Steps:
 ITERATIONS = Steps()
 
 
-def steps_of(result, s: SeriesAnalysis | None) -> Steps:
-    """The words for `result`'s series: a watch by its per-hour figures, a served run by its meta."""
+def steps_of(result: AnalysisResult | None, s: SeriesAnalysis | None) -> Steps:
+    """The words for the series `s` of `result`: a watch by its per-hour figures, a served run by
+    the run's meta (without a result, a watch is still recognised)."""
     if s and s.time_based and s.time_based.seconds_per_sample:
         dt = s.time_based.seconds_per_sample
         return Steps("sample", "samples", " MB/hour", 3600.0 / dt, "RSS at each sample",
                      f"stable-phase OLS line evaluated 1000 samples ({1000 * dt / 3600:.3g} hours) after the last one")
-    meta = (result.get("meta") if isinstance(result, dict) else getattr(result, "meta", None)) or {}
-    if meta.get("workload") == "server":
+    if result is not None and result.meta.get("workload") == "server":
         return Steps("request", "requests", " MB/request", 1.0, "RSS after each request",
                      "stable-phase OLS line evaluated 1000 requests after the last one")
     return ITERATIONS

@@ -32,7 +32,7 @@ def reclaim_marks(series: SeriesAnalysis) -> list[tuple[int, str]]:
 def _steps(series: SeriesAnalysis, steps):
     from profiler.report.document import steps_of
 
-    return steps if steps is not None else steps_of({}, series)
+    return steps if steps is not None else steps_of(None, series)
 
 
 def memory_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
@@ -40,8 +40,7 @@ def memory_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
     (or, for a sawtooth, the teeth's peaks and a vertical line at each reclaim), and, when the
     records carry them, the loaded peak and RSS after load above the after-unload line.
     `steps` (document.Steps) words the axis for a watch's samples or a server's requests; a watch
-    is recognised from the series itself. (A series still in its JSON form is read as SeriesAnalysis.)"""
-    series = SeriesAnalysis.from_json(series)
+    is recognised from the series itself."""
     steps = _steps(series, steps)
     pts = series.points
     if not pts:
@@ -107,7 +106,6 @@ def memory_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
 
 def decomposition_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
     """Stacked areas of RSS parts per iteration, with total RSS as a line on top."""
-    series = SeriesAnalysis.from_json(series)
     steps = _steps(series, steps)
     rows = series.decomposition
     if not rows:
