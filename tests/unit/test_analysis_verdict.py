@@ -476,5 +476,5 @@ def test_a_short_run_still_climbing_after_warmup_is_not_labelled_a_plateau():
             x = np.arange(seg.size, dtype=float)
             if p.shape == "flat" and seg.size >= 3:
                 mk = stats.mann_kendall(seg)
-                assert not (mk["p"] < 0.05 and mk["z"] > 0), (path.name, p)
-                assert stats.theil_sen(x, seg)["ci"][0] <= 0 and stats.ols(x, seg)["ci"][0] <= 0, (path.name, p)
+                assert not (mk.p < 0.05 and mk.z > 0), (path.name, p)
+                assert stats.theil_sen(x, seg).ci[0] <= 0 and stats.ols(x, seg).ci[0] <= 0, (path.name, p)
