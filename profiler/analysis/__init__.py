@@ -113,7 +113,7 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
     if cp and cp.steps and slow is None and not why.startswith("level shift"):
         evidence.append(changepoints.sentence(cp))
     evidence.append(_stable_sentence(table, it, y, s))
-    events = reclaims.attribute(df, ph.sawtooth["trim_positions"], it) if env else []
+    events = reclaims.attribute(df, list(ph.sawtooth.positions), it) if env else []
     if env:
         gc_its = tuple(e.iteration for e in events if e.gc_ran)
         table = [replace(row, gc_reclaims=gc_its) if row.reclaims is not None else row for row in table]
@@ -279,12 +279,12 @@ def _envelope_sentence(env) -> str:
     return text
 
 
-def _sawtooth(saw: dict | None, it) -> Sawtooth | None:
-    """phases.py's sawtooth (positions) in iterations: trim_iterations is the first after each drop."""
+def _sawtooth(saw, it) -> Sawtooth | None:
+    """phases.py's Trims (positions) in iterations: trim_iterations is the first after each drop."""
     if not saw:
         return None
-    return Sawtooth(trims=saw["trims"], period=saw["period"], mean_trim_mb=saw["mean_trim_mb"],
-                    trim_iterations=tuple(int(it[p]) for p in saw["trim_positions"]))
+    return Sawtooth(trims=saw.trims, period=saw.period, mean_trim_mb=saw.mean_trim_mb,
+                    trim_iterations=tuple(int(it[p]) for p in saw.positions))
 
 
 def _points(df, it, y) -> tuple[Point, ...]:

@@ -68,6 +68,15 @@ HINGE_P = 0.001     # stricter: the change point is chosen by searching, which f
 SETTLE_P = 0.01     # a false settling only shortens the stable phase; the leak slope stays in its model
 
 
+@dataclass(frozen=True)
+class Trims:
+    """The reclaims as positions in the series (analysis turns them into iterations)."""
+    trims: int
+    period: float | None           # median spacing of the reclaims, positions
+    mean_trim_mb: float | None
+    positions: tuple[int, ...]     # the first point after each drop
+
+
 @dataclass
 class Phases:
     warmup_end: int          # first position after the warmup (0: none)
@@ -77,7 +86,7 @@ class Phases:
     sigma: float             # robust noise of the level around the reference line (MB)
     ref_slope: float
     ref_intercept: float
-    sawtooth: dict | None = None
+    sawtooth: Trims | None = None
     envelope: Envelope | None = None     # reclaims.envelope() when the series has reclaims
     notes: list[str] = field(default_factory=list)
 
@@ -248,9 +257,9 @@ def detect(iterations, rss_mb) -> Phases:
     if positions:
         env = reclaims.envelope(iterations, y, w, positions)
         drops = y[np.asarray(positions) - 1] - y[np.asarray(positions)]
-        saw = {"trims": len(positions),
-               "period": stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,
-               "mean_trim_mb": stats.rnd(drops.mean()), "trim_positions": list(positions)}
+        saw = Trims(trims=len(positions),
+                    period=stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,
+                    mean_trim_mb=stats.rnd(drops.mean()), positions=tuple(positions))
         growth = w if env.troughs.rises else None
         return Phases(w, w, growth, n, sigma, ts.slope, ts.intercept, sawtooth=saw, envelope=env)
     s = find_settling(y, x, w)
@@ -294,8 +303,8 @@ def phase_table(ph: Phases, iterations, rss_mb) -> list[Phase]:
         if name in ("plateau", "growth") and ph.envelope and a >= ph.settle_end:
             env = ph.envelope
             row["shape"] = "sawtooth"
-            row["period"] = ph.sawtooth["period"]
-            row["trims"] = ph.sawtooth["trims"]
+            row["period"] = ph.sawtooth.period
+            row["trims"] = ph.sawtooth.trims
             row["reclaims"] = tuple(env.reclaims)
             row["tooth_length"] = env.tooth_length
             row["trough_mb"] = min(t.low_mb for t in env.teeth)
