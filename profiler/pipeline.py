@@ -414,7 +414,10 @@ def saved_result(path: Path, *, rules=(), block: int = 10) -> AnalysisResult | N
     inputs = [path / rundir.META, path / rundir.ITERATIONS, *rundir.find_captures(path)]
     if any(p.exists() and p.stat().st_mtime > made for p in inputs):
         return None
-    result = load_saved(saved)
+    try:
+        result = load_saved(saved)
+    except BadInput:
+        return None          # written by another memprof (older keys): analysed again, and saved anew
     if result.series is not None and result.series.block_size != block:
         return None
     return result

@@ -73,3 +73,16 @@ def test_report_of_a_saved_analysis_file(tmp_path):
     p = memprof("report", saved, "-o", tmp_path / "out")
     assert p.returncode == 0, p.stderr
     assert "**VERDICT: LEAK" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_an_analysis_saved_by_another_memprof_is_made_again(tmp_path):
+    run = _copy(tmp_path)
+    assert memprof("analyze", run).returncode == 0
+    saved = json.loads((run / rundir.ANALYSIS).read_text())
+    del saved["triage"]["verdict"]                # a key another memprof did not write
+    (run / rundir.ANALYSIS).write_text(json.dumps(saved))
+    _age_inputs(run)
+    assert pipeline.saved_result(run) is None
+    p = memprof("report", run)
+    assert p.returncode == 0, p.stderr
+    assert json.loads((run / rundir.ANALYSIS).read_text())["triage"]["verdict"] == "leak"   # analysed, saved anew
