@@ -462,27 +462,25 @@ class TimeBased(Record):
     late_slope_mb_per_hour: float | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class SeriesAnalysis(Record):
     """Everything the memory series says (analysis.analyze_series): the `series` of analysis.json.
 
     evidence_basis names what decided the verdict: "heap floor after reclaims", "collection probe"
-    or "rss shape"; the RSS shape's own verdict is `rss_verdict`. evidence[0] is basis_sentence.
-    The parts a series may lack (no heap figures, no reclaims, no models, no cgroup ...) default
-    to empty, so a document that leaves them out (the schema requires only the core) still reads."""
+    or "rss shape"; the RSS shape's own verdict is `rss_verdict`. evidence[0] is basis_sentence."""
     n: int
     metric: str
     unit: str
     iterations: Span
     verdict: Verdict
-    evidence_basis: str = "rss shape"
-    basis_sentence: str = ""
+    evidence_basis: str
+    basis_sentence: str
     rss_verdict: Verdict
     evidence: tuple[str, ...]
-    heap_floor: HeapFloor | None = None
-    probe: Probe | None = None
-    change_points: ChangePoints | None = None
-    slowing: Slowing | None = None
+    heap_floor: HeapFloor | None
+    probe: Probe | None
+    change_points: ChangePoints | None
+    slowing: Slowing | None
     phases: tuple[Phase, ...]
     blocks: tuple[Block, ...]
     block_size: int
@@ -497,17 +495,17 @@ class SeriesAnalysis(Record):
     late_phase: LatePhase
     extrapolation_1000_mb: float | None
     extrapolation_note: str
-    sawtooth: Sawtooth | None = None
-    envelope: Envelope | None = None
-    reclaims: tuple[Reclaim, ...] = ()
-    gc_events: tuple[GcEvent, ...] = ()
+    sawtooth: Sawtooth | None
+    envelope: Envelope | None
+    reclaims: tuple[Reclaim, ...]
+    gc_events: tuple[GcEvent, ...]
     peak_mb: float | None
-    points: tuple[Point, ...] = ()
-    per_model: dict[str, ModelRow] = field_key(default_factory=dict)
-    gc: GcSummary | None = None
-    decomposition: tuple[DecompositionRow, ...] = ()
-    decomposition_growth: DecompositionGrowth | None = None
-    loaded: Loaded | None = None
-    container: Container | None = None
+    points: tuple[Point, ...]
+    per_model: dict[str, ModelRow]
+    gc: GcSummary | None
+    decomposition: tuple[DecompositionRow, ...]
+    decomposition_growth: DecompositionGrowth | None
+    loaded: Loaded | None
+    container: Container | None
     recommendation: Recommendation
     time_based: TimeBased | None = field_key(omit_none=True, default=None)

@@ -69,20 +69,3 @@ def test_a_real_watch_is_typed_per_hour():
     assert s.phases[0].first_s is not None and s.recommendation.hours_to_alert is not None
     assert s.container is not None
     assert SeriesAnalysis.from_json(json.loads(json.dumps(s.to_json()))) == s
-
-
-def test_a_series_without_its_optional_parts_still_reads():
-    """The schema requires a core; a document without the parts a series may lack (no heap figures,
-    reclaims, models, cgroup) reads, with those parts empty, and the report renders it."""
-    from profiler.report import document
-
-    full = analyze_series(load_series(DATA / "series" / "plateau_noise.csv")).to_json()
-    optional = ("evidence_basis", "basis_sentence", "heap_floor", "probe", "change_points", "slowing", "sawtooth",
-                "envelope", "reclaims", "gc_events", "points", "per_model", "gc", "decomposition",
-                "decomposition_growth", "loaded", "container")
-    s = SeriesAnalysis.from_json({k: v for k, v in full.items() if k not in optional})
-    assert s.reclaims == () and s.per_model == {} and s.heap_floor is None and s.evidence_basis == "rss shape"
-    assert s.verdict == "plateau" and s.blocks == SeriesAnalysis.from_json(full).blocks
-    doc = []
-    document._series_sections(doc, s, {})
-    assert ("h", 2, "Phases") in doc and not any(b[0] == "h" and "Per-model" in b[2] for b in doc)
