@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from profiler.analysis import analyze_series, load_series
+from profiler.errors import BadSeries
 from profiler.jsonout import json_safe
 from profiler.results.series import SeriesAnalysis
 
@@ -22,7 +23,7 @@ def _loadable(paths):
     for p in paths:
         try:
             load_series(p)
-        except Exception:   # the bad-input fixtures (empty, header only, non-numeric ...) have no analysis
+        except BadSeries:   # the bad-input fixtures (empty, header only, non-numeric ...) have no analysis
             continue
         out.append(p)
     return out
@@ -57,7 +58,7 @@ def test_the_fixtures_cover_every_optional_part():
 
 
 def test_a_real_watch_is_typed_per_hour():
-    """`memprof watch` (scripts/make_watch_series.sh): 1 MiB allocated every 0.25 s, sampled every
+    """`memprof watch` (scripts/make_watch_serve_series.sh watch): 1 MiB allocated every 0.25 s, sampled every
     0.25 s: the per-hour figures and the samples' seconds survive the JSON round trip."""
     s = analyze_series(load_series(DATA / "series" / "watch_growing_60.jsonl"))
     assert s.verdict == "leak" and s.time_based is not None
