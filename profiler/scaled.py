@@ -45,7 +45,7 @@ def profile_scaled(backend_name: str, *, command: list[str] | None, scale: str, 
                    out: str | None = None, assume_yes: bool = False,
                    echo_out: Callable[[str], None] = print) -> Path:
     """Run the command at both sizes under the backend, analyse both, print them side by side."""
-    from profiler.backends import session
+    from profiler import session
 
     if not command:
         raise UsageProblem("--scale runs a command twice: give it after -- with {n} where the size goes")

@@ -1,6 +1,6 @@
 """`memprof serve`, end to end: a real model-switching server, plain or under a profiler.
 
-The order is the profiled run's (backends/session.py): check the tools before
+The order is the profiled run's (session.py): check the tools before
 anything is created, make the run directory, write the server's config, wrap
 its argv with the backend's, start it, wait until it answers, drive the
 requests (workload/server.py), stop it cleanly (so the profiler writes its
@@ -51,7 +51,7 @@ class _TermAsCtrlC:
 
 
 def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: int, n_ctx: int, threads: int,
-          backend_name: str | None = None, backend_options: dict | None = None, url: str | None = None,
+          backend_name: str | None = None, backend_options=None, url: str | None = None,
           pid: int | None = None, out: str | None = None, start_timeout: float = 120.0,
           echo: Callable[[str], None] | None = None) -> ServeOutcome:
     """Run the switch experiment; `models` ([{alias, path}]) for a server memprof starts, or the aliases
@@ -103,7 +103,7 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
         cfg = server.write_config(run_dir, models, port=port, n_ctx=n_ctx, threads=threads)
         argv, env = server.server_argv(cfg), {}
         if backend is not None:
-            wrapped = backend.wrap(argv, run_dir, dict(backend_options or {}))
+            wrapped = backend.wrap(argv, run_dir, backend_options)   # a ToolOptions, None: the tool's defaults
             argv, env = wrapped.argv, wrapped.env
             meta["backend"] = {"name": backend_name, "tool_version": backend.tool_version(), "argv": argv,
                                "env": env, "workload": "server"}
