@@ -184,3 +184,18 @@ def test_a_run_directory_is_never_appended_to(tiny_models, tmp_path):
     (tmp_path / rundir.ITERATIONS).write_text('{"iteration": 1, "rss": 1}\n')
     with pytest.raises(UsageProblem, match="already holds a run"):
         prepare_loop(tmp_path, _config(tiny_models))
+
+
+def test_the_prompt_bound_holds_for_the_real_tokenizer(tiny_models):
+    """LoopConfig refuses a prompt that may not fit in the context by a bound on its tokens (the
+    exact count needs the model's tokenizer): the bound is never below what the child's own
+    tokenize call gives, for plain, spaced and multi-byte text."""
+    import llama_cpp
+
+    from profiler.workload.config import DEFAULT_PROMPT, prompt_token_bound
+
+    prompts = [DEFAULT_PROMPT, "A", "héllo wörld ✓ 日本語 🙂", "  spaces   and\ttabs\n", "a b c d e f g h"]
+    for path in tiny_models.values():
+        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        counts = [len(llm.tokenize(p.encode(), add_bos=True, special=False)) for p in prompts]
+        assert all(0 < n <= prompt_token_bound(p) for n, p in zip(counts, prompts)), counts
