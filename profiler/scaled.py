@@ -99,7 +99,7 @@ def analyze(run_dir: Path, *, rules=(), block: int = 10, save: bool = True) -> d
 
 def describe(result: dict) -> str:
     """The console view: the two runs side by side, then the verdict per site."""
-    from profiler.triage.growth import fmt_bytes
+    from profiler.fmt import fmt_bytes, fmt_signed_bytes
 
     d = result["scale"]
     a, b = d["a"], d["b"]
@@ -112,7 +112,7 @@ def describe(result: dict) -> str:
     rows = [[str(s["site"]), s["leak_kind"] or "",
              fmt_bytes(s["live_a"]) if s["live_a"] is not None else "-",
              fmt_bytes(s["live_b"]) if s["live_b"] is not None else "-",
-             (("+" if s["bytes_per_n"] > 0 else "") + fmt_bytes(s["bytes_per_n"])) if s["bytes_per_n"] else "0",
+             fmt_signed_bytes(s["bytes_per_n"]),
              s["verdict"]] for s in d["sites"][:30]]
     widths = [max(len(x) for x in col) for col in zip(head, *rows)] if rows else [len(h) for h in head]
     widths[0] = min(widths[0], 70)

@@ -20,7 +20,7 @@ from typing import Callable
 
 from profiler import rundir
 from profiler.backends.options import ToolOptions
-from profiler.errors import Interrupted, ToolMissing, UsageProblem, WorkloadFailed
+from profiler.errors import Interrupted, UsageProblem, WorkloadFailed
 
 
 @dataclass
@@ -66,10 +66,9 @@ def profile(
             raise UsageProblem("no command after --")
     backend.check_available()
     if loop is not None:
-        import importlib.util
+        from profiler.workload.runner import require_llama_cpp
 
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
+        require_llama_cpp()
     shim_env: dict[str, str] = {}
     shim_notes: list[str] = []
     if command is not None:

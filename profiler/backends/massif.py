@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from profiler.backends.base import Wrapped
 from profiler.backends.options import MassifOptions
 from profiler.backends.valgrind import ValgrindBackend
 
@@ -21,18 +20,15 @@ class Massif(ValgrindBackend):
     name = "massif"
     tool = "massif"
 
-    def wrap(self, child_argv: list[str], run_dir: Path, options: MassifOptions | None = None) -> Wrapped:
-        cap = self.capture_dir(run_dir)
-        argv = self.base_argv() + [
+    def tool_argv(self, cap: Path) -> list[str]:
+        return [
             "--time-unit=ms",
             "--detailed-freq=1",
             f"--max-snapshots={MAX_SNAPSHOTS}",
             f"--massif-out-file={cap / 'massif.out.%p'}",
             # Valgrind's own messages (an unhandled instruction) apart from the program's output
             f"--log-file={cap / 'massif.%p.log'}",
-            *self.options(options).tool_args(),
         ]
-        return Wrapped(argv + list(child_argv), self.env())
 
     def stop_hooks(self, run_dir: Path, options: MassifOptions | None = None):
         from profiler.backends.vgdb import MassifHooks

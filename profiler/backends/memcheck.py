@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from profiler.backends.base import Wrapped
 from profiler.backends.options import MemcheckOptions
 from profiler.backends.valgrind import ValgrindBackend
 
@@ -22,18 +21,15 @@ class Memcheck(ValgrindBackend):
     name = "memcheck"
     tool = "memcheck"
 
-    def wrap(self, child_argv: list[str], run_dir: Path, options: MemcheckOptions | None = None) -> Wrapped:
-        cap = self.capture_dir(run_dir)
-        argv = self.base_argv() + [
+    def tool_argv(self, cap: Path) -> list[str]:
+        return [
             "--leak-check=full",
             "--show-leak-kinds=all",
             "--xml=yes",
             f"--xml-file={cap / 'memcheck.%p.xml'}",
             f"--log-file={cap / 'memcheck.%p.log'}",
             f"--num-callers={NUM_CALLERS}",
-            *self.options(options).tool_args(),
         ]
-        return Wrapped(argv + list(child_argv), self.env())
 
     def stop_hooks(self, run_dir: Path, options: MemcheckOptions | None = None):
         from profiler.backends.vgdb import MemcheckHooks

@@ -46,6 +46,15 @@ def child_argv(config_path: Path) -> list[str]:
     return [sys.executable, "-m", "profiler.workload.child", str(config_path)]
 
 
+def require_llama_cpp() -> None:
+    """ToolMissing unless the loop's child can import llama_cpp (checked before a run directory
+    exists; the child's own import would fail after it is made)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
+
+
 def prepare_loop(run_dir: Path, config: LoopConfig) -> list[str]:
     """Write RUN_DIR/loop.json and return the argv that runs the loop on it."""
     run_dir = Path(run_dir)
