@@ -41,8 +41,6 @@ class Backend:
     name: str = ""
     executable: str = ""
     apt_package: str = ""
-    # Valgrind tools run the loop ~100x slower: the commands default to minimal generation
-    needs_minimal_generation: bool = False
 
     def check_available(self) -> None:
         if not which(self.executable):

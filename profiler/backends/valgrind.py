@@ -10,7 +10,6 @@ from profiler.backends.options import ToolOptions
 class ValgrindBackend(Backend):
     executable = "valgrind"
     apt_package = "valgrind"
-    needs_minimal_generation = True
     tool = ""
 
     def base_argv(self) -> list[str]:

@@ -2,8 +2,9 @@
 
 Each command may override the defaults (Valgrind runs want fewer iterations and
 tokens), so the decorator is a factory: `@loop_options(iterations=4, max_tokens=4)`.
-The defaults, the ranges, the --quick policy and the checks are LoopConfig's
-(profiler/workload/config.py); this module only turns them into options.
+The defaults, the ranges, the --quick and Valgrind policies and the checks are LoopConfig's
+(profiler/workload/config.py, LoopConfig.from_options); this module only turns them into
+options and says which ones the user gave.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def loop_options(**default_overrides):
             click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
                          help="Run directory [default: runs/<command>-<timestamp>]."),
             click.option("--quick", is_flag=True, default=bool(d.get("quick", False)),
-                         help="Tiny twins, 6 iterations, 8 tokens (unless given): a smoke run in seconds."),
+                         help=f"Tiny twins, {QUICK['iterations']} iterations, {QUICK['max_tokens']} tokens (unless "
+                              "given): a smoke run in seconds."),
             click.option("--collect-garbage", is_flag=True, default=False,
                          help="Run Python's gc.collect() after each unload, to tell reference-cycle "
                               "garbage (llama-cpp-python's samplers) from native growth."),

@@ -100,9 +100,9 @@ def check_fields(*, iterations=None, strategy=None, prompt=None, max_tokens=None
         if need > n_ctx:
             raise UsageProblem(
                 f"--max-tokens {max_tokens} does not fit in --n-ctx {n_ctx} beside the prompt: the prompt may take "
-                f"up to {prompt_token_bound(text)} tokens (its {len(text.encode('utf-8'))} UTF-8 bytes + 2, a "
-                f"bound: the exact count needs the model's tokenizer) and generating {max_tokens} adds "
-                f"{max_tokens - 1}", hint=f"give --n-ctx {need} or more, or a shorter --prompt or fewer --max-tokens")
+                f"up to {prompt_token_bound(text)} tokens (its {len(text.encode('utf-8'))} UTF-8 bytes + 2: a "
+                f"bound, the exact count needs the model's tokenizer) and the generated tokens {max_tokens - 1} "
+                f"more", hint=f"give --n-ctx {need} or more, or a shorter --prompt or fewer --max-tokens")
 
 
 @dataclass

@@ -64,8 +64,8 @@ def test_a_prompt_longer_than_the_context_is_refused_up_front(tmp_path):
         _load(tmp_path, prompt=prompt, max_tokens=4, n_ctx=44)
     line = exc.value.one_line()
     assert line.startswith("--max-tokens 4 does not fit in --n-ctx 44 beside the prompt: the prompt may take up "
-                           "to 42 tokens (its 40 UTF-8 bytes + 2, a bound: the exact count needs the model's "
-                           "tokenizer)")
+                           "to 42 tokens (its 40 UTF-8 bytes + 2: a bound, the exact count needs the model's "
+                           "tokenizer) and the generated tokens 3 more")
     assert "give --n-ctx 45 or more" in line and "\n" not in line
     assert _load(tmp_path, prompt=prompt, max_tokens=4, n_ctx=45).n_ctx == 45
     assert C.prompt_token_bound("日本") == 8                # bytes, not characters
