@@ -41,10 +41,11 @@ def sub_dir(run_dir: Path, n: int) -> Path:
     return Path(run_dir) / f"scale-{n}"
 
 
-def profile_scaled(backend_name: str, *, command: list[str] | None, scale: str, options: dict | None = None,
+def profile_scaled(backend_name: str, *, command: list[str] | None, scale: str, options=None,
                    out: str | None = None, assume_yes: bool = False,
                    echo_out: Callable[[str], None] = print) -> Path:
-    """Run the command at both sizes under the backend, analyse both, print them side by side."""
+    """Run the command at both sizes under the backend (`options`: its ToolOptions, None: the
+    defaults), analyse both, print them side by side."""
     from profiler import session
 
     if not command:

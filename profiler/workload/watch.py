@@ -126,12 +126,13 @@ def watch(pid: int, out: Path, *, interval: float = 1.0, duration: float | None 
     be read (no such process, permission denied) is an error (UsageProblem, BadInput)."""
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
     status = sys.stderr.isatty() if status is None else status
-    import scipy.stats  # noqa: F401  (imported now: a second's import mid-watch would leave a gap in the samples)
-
     try:
         measure.outside(pid)    # before the writer and the metrics server: an unreadable process is one line
     except (OSError, ValueError) as exc:
         raise first_sample_error(pid, exc) from None
+    # imported now, after the first read (a short-lived process is still there to be read) and before
+    # the loop (the import takes seconds on a loaded machine: mid-watch it would leave a gap)
+    import scipy.stats  # noqa: F401
     metrics = Metrics(metrics_port, pid) if metrics_port else None
     res = WatchResult()
     ts: deque = deque(maxlen=SLOPE_WINDOW)     # memory is bounded by the window, not by the watch's length
