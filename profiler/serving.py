@@ -145,7 +145,7 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
 def _run(proc, client, run_dir, pid, aliases, *, requests, prompt, max_tokens, url, echo, backend, backend_name,
          start_timeout, log_path):
     """Start (if ours), drive, stop: (result, interrupted, failure, server exit status)."""
-    from profiler.workload import server
+    from profiler.workload import runner, server
 
     result = None
     interrupted = False
@@ -159,7 +159,7 @@ def _run(proc, client, run_dir, pid, aliases, *, requests, prompt, max_tokens, u
             proc.wait_ready(client, start_timeout)
             pid = proc.pid
             rundir.update_meta(run_dir, server={**rundir.read_meta(run_dir)["server"], "pid": pid,
-                                                "pid_argv": server._cmdline(pid)})
+                                                "pid_argv": runner.cmdline(pid)})
         echo(f"memprof: {requests} requests alternating {' / '.join(aliases)}, up to {max_tokens} tokens "
              f"requested each (the server decides; the records hold the measured n_tokens)")
         result = server.drive(run_dir / rundir.ITERATIONS, client, pid, aliases, requests=requests, prompt=prompt,

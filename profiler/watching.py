@@ -27,14 +27,6 @@ class WatchOutcome:
     detach_failed: WorkloadFailed | None = None
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
 def watch(pid: int, *, interval: float = 1.0, duration: float | None = None, alert_mb: float | None = None,
           alert_slope: float | None = None, metrics_port: int | None = None, use_memray: bool = False,
           out: str | None = None, echo: Callable[[str], None] | None = None) -> WatchOutcome:
@@ -50,8 +42,8 @@ def watch(pid: int, *, interval: float = 1.0, duration: float | None = None, ale
 
         memray_attach.check(pid)
     run_dir = rundir.new_run_dir(out, "watch")
-    rundir.update_meta(run_dir, label="watch", command=list(sys.argv), child_argv=_cmdline(pid), cwd=os.getcwd(),
-                       versions=runner.versions(), machine=runner.machine(), started=runner._now(),
+    rundir.update_meta(run_dir, label="watch", command=list(sys.argv), child_argv=runner.cmdline(pid),
+                       cwd=os.getcwd(), versions=runner.versions(), machine=runner.machine(), started=runner._now(),
                        watch={"pid": pid, "interval_s": interval, "duration_s": duration, "alert_mb": alert_mb,
                               "alert_slope_mb_per_hour": alert_slope, "metrics_port": metrics_port,
                               "memray": use_memray})

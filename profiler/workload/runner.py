@@ -228,6 +228,15 @@ class _Signals:
             signal.signal(s, h)
 
 
+def cmdline(pid: int) -> list[str]:
+    """The argv of process `pid` (/proc/PID/cmdline); [] when it is gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
 def group_pids(pgid: int) -> list[int]:
     """The live processes of process group `pgid` (from /proc)."""
     pids = []

@@ -84,14 +84,6 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
 def server_pid(root_pid: int) -> int:
     """The process that runs the server under `root_pid`: itself (plain, memray, Valgrind run the
     program in the process they start) or, under heaptrack's launcher script, the descendant
@@ -101,7 +93,7 @@ def server_pid(root_pid: int) -> int:
     stack = [(root_pid, 0)]
     while stack:
         pid, depth = stack.pop()
-        argv = _cmdline(pid)
+        argv = runner.cmdline(pid)
         exe = os.path.basename(argv[0]) if argv else ""
         if "llama_cpp.server" in argv and not exe.endswith(("sh", "bash", "heaptrack")) and depth > best_depth:
             best, best_depth = pid, depth
