@@ -140,12 +140,12 @@ class _Reader:
         self.def_line = np.zeros(cap, np.int64)
         self.counts = np.zeros(cap, np.int64)       # live allocations per info
         self.calls = np.zeros(cap, np.int64)
-        self.temps = np.zeros(cap, np.int64)
         self.peak_counts = np.zeros(cap, np.int64)
         self.at_last_c = np.zeros(cap, np.int64)    # live counts just before the last `c` line
         self.info_col = np.zeros(cap, np.int64)     # timeline column: (trace, marker-sized) pair
         self.marker_code = np.full(cap, -1, np.int64)  # iteration % MARKER_SPAN for marker-sized infos
         self.marker_hits = np.zeros(cap, np.int64)     # marker malloc/free pairs per info
+        self.n_marker_infos = 0                        # infos of a marker size (none: no marker work)
         # totals (reset by `A`, as heaptrack does on attach)
         self.total_calls = 0
         self.total_temp = 0
@@ -187,7 +187,7 @@ class _Reader:
             return
         while cap < need:
             cap *= 2
-        for name in ("sizes", "info_trace", "def_line", "counts", "calls", "temps", "peak_counts", "at_last_c",
+        for name in ("sizes", "info_trace", "def_line", "counts", "calls", "peak_counts", "at_last_c",
                      "marker_code", "marker_hits", "info_col"):
             old = getattr(self, name)
             new = np.full(cap, -1 if name == "marker_code" else 0, np.int64)
@@ -204,6 +204,7 @@ class _Reader:
         self.def_line[n0:n0 + k] = self.new_lines
         codes = marker_codes(self.new_sizes)
         self.marker_code[n0:n0 + k] = codes
+        self.n_marker_infos += int((codes >= 0).sum())
         col_of = self.col_of
         cols = []
         for tr, c in zip(self.new_traces, (codes >= 0).tolist()):
@@ -371,74 +372,106 @@ class _Reader:
         """Parse the hex numbers arr[s:e] for many lines at once; error with a line number on junk."""
         np = self.np
         n = len(s)
-        lens = e - s
-        val = np.zeros(n, np.int64)
         if n == 0:
-            return val
+            return np.zeros(0, np.int64)
+        lens = e - s
         lo, hi = int(lens.min()), int(lens.max())
         if lo < 1 or hi > 15:
             bad = np.flatnonzero((lens < 1) | (lens > 15))[0]
             raise self.bad(first_line(bad), "malformed number")
         hexv = self.hexv
         # right-aligned: pass j reads the digit j places left of each number's end, for every line
-        # at once (shifted views, no per-length subsets); lines shorter than j get a 0 digit
+        # at once (shifted views, no per-length subsets); lines shorter than j get a 0 digit (the
+        # byte there is the space before the number, or the previous line's, never a digit we add).
+        # Numbers of up to 7 digits (every event a capture of < 268 M allocation infos has) are
+        # summed in int32: half the memory traffic of int64
+        wide = hi > 7
+        acc = np.int64 if wide else np.int32
         pad = 16
         padded = np.concatenate([np.zeros(pad, np.uint8), arr[: int(e[-1]) + 1]])
+        ends = e + (pad - 1)
+        val = None
         bad_pass = False
         for j in range(hi):
-            d = hexv[padded[pad - 1 - j:][e]]
+            d = hexv[padded[ends - j]]
             if j >= lo:
                 d[lens <= j] = 0
             if d.max() > 15:
                 bad_pass = True
                 break
-            val |= d.astype(np.int64) << (4 * j)
+            if val is None:
+                val = d.astype(acc)
+            else:
+                val |= d.astype(acc) << (4 * j)
         if bad_pass:   # name the first line with junk, whichever digit it is in
-            rows = [np.flatnonzero((hexv[padded[pad - 1 - j:][e]] > 15) & (lens > j)) for j in range(hi)]
+            rows = [np.flatnonzero((hexv[padded[ends - j]] > 15) & (lens > j)) for j in range(hi)]
             raise self.bad(first_line(int(min(r[0] for r in rows if len(r)))), "malformed number")
-        return val
+        return val.astype(np.int64, copy=False)
 
     def _events(self, arr, starts, ends, kind, line0):
-        """All `+ - c R` lines of one segment (no `A` inside), vectorised, in file order."""
+        """All `+ - c R` lines of one segment (no `A` inside), vectorised, in file order.
+
+        Per batch the work is a fixed number of array passes over its events; what only a few
+        batches need (the slices of work, markers, the state at the last `c`) is computed only
+        in the batches that need it."""
         np = self.np
         ev = np.flatnonzero((kind - 1).view(np.uint8) < 4)     # + - c R
         if len(ev) == 0:
             return
         k = kind[ev]
         s = starts[ev]
-        if (arr[1:][s] != 32).any():
-            bad = int(np.argmax(arr[1:][s] != 32))
+        if (arr[s + 1] != 32).any():
+            bad = int(np.argmax(arr[s + 1] != 32))
             raise self.bad(line0 + int(ev[bad]) + 1, "malformed event record")
         vals = self._hex(arr, s + 2, ends[ev], lambda j: line0 + int(ev[j]) + 1)
 
-        is_c = k == 3
-        is_r = k == 4
-        if is_r.any():
-            self.peak_rss_pages = max(self.peak_rss_pages, int(vals[is_r].max()))
-        c_pos = np.flatnonzero(is_c)
-        stamps = vals[c_pos]
-        pm_pos = np.flatnonzero(k <= 2)
-        idx = vals[pm_pos]
-        plus = k[pm_pos] == 1
+        pm = k <= 2
+        if pm.all():                      # most batches: no `c`/`R` line at all
+            c_pos = pm_pos = None
+            stamps = vals[:0]
+            idx = vals
+            plus = k == 1
+        else:
+            is_r = k == 4
+            if is_r.any():
+                self.peak_rss_pages = max(self.peak_rss_pages, int(vals[is_r].max()))
+            c_pos = np.flatnonzero(k == 3)
+            stamps = vals[c_pos]
+            pm_pos = np.flatnonzero(pm)
+            idx = vals[pm_pos]
+            plus = k[pm_pos] == 1
         n_inf = self.n_infos
-        if len(idx):
+        n_ev = len(idx)
+        if n_ev:
             if int(idx.max()) >= n_inf:
                 j = int(np.argmax(idx >= n_inf))
-                raise self.bad(line0 + int(ev[pm_pos[j]]) + 1,
+                raise self.bad(line0 + int(ev[self._ev_at(pm_pos, j)]) + 1,
                                f"reference to undefined allocation {int(idx[j]):x}")
             # an info defined in this batch must be defined above its first use
             if n_inf and int(self.def_line[n_inf - 1]) > line0:
                 fresh = np.flatnonzero(self.def_line[idx] > line0)
-                ev_lines = line0 + ev[pm_pos[fresh]] + 1
+                ev_lines = line0 + ev[fresh if pm_pos is None else pm_pos[fresh]] + 1
                 early = self.def_line[idx[fresh]] >= ev_lines
                 if early.any():
                     j = int(np.argmax(early))
                     raise self.bad(int(ev_lines[j]), f"reference to undefined allocation {int(idx[fresh[j]]):x}")
+
+        def pm_at(p):
+            """Index among the +/- events of the first one after `c`/any line at segment event p."""
+            return p if pm_pos is None else int(np.searchsorted(pm_pos, p))
+
+        def stamp_before(p):
+            """The latest `c` stamp before +/- event p (ms), or the previous batch's."""
+            if c_pos is None:
+                return self.last_ms
+            j = int(np.searchsorted(c_pos, pm_pos[p])) - 1 if p < len(pm_pos) else len(c_pos) - 1
+            return int(stamps[j]) if j >= 0 else self.last_ms
+
         cap = len(self.sizes)
-        counts0 = self.counts.copy()
+        counts0 = self.counts
         key = idx
         marks = []                        # (events before the cut, code, stamp, trace) of markers
-        if len(idx):
+        if n_ev:
             minus = ~plus
             key = idx * 2
             key += minus                  # bin 2*info counts `+`, bin 2*info+1 counts `-`
@@ -449,17 +482,17 @@ class _Reader:
             # temporary: the previous +/- event was a `+` of the same info (heaptrack's lastAllocationPtr)
             prev = np.empty_like(idx)
             prev[0] = self.last_ptr
-            prev[1:] = np.where(plus[:-1], idx[:-1], 0)
-            temp = minus & (idx == prev)
+            np.multiply(idx[:-1], plus[:-1], out=prev[1:])
+            n_temp = int(np.count_nonzero(minus & (idx == prev)))
             self.last_ptr = int(idx[-1]) if plus[-1] else 0
-            n_temp = int(temp.sum())
             self.total_temp += n_temp
-            if n_temp:
-                self.temps += np.bincount(idx[temp], minlength=cap)
             # marker candidates: a malloc of a marker size. Not necessarily a temporary: between
             # the marker's malloc and free, Python (ctypes boxing the pointer, PYTHONMALLOC=malloc)
             # makes calls of its own. The cut goes just before the malloc.
-            mk = np.flatnonzero(plus & (self.marker_code[idx] >= 0))
+            if self.n_marker_infos:
+                mk = np.flatnonzero(plus & (self.marker_code[idx] >= 0))
+            else:
+                mk = ()
             if len(mk):
                 self.marker_hits += np.bincount(idx[mk], minlength=cap)
                 wanted = self.tl.wanted_codes
@@ -467,9 +500,7 @@ class _Reader:
                     info = int(idx[p])
                     code = int(self.marker_code[info])
                     if code in wanted:
-                        j = int(np.searchsorted(c_pos, pm_pos[p])) - 1
-                        stamp = int(stamps[j]) if j >= 0 else self.last_ms
-                        mark = (code, stamp, int(self.info_trace[info]), self.events_seen + p)
+                        mark = (code, stamp_before(p), int(self.info_trace[info]), self.events_seen + p)
                         if self.tl.marker_rows(code):
                             marks.append((p, mark))      # a kept boundary's: needs the state
                         else:
@@ -479,26 +510,32 @@ class _Reader:
                 p = int(np.argmax(running))
                 self.peak = top
                 self.peak_counts = counts0 + self._delta(key[: p + 1], cap)
-                before = np.searchsorted(c_pos, pm_pos[p]) - 1
-                self.peak_ms = int(stamps[before]) if before >= 0 else self.last_ms
+                self.peak_ms = stamp_before(p)
             self.leaked = int(running[-1])
             both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
-            self.calls += both[:, 0]
-            self.counts += both[:, 0] - both[:, 1]
-            n_plus = int(both[:, 0].sum())
+            calls_here = both[:, 0]
+            self.calls += calls_here
+            self.counts = counts0 + (calls_here - both[:, 1])
+            n_plus = int(calls_here.sum())
+            batch_bytes = int(calls_here @ self.sizes)
             self.total_calls += n_plus
-            self.allocated += int(both[:, 0] @ self.sizes)
+            self.allocated += batch_bytes
+        else:
+            n_plus = batch_bytes = 0
 
         # timeline: a clock target T is cut just before the last `c` with stamp <= T, once a
         # later stamp > T proves no more events belong before it; a marker, just before its malloc
         cuts = []                         # (events before the cut, kind, payload)
-        if self.tl.grid and len(idx):
+        if self.tl.grid and n_ev:
             # no boundaries: slices of work, by allocation count and by allocated bytes. Target N is
-            # cut just before the event that takes the count past N, exactly, whatever the clock did
-            cum = {"calls": np.cumsum(plus) + self.plus_seen,
-                   "bytes": np.cumsum(np.where(plus, self.sizes[idx], 0)) + self.bytes_seen}
-            for axis, key_w, n in self.tl.due_work({a: int(c[-1]) for a, c in cum.items()}):
-                cuts.append((int(np.searchsorted(cum[axis], n, side="right")), "w", (axis, key_w)))
+            # cut just before the event that takes the count past N, exactly, whatever the clock did.
+            # The running counts are made only in a batch that holds a target (a few dozen in all)
+            due = self.tl.due_work({"calls": self.plus_seen + n_plus, "bytes": self.bytes_seen + batch_bytes})
+            if due:
+                cum = {"calls": np.cumsum(plus) + self.plus_seen,
+                       "bytes": np.cumsum(np.where(plus, self.sizes[idx], 0)) + self.bytes_seen}
+                for axis, key_w, n in due:
+                    cuts.append((int(np.searchsorted(cum[axis], n, side="right")), "w", (axis, key_w)))
         elif len(stamps) and not self.tl.grid:
             top_ms = int(stamps.max())
             for key_t, t in self.tl.due(top_ms):
@@ -507,7 +544,8 @@ class _Reader:
                     self.tl.at_clock(key_t, self.column_bytes(self.at_last_c))
                 else:
                     cuts.append((int(np.searchsorted(pm_pos, c_pos[j])), "t", key_t))
-        if len(stamps):
+            # the state just before the last `c`: a clock target the next batch proves passed
+            # before its first stamp is cut there (never needed for slices of work)
             cuts.append((int(np.searchsorted(pm_pos, c_pos[-1])), "c", None))
         cuts += [(p, "m", mark) for p, mark in marks]
         if cuts:
@@ -523,17 +561,18 @@ class _Reader:
                 elif what == "t":
                     self.tl.at_clock(payload, self.column_bytes(state))
                 elif what == "w":
-                    j = int(np.searchsorted(c_pos, pm_pos[nb])) - 1 if nb < len(pm_pos) else len(c_pos) - 1
-                    self.tl.at_work(*payload, self.column_bytes(state), int(stamps[j]) if j >= 0 else self.last_ms,
-                                    self.events_seen + nb)
+                    self.tl.at_work(*payload, self.column_bytes(state), stamp_before(nb), self.events_seen + nb)
                 else:
                     self.tl.marker(*payload, vector=lambda: self.column_bytes(state))
         if len(stamps):
             self.last_ms = int(stamps[-1])
-        self.events_seen += len(idx)
-        if len(idx):
-            self.plus_seen += int(plus.sum())
-            self.bytes_seen += int(self.sizes[idx[plus]].sum())
+        self.events_seen += n_ev
+        self.plus_seen += n_plus
+        self.bytes_seen += batch_bytes
+
+    @staticmethod
+    def _ev_at(pm_pos, j):
+        return j if pm_pos is None else pm_pos[j]
 
     def column_bytes(self, counts):
         """Live bytes per timeline column for live counts per info."""
