@@ -725,21 +725,26 @@ def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
     return frames
 
 
-def _stack(rd: _Reader, trace: int, ip_cache: dict) -> tuple:
-    """Frames innermost first: walk parents to the root (guarding against cycles in corrupt files)."""
-    frames: list = []
+def _stack(rd: _Reader, trace: int, ip_cache: dict, memo: dict) -> tuple:
+    """Frames innermost first. A trace's stack is its own frames before its parent's, so each
+    trace node's stack is made once (`memo`, node -> stack) by one tuple concatenation: sites
+    share most of their callers. A parent is always defined before its child (the reader
+    refuses a forward reference), so the walk up ends."""
     parent, trace_ip = rd.trace_parent, rd.trace_ip
+    chain = []
     t = trace
-    steps = len(parent)
-    while t and steps >= 0:
+    while t not in memo:
+        chain.append(t)
+        t = parent[t - 1]
+    stack = memo[t]
+    for t in reversed(chain):
         ip = trace_ip[t - 1]
         fr = ip_cache.get(ip)
         if fr is None:
             fr = _frames_of_ip(rd, ip, ip_cache)
-        frames.extend(fr)
-        t = parent[t - 1]
-        steps -= 1
-    return tuple(frames)
+        stack = fr + stack
+        memo[t] = stack
+    return stack
 
 
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
@@ -786,12 +791,14 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     marker_calls = np.bincount(pos, weights=(all_calls * mask).astype(np.float64), minlength=m).round().astype(np.int64)
     keep = ~((marker_calls > 0) & (calls == 0))
     ip_cache: dict = {}
+    memo: dict = {0: ()}
     rows = (
-        (sid, _stack(rd, sid, ip_cache), le, pk, cl, None)
+        (sid, _stack(rd, sid, ip_cache, memo), le, pk, cl, None)
         for sid, le, pk, cl, k in zip(site_ids.tolist(), live_end.tolist(), peak.tolist(), calls.tolist(),
                                       keep.tolist()) if k
     )
     sites = sites_frame(rows, FORMAT)
+    memo.clear()
 
     # timeline: the engine's vectors are per column (trace, marker-sized); columns map to sites,
     # the marker trace's marker-sized column is dropped
