@@ -725,26 +725,49 @@ def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
     return frames
 
 
-def _stack(rd: _Reader, trace: int, ip_cache: dict, memo: dict) -> tuple:
-    """Frames innermost first. A trace's stack is its own frames before its parent's, so each
-    trace node's stack is made once (`memo`, node -> stack) by one tuple concatenation: sites
-    share most of their callers. A parent is always defined before its child (the reader
-    refuses a forward reference), so the walk up ends."""
+def _stacks(rd: _Reader, sites: list[int]) -> list[tuple]:
+    """The stack (frames innermost first) of each site trace.
+
+    A trace's stack is its own frames before its parent's. Sites share most of their callers,
+    so the stack of a trace node two or more sites go through (a branch point) is made once
+    and reused; every other node is on one path only and is read once. Memory: the sites'
+    stacks plus the branch points' (at most one per site). A parent is always defined before
+    its child (the reader refuses a forward reference), so every walk up ends at the root."""
+    from itertools import chain
+
     parent, trace_ip = rd.trace_parent, rd.trace_ip
-    chain = []
-    t = trace
-    while t not in memo:
-        chain.append(t)
-        t = parent[t - 1]
-    stack = memo[t]
-    for t in reversed(chain):
-        ip = trace_ip[t - 1]
-        fr = ip_cache.get(ip)
-        if fr is None:
-            fr = _frames_of_ip(rd, ip, ip_cache)
-        stack = fr + stack
-        memo[t] = stack
-    return stack
+    uses: dict[int, int] = {}          # node -> walks that reached it (itself a site, or from a child)
+    for t in sites:
+        while t:
+            n = uses.get(t, 0)
+            uses[t] = n + 1
+            if n:
+                break
+            t = parent[t - 1]
+    memo: dict[int, tuple] = {0: ()}
+    ip_cache: dict = {}
+    out = []
+    for site in sites:
+        path = []
+        t = site
+        while t not in memo:
+            path.append(t)
+            t = parent[t - 1]
+        base = memo[t]
+        pending: list = []                 # frames of the nodes below `base`, outermost first
+        for node in reversed(path):
+            ip = trace_ip[node - 1]
+            fr = ip_cache.get(ip)
+            if fr is None:
+                fr = _frames_of_ip(rd, ip, ip_cache)
+            pending.append(fr)
+            if uses[node] > 1 or node == site:
+                base = tuple(chain.from_iterable(reversed(pending))) + base
+                pending = []
+                if uses[node] > 1:
+                    memo[node] = base
+        out.append(base)
+    return out
 
 
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
@@ -790,15 +813,10 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     calls = np.bincount(pos, weights=(all_calls * weight).astype(np.float64), minlength=m).round().astype(np.int64)
     marker_calls = np.bincount(pos, weights=(all_calls * mask).astype(np.float64), minlength=m).round().astype(np.int64)
     keep = ~((marker_calls > 0) & (calls == 0))
-    ip_cache: dict = {}
-    memo: dict = {0: ()}
-    rows = (
-        (sid, _stack(rd, sid, ip_cache, memo), le, pk, cl, None)
-        for sid, le, pk, cl, k in zip(site_ids.tolist(), live_end.tolist(), peak.tolist(), calls.tolist(),
-                                      keep.tolist()) if k
-    )
+    kept_ids = site_ids[keep].tolist()
+    rows = zip(kept_ids, _stacks(rd, kept_ids), live_end[keep].tolist(), peak[keep].tolist(),
+               calls[keep].tolist(), [None] * len(kept_ids))
     sites = sites_frame(rows, FORMAT)
-    memo.clear()
 
     # timeline: the engine's vectors are per column (trace, marker-sized); columns map to sites,
     # the marker trace's marker-sized column is dropped
