@@ -145,7 +145,8 @@ class _Reader:
         self.info_col = np.zeros(cap, np.int64)     # timeline column: (trace, marker-sized) pair
         self.marker_code = np.full(cap, -1, np.int64)  # iteration % MARKER_SPAN for marker-sized infos
         self.marker_hits = np.zeros(cap, np.int64)     # marker malloc/free pairs per info
-        self.n_marker_infos = 0                        # infos of a marker size (none: no marker work)
+        self.marker_infos = np.zeros(0, np.int64)      # infos of a marker size (none: no marker work)
+        self.signed = np.zeros(2 * cap, np.int64)      # per event key (2*info + is_free): +size / -size
         # totals (reset by `A`, as heaptrack does on attach)
         self.total_calls = 0
         self.total_temp = 0
@@ -197,6 +198,7 @@ class _Reader:
     def _commit_infos(self):
         if not self.new_sizes:
             return
+        np = self.np
         n0, k = self.n_infos, len(self.new_sizes)
         self._grow(n0 + k)
         self.sizes[n0:n0 + k] = self.new_sizes
@@ -204,7 +206,12 @@ class _Reader:
         self.def_line[n0:n0 + k] = self.new_lines
         codes = marker_codes(self.new_sizes)
         self.marker_code[n0:n0 + k] = codes
-        self.n_marker_infos += int((codes >= 0).sum())
+        if (codes >= 0).any():
+            self.marker_infos = np.flatnonzero(self.marker_code[: n0 + k] >= 0)
+        signed = np.empty(2 * len(self.sizes), np.int64)
+        signed[0::2] = self.sizes
+        signed[1::2] = -self.sizes
+        self.signed = signed
         col_of = self.col_of
         cols = []
         for tr, c in zip(self.new_traces, (codes >= 0).tolist()):
@@ -475,8 +482,7 @@ class _Reader:
             minus = ~plus
             key = idx * 2
             key += minus                  # bin 2*info counts `+`, bin 2*info+1 counts `-`
-            running = self.sizes[idx]
-            np.negative(running, out=running, where=minus)
+            running = self.signed[key]     # +size for a `+`, -size for a `-`
             np.cumsum(running, out=running)
             running += self.leaked
             # temporary: the previous +/- event was a `+` of the same info (heaptrack's lastAllocationPtr)
@@ -489,7 +495,9 @@ class _Reader:
             # marker candidates: a malloc of a marker size. Not necessarily a temporary: between
             # the marker's malloc and free, Python (ctypes boxing the pointer, PYTHONMALLOC=malloc)
             # makes calls of its own. The cut goes just before the malloc.
-            if self.n_marker_infos:
+            both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
+            calls_here = both[:, 0]
+            if len(self.marker_infos) and calls_here[self.marker_infos].any():
                 mk = np.flatnonzero(plus & (self.marker_code[idx] >= 0))
             else:
                 mk = ()
@@ -512,8 +520,6 @@ class _Reader:
                 self.peak_counts = counts0 + self._delta(key[: p + 1], cap)
                 self.peak_ms = stamp_before(p)
             self.leaked = int(running[-1])
-            both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
-            calls_here = both[:, 0]
             self.calls += calls_here
             self.counts = counts0 + (calls_here - both[:, 1])
             n_plus = int(calls_here.sum())
@@ -532,9 +538,11 @@ class _Reader:
             # The running counts are made only in a batch that holds a target (a few dozen in all)
             due = self.tl.due_work({"calls": self.plus_seen + n_plus, "bytes": self.bytes_seen + batch_bytes})
             if due:
-                cum = {"calls": np.cumsum(plus) + self.plus_seen,
-                       "bytes": np.cumsum(np.where(plus, self.sizes[idx], 0)) + self.bytes_seen}
+                cum = {}
                 for axis, key_w, n in due:
+                    if axis not in cum:
+                        cum[axis] = (np.cumsum(plus) + self.plus_seen if axis == "calls" else
+                                     np.cumsum(np.where(plus, self.sizes[idx], 0)) + self.bytes_seen)
                     cuts.append((int(np.searchsorted(cum[axis], n, side="right")), "w", (axis, key_w)))
         elif len(stamps) and not self.tl.grid:
             top_ms = int(stamps.max())
