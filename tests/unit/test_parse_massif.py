@@ -400,3 +400,37 @@ def test_switch_loop_boundaries_after_the_unload():
     assert tl[tl["site_id"].isin(sched["site_id"])]["live_bytes"].tolist() == [0, 0, 0, 0]
     assert tl.groupby("slice")["live_bytes"].sum().tolist() == [2398420, 2603301, 2662893, 2558221]
     assert cap.meta["timeline_unit"] == "iteration"
+
+
+# --- the timeline engine cuts massif's timeline too ---------------------------------------------
+
+def test_boundaries_go_through_the_timeline_engine(marked, monkeypatch):
+    """The engine plans massif's boundaries: at most KEEP_BOUNDARIES, thinned evenly with the ends
+    kept, each kept one with the very figures of the unthinned timeline, and says how each was cut."""
+    from profiler.parsers import timeline as engine
+
+    assert marked.meta["timeline_cut"]["by"] == {"marker": 4, "clock": 8, "end": 0}
+    assert marked.meta["timeline_cut"]["boundaries"] == marked.meta["timeline_cut"]["kept"] == 12
+    monkeypatch.setattr(engine, "KEEP_BOUNDARIES", 4)
+    thin = load_capture(DATA / "marked.massif.out", boundaries=_marked_bounds())
+    kept = sorted(thin.timeline["slice"].unique())
+    assert kept[0] == 1 and kept[-1] == 12 and len(kept) == 4
+    assert thin.meta["timeline_cut"]["kept"] == 4 and "thinned" in thin.meta["timeline_cut"]
+    assert _series(thin, "leak_lost") == [32 * KiB * i for i in kept]
+    assert _series(thin, "pool_acquire") == [64 * KiB * min(i, 4) for i in kept]
+
+
+def test_snapshots_without_boundaries_are_the_engines_slices(planted, monkeypatch):
+    from profiler.parsers import timeline as engine
+
+    detailed = ms_print("planted")["detailed"]
+    assert sorted(planted.timeline["slice"].unique()) == detailed
+    assert planted.meta["timeline_cut"] == {"boundaries": 0, "states": len(detailed), "kept": len(detailed),
+                                           "by": {"state": len(detailed)}}
+    monkeypatch.setattr(engine, "KEEP_BOUNDARIES", 5)
+    thin = load_capture(DATA / "planted.massif.out")
+    kept = sorted(thin.timeline["slice"].unique())
+    assert len(kept) == 5 and kept[0] == detailed[0] and kept[-1] == detailed[-1]
+    full = planted.timeline.set_index(["site_id", "slice"])["live_bytes"]
+    part = thin.timeline.set_index(["site_id", "slice"])["live_bytes"]
+    assert (full.loc[part.index] == part).all()
