@@ -454,6 +454,20 @@ def _end_scale(last, last_tree):
                     f"at snapshot {last.index}; which sites freed is not recorded")
 
 
+def _scaled_to(lives: dict, end_heap: int, tree_heap: int) -> dict:
+    """Each site's bytes times end_heap / tree_heap, in whole bytes that add up to the exact scaled
+    total (largest remainders: each site is floored, the bytes the floors lost go one each to the
+    sites with the largest fractions, ties to the lower site id). Flooring alone left the sum up
+    to one byte per site under massif's final heap."""
+    num = {sid: b * end_heap for sid, b in lives.items()}
+    out = {sid: n // tree_heap for sid, n in num.items()}
+    target = (2 * sum(num.values()) + tree_heap) // (2 * tree_heap)     # the exact total, rounded
+    short = target - sum(out.values())
+    for sid in sorted(num, key=lambda k: (-(num[k] % tree_heap), k))[:max(short, 0)]:
+        out[sid] += 1
+    return out
+
+
 def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made) -> Capture:
     import numpy as np
 
@@ -471,14 +485,15 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
     bounds = boundary_targets(boundaries)
     marker_sites, at_marker, measured_lag = _find_markers(detailed, bounds, to_seconds, VALGRIND_CLOCK_LAG_S)
     keep = [sid for sid in range(m) if sid not in marker_sites]
+    lives = {sid: last_tree.leaves.get(sid, 0) if last_tree else 0 for sid in keep}
+    if end_scale is not None:
+        lives = _scaled_to(lives, snapshots[-1].heap, last_tree.heap)
     rows = []
     for sid, key in enumerate(site_paths):
         if sid in marker_sites:
             continue      # the marker's own site is protocol, not the program's memory
         stack = tuple(frame(label) for label in key)
-        live = last_tree.leaves.get(sid, 0) if last_tree else 0
-        if end_scale is not None:
-            live = int(live * end_scale)
+        live = lives[sid]
         peak = peak_tree.leaves.get(sid, 0) if peak_tree else 0
         rows.append((sid, stack, live, peak, None, None))
     sites = sites_frame(rows, FORMAT, counts_known=False)

@@ -190,8 +190,12 @@ def test_end_bytes_scaled_when_the_heap_fell_partly_after_the_last_tree():
     assert (tree_heap, end_heap) == (327680, 131072) and ms["detailed"] == [ms["peak"]]
     assert cap.meta["end_snapshot"] == ms["detailed"][-1] and cap.totals["end_heap_bytes"] == end_heap
     assert cap.meta["end_sites_scale"] == pytest.approx(end_heap / tree_heap) == 0.4
-    live = int(cap.sites["live_bytes_end"].sum())
-    assert end_heap - len(cap.sites) <= live <= end_heap          # scaled, floor-rounded per site
+    # scaled in whole bytes that add up to ms_print's final heap exactly (flooring each site left
+    # the sum 1 B under it, and `--scale A,B` with it); each site within a byte of its exact share
+    assert int(cap.sites["live_bytes_end"].sum()) == end_heap
+    tree_bytes = dict(zip(cap.sites["function"], cap.sites["peak_bytes"]))
+    for fn, live in zip(cap.sites["function"], cap.sites["live_bytes_end"]):
+        assert abs(live - tree_bytes[fn] * end_heap / tree_heap) < 1
     assert int(cap.sites["peak_bytes"].sum()) == tree_heap
     assert any("scaled by 0.400" in n for n in cap.meta["caveats"])
 
@@ -434,3 +438,14 @@ def test_snapshots_without_boundaries_are_the_engines_slices(planted, monkeypatc
     full = planted.timeline.set_index(["site_id", "slice"])["live_bytes"]
     part = thin.timeline.set_index(["site_id", "slice"])["live_bytes"]
     assert (full.loc[part.index] == part).all()
+
+
+def test_scale_pairs_sum_to_massifs_end_heap():
+    """`--scale A,B` pairs the sites' bytes at exit of two runs: with the heap fallen after the
+    last tree they add up to massif's final heap, not one byte under it."""
+    from profiler.triage.scale import judge
+
+    cap = load_capture(DATA / "fall.massif.out")
+    end_heap = ms_print("fall")["rows"][max(ms_print("fall")["rows"])][1]
+    got = judge([cap], [cap], 5, 10)
+    assert sum(s["live_a"] for s in got["sites"]) == sum(s["live_b"] for s in got["sites"]) == end_heap == 131072
