@@ -319,6 +319,11 @@ class _Reader:
         kind = self.kindv[firsts]
         slow = np.flatnonzero(kind == 0)
         a_lines = np.flatnonzero(firsts[slow] == ord("A"))
+        if self.version is not None and not len(a_lines) and self._definitions(batch, arr, starts, nl, slow, firsts):
+            self._commit_infos()
+            self._events(arr, starts, nl, kind, self.lines)
+            self.lines += len(nl)
+            return
         edges = [0] + [int(slow[i]) + 1 for i in a_lines] + [len(nl)]
         slow_i, slow_s, slow_e = slow.tolist(), starts[slow].tolist(), nl[slow].tolist()
         si, n_slow, base = 0, len(slow_i), self.lines + 1
@@ -370,6 +375,52 @@ class _Reader:
             self._commit_infos()
             self._events(arr, starts[lo:hi], nl[lo:hi], kind[lo:hi], self.lines + lo)
         self.lines += len(nl)
+
+    def _definitions(self, batch, arr, starts, nl, slow, firsts) -> bool:
+        """The definition lines of a batch, the `t` (trace) and `a` (allocation info) lines, which
+        are most of them, as arrays; the rest (`s`, `i`, ...) in order, one by one. False, with
+        nothing changed, when anything is out of the ordinary (a malformed or dangling record,
+        a number of 16+ digits): the caller then reads the batch line by line, which names the
+        first bad line exactly."""
+        np = self.np
+        fs = firsts[slow]
+        ta = (fs == 116) | (fs == 97)
+        if not ta.any():
+            return False
+        rows, kinds = slow[ta], fs[ta]
+        s, e = starts[rows], nl[rows]
+        if (arr[s + 1] != 32).any():
+            return False
+        # the space between the two numbers: within the 17 bytes after "t " / "a "
+        pos = np.minimum(s[:, None] + 2 + np.arange(17), len(arr) - 1)
+        space = (arr[pos] == 32) & (pos < e[:, None])
+        if not space.any(axis=1).all():
+            return False
+        sp = s + 2 + space.argmax(axis=1)
+        try:
+            first = self._hex(arr, s + 2, sp, lambda j: 0)
+            second = self._hex(arr, sp + 1, e, lambda j: 0)     # a second space is junk here
+        except BadCapture:
+            return False
+        is_t = kinds == 116
+        t0, i0 = len(self.trace_ip), len(self.ips)
+        traces_before = t0 + np.cumsum(is_t) - is_t                    # traces defined above each line
+        ips_before = i0 + np.searchsorted(slow[fs == 105], rows)       # instruction pointers above it
+        ip, parent = first[is_t], second[is_t]
+        size, trace = first[~is_t], second[~is_t]
+        if not ((ip >= 1) & (ip <= ips_before[is_t]) & (parent <= traces_before[is_t])).all():
+            return False
+        if not ((trace <= traces_before[~is_t]) & (size < MAX_SIZE)).all():
+            return False
+        base = self.lines + 1
+        for i in slow[~ta].tolist():            # strings, instruction pointers, metadata, in order
+            self.slow_line(batch[int(starts[i]):int(nl[i])], base + i)
+        self.trace_ip.extend(ip.tolist())
+        self.trace_parent.extend(parent.tolist())
+        self.new_sizes.extend(size.tolist())
+        self.new_traces.extend(trace.tolist())
+        self.new_lines.extend((base + rows[~is_t]).tolist())
+        return True
 
     def _attach(self):
         self.attached = True
