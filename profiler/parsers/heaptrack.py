@@ -315,8 +315,8 @@ class _Reader:
         starts = np.empty_like(nl)
         starts[0] = 0
         starts[1:] = nl[:-1] + 1
-        firsts = arr[starts]
-        kind = self.kindv[firsts]
+        firsts = np.take(arr, starts)
+        kind = np.take(self.kindv, firsts)
         slow = np.flatnonzero(kind == 0)
         a_lines = np.flatnonzero(firsts[slow] == ord("A"))
         if self.version is not None and not len(a_lines) and self._definitions(batch, arr, starts, nl, slow, firsts):
@@ -450,8 +450,9 @@ class _Reader:
         ends = e + (pad - 1)
         val = None
         bad_pass = False
+        take = np.take        # np.take: several times faster than fancy indexing for these gathers
         for j in range(hi):
-            d = hexv[padded[ends - j]]
+            d = take(hexv, take(padded, ends - j))
             if j >= lo:
                 d[lens <= j] = 0
             if d.max() > 15:
@@ -476,12 +477,12 @@ class _Reader:
         ev = np.flatnonzero((kind - 1).view(np.uint8) < 4)     # + - c R
         if len(ev) == 0:
             return
-        k = kind[ev]
-        s = starts[ev]
-        if (arr[s + 1] != 32).any():
-            bad = int(np.argmax(arr[s + 1] != 32))
+        k = np.take(kind, ev)
+        s = np.take(starts, ev)
+        if (np.take(arr, s + 1) != 32).any():
+            bad = int(np.argmax(np.take(arr, s + 1) != 32))
             raise self.bad(line0 + int(ev[bad]) + 1, "malformed event record")
-        vals = self._hex(arr, s + 2, ends[ev], lambda j: line0 + int(ev[j]) + 1)
+        vals = self._hex(arr, s + 2, np.take(ends, ev), lambda j: line0 + int(ev[j]) + 1)
 
         pm = k <= 2
         if pm.all():                      # most batches: no `c`/`R` line at all
@@ -496,8 +497,8 @@ class _Reader:
             c_pos = np.flatnonzero(k == 3)
             stamps = vals[c_pos]
             pm_pos = np.flatnonzero(pm)
-            idx = vals[pm_pos]
-            plus = k[pm_pos] == 1
+            idx = np.take(vals, pm_pos)
+            plus = np.take(k, pm_pos) == 1
         n_inf = self.n_infos
         n_ev = len(idx)
         if n_ev:
@@ -533,7 +534,7 @@ class _Reader:
             minus = ~plus
             key = idx * 2
             key += minus                  # bin 2*info counts `+`, bin 2*info+1 counts `-`
-            running = self.signed[key]     # +size for a `+`, -size for a `-`
+            running = np.take(self.signed, key)     # +size for a `+`, -size for a `-`
             np.cumsum(running, out=running)
             running += self.leaked
             # temporary: the previous +/- event was a `+` of the same info (heaptrack's lastAllocationPtr)
