@@ -8,7 +8,9 @@ root-to-leaf path is a site ("in N places, below threshold" aggregates become a
 site ending in a `(below threshold)` frame).
 
 One streaming pass; memory grows with distinct paths and detailed snapshots
-(massif keeps at most --max-snapshots, 100 by default).
+(massif keeps at most --max-snapshots, 100 by default). The timeline is cut by the shared
+engine (parsers/timeline.py): massif picks each kept boundary's snapshot (below), the engine
+plans, thins and assembles, so the table is O(sites x KEEP_BOUNDARIES) whatever the run length.
 
 heaptrack_print -M quirks (heaptrack 1.4): the header comes at the END of the
 file (ms_print refuses it), time_unit is `s` with fractional times, a snapshot per
@@ -149,8 +151,13 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
     path = Path(path)
     header: dict[str, str] = {}
     snapshots: list[_Snapshot] = []
-    site_index: dict[tuple, int] = {}
+    site_index: dict[int, int] = {}    # tree node -> site, for the leaves
     site_paths: list[tuple] = []
+    # a tree node is a path of labels from the root, numbered once: (parent node, label) -> node.
+    # A line costs one lookup whatever its depth, and a site's path is spelled out once
+    node_of: dict[tuple, int] = {}
+    node_parent: list[int] = [-1]      # node 0: the root (the empty path)
+    node_label: list[str] = [""]
     label_frames: dict[str, Frame] = {}
     heaptrack_made = False
 
@@ -174,7 +181,7 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
         snap: _Snapshot | None = None
         # tree state
         in_tree = False
-        labels: list[str] = []         # label per depth (0 = root)
+        labels: list[int] = []         # tree node per depth (0 = root)
         remaining: list[int] = []      # children still expected per depth
         tree_start = 0
         partial = False                # the last line has no newline: the writer was cut off there
@@ -218,17 +225,30 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
                         if remaining[-1] <= 0 and not heaptrack_made:
                             raise bad(n, "more children than the parent announced")
                         remaining[-1] -= 1
-                    labels.append(label)
+                    if depth == 0:
+                        node = 0
+                    else:
+                        if kids == 0 and " below massif's threshold" in label:
+                            label = BELOW_THRESHOLD
+                        nk = (labels[-1], label)
+                        node = node_of.get(nk)
+                        if node is None:
+                            node = node_of[nk] = len(node_parent)
+                            node_parent.append(labels[-1])
+                            node_label.append(label)
+                    labels.append(node)
                     remaining.append(kids)
                     if kids == 0 and depth > 0:
-                        key = tuple(labels[1:])
-                        if " below massif's threshold" in label:
-                            key = key[:-1] + (BELOW_THRESHOLD,)
-                        sid = site_index.get(key)
+                        sid = site_index.get(node)
                         if sid is None:
-                            sid = site_index[key] = len(site_paths)
-                            site_paths.append(key)
-                        snap.leaves[sid] = snap.leaves.get(sid, 0) + nbytes
+                            sid = site_index[node] = len(site_paths)
+                            path_labels = []
+                            while node:
+                                path_labels.append(node_label[node])
+                                node = node_parent[node]
+                            site_paths.append(tuple(reversed(path_labels)))
+                        leaves = snap.leaves
+                        leaves[sid] = leaves.get(sid, 0) + nbytes
                     continue
                 # the tree ended: every announced child must have been listed
                 if any(remaining) and not heaptrack_made:
@@ -452,6 +472,20 @@ def _end_scale(last, last_tree):
                     f"at snapshot {last.index}; which sites freed is not recorded")
 
 
+def _scaled_to(lives: dict, end_heap: int, tree_heap: int) -> dict:
+    """Each site's bytes times end_heap / tree_heap, in whole bytes that add up to the exact scaled
+    total (largest remainders: each site is floored, the bytes the floors lost go one each to the
+    sites with the largest fractions, ties to the lower site id). Flooring alone left the sum up
+    to one byte per site under massif's final heap."""
+    num = {sid: b * end_heap for sid, b in lives.items()}
+    out = {sid: n // tree_heap for sid, n in num.items()}
+    target = (2 * sum(num.values()) + tree_heap) // (2 * tree_heap)     # the exact total, rounded
+    short = target - sum(out.values())
+    for sid in sorted(num, key=lambda k: (-(num[k] % tree_heap), k))[:max(short, 0)]:
+        out[sid] += 1
+    return out
+
+
 def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made) -> Capture:
     import numpy as np
 
@@ -469,34 +503,48 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
     bounds = boundary_targets(boundaries)
     marker_sites, at_marker, measured_lag = _find_markers(detailed, bounds, to_seconds, VALGRIND_CLOCK_LAG_S)
     keep = [sid for sid in range(m) if sid not in marker_sites]
+    lives = {sid: last_tree.leaves.get(sid, 0) if last_tree else 0 for sid in keep}
+    if end_scale is not None:
+        lives = _scaled_to(lives, snapshots[-1].heap, last_tree.heap)
     rows = []
     for sid, key in enumerate(site_paths):
         if sid in marker_sites:
             continue      # the marker's own site is protocol, not the program's memory
         stack = tuple(frame(label) for label in key)
-        live = last_tree.leaves.get(sid, 0) if last_tree else 0
-        if end_scale is not None:
-            live = int(live * end_scale)
+        live = lives[sid]
         peak = peak_tree.leaves.get(sid, 0) if peak_tree else 0
         rows.append((sid, stack, live, peak, None, None))
     sites = sites_frame(rows, FORMAT, counts_known=False)
 
-    if bounds and to_seconds is not None and detailed:
+    # the timeline goes through the engine (parsers/timeline.py): it plans the boundaries (at most
+    # KEEP_BOUNDARIES of them, thinned evenly, ends kept; fewer for many sites), assembles the
+    # matrix and says how each was cut. massif's snapshots are few (--max-snapshots) and a
+    # boundary's snapshot is picked from those around it, so massif hands over its picks
+    from profiler.parsers.timeline import Timeline
+
+    def vector(snap):
+        v = np.zeros(m, np.int64)
+        if snap is not None:
+            for sid, b in snap.leaves.items():
+                v[sid] = b
+        return v
+
+    aligned = bool(bounds and to_seconds is not None and detailed)
+    if aligned:
         lag = 0.0 if heaptrack_made else (measured_lag if measured_lag is not None else VALGRIND_CLOCK_LAG_S)
         times = np.array([s.time * to_seconds + lag for s in detailed])
         every = np.array([-np.inf] + [s.time * to_seconds + lag for s in snapshots] + [np.inf])
         heaps = np.array([s.heap for s in detailed])
-        slices, ts, mat = [], [], np.zeros((len(bounds), m), np.int64)
-        for row, (it, t_end) in enumerate(bounds):
+        tl = Timeline([(it, t_end, None) for it, t_end in bounds], clock_lag_s=lag)
+        # the engine's rows are the boundaries sorted by t_end, as boundary_targets sorts them
+        for row in tl.kept:
+            t_end = bounds[row][1]
             if row in at_marker:
-                j = at_marker[row]
+                j, how = at_marker[row], "marker"
             else:
-                j = _boundary_snapshot(times, heaps, every, t_end)
-            if j >= 0:
-                for sid, b in detailed[j].leaves.items():
-                    mat[row, sid] = b
-            slices.append(it)
-            ts.append(t_end)
+                j, how = _boundary_snapshot(times, heaps, every, t_end), "clock"
+            tl.at_row(row, vector(detailed[j] if j >= 0 else None), how)
+        slices, ts, mat, _ = tl.finish(np.zeros(m, np.int64), 0.0, m)
         timeline = timeline_frame(keep, slices, ts, mat[:, keep])
         how = ("measured by the in-band markers" if measured_lag is not None and not heaptrack_made
                else "taken")
@@ -505,12 +553,14 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
                          f"stretch from {QUIET_BEFORE_S:.3f} s before to {QUIET_AFTER_S:.3f} s after each "
                          f"t_end (massif clock {how} to lag process start by {lag:.3f} s)")
     else:
-        mat = np.zeros((len(detailed), m), np.int64)
-        for row, s in enumerate(detailed):
-            for sid, b in s.leaves.items():
-                mat[row, sid] = b
-        ts = [s.time * to_seconds if to_seconds is not None else float("nan") for s in detailed]
-        timeline = timeline_frame(keep, [s.index for s in detailed], ts, mat[:, keep])
+        tl = Timeline(None)
+        for s in detailed:
+            tl.state(s.index, s.time * to_seconds if to_seconds is not None else float("nan"), vector(s))
+        if detailed:
+            slices, ts, mat, _ = tl.finish(np.zeros(m, np.int64), 0.0, m)
+        else:
+            slices, ts, mat = [], [], np.zeros((0, m), np.int64)
+        timeline = timeline_frame(keep, slices, ts, mat[:, keep])
         if to_seconds is None:
             timeline_note = (f"slices are detailed snapshot numbers: time_unit {unit!r} (instructions or "
                              "bytes) cannot be aligned to wall time" + ("; boundaries ignored" if bounds else ""))
@@ -545,7 +595,8 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         "written_by": "heaptrack_print -M" if heaptrack_made else "valgrind massif",
         "pages_as_heap": "--pages-as-heap=yes" in (header.get("desc") or ""),
         "timeline": timeline_note,
-        "timeline_unit": "iteration" if (bounds and to_seconds is not None and detailed) else "slice",
+        "timeline_unit": "iteration" if aligned else "slice",
+        "timeline_cut": tl.meta.get("timeline_cut"),
         "markers": {"sites": len(marker_sites), "boundaries_at_markers": len(at_marker),
                     "boundaries": len(bounds), "clock_lag_s": None if measured_lag is None else round(measured_lag, 3)},
     }
