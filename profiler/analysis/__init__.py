@@ -172,9 +172,11 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
     container = footprint.container(df)
     if container:
         evidence.append(container.sentence)
+    served = footprint.served(df)
     recommendation = verdict.recommend(
         verdict=v, peak_mb=float(y.max()), mean_mb=mean_s, std_mb=std_s,
-        slope=slope_rec, current_mb=float(current), envelope=env, loaded=loaded)
+        slope=slope_rec, current_mb=float(current), envelope=env, loaded=loaded,
+        unit="request" if served else "iteration")
 
     result = SeriesAnalysis(
         n=n,
@@ -221,6 +223,8 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
     )
     if "sample_s" in df.columns:   # memprof watch: samples over time, worded per hour
         result = footprint.time_based(result, df)
+    elif served:                   # memprof serve: one record per request
+        result = footprint.per_request(result)
     return result
 
 

@@ -144,8 +144,8 @@ def time_based(result: SeriesAnalysis, df) -> SeriesAnalysis:
     """Reword a time-sampled series (`memprof watch`: one record per sample, `sample_s` seconds
     since the watch began) per hour: the statistics are computed per sample, and a slope per
     sample means nothing to whoever sizes a server. Returns the analysis with `time_based` and
-    the evidence and the recommendation's sentence in MB per hour and in samples (unchanged when
-    the samples carry no usable clock)."""
+    the evidence, the recommendation's and the container's sentences in MB per hour and in samples
+    (unchanged when the samples carry no usable clock)."""
     import re
 
     t = df["sample_s"].astype(float).to_numpy()
@@ -180,8 +180,7 @@ def time_based(result: SeriesAnalysis, df) -> SeriesAnalysis:
         text = ci.sub(_ci, text)   # every interval in the evidence is a slope's, per sample
         text = num.sub(lambda m: f"{_g(float(m.group(1)) * per_hour)} MB/hour", text)
         text = text.replace("per 1000 iterations", f"per {1000 * dt / 3600:.3g} hours (1000 samples)")
-        text = re.sub(r"\biterations\b", "samples", text)
-        return re.sub(r"\biteration\b", "sample", text)
+        return _in_steps(text, "sample", "samples")
 
     evidence = [reword(e) for e in result.evidence]
     slope_h = tb.slope_mb_per_hour
@@ -200,7 +199,35 @@ def time_based(result: SeriesAnalysis, df) -> SeriesAnalysis:
             f"alert threshold and ~{fmt_duration(rec.hours_to_ram * 3600)} to the RAM."))
     phases = tuple(replace(p, first_s=rnd(float(t[min(p.first, t.size) - 1]), 3) if p.first else None)
                    for p in result.phases)
-    return replace(result, time_based=tb, evidence=tuple(evidence), recommendation=rec, phases=phases)
+    container = replace(result.container, sentence=reword(result.container.sentence)) if result.container else None
+    return replace(result, time_based=tb, evidence=tuple(evidence), basis_sentence=reword(result.basis_sentence),
+                   recommendation=rec, phases=phases, container=container)
+
+
+def _in_steps(text: str, one: str, many: str) -> str:
+    """`text` with "iteration(s)" as the series' own step (a watch's sample, a server's request)."""
+    import re
+
+    text = re.sub(r"\bMB/iter(?:ation)?\b", f"MB/{one}", text)
+    text = re.sub(r"\biterations\b", many, text)
+    return re.sub(r"\biteration\b", one, text)
+
+
+def served(df) -> bool:
+    """Whether the records are `memprof serve`'s: one per request (workload/server.py)."""
+    return "strategy" in df.columns and bool(len(df)) and bool((df["strategy"] == "server").all())
+
+
+def per_request(result: SeriesAnalysis) -> SeriesAnalysis:
+    """Word a served run (`memprof serve`: one record per request, RSS measured after each response
+    while the server still holds the model) per request: the evidence and the recommendation's and
+    the container's sentences say requests where a loop says iterations. The figures do not change."""
+    rec = replace(result.recommendation, sentence=_in_steps(result.recommendation.sentence, "request", "requests"))
+    container = (replace(result.container, sentence=_in_steps(result.container.sentence, "request", "requests"))
+                 if result.container else None)
+    return replace(result, evidence=tuple(_in_steps(e, "request", "requests") for e in result.evidence),
+                   basis_sentence=_in_steps(result.basis_sentence, "request", "requests"),
+                   recommendation=rec, container=container)
 
 
 def _g(x: float) -> str:

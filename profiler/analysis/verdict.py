@@ -227,7 +227,8 @@ def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
         headroom = float(loaded.headroom_max_mb or loaded.headroom_mb or 0.0)
         # the after-unload base lifted by what a loaded model adds on top of it, or the highest loaded peak seen
         base = max(float(loaded.peak_mb), after_unload_base + max(headroom, 0.0))
-        what = f"max(loaded peak, {what} after unload + the largest loaded headroom)"
+        after = "after each response" if unit == "request" else "after unload"
+        what = f"max(loaded peak, {what} {after} + the largest loaded headroom)"
     rule = f"max_expected = {what} x 1.05; " + tail
     max_expected = nice_ceil(base * 1.05)
     alert = nice_ceil(max_expected * 1.10)
@@ -259,10 +260,11 @@ def recommend(*, verdict: str, peak_mb: float, mean_mb: float, std_mb: float,
         sentence = (f"Not enough evidence for a verdict; provisional budget: at most {max_expected:.0f} MB, "
                            f"alert above {alert:.0f} MB, {_gb(ram)} of RAM. Run more {units}.")
     if has_peak:
-        where = f" at iteration {loaded.peak_iteration}" + (f" ({loaded.peak_model})" if loaded.peak_model else "")
+        where = f" at {unit} {loaded.peak_iteration}" + (f" ({loaded.peak_model})" if loaded.peak_model else "")
+        # a server keeps the model it served: what decides is RSS after each response, not after an unload
+        stays = "the RSS after each response" if unit == "request" else "what stays after unload"
         sentence += (f" The budget covers the loaded peak: {loaded.peak_mb:.0f} MB while a model was loaded "
-                     f"and generating{where}, up to {headroom:.0f} MB above what stays after "
-                     "unload (which decides leak or plateau).")
+                     f"and generating{where}, up to {headroom:.0f} MB above {stays} (which decides leak or plateau).")
     return Recommendation(max_expected_mb=rnd(max_expected), alert_mb=rnd(alert), ram_mb=ram, rule=rule,
                           basis="loaded peak" if has_peak else "after unload", sentence=sentence, **to)
 

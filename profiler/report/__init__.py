@@ -28,11 +28,12 @@ def render(result: AnalysisResult, out_dir: Path) -> list[Path]:
     series = result.series
     if series is not None:
         plot_dir = out_dir / "plots"
-        p = plots.memory_plot(series, plot_dir / "memory.png")
+        steps = document.steps_of(result, series)
+        p = plots.memory_plot(series, plot_dir / "memory.png", steps)
         if p:
             images["memory"] = "plots/memory.png"
             written.append(p)
-        p = plots.decomposition_plot(series, plot_dir / "decomposition.png")
+        p = plots.decomposition_plot(series, plot_dir / "decomposition.png", steps)
         if p:
             images["decomposition"] = "plots/decomposition.png"
             written.append(p)

@@ -13,6 +13,7 @@ literal: a plain string, ("code", text), ("b", text) or ("br", markdown separato
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
 from profiler.constants import MB  # noqa: F401
 from profiler.fmt import fmt_bytes, fmt_mb, fmt_signed  # noqa: F401  (console and others import them from here)
@@ -20,6 +21,7 @@ from profiler.fmt import fmt_num as _num
 from profiler.results.analysis import AnalysisResult
 from profiler.results.series import Envelope, EnvelopeTest, Phase, Reclaim, Recommendation, SeriesAnalysis
 from profiler.results.sites import CaptureResult
+from profiler.stats import sig
 
 
 def code(text) -> tuple:
@@ -32,13 +34,49 @@ def series_of(result: AnalysisResult) -> SeriesAnalysis | None:
     return result.series
 
 
-def phase_behaviour(p: Phase) -> str:
+@dataclass(frozen=True)
+class Steps:
+    """How the series sections word one step of the series: an iteration of a load/unload loop, a
+    sample of `memprof watch` (its slopes per hour), a request of `memprof serve` (RSS after the
+    response, the model still loaded). The statistics are per step; only the words and, for a
+    watch, the slopes' unit change."""
+    one: str = "iteration"
+    many: str = "iterations"
+    per: str = " MB/iter"
+    scale: float = 1.0                  # a per-step slope times this is the slope in `per`
+    level: str = "RSS after unload"     # what the series measures at each step
+    projection: str = ""                # the 1000-step projection, when the note must be reworded
+
+    def slope(self, x):
+        return None if x is None else sig(x * self.scale, 4)
+
+    def signed(self, x) -> str:
+        return fmt_signed(self.slope(x), self.per)
+
+
+ITERATIONS = Steps()
+
+
+def steps_of(result: AnalysisResult | None, s: SeriesAnalysis | None) -> Steps:
+    """The words for the series `s` of `result`: a watch by its per-hour figures, a served run by
+    the run's meta (without a result, a watch is still recognised)."""
+    if s and s.time_based and s.time_based.seconds_per_sample:
+        dt = s.time_based.seconds_per_sample
+        return Steps("sample", "samples", " MB/hour", 3600.0 / dt, "RSS at each sample",
+                     f"stable-phase OLS line evaluated 1000 samples ({1000 * dt / 3600:.3g} hours) after the last one")
+    if result is not None and result.meta.get("workload") == "server":
+        return Steps("request", "requests", " MB/request", 1.0, "RSS after each request",
+                     "stable-phase OLS line evaluated 1000 requests after the last one")
+    return ITERATIONS
+
+
+def phase_behaviour(p: Phase, steps: Steps = ITERATIONS) -> str:
     if p.name == "warmup":
         return f"{p.start_mb:,.0f} → {p.end_mb:,.0f} MB ({p.end_mb - p.start_mb:+,.0f} MB)"
     if p.name == "settling":
         return f"approaching the plateau, mean {p.mean_mb:,.0f} MB"
     if p.shape == "sawtooth" and p.reclaims is not None:
-        return sawtooth_behaviour(p)
+        return sawtooth_behaviour(p, steps)
     if p.name == "growth":
         return f"rising {p.start_mb:,.0f} → {p.end_mb:,.0f} MB ({p.end_mb - p.start_mb:+,.0f} MB)"
     if p.name == "rising":
@@ -47,7 +85,7 @@ def phase_behaviour(p: Phase) -> str:
     return f"stable ~{p.mean_mb:,.0f} MB (±{p.std_mb or 0:,.0f} MB)"
 
 
-def sawtooth_behaviour(p: Phase) -> str:
+def sawtooth_behaviour(p: Phase, steps: Steps = ITERATIONS) -> str:
     """A sawtooth phase: between which levels, reclaimed where, how long a tooth is."""
     its = p.reclaims or ()
     gc = set(p.gc_reclaims or ())
@@ -56,7 +94,7 @@ def sawtooth_behaviour(p: Phase) -> str:
     head = "sawtooth with climbing troughs" if p.name == "growth" else "sawtooth"
     text = f"{head} {p.trough_mb or 0:,.0f} → {p.peak_mb or 0:,.0f} MB, {n} reclaim{'s' if n != 1 else ''} at {where}"
     if p.tooth_length:
-        text += f", a tooth lasts ~{p.tooth_length:g} iterations"
+        text += f", a tooth lasts ~{p.tooth_length:g} {steps.many}"
     return text
 
 
@@ -65,6 +103,7 @@ def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
     from profiler.report import triage_section
 
     s = result.series
+    steps = steps_of(result, s)
     verdict = result.verdict or "inconclusive"
     doc: list[tuple] = [("h", 1, f"Memory analysis: {result.source.path}".rstrip(": "))]
     if result.cut is not None:
@@ -72,7 +111,7 @@ def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
 
     # executive summary ------------------------------------------------------
     doc.append(("h", 2, "Executive summary"))
-    doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s)}"))
+    doc.append(("strong", f"VERDICT: {verdict.upper()}: {_verdict_gloss(verdict, s, steps)}"))
     for t in result.truncated or ():
         doc.append(("p", f"Truncated capture {t.path}: {t.summary}; the analysis stops at the cut."))
     for w in result.warnings or ():
@@ -89,20 +128,20 @@ def build(result: AnalysisResult, images: dict[str, str]) -> list[tuple]:
         doc.append(("p", rec.sentence))
 
     if s is not None:
-        _series_sections(doc, s, images)
+        _series_sections(doc, s, images, steps)
 
     doc.extend(triage_section.blocks(result))
 
     # the capture totals; the sites are the triage section's (it has something to say for every capture)
     _captures_section(doc, result.captures)
 
-    _recommendations_section(doc, rec)
+    _recommendations_section(doc, rec, steps)
 
     _measured_section(doc, result)
     return doc
 
 
-def _verdict_gloss(verdict: str, s: SeriesAnalysis | None) -> str:
+def _verdict_gloss(verdict: str, s: SeriesAnalysis | None, steps: Steps = ITERATIONS) -> str:
     if verdict == "plateau" and s and s.envelope:
         return "memory grows and is reclaimed (a sawtooth); the reclaims leave nothing behind"
     if verdict == "plateau":
@@ -111,16 +150,16 @@ def _verdict_gloss(verdict: str, s: SeriesAnalysis | None) -> str:
         if s and s.verdict == "leak":
             slope = s.late_phase.theil_sen_mb_per_iter
             if slope is not None and s.envelope:
-                return f"the troughs between reclaims keep climbing ({slope:+g} MB/iteration)"
+                return f"the troughs between reclaims keep climbing ({slope:+g} MB/{steps.one})"
             if s.time_based and s.time_based.late_slope_mb_per_hour is not None:
                 return f"memory keeps growing ({s.time_based.late_slope_mb_per_hour:+,.1f} MB/hour)"
             if slope is not None:
-                return f"memory keeps growing ({slope:+g} MB/iteration)"
+                return f"memory keeps growing ({slope:+g} MB/{steps.one})"
         return "allocation sites keep growing (see the allocation sites)"
     return "not enough evidence either way"
 
 
-def _recommendations_section(doc: list, rec: Recommendation | None) -> None:
+def _recommendations_section(doc: list, rec: Recommendation | None, steps: Steps = ITERATIONS) -> None:
     """The budget table, from the series (call stacks alone give none), worded after the run's
     verdict (the result's recommendation)."""
     doc.append(("h", 2, "Recommendations"))
@@ -132,40 +171,42 @@ def _recommendations_section(doc: list, rec: Recommendation | None) -> None:
         ["Alert threshold", fmt_mb(rec.alert_mb)],
         ["Recommended RAM", fmt_mb(rec.ram_mb)],
         ["Budget covers", "the loaded peak (model loaded and generating)" if rec.basis == "loaded peak"
-         else "RSS after unload (the records carry no loaded peak)"],
-    ] + ([["Iterations until the alert threshold", str(rec.iterations_to_alert)]]
+         else f"{steps.level} (the records carry no loaded peak)"],
+    ] + ([[f"{steps.many.capitalize()} until the alert threshold", str(rec.iterations_to_alert)]]
          if rec.iterations_to_alert is not None else [])
-      + ([["Iterations until RAM is full", str(rec.iterations_to_ram)]]
-         if rec.iterations_to_ram is not None else [])))
+      + ([["Hours until the alert threshold", f"{rec.hours_to_alert:g}"]] if rec.hours_to_alert is not None else [])
+      + ([[f"{steps.many.capitalize()} until RAM is full", str(rec.iterations_to_ram)]]
+         if rec.iterations_to_ram is not None else [])
+      + ([["Hours until RAM is full", f"{rec.hours_to_ram:g}"]] if rec.hours_to_ram is not None else [])))
     if rec.sentence:
         doc.append(("p", rec.sentence))
     if rec.rule:
         doc.append(("p", f"Rule: {rec.rule}."))
 
 
-def _series_sections(doc: list, s: SeriesAnalysis, images: dict) -> None:
+def _series_sections(doc: list, s: SeriesAnalysis, images: dict, steps: Steps = ITERATIONS) -> None:
     doc.append(("h", 2, "Phases"))
-    doc.append(("p", f"{s.n} iterations ({s.iterations.first}-{s.iterations.last}), "
+    doc.append(("p", f"{s.n} {steps.many} ({s.iterations.first}-{s.iterations.last}), "
                      f"memory in {s.unit}; phases found from the data (see how this was measured)."))
-    doc.append(("table", ["Phase", "Iterations", "n", "Mean", "Behaviour"], [
-        [p.name.capitalize(), f"{p.first}-{p.last}", str(p.n), fmt_mb(p.mean_mb), phase_behaviour(p)]
+    doc.append(("table", ["Phase", steps.many.capitalize(), "n", "Mean", "Behaviour"], [
+        [p.name.capitalize(), f"{p.first}-{p.last}", str(p.n), fmt_mb(p.mean_mb), phase_behaviour(p, steps)]
         for p in s.phases]))
     if "memory" in images:
-        doc.append(("img", images["memory"], "RSS per iteration with phases, block means and the stable-phase fit"
+        doc.append(("img", images["memory"], f"RSS per {steps.one} with phases, block means and the stable-phase fit"
                     + (" (dotted lines: reclaims)" if s.reclaims else "")))
-    _reclaims_section(doc, s)
+    _reclaims_section(doc, s, steps)
 
-    doc.append(("h", 2, f"Memory by {s.block_size}-iteration blocks"))
-    doc.append(("table", ["Block", "Iterations", "Mean", "Min", "Max", "Change vs previous"], [
+    doc.append(("h", 2, f"Memory by {s.block_size}-{steps.one} blocks"))
+    doc.append(("table", ["Block", steps.many.capitalize(), "Mean", "Min", "Max", "Change vs previous"], [
         [str(b.block), f"{b.first}-{b.last}", fmt_mb(b.mean_mb), fmt_mb(b.min_mb), fmt_mb(b.max_mb),
          "" if b.delta_mb is None else f"{b.delta_mb:+,.0f} MB"]
         for b in s.blocks]))
 
     st = s.stable
     if st:
-        doc.append(("h", 2, f"Stable phase statistics (iterations {st.first}-{st.last})"))
+        doc.append(("h", 2, f"Stable phase statistics ({steps.many} {st.first}-{st.last})"))
         doc.append(("table", ["Statistic", "Value"], [
-            ["Iterations", str(st.n)],
+            [steps.many.capitalize(), str(st.n)],
             ["Mean", fmt_mb(st.mean_mb, 1)],
             ["Std dev", fmt_mb(st.std_mb, 1)],
             ["Min / max", f"{st.min_mb:,.1f} / {st.max_mb:,.1f} MB"],
@@ -180,19 +221,19 @@ def _series_sections(doc: list, s: SeriesAnalysis, images: dict) -> None:
     tt = s.trend_test
     ci, tci = s.slope_ci_mb, s.theil_sen_ci_mb
     rows = [
-        ["OLS slope", f"{fmt_signed(s.slope_mb_per_iter, ' MB/iter')}, 95% CI "
-                      f"[{fmt_signed(ci[0])}, {fmt_signed(ci[1])}]"],
-        ["Theil-Sen slope", f"{fmt_signed(s.theil_sen_mb_per_iter, ' MB/iter')}, 95% CI "
-                            f"[{fmt_signed(tci[0])}, {fmt_signed(tci[1])}]"],
+        ["OLS slope", f"{steps.signed(s.slope_mb_per_iter)}, 95% CI "
+                      f"[{fmt_signed(steps.slope(ci[0]))}, {fmt_signed(steps.slope(ci[1]))}]"],
+        ["Theil-Sen slope", f"{steps.signed(s.theil_sen_mb_per_iter)}, 95% CI "
+                            f"[{fmt_signed(steps.slope(tci[0]))}, {fmt_signed(steps.slope(tci[1]))}]"],
         ["Mann-Kendall trend test", f"z = {_num(tt.z)}, p = {tt.p} (n = {tt.n})"],
-        ["Projection", f"{fmt_mb(s.extrapolation_1000_mb)} ({s.extrapolation_note})"],
+        ["Projection", f"{fmt_mb(s.extrapolation_1000_mb)} ({steps.projection or s.extrapolation_note})"],
     ]
     late = s.late_phase
     if late.name == "growth" and s.stable and late.first != s.stable.first:
         lci = late.theil_sen_ci_mb
-        rows.append([f"Growth phase (from iteration {late.first})",
-                     f"Theil-Sen {fmt_signed(late.theil_sen_mb_per_iter, ' MB/iter')}, 95% CI "
-                     f"[{fmt_signed(lci[0])}, {fmt_signed(lci[1])}], Mann-Kendall p = "
+        rows.append([f"Growth phase (from {steps.one} {late.first})",
+                     f"Theil-Sen {steps.signed(late.theil_sen_mb_per_iter)}, 95% CI "
+                     f"[{fmt_signed(steps.slope(lci[0]))}, {fmt_signed(steps.slope(lci[1]))}], Mann-Kendall p = "
                      f"{late.trend_test.p if late.trend_test else None}"])
     doc.append(("table", ["Test", "Result"], rows))
 
@@ -200,10 +241,10 @@ def _series_sections(doc: list, s: SeriesAnalysis, images: dict) -> None:
     if pm:
         doc.append(("h", 2, "Per-model analysis"))
         models = list(pm)
-        metrics = [("iterations", "Iterations", lambda v: str(v)),
+        metrics = [("iterations", steps.many.capitalize(), lambda v: str(v)),
                    ("net_mb_per_switch", "Avg net MB per switch", lambda v: f"{v:+,.2f} MB"),
                    ("net_mb_per_switch_stable", "Avg net MB per switch (stable phase)", lambda v: f"{v:+,.2f} MB"),
-                   ("rss_mean_mb", "Mean RSS after unload", lambda v: fmt_mb(v)),
+                   ("rss_mean_mb", f"Mean {steps.level}", lambda v: fmt_mb(v)),
                    ("rss_after_load_mean_mb", "Mean RSS after load", lambda v: fmt_mb(v)),
                    ("rss_peak_mean_mb", "Mean peak while serving", lambda v: fmt_mb(v)),
                    ("rss_peak_max_mb", "Highest peak while serving", lambda v: fmt_mb(v)),
@@ -255,10 +296,10 @@ def _series_sections(doc: list, s: SeriesAnalysis, images: dict) -> None:
                 doc.append(("p", "What grows inside a tooth and what the reclaim gives back, part by part: the "
                                  "part that does both is the memory the reclaim frees."))
         if "decomposition" in images:
-            doc.append(("img", images["decomposition"], "RSS decomposition per iteration"))
+            doc.append(("img", images["decomposition"], f"RSS decomposition per {steps.one}"))
 
 
-def _reclaims_section(doc: list, s: SeriesAnalysis) -> None:
+def _reclaims_section(doc: list, s: SeriesAnalysis, steps: Steps = ITERATIONS) -> None:
     """The sawtooth's envelope and what each reclaim gave back, by the records' own figures."""
     events = s.reclaims
     if not events and not s.gc_events:
@@ -274,18 +315,19 @@ def _reclaims_section(doc: list, s: SeriesAnalysis) -> None:
         rows = [
             ["Troughs (tooth vs previous tooth, same age)",
              f"{_pmb(tr.total_mb)} in all over {tr.n} reclaim(s) "
-             f"({fmt_signed(tr.mb_per_iter, ' MB/iter')}); {_against(tr)}; "
+             f"({steps.signed(tr.mb_per_iter)}); {_against(tr, steps)}; "
              + ("rising" if tr.rises else "not rising")],
             ["Peaks of finished teeth",
-             (f"{_pmb(pk.total_mb)} over {pk.n + 1} teeth; {_against(pk)}; "
+             (f"{_pmb(pk.total_mb)} over {pk.n + 1} teeth; {_against(pk, steps)}; "
               + ("rising" if pk.rises else "not rising"))
              if pk else "fewer than two finished teeth: not compared"],
-            ["Highest peak", f"{fmt_mb(env.highest_peak_mb, 1)} at iteration {env.highest_peak_iteration}"],
+            ["Highest peak", f"{fmt_mb(env.highest_peak_mb, 1)} at {steps.one} {env.highest_peak_iteration}"],
         ]
         if env.overdue:
             rows.append(["Last tooth", "overdue: longer than any finished tooth and above every earlier peak"])
         doc.append(("table", ["Envelope", "Value"], rows))
-        doc.append(("table", ["Iteration", "RSS", "Heap in use", "Allocator retention", "Python GC", "Given back by"], [
+        doc.append(("table", [steps.one.capitalize(), "RSS", "Heap in use", "Allocator retention", "Python GC",
+                              "Given back by"], [
             [str(e.iteration),
              f"{e.before_mb:,.1f} → {e.after_mb:,.1f} MB ({e.rss_change_mb:+,.1f})",
              _chg(e.heap_in_use_change_mb), _chg(e.heap_free_retained_change_mb),
@@ -328,12 +370,13 @@ def _across_reclaims(s: SeriesAnalysis, show: int = 2) -> list[tuple[int, dict]]
     return out
 
 
-def _against(t: EnvelopeTest) -> str:
+def _against(t: EnvelopeTest, steps: Steps = ITERATIONS) -> str:
     """What a rise was tested against: modelled noise (few teeth) or the levels' own trend test."""
     if t.noise_mb is not None:
         return f"noise ±{t.noise_mb:,.2f} MB"
     ci = t.ci_mb or (None, None)
-    return f"Mann-Kendall p = {t.p}, Theil-Sen 95% CI [{fmt_signed(ci[0])}, {fmt_signed(ci[1])}] MB/iter"
+    return (f"Mann-Kendall p = {t.p}, Theil-Sen 95% CI [{fmt_signed(steps.slope(ci[0]))}, "
+            f"{fmt_signed(steps.slope(ci[1]))}]{steps.per}")
 
 
 def _pmb(x) -> str:

@@ -29,12 +29,19 @@ def reclaim_marks(series: SeriesAnalysis) -> list[tuple[int, str]]:
     return [(e.iteration, "gc" if e.gc_ran else "reclaim") for e in series.reclaims]
 
 
-def memory_plot(series: SeriesAnalysis, path: Path) -> Path | None:
+def _steps(series: SeriesAnalysis, steps):
+    from profiler.report.document import steps_of
+
+    return steps if steps is not None else steps_of(None, series)
+
+
+def memory_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
     """RSS per iteration: phases shaded, a marker per model, block means, the stable-phase fit
     (or, for a sawtooth, the teeth's peaks and a vertical line at each reclaim), and, when the
     records carry them, the loaded peak and RSS after load above the after-unload line.
-    (A series still in its JSON form is read as SeriesAnalysis.)"""
-    series = SeriesAnalysis.from_json(series)
+    `steps` (document.Steps) words the axis for a watch's samples or a server's requests; a watch
+    is recognised from the series itself."""
+    steps = _steps(series, steps)
     pts = series.points
     if not pts:
         return None
@@ -46,7 +53,7 @@ def memory_plot(series: SeriesAnalysis, path: Path) -> Path | None:
                        lw=0, label=f"{p.name}{' (sawtooth)' if p.shape == 'sawtooth' else ''} {p.first}-{p.last}")
         xs = [q.iteration for q in pts]
         ys = [q.rss_mb for q in pts]
-        ax.plot(xs, ys, color="#555", lw=1, zorder=2, label="RSS after unload")
+        ax.plot(xs, ys, color="#555", lw=1, zorder=2, label=steps.level)
         loaded = series.loaded.points if series.loaded else ()
         if loaded:
             lp = [q for q in loaded if q.rss_peak_mb is not None]
@@ -81,11 +88,12 @@ def memory_plot(series: SeriesAnalysis, path: Path) -> Path | None:
             x0, x1 = fit.first, fit.last
             f = lambda x: fit.intercept_mb + fit.slope_mb_per_iter * x  # noqa: E731
             ax.plot([x0, x1], [f(x0), f(x1)], color="#d62828", lw=2, ls="--", zorder=5,
-                    label=f"stable fit {fit.slope_mb_per_iter:+.3g} MB/iter")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("RSS (MB)" if loaded else "RSS after unload (MB)")
-        ax.set_title(f"RSS per iteration: verdict {series.verdict}"
-                     + (" (decided after unload; the budget covers the peak)" if loaded else ""))
+                    label=f"stable fit {steps.slope(fit.slope_mb_per_iter):+.3g}{steps.per}")
+        ax.set_xlabel(steps.one)
+        ax.set_ylabel("RSS (MB)" if loaded else f"{steps.level} (MB)")
+        ax.set_title(f"RSS per {steps.one}: verdict {series.verdict}"
+                     + ((" (decided after unload; the budget covers the peak)" if steps.level == "RSS after unload"
+                         else " (the budget covers the peak)") if loaded else ""))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right", ncol=2)
         fig.tight_layout()
@@ -96,9 +104,9 @@ def memory_plot(series: SeriesAnalysis, path: Path) -> Path | None:
     return path
 
 
-def decomposition_plot(series: SeriesAnalysis, path: Path) -> Path | None:
+def decomposition_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
     """Stacked areas of RSS parts per iteration, with total RSS as a line on top."""
-    series = SeriesAnalysis.from_json(series)
+    steps = _steps(series, steps)
     rows = series.decomposition
     if not rows:
         return None
@@ -114,9 +122,9 @@ def decomposition_plot(series: SeriesAnalysis, path: Path) -> Path | None:
         ax.plot(xs, [r.rss_mb for r in rows], color="black", lw=1.2, label="RSS")
         for i, (it, label) in enumerate(reclaim_marks(series)):
             ax.axvline(it - 0.5, color="#6a4c93", lw=1.2, ls=":", label=f"reclaim ({label})" if i == 0 else None)
-        ax.set_xlabel("iteration")
+        ax.set_xlabel(steps.one)
         ax.set_ylabel("MB")
-        ax.set_title("RSS decomposition after each iteration")
+        ax.set_title(f"RSS decomposition after each {steps.one}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
         fig.tight_layout()

@@ -222,3 +222,38 @@ def test_gc_run_without_a_reclaim_is_listed(tmp_path):
     assert "## Garbage collector runs" in md and "## Reclaim events" not in md
     assert "- at iteration 31 Python's cyclic GC ran (1 collection, 76 objects collected) and heap in use fell" in md
     assert "but RSS did not fall" in md
+
+
+def _series_sections(md: str) -> str:
+    """The report up to "How this was measured" (which explains the steps of every kind of run)."""
+    return md.split("## How this was measured")[0]
+
+
+def test_a_served_run_is_worded_per_request(tmp_path):
+    """`memprof serve --quick --requests 20` (tests/data/series/serve_20): one record per request,
+    RSS read after each response while the server holds the model: no iteration, no unload."""
+    from profiler import pipeline
+
+    res = pipeline.analyze(DATA / "serve_20", save=False)
+    render(res, tmp_path)
+    md = _series_sections((tmp_path / "report.md").read_text())
+    assert "20 requests (1-20)" in md and "## Memory by 10-request blocks" in md
+    assert "## Stable phase statistics (requests 1-20)" in md and "| Mean RSS after each request |" in md
+    assert re.search(r"\| OLS slope \| [+-][0-9.]+ MB/request, 95% CI", md)
+    assert "1000 requests after the last one" in md and "more requests" in md
+    assert not re.search(r"(?i)iteration|MB/iter\b|unload", md), re.findall(r"(?i).{60}(?:iteration|unload).{20}", md)
+    assert res.series.recommendation.basis == "loaded peak"       # the JSON values stay what they were
+
+
+def test_a_watch_is_worded_in_samples_per_hour(tmp_path):
+    """A real `memprof watch` (watch_growing_60.jsonl): samples, slopes per hour, hours to the alert."""
+    s = analyze_series(load_series(DATA / "watch_growing_60.jsonl"))
+    render(AnalysisResult.from_json(result_from_series(s, {"kind": "series", "path": "watch"}, {})), tmp_path)
+    md = _series_sections((tmp_path / "report.md").read_text())
+    assert "60 samples (1-60)" in md and "## Memory by 10-sample blocks" in md
+    ols = s.slope_mb_per_iter * 3600 / s.time_based.seconds_per_sample
+    m = re.search(r"\| OLS slope \| \+([0-9.]+) MB/hour", md)
+    assert m and float(m.group(1)) == pytest.approx(ols, rel=1e-3)
+    assert "| Hours until the alert threshold |" in md and "| Samples until the alert threshold |" in md
+    assert s.basis_sentence == s.evidence[0] and "MB/hour" in s.basis_sentence
+    assert not re.search(r"(?i)iteration|MB/iter\b|unload", md), re.findall(r"(?i).{60}(?:iteration|unload).{20}", md)

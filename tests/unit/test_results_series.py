@@ -57,7 +57,7 @@ def test_the_fixtures_cover_every_optional_part():
 
 
 def test_a_real_watch_is_typed_per_hour():
-    """`memprof watch` (scripts/make_watch_series.sh): 1 MiB allocated every 0.25 s, sampled every
+    """`memprof watch` (scripts/make_watch_serve_series.sh watch): 1 MiB allocated every 0.25 s, sampled every
     0.25 s: the per-hour figures and the samples' seconds survive the JSON round trip."""
     s = analyze_series(load_series(DATA / "series" / "watch_growing_60.jsonl"))
     assert s.verdict == "leak" and s.time_based is not None
