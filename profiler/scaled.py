@@ -42,11 +42,12 @@ def sub_dir(run_dir: Path, n: int) -> Path:
     return Path(run_dir) / f"scale-{n}"
 
 
-def profile_scaled(backend_name: str, *, command: list[str] | None, scale: str, options: dict | None = None,
+def profile_scaled(backend_name: str, *, command: list[str] | None, scale: str, options=None,
                    out: str | None = None, assume_yes: bool = False,
                    echo_out: Callable[[str], None] = print) -> Path:
-    """Run the command at both sizes under the backend, analyse both, print them side by side."""
-    from profiler.backends import session
+    """Run the command at both sizes under the backend (`options`: its ToolOptions, None: the
+    defaults), analyse both, print them side by side."""
+    from profiler import session
 
     if not command:
         raise UsageProblem("--scale runs a command twice: give it after -- with {n} where the size goes")
@@ -100,7 +101,7 @@ def analyze(run_dir: Path, *, rules=(), block: int = 10, save: bool = True) -> A
 
 def describe(result: AnalysisResult) -> str:
     """The console view: the two runs side by side, then the verdict per site."""
-    from profiler.triage.growth import fmt_bytes
+    from profiler.fmt import fmt_bytes, fmt_signed_bytes
 
     d = result.scale
     a, b = d["a"], d["b"]
@@ -113,7 +114,7 @@ def describe(result: AnalysisResult) -> str:
     rows = [[str(s["site"]), s["leak_kind"] or "",
              fmt_bytes(s["live_a"]) if s["live_a"] is not None else "-",
              fmt_bytes(s["live_b"]) if s["live_b"] is not None else "-",
-             (("+" if s["bytes_per_n"] > 0 else "") + fmt_bytes(s["bytes_per_n"])) if s["bytes_per_n"] else "0",
+             fmt_signed_bytes(s["bytes_per_n"]),
              s["verdict"]] for s in d["sites"][:30]]
     widths = [max(len(x) for x in col) for col in zip(head, *rows)] if rows else [len(h) for h in head]
     widths[0] = min(widths[0], 70)

@@ -1,6 +1,6 @@
 """`memprof serve`, end to end: a real model-switching server, plain or under a profiler.
 
-The order is the profiled run's (backends/session.py): check the tools before
+The order is the profiled run's (session.py): check the tools before
 anything is created, make the run directory, write the server's config, wrap
 its argv with the backend's, start it, wait until it answers, drive the
 requests (workload/server.py), stop it cleanly (so the profiler writes its
@@ -51,7 +51,7 @@ class _TermAsCtrlC:
 
 
 def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: int, n_ctx: int, threads: int,
-          backend_name: str | None = None, backend_options: dict | None = None, url: str | None = None,
+          backend_name: str | None = None, backend_options=None, url: str | None = None,
           pid: int | None = None, out: str | None = None, start_timeout: float = 120.0,
           echo: Callable[[str], None] | None = None) -> ServeOutcome:
     """Run the switch experiment; `models` ([{alias, path}]) for a server memprof starts, or the aliases
@@ -103,7 +103,7 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
         cfg = server.write_config(run_dir, models, port=port, n_ctx=n_ctx, threads=threads)
         argv, env = server.server_argv(cfg), {}
         if backend is not None:
-            wrapped = backend.wrap(argv, run_dir, dict(backend_options or {}))
+            wrapped = backend.wrap(argv, run_dir, backend_options)   # a ToolOptions, None: the tool's defaults
             argv, env = wrapped.argv, wrapped.env
             meta["backend"] = {"name": backend_name, "tool_version": backend.tool_version(), "argv": argv,
                                "env": env, "workload": "server"}
@@ -145,7 +145,7 @@ def serve(*, models: list[dict] | None, requests: int, prompt: str, max_tokens: 
 def _run(proc, client, run_dir, pid, aliases, *, requests, prompt, max_tokens, url, echo, backend, backend_name,
          start_timeout, log_path):
     """Start (if ours), drive, stop: (result, interrupted, failure, server exit status)."""
-    from profiler.workload import server
+    from profiler.workload import runner, server
 
     result = None
     interrupted = False
@@ -159,7 +159,7 @@ def _run(proc, client, run_dir, pid, aliases, *, requests, prompt, max_tokens, u
             proc.wait_ready(client, start_timeout)
             pid = proc.pid
             rundir.update_meta(run_dir, server={**rundir.read_meta(run_dir)["server"], "pid": pid,
-                                                "pid_argv": server._cmdline(pid)})
+                                                "pid_argv": runner.cmdline(pid)})
         echo(f"memprof: {requests} requests alternating {' / '.join(aliases)}, up to {max_tokens} tokens "
              f"requested each (the server decides; the records hold the measured n_tokens)")
         result = server.drive(run_dir / rundir.ITERATIONS, client, pid, aliases, requests=requests, prompt=prompt,

@@ -2,7 +2,7 @@
 
 Each knows how to check its tool is installed, wrap a workload's argv into the
 tool's command line, and find the capture it wrote in RUN_DIR/capture/.
-`session.profile` runs a wrapped workload end to end for the commands.
+The session (profiler/session.py, above every layer) runs a wrapped workload end to end.
 """
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from profiler import rundir
-from profiler.errors import ToolMissing
+from profiler.backends.options import ToolOptions, for_backend
+from profiler.errors import ToolMissing, UsageProblem
 
 # Environment for native tools: PYTHONMALLOC=malloc makes every Python object a
 # malloc call the tool can see (pymalloc arenas would hide them and look like
@@ -34,13 +34,13 @@ class Wrapped:
 
 
 class Backend:
-    """Base class: subclasses set `name`, `executable`, `apt_package` and implement `wrap`."""
+    """Base class: subclasses set `name`, `executable`, `apt_package` and implement `wrap`.
+    Every method that takes `options` takes this tool's ToolOptions (backends/options.py),
+    or None for its defaults."""
 
     name: str = ""
     executable: str = ""
     apt_package: str = ""
-    # Valgrind tools run the loop ~100x slower: the commands default to minimal generation
-    needs_minimal_generation: bool = False
 
     def check_available(self) -> None:
         if not which(self.executable):
@@ -48,10 +48,28 @@ class Backend:
                 f"{self.executable} is not installed or not on PATH (install it: apt-get install {self.apt_package})"
             )
 
-    def wrap(self, child_argv: list[str], run_dir: Path, options: dict[str, Any] | None = None) -> Wrapped:
+    def options(self, options: ToolOptions | None = None) -> ToolOptions:
+        """`options`, or this tool's defaults."""
+        return for_backend(self.name, options)
+
+    def check_command(self, command: list[str]) -> None:
+        """UsageProblem unless this tool can run `command` (argv): here, an executable file or
+        a program on PATH."""
+        prog = command[0]
+        if os.sep in prog:
+            if not (os.path.isfile(prog) and os.access(prog, os.X_OK)):
+                raise UsageProblem(f"{prog}: not an executable file")
+        elif not which(prog):
+            raise UsageProblem(f"{prog}: command not found")
+
+    def wrap(self, child_argv: list[str], run_dir: Path, options: ToolOptions | None = None) -> Wrapped:
         raise NotImplementedError
 
-    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+    def exit_note(self, returncode: int | None) -> str:
+        """Words added to a failed run's line about its exit status (by default none)."""
+        return ""
+
+    def stop_hooks(self, run_dir: Path, options: ToolOptions | None = None):
         """What this tool adds to stopping a run (profiler.workload.runner.StopHooks):
         by default nothing, and the hard-stop signal goes to the direct child."""
         from profiler.workload.runner import StopHooks

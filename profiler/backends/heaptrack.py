@@ -14,9 +14,9 @@ heaptrack does not see mmap (model files), only the malloc family.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from profiler.backends.base import NATIVE_TOOL_ENV, Backend, Wrapped
+from profiler.backends.options import HeaptrackOptions
 
 
 class Heaptrack(Backend):
@@ -24,12 +24,24 @@ class Heaptrack(Backend):
     executable = "heaptrack"
     apt_package = "heaptrack"
 
-    def wrap(self, child_argv: list[str], run_dir: Path, options: dict[str, Any] | None = None) -> Wrapped:
+    def wrap(self, child_argv: list[str], run_dir: Path, options: HeaptrackOptions | None = None) -> Wrapped:
         out = self.capture_dir(run_dir).resolve() / "heaptrack.run"
-        argv = [self.executable, "-o", str(out)] + list(child_argv)
+        argv = [self.executable, "-o", str(out), *self.options(options).tool_args()] + list(child_argv)
         return Wrapped(argv, dict(NATIVE_TOOL_ENV))
 
-    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+    def exit_note(self, returncode: int | None) -> str:
+        """The launcher is a shell script: a program killed by signal N comes back as status
+        128+N. Name the signal, so the user sees a crash, not an exit status."""
+        import signal
+
+        if not isinstance(returncode, int) or not 128 < returncode < 128 + 65:
+            return ""
+        try:
+            return f" (the program was killed by {signal.Signals(returncode - 128).name})"
+        except ValueError:
+            return ""
+
+    def stop_hooks(self, run_dir: Path, options: HeaptrackOptions | None = None):
         return HeaptrackHooks()
 
     def capture_globs(self) -> list[str]:

@@ -9,9 +9,8 @@ files), which plain massif ignores.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from profiler.backends.base import Wrapped
+from profiler.backends.options import MassifOptions
 from profiler.backends.valgrind import ValgrindBackend
 
 MAX_SNAPSHOTS = 200
@@ -21,10 +20,8 @@ class Massif(ValgrindBackend):
     name = "massif"
     tool = "massif"
 
-    def wrap(self, child_argv: list[str], run_dir: Path, options: dict[str, Any] | None = None) -> Wrapped:
-        options = options or {}
-        cap = self.capture_dir(run_dir)
-        argv = self.base_argv() + [
+    def tool_argv(self, cap: Path) -> list[str]:
+        return [
             "--time-unit=ms",
             "--detailed-freq=1",
             f"--max-snapshots={MAX_SNAPSHOTS}",
@@ -32,15 +29,8 @@ class Massif(ValgrindBackend):
             # Valgrind's own messages (an unhandled instruction) apart from the program's output
             f"--log-file={cap / 'massif.%p.log'}",
         ]
-        if options.get("pages_as_heap"):
-            argv.append("--pages-as-heap=yes")
-        if options.get("threshold") is not None:
-            argv.append(f"--threshold={float(options['threshold']):g}")
-        if options.get("depth") is not None:
-            argv.append(f"--depth={int(options['depth'])}")
-        return Wrapped(argv + list(child_argv), self.env())
 
-    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+    def stop_hooks(self, run_dir: Path, options: MassifOptions | None = None):
         from profiler.backends.vgdb import MassifHooks
 
         return MassifHooks(run_dir)

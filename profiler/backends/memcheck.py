@@ -10,30 +10,19 @@ GGML initialisation that would otherwise drown it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from profiler.backends.base import Wrapped
+from profiler.backends.options import MemcheckOptions
 from profiler.backends.valgrind import ValgrindBackend
 
 NUM_CALLERS = 40
-
-
-def shipped_suppressions() -> list[Path]:
-    """The suppression files in suppressions/ (repository checkout) that memcheck uses by default."""
-    from profiler.backends import suppressions_dir
-
-    d = suppressions_dir()
-    return sorted(d.glob("*.supp")) if d else []
 
 
 class Memcheck(ValgrindBackend):
     name = "memcheck"
     tool = "memcheck"
 
-    def wrap(self, child_argv: list[str], run_dir: Path, options: dict[str, Any] | None = None) -> Wrapped:
-        options = options or {}
-        cap = self.capture_dir(run_dir)
-        argv = self.base_argv() + [
+    def tool_argv(self, cap: Path) -> list[str]:
+        return [
             "--leak-check=full",
             "--show-leak-kinds=all",
             "--xml=yes",
@@ -41,18 +30,11 @@ class Memcheck(ValgrindBackend):
             f"--log-file={cap / 'memcheck.%p.log'}",
             f"--num-callers={NUM_CALLERS}",
         ]
-        supps = [] if options.get("no_default_suppressions") else shipped_suppressions()
-        supps += [Path(s) for s in options.get("suppressions") or ()]
-        for s in supps:
-            argv.append(f"--suppressions={Path(s).resolve()}")
-        if options.get("gen_suppressions"):
-            argv.append("--gen-suppressions=all")
-        return Wrapped(argv + list(child_argv), self.env())
 
-    def stop_hooks(self, run_dir: Path, options: dict[str, Any] | None = None):
+    def stop_hooks(self, run_dir: Path, options: MemcheckOptions | None = None):
         from profiler.backends.vgdb import MemcheckHooks
 
-        return MemcheckHooks(run_dir, timeline=bool((options or {}).get("leak_timeline")))
+        return MemcheckHooks(run_dir, timeline=self.options(options).leak_timeline)
 
     def capture_globs(self) -> list[str]:
         return ["memcheck.*.xml"]

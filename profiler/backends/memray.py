@@ -15,9 +15,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from profiler.backends.base import Backend, Wrapped
+from profiler.backends.options import MemrayOptions
 from profiler.errors import ToolMissing, UsageProblem
 
 _PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?$")
@@ -77,20 +77,16 @@ class Memray(Backend):
             "use `memprof heaptrack` or `memprof valgrind` for other programs"
         )
 
-    def wrap(self, child_argv: list[str], run_dir: Path, options: dict[str, Any] | None = None) -> Wrapped:
-        options = options or {}
+    def check_command(self, command: list[str]) -> None:
+        """A Python command, and memray importable by the interpreter that will run it."""
+        python, _ = self.split_command(command)
+        self.check_available(python)
+
+    def wrap(self, child_argv: list[str], run_dir: Path, options: MemrayOptions | None = None) -> Wrapped:
         python, rest = self.split_command(list(child_argv))
         out = self.capture_dir(run_dir) / "memray.bin"
         argv = [python, "-m", "memray", "run", "--force", "--quiet", "-o", str(out)]
-        if options.get("native", True):
-            argv.append("--native")
-        if options.get("follow_fork"):
-            argv.append("--follow-fork")
-        if options.get("trace_python_allocators"):
-            argv.append("--trace-python-allocators")
-        if options.get("aggregate"):
-            argv.append("--aggregate")
-        return Wrapped(argv + rest, {})
+        return Wrapped(argv + self.options(options).tool_args() + rest, {})
 
     def capture_globs(self) -> list[str]:
         # --follow-fork children write memray.bin.<pid>

@@ -1,13 +1,15 @@
 """What the two Valgrind backends share: the executable, the environment, the preflight."""
 from __future__ import annotations
 
-from profiler.backends.base import NATIVE_TOOL_ENV, Backend
+from pathlib import Path
+
+from profiler.backends.base import NATIVE_TOOL_ENV, Backend, Wrapped
+from profiler.backends.options import ToolOptions
 
 
 class ValgrindBackend(Backend):
     executable = "valgrind"
     apt_package = "valgrind"
-    needs_minimal_generation = True
     tool = ""
 
     def base_argv(self) -> list[str]:
@@ -22,6 +24,14 @@ class ValgrindBackend(Backend):
 
     def env(self) -> dict[str, str]:
         return dict(NATIVE_TOOL_ENV)
+
+    def tool_argv(self, cap: Path) -> list[str]:
+        """The tool's own fixed flags, with its output files in `cap` (RUN_DIR/capture/)."""
+        raise NotImplementedError
+
+    def wrap(self, child_argv: list[str], run_dir: Path, options: ToolOptions | None = None) -> Wrapped:
+        argv = self.base_argv() + self.tool_argv(self.capture_dir(run_dir)) + self.options(options).tool_args()
+        return Wrapped(argv + list(child_argv), self.env())
 
     def log_paths(self, run_dir):
         """Valgrind's own text log(s), where unhandled-instruction messages land."""

@@ -2,8 +2,9 @@
 
 Each command may override the defaults (Valgrind runs want fewer iterations and
 tokens), so the decorator is a factory: `@loop_options(iterations=4, max_tokens=4)`.
-The defaults, the ranges, the --quick policy and the checks are LoopConfig's
-(profiler/workload/config.py); this module only turns them into options.
+The defaults, the ranges, the --quick and Valgrind policies and the checks are LoopConfig's
+(profiler/workload/config.py, LoopConfig.from_options); this module only turns them into
+options and says which ones the user gave.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def loop_options(**default_overrides):
             click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
                          help="Run directory [default: runs/<command>-<timestamp>]."),
             click.option("--quick", is_flag=True, default=bool(d.get("quick", False)),
-                         help="Tiny twins, 6 iterations, 8 tokens (unless given): a smoke run in seconds."),
+                         help=f"Tiny twins, {QUICK['iterations']} iterations, {QUICK['max_tokens']} tokens (unless "
+                              "given): a smoke run in seconds."),
             click.option("--collect-garbage", is_flag=True, default=False,
                          help="Run Python's gc.collect() after each unload, to tell reference-cycle "
                               "garbage (llama-cpp-python's samplers) from native growth."),
@@ -77,7 +79,7 @@ def _given(name: str, opts: dict) -> bool:
     if ctx is not None and name in ctx.params:
         src = ctx.get_parameter_source(name)
         return src not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
-    return opts.get(name) not in (None, ())
+    return opts.get(name) not in (None, (), False)
 
 
 LOOP_ONLY = {"models": "--model", "iterations": "--iterations", "strategy": "--strategy", "prompt": "--prompt",
@@ -95,51 +97,13 @@ def refuse_loop_options_with_command(opts: dict) -> None:
                            hint="drop it, or drop the command to profile the loop")
 
 
-def loop_config_from_options(opts: dict, *, validate_models: bool = True):
-    """Build a LoopConfig from the parsed loop options (the command's kwargs).
-
-    --quick replaces the models, iterations and tokens the user did not give. Every
-    model is resolved and, with `validate_models`, checked to be a complete GGUF file
-    before llama.cpp sees it; a missing synthetic twin is written once.
-    """
-    from profiler import models as M
+def loop_config_from_options(opts: dict, *, validate_models: bool = True, valgrind: bool = False):
+    """The LoopConfig of the parsed loop options (the command's kwargs): LoopConfig.from_options,
+    told which options the user gave."""
     from profiler.workload.config import LoopConfig
 
-    opts = dict(opts)
-    for key, value in DEFAULTS.items():
-        if opts.get(key) in (None, ()):
-            opts[key] = value
-    if opts.get("quick"):
-        opts = _config.apply_quick(opts, [k for k in QUICK if _given(k, opts) and opts.get(k) not in (None, ())])
-    # every check that needs no model, before a model is resolved or a twin written
-    _config.check_fields(**{k: opts.get(k) for k in ("iterations", "strategy", "prompt", "max_tokens", "n_ctx",
-                                                     "threads")})
-    overrides = M.parse_overrides(opts.get("model_paths"))
-    # user files first: a bad path fails at once, before any twin is written
-    resolved = [M.resolve_model(name, overrides, create=False) for name in opts["models"]]
-    if validate_models:
-        for r in resolved:
-            if r.source != "twin":
-                M.validate_gguf(r.path)
-    for i, r in enumerate(resolved):
-        if r.source == "twin":
-            resolved[i] = r = M.resolve_model(r.alias, overrides)
-            if validate_models:
-                M.validate_gguf(r.path)
-    kw = dict(
-        models=[{"alias": r.alias, "path": str(r.path.resolve())} for r in resolved],
-        iterations=int(opts["iterations"]),
-        strategy=opts.get("strategy") or DEFAULTS["strategy"],
-        max_tokens=int(opts["max_tokens"]),
-        n_ctx=int(opts["n_ctx"]),
-    )
-    if opts.get("prompt") is not None:
-        kw["prompt"] = opts["prompt"]
-    if opts.get("threads"):
-        kw["threads"] = int(opts["threads"])
-    if opts.get("collect_garbage"):
-        kw["collect_garbage"] = True
-    return LoopConfig(**kw)
+    given = [name for name in LOOP_ONLY if _given(name, opts)]
+    return LoopConfig.from_options(opts, given=given, valgrind=valgrind, validate_models=validate_models)
 
 
 def loop_run_dir(opts: dict, label: str):
@@ -148,13 +112,13 @@ def loop_run_dir(opts: dict, label: str):
     return new_run_dir(opts.get("out"), label)
 
 
-def profile_command(backend: str, cmd, loop_opts: dict, *, make_loop=None, scale: str | None = None,
+def profile_command(backend: str, cmd, loop_opts: dict, *, valgrind: bool = False, scale: str | None = None,
                     **session_kw) -> None:
     """The profiler commands' shared body: `--scale` runs (two runs of `-- CMD`), else refuse loop
-    options beside `-- CMD`, build the loop (with `make_loop`, default loop_config_from_options)
-    when there is no command, run the session under `backend` and print its summary.
-    `session_kw` goes to the session (options=..., assume_yes=..., timeout=...)."""
-    from profiler.backends import session
+    options beside `-- CMD`, build the loop when there is no command (under the Valgrind policy
+    with `valgrind`), run the session under `backend` and print its summary. `session_kw` goes
+    to the session (options= the tool's ToolOptions, assume_yes=..., timeout=...)."""
+    from profiler import session
 
     if scale:
         from profiler.commands._scale import run_scaled
@@ -163,6 +127,6 @@ def profile_command(backend: str, cmd, loop_opts: dict, *, make_loop=None, scale
                           assume_yes=session_kw.get("assume_yes", False))
     if cmd:
         refuse_loop_options_with_command(loop_opts)
-    loop = None if cmd else (make_loop or loop_config_from_options)(loop_opts)
+    loop = None if cmd else loop_config_from_options(loop_opts, valgrind=valgrind)
     session.profile_and_summarize(backend, loop=loop, command=list(cmd) or None, out=loop_opts.get("out"),
                                   echo_out=click.echo, **session_kw)

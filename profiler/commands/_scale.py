@@ -12,7 +12,7 @@ def scale_option(f):
              "Both runs are kept in RUN_DIR/scale-A/ and scale-B/.")(f)
 
 
-def run_scaled(backend_name: str, scale: str, cmd, loop_opts: dict, options: dict | None = None,
+def run_scaled(backend_name: str, scale: str, cmd, loop_opts: dict, options=None,
                assume_yes: bool = False) -> None:
     from profiler import scaled
     from profiler.commands._loop import refuse_loop_options_with_command

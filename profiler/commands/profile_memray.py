@@ -19,8 +19,9 @@ def command(native, trace_python_allocators, aggregate, follow_fork, scale, cmd,
     """Run the switch loop (or a Python command, after --) under memray. memray sees
     mmap as well as malloc. The capture stays in RUN_DIR/capture/memray.bin beside
     iterations.jsonl; then it is parsed and summarised."""
+    from profiler.backends.options import MemrayOptions
     from profiler.commands._loop import profile_command
 
-    options = {"native": native, "trace_python_allocators": trace_python_allocators,
-               "aggregate": aggregate, "follow_fork": follow_fork}
+    options = MemrayOptions(native=native, trace_python_allocators=trace_python_allocators, aggregate=aggregate,
+                            follow_fork=follow_fork)
     profile_command("memray", cmd, loop_opts, scale=scale, options=options)

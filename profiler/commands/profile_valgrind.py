@@ -48,23 +48,12 @@ def command(tool, pages_as_heap, threshold, suppressions, no_default_suppression
     (or --timeout) saves the tool's data through vgdb and stops at once. The
     capture stays in RUN_DIR/capture/ beside iterations.jsonl; then it is parsed
     and summarised."""
+    from profiler.backends.options import valgrind_options
     from profiler.commands._loop import profile_command
-    from profiler.errors import UsageProblem
 
-    if tool == "massif" and (suppressions or no_default_suppressions or gen_suppressions):
-        raise UsageProblem("--suppressions, --no-default-suppressions and --gen-suppressions are memcheck options")
-    if tool == "memcheck" and (pages_as_heap or threshold is not None):
-        raise UsageProblem("--pages-as-heap and --threshold are massif options")
-    options = {"pages_as_heap": pages_as_heap, "threshold": threshold, "suppressions": suppressions,
-               "no_default_suppressions": no_default_suppressions, "gen_suppressions": gen_suppressions,
-               "leak_timeline": leak_timeline and tool == "memcheck" and not cmd}
-    profile_command(tool, cmd, loop_opts, make_loop=_loop_config, scale=scale, options=options,
+    options = valgrind_options(tool, pages_as_heap=pages_as_heap, threshold=threshold, suppressions=suppressions,
+                               no_default_suppressions=no_default_suppressions, gen_suppressions=gen_suppressions,
+                               leak_timeline=leak_timeline and not cmd)
+    profile_command(tool, cmd, loop_opts, valgrind=True, scale=scale, options=options,
                     assume_yes=assume_yes, timeout=timeout)
 
-
-def _loop_config(loop_opts):
-    from profiler.commands._loop import _given, loop_config_from_options
-
-    config = loop_config_from_options(loop_opts)
-    # --quick chooses the tiny twins and its own counts: the Valgrind policy wins over those
-    return config.for_valgrind(keep=[k for k in VALGRIND_POLICY if _given(k, loop_opts)])

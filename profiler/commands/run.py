@@ -11,15 +11,11 @@ def command(**opts):
     unload (RSS split into anonymous and file-backed, glibc heap in use and retained,
     threads, time to first token, output drift). Writes RUN_DIR/iterations.jsonl and
     meta.json; then `memprof report RUN_DIR`."""
-    import importlib.util
-
     from profiler.commands._loop import loop_config_from_options, loop_run_dir
-    from profiler.errors import ToolMissing
-    from profiler.workload.runner import prepare_loop, run_workload
+    from profiler.workload.runner import prepare_loop, require_llama_cpp, run_workload
 
     config = loop_config_from_options(opts)
-    if importlib.util.find_spec("llama_cpp") is None:
-        raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
+    require_llama_cpp()
     run_dir = loop_run_dir(opts, "run")
     argv = prepare_loop(run_dir, config)
     names = " / ".join(m["alias"] for m in config.models)

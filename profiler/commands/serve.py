@@ -1,21 +1,26 @@
 """`memprof serve`: the switch experiment against llama-cpp-python's OpenAI-compatible server."""
 import click
 
-QUICK = {"models": ("tiny-0.6b", "tiny-1.7b"), "requests": 12, "max_tokens": 8}
-DEFAULTS = {"models": ("0.6b", "1.7b"), "requests": 20, "max_tokens": 16}
+from profiler.workload.config import DEFAULT_MODELS, LIMITS, LoopConfig
+from profiler.workload.config import QUICK as LOOP_QUICK
+
+# a request is the server's iteration: the loop's models and tokens, its own counts
+QUICK = {"models": LOOP_QUICK["models"], "requests": 12, "max_tokens": LOOP_QUICK["max_tokens"]}
+DEFAULTS = {"models": DEFAULT_MODELS, "requests": 20, "max_tokens": LoopConfig.defaults()["max_tokens"]}
 
 
 @click.command("serve")
 @click.option("--model", "-m", "models", multiple=True, metavar="ALIAS|PATH",
               help="Model to serve, repeatable; requests alternate between them [default: 0.6b, 1.7b]. "
                    "With --url: the model names the server knows [default: its /v1/models list].")
-@click.option("--requests", "-n", type=click.IntRange(1, 100000), default=None,
+@click.option("--requests", "-n", type=click.IntRange(*LIMITS["iterations"]), default=None,
               help=f"Completions to send [default: {DEFAULTS['requests']}; --quick: {QUICK['requests']}].")
 @click.option("--prompt", default=None, help="Prompt of every completion.")
-@click.option("--max-tokens", type=click.IntRange(1, 4096), default=None,
+@click.option("--max-tokens", type=click.IntRange(*LIMITS["max_tokens"]), default=None,
               help=f"Tokens asked per completion (the server may answer fewer or more) [default: {DEFAULTS['max_tokens']}; --quick: {QUICK['max_tokens']}].")
-@click.option("--n-ctx", type=click.IntRange(16, 1 << 20), default=512, show_default=True, help="Context size.")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="llama.cpp threads [default: all usable cores].")
+@click.option("--n-ctx", type=click.IntRange(*LIMITS["n_ctx"]), default=LoopConfig.defaults()["n_ctx"],
+              show_default=True, help="Context size.")
+@click.option("--threads", type=click.IntRange(*LIMITS["threads"]), default=None, help="llama.cpp threads [default: all usable cores].")
 @click.option("--model-path", "model_paths", multiple=True, metavar="ALIAS=PATH",
               help="Use this GGUF file for ALIAS.")
 @click.option("--backend", type=click.Choice(["memray", "heaptrack", "massif", "memcheck"]), default=None,

@@ -22,61 +22,15 @@ def command(pid, interval, duration, alert_mb, alert_slope, metrics_port, use_me
     """Sample RSS, USS, PSS, anonymous, file-backed and swap memory (and the memory cgroup)
     of process PID every --interval seconds, writing each sample as it comes; a live status
     line on a terminal. Then the same analysis and report as a run, worded per hour."""
-    import os
-    import sys
-
-    from profiler import pipeline, rundir
-    from profiler.errors import MemoryAlert, UsageProblem, WorkloadFailed
+    from profiler import pipeline, watching
     from profiler.report import console
-    from profiler.workload import runner, watch
 
-    if not os.path.exists(f"/proc/{pid}"):
-        raise UsageProblem(f"no process {pid}")
-    if use_memray:
-        from profiler.backends import memray_attach
-
-        memray_attach.check(pid)
-    run_dir = rundir.new_run_dir(out, "watch")
-    argv = []
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        pass
-    rundir.update_meta(run_dir, label="watch", command=list(sys.argv), child_argv=argv, cwd=os.getcwd(),
-                       versions=runner.versions(), machine=runner.machine(), started=runner._now(),
-                       watch={"pid": pid, "interval_s": interval, "duration_s": duration, "alert_mb": alert_mb,
-                              "alert_slope_mb_per_hour": alert_slope, "metrics_port": metrics_port,
-                              "memray": use_memray})
-    if use_memray:
-        from profiler.backends import memray_attach
-
-        cap = run_dir / rundir.CAPTURE_DIR / "memray.bin"
-        memray_attach.attach(pid, cap, duration=duration, log=run_dir / rundir.CHILD_LOG)
-        rundir.update_meta(run_dir, backend={"name": "memray", "workload": "attached", "captures": [
-            str(cap.relative_to(run_dir))]})
-    where = f", metrics on http://127.0.0.1:{metrics_port}/metrics" if metrics_port else ""
-    click.echo(f"memprof: watching process {pid} every {interval:g} s"
-               f"{f' for {duration:g} s' if duration else ' until Ctrl-C'}{where} -> {run_dir}", err=True)
-    alert = None
-    detach_failed = None
-    try:
-        res = watch.watch(pid, run_dir / rundir.ITERATIONS, interval=interval, duration=duration,
-                          alert_mb=alert_mb, alert_slope=alert_slope, metrics_port=metrics_port,
-                          echo=lambda m: click.echo(m, err=True))
-    except MemoryAlert as exc:
-        alert, res = exc, exc.result
-    finally:
-        if use_memray and duration is None and os.path.exists(f"/proc/{pid}"):   # with --duration memray stops itself
-            try:
-                memray_attach.detach(pid, run_dir / rundir.CHILD_LOG)
-            except WorkloadFailed as exc:     # the samples are still recorded and analysed; the exit says so
-                detach_failed = exc
-                click.echo(f"memprof: {exc.one_line()}", err=True)
-    rundir.update_meta(run_dir, finished=runner._now(), iterations=res.samples, exit_status=res.ended_because,
-                       alert=str(alert) if alert else None)
-    click.echo(f"{res.samples} samples ({res.ended_because}): {run_dir}")
-    if res.samples:
+    outcome = watching.watch(pid, interval=interval, duration=duration, alert_mb=alert_mb, alert_slope=alert_slope,
+                             metrics_port=metrics_port, use_memray=use_memray, out=out,
+                             echo=lambda m: click.echo(m, err=True))
+    run_dir, alert = outcome.run_dir, outcome.alert
+    click.echo(f"{outcome.samples} samples ({outcome.ended_because}): {run_dir}")
+    if outcome.samples:
         try:
             click.echo(console.summary(pipeline.analyze(run_dir, save=True)))
         except Exception as exc:  # an alert must still exit with its code, even if the analysis cannot run
@@ -86,5 +40,5 @@ def command(pid, interval, duration, alert_mb, alert_slope, metrics_port, use_me
     click.echo(f"next: memprof report {run_dir}")
     if alert is not None:
         raise alert
-    if detach_failed is not None:
-        raise detach_failed
+    if outcome.detach_failed is not None:
+        raise outcome.detach_failed

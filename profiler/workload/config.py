@@ -48,6 +48,31 @@ def apply_quick(values: dict, given) -> dict:
     return {**values, **{k: v for k, v in QUICK.items() if k not in set(given)}}
 
 
+def apply_valgrind_policy(values: dict, given) -> dict:
+    """`values` under VALGRIND_POLICY for every key not in `given`; the policy's small context
+    grows to what the prompt and the tokens need when the user gave a longer prompt."""
+    given = set(given)
+    out = {**values, **{k: v for k, v in VALGRIND_POLICY.items() if k not in given}}
+    if "n_ctx" not in given:
+        out["n_ctx"] = max(out["n_ctx"], context_needed(out.get("prompt") or DEFAULT_PROMPT, out["max_tokens"]))
+    return out
+
+
+def prompt_token_bound(prompt: str) -> int:
+    """The most tokens the child's `llm.tokenize(prompt, add_bos=True)` can give, without the
+    model: the exact count needs its tokenizer. A byte-level BPE (Qwen3, Llama 3, the twins)
+    never gives more tokens than the prompt has UTF-8 bytes; a SentencePiece vocabulary with
+    byte fallback at most one per byte plus the leading-space piece; then the BOS token.
+    The twins give 50 and 41 tokens for the default prompt's 67 bytes (bound 69)."""
+    return len(prompt.encode("utf-8")) + 2
+
+
+def context_needed(prompt: str, max_tokens: int) -> int:
+    """The context the child's generation can need: the prompt is evaluated, then every
+    generated token but the last (it is sampled, never evaluated)."""
+    return prompt_token_bound(prompt) + int(max_tokens) - 1
+
+
 def check_fields(*, iterations=None, strategy=None, prompt=None, max_tokens=None, n_ctx=None, threads=None,
                  **_ignored) -> None:
     """The checks that need no model: ranges, the strategy, a prompt with text, and the tokens
@@ -68,10 +93,16 @@ def check_fields(*, iterations=None, strategy=None, prompt=None, max_tokens=None
         raise UsageProblem(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
         raise UsageProblem("--prompt is empty: give the text to generate from (or leave the option out)")
-    if max_tokens is not None and n_ctx is not None and max_tokens >= n_ctx:
-        # llama-cpp-python would fail in the child with a bare numpy broadcast error
-        raise UsageProblem(f"--max-tokens {max_tokens} does not fit in --n-ctx {n_ctx}: "
-                           "the prompt and the generated tokens share the context")
+    if max_tokens is not None and n_ctx is not None:
+        # llama-cpp-python would fail in the child (exit 5) with a bare numpy broadcast error
+        text = DEFAULT_PROMPT if prompt is None else prompt
+        need = context_needed(text, max_tokens)
+        if need > n_ctx:
+            raise UsageProblem(
+                f"--max-tokens {max_tokens} does not fit in --n-ctx {n_ctx} beside the prompt: the prompt may take "
+                f"up to {prompt_token_bound(text)} tokens (its {len(text.encode('utf-8'))} UTF-8 bytes + 2: a "
+                f"bound, the exact count needs the model's tokenizer) and the generated tokens {max_tokens - 1} "
+                f"more", hint=f"give --n-ctx {need} or more, or a shorter --prompt or fewer --max-tokens")
 
 
 @dataclass
@@ -103,18 +134,55 @@ class LoopConfig:
         for m in self.models:
             if not isinstance(m, dict) or not m.get("alias") or not m.get("path"):
                 raise UsageProblem(f"a loop model needs an alias and a path, got {m!r}")
-        if self.strategy not in STRATEGIES:
-            raise UsageProblem(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        for name in ("iterations", "max_tokens", "n_ctx", "threads"):
-            if int(getattr(self, name)) < 1:
-                raise UsageProblem(f"{name.replace('_', '-')} must be at least 1")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise UsageProblem(f"seed must be a whole number, got {self.seed!r}")
 
     def for_valgrind(self, keep=()) -> "LoopConfig":
-        """This loop under the Valgrind policy (VALGRIND_POLICY): a copy whose fields not
+        """This loop under the Valgrind policy (apply_valgrind_policy): a copy whose fields not
         named in `keep` (the ones the user set) take the policy's values."""
         from dataclasses import replace
 
-        return replace(self, **{k: v for k, v in VALGRIND_POLICY.items() if k not in set(keep)})
+        fields = {k: getattr(self, k) for k in ("iterations", "prompt", "max_tokens", "n_ctx")}
+        return replace(self, **apply_valgrind_policy(fields, keep))
+
+    @classmethod
+    def from_options(cls, values: dict, *, given=(), valgrind: bool = False,
+                     validate_models: bool = True) -> "LoopConfig":
+        """The loop the command-line options ask for. `values`: option name -> value (None or ()
+        where not set: the default), "models" aliases or paths, "model_paths" ALIAS=PATH
+        overrides; `given`: the names the user set. --quick ("quick": true) replaces the models,
+        iterations and tokens not given; `valgrind` then applies the Valgrind policy to what
+        was not given (it wins over --quick's counts). Every check that needs no model runs
+        before a model is resolved; then each model is resolved and, with `validate_models`,
+        checked to be a complete GGUF file before llama.cpp sees it (user files first, so a
+        bad path fails before a missing twin is written)."""
+        from profiler import models as M
+
+        given = set(given)
+        defaults = cls.defaults()
+        v = {k: (defaults[k] if values.get(k) in (None, ()) else values[k])
+             for k in ("models", "iterations", "strategy", "max_tokens", "n_ctx", "threads")}
+        v["prompt"] = values.get("prompt")
+        if values.get("quick"):
+            v = apply_quick(v, [k for k in QUICK if k in given])
+        if valgrind:
+            v = apply_valgrind_policy(v, given)
+        check_fields(**v)
+        overrides = M.parse_overrides(values.get("model_paths"))
+        resolved = [M.resolve_model(name, overrides, create=False) for name in v["models"]]
+        for r in resolved:
+            if validate_models and r.source != "twin":
+                M.validate_gguf(r.path)
+        for i, r in enumerate(resolved):
+            if r.source == "twin":
+                resolved[i] = r = M.resolve_model(r.alias, overrides)
+                if validate_models:
+                    M.validate_gguf(r.path)
+        kw = {k: v[k] for k in ("iterations", "strategy", "max_tokens", "n_ctx", "threads")}
+        if v["prompt"] is not None:
+            kw["prompt"] = v["prompt"]
+        return cls(models=[{"alias": r.alias, "path": str(r.path.resolve())} for r in resolved],
+                   collect_garbage=bool(values.get("collect_garbage")), **kw)
 
     def model_for(self, iteration: int) -> dict:
         """The model of 1-based `iteration`: the list is visited in turn."""

@@ -144,6 +144,18 @@ def thread_count(pid: int | str = "self") -> int:
     return 0
 
 
+def outside(pid: int) -> dict:
+    """Another process's memory as one record's fields, read from outside (no code of ours runs
+    in it): proc_memory, its thread count and its memory cgroup. What a watch sample and a
+    served request record; OSError when the process is gone or unreadable."""
+    from profiler.workload import cgroup
+
+    out = proc_memory(pid)
+    out["threads"] = thread_count(pid)
+    out.update(cgroup.record_fields(pid))
+    return out
+
+
 class _Mallinfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
                 ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",

@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 
 from profiler import rundir
+from profiler.constants import MB
+from profiler.fmt import fmt_mb
 
 
 class IterationFollower:
@@ -52,7 +54,7 @@ class IterationFollower:
                     if rec.get("model"):
                         post["model"] = rec["model"]
                     if isinstance(rec.get("rss"), (int, float)):
-                        post["rss"] = f"{rec['rss'] / 2**20:.0f}MB"
+                        post["rss"] = fmt_mb(rec["rss"] / MB)
                     bar.set_postfix(post, refresh=False)
                     bar.update(1)
                 if stopping:

@@ -46,6 +46,15 @@ def child_argv(config_path: Path) -> list[str]:
     return [sys.executable, "-m", "profiler.workload.child", str(config_path)]
 
 
+def require_llama_cpp() -> None:
+    """ToolMissing unless the loop's child can import llama_cpp (checked before a run directory
+    exists; the child's own import would fail after it is made)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
+
+
 def prepare_loop(run_dir: Path, config: LoopConfig) -> list[str]:
     """Write RUN_DIR/loop.json and return the argv that runs the loop on it."""
     run_dir = Path(run_dir)
@@ -217,6 +226,15 @@ class _Signals:
     def __exit__(self, *exc):
         for s, h in self._old.items():
             signal.signal(s, h)
+
+
+def cmdline(pid: int) -> list[str]:
+    """The argv of process `pid` (/proc/PID/cmdline); [] when it is gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
 
 
 def group_pids(pgid: int) -> list[int]:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from profiler import clock, rundir
 from profiler.errors import Interrupted, ToolMissing, UsageProblem, WorkloadFailed
-from profiler.workload import cgroup, measure, runner
+from profiler.workload import measure, runner
 
 SERVER_CONFIG = "server.json"
 SERVER_LOG = rundir.CHILD_LOG
@@ -84,14 +84,6 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
 def server_pid(root_pid: int) -> int:
     """The process that runs the server under `root_pid`: itself (plain, memray, Valgrind run the
     program in the process they start) or, under heaptrack's launcher script, the descendant
@@ -101,7 +93,7 @@ def server_pid(root_pid: int) -> int:
     stack = [(root_pid, 0)]
     while stack:
         pid, depth = stack.pop()
-        argv = _cmdline(pid)
+        argv = runner.cmdline(pid)
         exe = os.path.basename(argv[0]) if argv else ""
         if "llama_cpp.server" in argv and not exe.endswith(("sh", "bash", "heaptrack")) and depth > best_depth:
             best, best_depth = pid, depth
@@ -357,13 +349,6 @@ def _settle(path: Path, since: int, timeout: float = 3.0) -> None:
         time.sleep(0.1)
 
 
-def _mem_of(pid: int) -> dict:
-    out = measure.proc_memory(pid)
-    out["threads"] = measure.thread_count(pid)
-    out.update(cgroup.record_fields(pid))
-    return out
-
-
 def drive(out: Path, client: Client, pid: int, models: list[str], *, requests: int, prompt: str,
           max_tokens: int, alive=None, echo=None, server_log: Path | None = None) -> DriveResult:
     """Send `requests` completions alternating `models`, one record each in `out`.
@@ -394,7 +379,7 @@ def drive(out: Path, client: Client, pid: int, models: list[str], *, requests: i
                 r = client.complete(model, prompt, max_tokens,
                                     on_first=lambda: loaded.setdefault("rss", measure.rss_now(pid)))
                 try:
-                    mem = _mem_of(pid)
+                    mem = measure.outside(pid)
                     rss_peak = peak.peak()
                 except OSError:
                     res.stopped_because = f"the server (pid {pid}) died during request {i}: {r.get('error') or 'no error'}"

@@ -21,19 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler import rundir
+from profiler.constants import MB
 from profiler.errors import BadInput, MemoryAlert, UsageProblem
-from profiler.workload import cgroup, measure
+from profiler.fmt import fmt_mb
+from profiler.workload import measure
 
-MB = float(1 << 20)
 MIN_SAMPLES_FOR_SLOPE = 8
 SLOPE_WINDOW = 600          # samples: the live slope looks at the last ten minutes at 1 s
-
-
-def sample(pid: int) -> dict:
-    out = measure.proc_memory(pid)
-    out["threads"] = measure.thread_count(pid)
-    out.update(cgroup.record_fields(pid))
-    return out
 
 
 def live_slope(ts, ys) -> tuple[float, float, float] | None:
@@ -132,12 +126,13 @@ def watch(pid: int, out: Path, *, interval: float = 1.0, duration: float | None 
     be read (no such process, permission denied) is an error (UsageProblem, BadInput)."""
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
     status = sys.stderr.isatty() if status is None else status
-    import scipy.stats  # noqa: F401  (imported now: a second's import mid-watch would leave a gap in the samples)
-
     try:
-        sample(pid)             # before the writer and the metrics server: an unreadable process is one line
+        measure.outside(pid)    # before the writer and the metrics server: an unreadable process is one line
     except (OSError, ValueError) as exc:
         raise first_sample_error(pid, exc) from None
+    # imported now, after the first read (a short-lived process is still there to be read) and before
+    # the loop (the import takes seconds on a loaded machine: mid-watch it would leave a gap)
+    import scipy.stats  # noqa: F401
     metrics = Metrics(metrics_port, pid) if metrics_port else None
     res = WatchResult()
     ts: deque = deque(maxlen=SLOPE_WINDOW)     # memory is bounded by the window, not by the watch's length
@@ -160,7 +155,7 @@ def watch(pid: int, out: Path, *, interval: float = 1.0, duration: float | None 
                     res.ended_because = "duration"
                     break
                 try:
-                    mem = sample(pid)
+                    mem = measure.outside(pid)
                 except (OSError, ValueError) as exc:
                     if os.path.exists(f"/proc/{pid}") and not isinstance(exc, FileNotFoundError | ProcessLookupError):
                         res.ended_because = f"process {pid} could not be read: {exc.strerror or exc}"
@@ -183,10 +178,10 @@ def watch(pid: int, out: Path, *, interval: float = 1.0, duration: float | None 
                 if status:
                     sl = "slope n/a" if slope is None else f"slope {slope[0]:+.1f} MB/h [{slope[1]:+.1f}, {slope[2]:+.1f}]"
                     sys.stderr.write(f"\r\x1b[Kmemprof watch {pid}: {k} samples, {elapsed:.0f} s, "
-                                     f"RSS {ys[-1]:,.1f} MB, {sl}, {phase_word(slope)}")
+                                     f"RSS {fmt_mb(ys[-1], 1)}, {sl}, {phase_word(slope)}")
                     sys.stderr.flush()
                 if alert_mb is not None and ys[-1] > alert_mb:
-                    res.alert = (f"ALERT: RSS of process {pid} is {ys[-1]:,.1f} MB, above --alert-mb {alert_mb:g} "
+                    res.alert = (f"ALERT: RSS of process {pid} is {fmt_mb(ys[-1], 1)}, above --alert-mb {alert_mb:g} "
                                  f"(sample {k}, {elapsed:.1f} s)")
                     break
                 if alert_slope is not None and slope is not None and slope[1] > alert_slope:

@@ -63,6 +63,9 @@ LOOP_CASES = {
 }
 
 
+RECORDED_OPTIONS = {"memray": {"native": True}, "massif": {}, "memcheck": {"leak_timeline": True}, "heaptrack": {}}
+
+
 @pytest.mark.parametrize("backend", list(LOOP_CASES))
 def test_loop_under_each_backend(backend, tiny_models, tmp_path):
     need("llama_cpp", TOOL[backend])
@@ -87,6 +90,9 @@ def test_loop_under_each_backend(backend, tiny_models, tmp_path):
         fmt, totals = analysed[1]["format"], analysed[1]["totals"]
     assert meta["backend"]["name"] == backend and meta["backend"]["captures"] == expected
     assert meta["returncode"] == 0 and meta["iterations"] == 2
+    # the command's typed options, recorded as set and turned into the tool's flags
+    assert meta["backend"]["options"] == RECORDED_OPTIONS[backend]
+    assert ("--native" in meta["backend"]["argv"]) == (backend == "memray")
 
     if backend != "memcheck":
         fmt, totals = capture_totals(run)

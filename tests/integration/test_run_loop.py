@@ -184,3 +184,30 @@ def test_a_run_directory_is_never_appended_to(tiny_models, tmp_path):
     (tmp_path / rundir.ITERATIONS).write_text('{"iteration": 1, "rss": 1}\n')
     with pytest.raises(UsageProblem, match="already holds a run"):
         prepare_loop(tmp_path, _config(tiny_models))
+
+
+def test_the_prompt_bound_holds_for_the_real_tokenizer(tiny_models):
+    """LoopConfig refuses a prompt that may not fit in the context by a bound on its tokens (the
+    exact count needs the model's tokenizer): the bound is never below what the child's own
+    tokenize call gives, for plain, spaced and multi-byte text. In a child process: loading
+    libggml-cpu sets KMP_BLOCKTIME in the C environment, which would leak into later tests."""
+    import subprocess
+
+    from profiler.workload.config import DEFAULT_PROMPT, prompt_token_bound
+
+    prompts = [DEFAULT_PROMPT, "A", "héllo wörld ✓ 日本語 🙂", "  spaces   and\ttabs\n", "a b c d e f g h"]
+    code = ("import json, sys, llama_cpp\n"
+            "paths, prompts = json.loads(sys.argv[1])\n"
+            "out = []\n"
+            "for p in paths:\n"
+            "    llm = llama_cpp.Llama(model_path=p, vocab_only=True, verbose=False)\n"
+            "    out.append([len(llm.tokenize(t.encode(), add_bos=True, special=False)) for t in prompts])\n"
+            "print(json.dumps(out))\n")
+    arg = json.dumps([[str(p) for p in tiny_models.values()], prompts])
+    done = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(counts) == 2
+    for per_model in counts:
+        assert all(0 < n <= prompt_token_bound(p) for n, p in zip(per_model, prompts)), per_model
+    assert counts[0][0] == 50 and counts[1][0] == 41        # the figures LoopConfig's docstring cites

@@ -165,18 +165,28 @@ def test_ctrl_c_stops_the_server_and_keeps_the_records(tiny_models, tmp_path):
 
 
 def test_failed_requests_are_recorded_and_stop_the_run(tiny_models, tmp_path):
+    from profiler import serving
+
     run = tmp_path / "run"
-    # a prompt longer than the context: llama-cpp-python raises inside the stream, after the 200 OK
-    proc = _memprof("serve", "--quick", "--n-ctx", "32", "--max-tokens", "4", "--prompt", "word " * 300,
-                    "--out", run, env=_cache_env(tiny_models))
+    # a prompt longer than the context: the command refuses it up front (LoopConfig's bound on the
+    # prompt's tokens), before any server or run directory exists ...
+    args = ["--n-ctx", "32", "--max-tokens", "4", "--prompt", "word " * 300]
+    proc = _memprof("serve", "--quick", *args, "--out", run, env=_cache_env(tiny_models))
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 5, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("memprof: error: stopped after 3 requests: 3 requests in a row failed")
+    assert proc.returncode == 2 and "does not fit in --n-ctx 32 beside the prompt" in err, err
+    assert not run.exists()
+    # ... so the session below the command is driven with it: llama-cpp-python raises inside the
+    # stream, after the 200 OK, and the server's log says why
+    models = [{"alias": a, "path": str(p)} for a, p in tiny_models.items()]
+    outcome = serving.serve(models=models, requests=12, prompt="word " * 300, max_tokens=4, n_ctx=32, threads=2,
+                            out=str(run))
+    assert outcome.stopped_because.startswith("3 requests in a row failed") and outcome.requests == 3
     recs = list(rundir.iter_records(run / rundir.ITERATIONS))
     assert [r["status"] for r in recs] == ["failed"] * 3
     assert all("exceed context window" in r["error"] and r["rss"] > 0 for r in recs)
-    assert "VERDICT:" in out                       # what was measured is still analysed
+    proc = _memprof("analyze", run)                # what was measured is still analysed
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "VERDICT" in out, err
     _no_server_left(run)
 
 

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from profiler import backends
+from profiler.backends.options import HeaptrackOptions, MassifOptions, MemcheckOptions
 from profiler.backends.suppressions import check_file
 from profiler.errors import BadInput
 from profiler.parsers import load_capture
@@ -32,7 +33,8 @@ def test_valgrind_argv_really_runs(tmp_path, name):
     """Valgrind accepts every option we build (and the shipped suppression files) and writes
     the capture where capture_paths looks for it."""
     b = backends.get(name)
-    w = b.wrap([shutil.which("true")], tmp_path, {"gen_suppressions": True, "pages_as_heap": name == "massif"})
+    opts = MassifOptions(pages_as_heap=True) if name == "massif" else MemcheckOptions(gen_suppressions=True)
+    w = b.wrap([shutil.which("true")], tmp_path, opts)
     proc = subprocess.run(w.argv, env={**os.environ, **w.env}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     caps = b.capture_paths(tmp_path)
@@ -48,7 +50,7 @@ def test_valgrind_argv_really_runs(tmp_path, name):
 @needs("heaptrack")
 def test_heaptrack_argv_really_runs(tmp_path):
     b = backends.get("heaptrack")
-    w = b.wrap([shutil.which("true")], tmp_path, {})
+    w = b.wrap([shutil.which("true")], tmp_path, HeaptrackOptions())
     proc = subprocess.run(w.argv, env={**os.environ, **w.env}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert [p.name for p in b.capture_paths(tmp_path)] in (["heaptrack.run.zst"], ["heaptrack.run.gz"])

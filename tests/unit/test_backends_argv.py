@@ -10,7 +10,8 @@ import pytest
 
 from profiler import backends
 from profiler.backends import estimate, valgrind_preflight
-from profiler.errors import ToolMissing, UsageProblem
+from profiler.backends.options import HeaptrackOptions, MassifOptions, MemcheckOptions, MemrayOptions
+from profiler.errors import BadInput, ToolMissing, UsageProblem
 from testkit import memprof_process, need, needs
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "valgrind"
@@ -18,7 +19,7 @@ LOOP_ARGV = [sys.executable, "-m", "profiler.workload.child", "/r/loop.json"]
 
 
 def test_massif_argv(tmp_path):
-    w = backends.get("massif").wrap(LOOP_ARGV, tmp_path, {"pages_as_heap": True, "threshold": 0.5})
+    w = backends.get("massif").wrap(LOOP_ARGV, tmp_path, MassifOptions(pages_as_heap=True, threshold=0.5))
     cap = tmp_path / "capture"
     assert w.argv == [
         "valgrind", "--tool=massif", "--child-silent-after-fork=yes", "--vgdb=yes", "--time-unit=ms", "--detailed-freq=1", "--max-snapshots=200",
@@ -32,7 +33,7 @@ def test_memcheck_argv_suppressions(tmp_path):
     extra = tmp_path / "mine.supp"
     extra.write_text("")
     mc = backends.get("memcheck")
-    w = mc.wrap(["./prog", "3"], tmp_path, {"suppressions": [extra], "gen_suppressions": True})
+    w = mc.wrap(["./prog", "3"], tmp_path, MemcheckOptions(suppressions=(str(extra),), gen_suppressions=True))
     cap = tmp_path / "capture"
     assert w.argv[:10] == [
         "valgrind", "--tool=memcheck", "--child-silent-after-fork=yes", "--vgdb=yes", "--leak-check=full", "--show-leak-kinds=all", "--xml=yes",
@@ -43,13 +44,13 @@ def test_memcheck_argv_suppressions(tmp_path):
     assert {"python.supp", "ggml-init.supp"} <= {Path(s).name for s in shipped}
     assert supps == shipped + [str(extra.resolve())]
     assert w.argv[-3:] == ["--gen-suppressions=all", "./prog", "3"]
-    bare = mc.wrap(["./prog"], tmp_path, {"no_default_suppressions": True})
+    bare = mc.wrap(["./prog"], tmp_path, MemcheckOptions(default_suppressions=False))
     assert not [a for a in bare.argv if a.startswith("--suppressions")]
     assert "--gen-suppressions=all" not in bare.argv
 
 
 def test_heaptrack_argv(tmp_path):
-    w = backends.get("heaptrack").wrap(["./prog", "5"], tmp_path, {})
+    w = backends.get("heaptrack").wrap(["./prog", "5"], tmp_path, HeaptrackOptions())
     assert w.argv == ["heaptrack", "-o", str((tmp_path / "capture").resolve() / "heaptrack.run"), "./prog", "5"]
     assert w.env == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE"}
 
@@ -57,29 +58,29 @@ def test_heaptrack_argv(tmp_path):
 def test_memray_argv_loop_and_scripts(tmp_path):
     m = backends.get("memray")
     out = str(tmp_path / "capture" / "memray.bin")
-    w = m.wrap(LOOP_ARGV, tmp_path, {})
+    w = m.wrap(LOOP_ARGV, tmp_path, None)           # None: the tool's defaults (native stacks on)
     assert w.argv == [sys.executable, "-m", "memray", "run", "--force", "--quiet", "-o", out, "--native",
                       "-m", "profiler.workload.child", "/r/loop.json"]
     assert w.env == {}
     script = tmp_path / "script.py"
     script.write_text("pass\n")
-    w = m.wrap([str(script), "a"], tmp_path, {"native": False, "follow_fork": True,
-                                             "trace_python_allocators": True, "aggregate": True})
+    w = m.wrap([str(script), "a"], tmp_path, MemrayOptions(native=False, follow_fork=True,
+                                                          trace_python_allocators=True, aggregate=True))
     assert w.argv == [sys.executable, "-m", "memray", "run", "--force", "--quiet", "-o", out, "--follow-fork",
                       "--trace-python-allocators", "--aggregate", str(script), "a"]
     with pytest.raises(UsageProblem, match="missing.py: no such script"):
-        m.wrap([str(tmp_path / "missing.py")], tmp_path, {})
+        m.wrap([str(tmp_path / "missing.py")], tmp_path)
     with pytest.raises(UsageProblem, match="missing-tool: no such script"):  # a path, not "only Python"
-        m.wrap([str(tmp_path / "missing-tool")], tmp_path, {})
+        m.wrap([str(tmp_path / "missing-tool")], tmp_path)
     shebang = tmp_path / "tool"
     shebang.write_text("#!/usr/bin/env python3\nprint(1)\n")
-    assert m.wrap([str(shebang)], tmp_path, {}).argv[-1] == str(shebang)
-    assert m.wrap(["python3", "-c", "pass"], tmp_path, {}).argv[:2] == ["python3", "-m"]
+    assert m.wrap([str(shebang)], tmp_path).argv[-1] == str(shebang)
+    assert m.wrap(["python3", "-c", "pass"], tmp_path).argv[:2] == ["python3", "-m"]
 
 
 def test_memray_refuses_native_programs(tmp_path):
     with pytest.raises(UsageProblem, match="memray profiles only Python"):
-        backends.get("memray").wrap(["/bin/true"], tmp_path, {})
+        backends.get("memray").wrap(["/bin/true"], tmp_path)
 
 
 def test_unknown_backend():
@@ -214,3 +215,69 @@ def test_command_mistakes_are_one_line(tmp_path, args, code, message):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == code and len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "run").exists()  # nothing is created before the command is known to be runnable
+
+
+# ---------------------------------------------------------------- the typed options
+
+
+def test_each_option_gives_exact_flags(tmp_path):
+    """tool_args is the part of the tool's argv the options decide, in a fixed order."""
+    assert HeaptrackOptions().tool_args() == []
+    assert MemrayOptions().tool_args() == ["--native"]
+    assert MemrayOptions(native=False).tool_args() == []
+    assert MemrayOptions(trace_python_allocators=True, aggregate=True, follow_fork=True).tool_args() == \
+        ["--native", "--follow-fork", "--trace-python-allocators", "--aggregate"]
+    assert MassifOptions().tool_args() == []
+    assert MassifOptions(pages_as_heap=True, threshold=2).tool_args() == ["--pages-as-heap=yes", "--threshold=2"]
+    assert MassifOptions(threshold=0.25).tool_args() == ["--threshold=0.25"]
+    mine = tmp_path / "mine.supp"
+    assert MemcheckOptions(default_suppressions=False).tool_args() == []
+    assert MemcheckOptions(suppressions=[mine], default_suppressions=False, gen_suppressions=True,
+                           leak_timeline=True).tool_args() == \
+        [f"--suppressions={mine.resolve()}", "--gen-suppressions=all"]      # the timeline is no flag: vgdb
+    shipped = [f"--suppressions={p.resolve()}" for p in sorted(backends.suppressions_dir().glob("*.supp"))]
+    assert len(shipped) >= 2 and MemcheckOptions().tool_args() == shipped
+
+
+def test_options_are_frozen_and_recorded_as_set(tmp_path):
+    import dataclasses
+
+    opts = MemcheckOptions(suppressions=[tmp_path / "a.supp"], gen_suppressions=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.gen_suppressions = False
+    assert opts.suppressions == (str(tmp_path / "a.supp"),)          # a list given, a tuple kept
+    assert opts.to_meta() == {"suppressions": [str(tmp_path / "a.supp")], "gen_suppressions": True}
+    assert MemcheckOptions(default_suppressions=False).to_meta() == {"default_suppressions": False}
+    assert MemrayOptions().to_meta() == {"native": True} and HeaptrackOptions().to_meta() == {}
+    assert MassifOptions(threshold=0.0).to_meta() == {"threshold": 0.0}
+    with pytest.raises(BadInput, match="a.supp: no such suppression file"):
+        opts.check()
+    with pytest.raises(UsageProblem, match="--threshold 101 is outside 0-100"):
+        MassifOptions(threshold=101)
+
+
+def test_valgrind_flags_go_to_their_tool_only():
+    from profiler.backends.options import valgrind_options
+
+    assert valgrind_options("massif", pages_as_heap=True, leak_timeline=True) == MassifOptions(pages_as_heap=True)
+    assert valgrind_options("memcheck", no_default_suppressions=True, leak_timeline=True) == \
+        MemcheckOptions(default_suppressions=False, leak_timeline=True)
+    with pytest.raises(UsageProblem, match="are memcheck options"):
+        valgrind_options("massif", gen_suppressions=True)
+    with pytest.raises(UsageProblem, match="are massif options"):
+        valgrind_options("memcheck", threshold=0.0)
+
+
+def test_a_backend_refuses_another_tools_options(tmp_path):
+    with pytest.raises(TypeError, match="massif takes MassifOptions, not MemcheckOptions"):
+        backends.get("massif").wrap(["./prog"], tmp_path, MemcheckOptions())
+    assert backends.get("memcheck").stop_hooks(tmp_path, MemcheckOptions(leak_timeline=True)).timeline is True
+    assert backends.get("memcheck").stop_hooks(tmp_path).timeline is False
+
+
+def test_heaptrack_names_the_signal_behind_its_launchers_status():
+    h = backends.get("heaptrack")
+    assert h.exit_note(139) == " (the program was killed by SIGSEGV)"
+    assert h.exit_note(134) == " (the program was killed by SIGABRT)"
+    assert h.exit_note(1) == h.exit_note(None) == h.exit_note(128) == ""
+    assert backends.get("massif").exit_note(139) == ""

@@ -54,3 +54,36 @@ def test_options_take_their_defaults_and_ranges_from_the_config():
 def test_quick_policy_keeps_what_the_user_gave():
     out = C.apply_quick({"models": ("x",), "iterations": 3, "max_tokens": 16, "n_ctx": 512}, given=["iterations"])
     assert out == {"models": C.QUICK["models"], "iterations": 3, "max_tokens": C.QUICK["max_tokens"], "n_ctx": 512}
+
+
+def test_a_prompt_longer_than_the_context_is_refused_up_front(tmp_path):
+    """The child would fail at its first decode (exit 5, a numpy broadcast error): the config
+    refuses it first, in one line naming the bound it used and the context that would do."""
+    prompt = "x" * 40                                   # at most 42 tokens, 3 more generated: 45
+    with pytest.raises(UsageProblem) as exc:
+        _load(tmp_path, prompt=prompt, max_tokens=4, n_ctx=44)
+    line = exc.value.one_line()
+    assert line.startswith("--max-tokens 4 does not fit in --n-ctx 44 beside the prompt: the prompt may take up "
+                           "to 42 tokens (its 40 UTF-8 bytes + 2: a bound, the exact count needs the model's "
+                           "tokenizer) and the generated tokens 3 more")
+    assert "give --n-ctx 45 or more" in line and "\n" not in line
+    assert _load(tmp_path, prompt=prompt, max_tokens=4, n_ctx=45).n_ctx == 45
+    assert C.prompt_token_bound("日本") == 8                # bytes, not characters
+    assert C.context_needed(C.DEFAULT_PROMPT, 16) == 67 + 2 + 15
+
+
+def test_the_command_refuses_it_with_a_named_exit_before_a_run_exists(tmp_path):
+    code, out, err = memprof("run", "--quick", "--n-ctx", "32", "--max-tokens", "4", "--out", tmp_path / "run")
+    assert code == ExitCode.USAGE and len(err.strip().splitlines()) == 1, err
+    assert "--max-tokens 4 does not fit in --n-ctx 32 beside the prompt: the prompt may take up to 69 tokens" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_valgrind_policy_grows_its_small_context_for_a_long_prompt():
+    cfg = C.LoopConfig(models=MODELS, prompt="y" * 200)
+    v = cfg.for_valgrind(keep=["prompt"])
+    assert (v.prompt, v.max_tokens, v.n_ctx) == ("y" * 200, 1, 202)      # not the policy's 128
+    assert cfg.for_valgrind().n_ctx == C.VALGRIND_POLICY["n_ctx"]      # its own one-token prompt fits
+    with pytest.raises(UsageProblem, match="does not fit in --n-ctx 128"):   # a context the user gave is kept
+        C.LoopConfig.from_options({"models": ["/m/a.gguf"], "prompt": "y" * 200, "n_ctx": 128},
+                                  given=["models", "prompt", "n_ctx"], valgrind=True, validate_models=False)

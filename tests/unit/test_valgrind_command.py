@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from profiler.backends.options import MassifOptions, MemcheckOptions
 from profiler.workload.config import VALGRIND_POLICY, LoopConfig
 from testkit import memprof
 
 
 @pytest.fixture
 def recorded(monkeypatch, tmp_path):
-    from profiler.backends import session
+    from profiler import session
     from profiler.models import ensure_twin
 
     calls = []
@@ -28,7 +29,7 @@ def test_no_tool_means_massif_under_the_valgrind_policy(recorded):
     assert tool == "massif" and kw["timeout"] is None and kw["assume_yes"]
     loop = kw["loop"]
     assert {k: getattr(loop, k) for k in VALGRIND_POLICY} == VALGRIND_POLICY
-    assert kw["options"]["leak_timeline"] is False         # a massif run takes no leak checks
+    assert kw["options"] == MassifOptions()                 # a massif run takes no leak checks
 
 
 def test_given_options_win_over_the_policy_and_quick_keeps_it(recorded):
@@ -37,7 +38,7 @@ def test_given_options_win_over_the_policy_and_quick_keeps_it(recorded):
                    "--timeout", "60").returncode == 0
     assert memprof("valgrind", "--quick", *model).returncode == 0
     (tool, kw), (_, quick) = calls
-    assert tool == "memcheck" and kw["timeout"] == 60 and kw["options"]["leak_timeline"] is True
+    assert tool == "memcheck" and kw["timeout"] == 60 and kw["options"] == MemcheckOptions(leak_timeline=True)
     assert (kw["loop"].iterations, kw["loop"].prompt, kw["loop"].max_tokens, kw["loop"].n_ctx) == \
         (3, "Hello there", VALGRIND_POLICY["max_tokens"], VALGRIND_POLICY["n_ctx"])
     assert quick["loop"].iterations == VALGRIND_POLICY["iterations"]   # not --quick's 6

@@ -1,12 +1,14 @@
-"""One profiled run, end to end, for the `memray` / `valgrind` / `heaptrack` commands.
+"""A session: one profiled run end to end (workload, backend, parse, analyse, summarise).
 
-The commands only parse options; this module does the rest in one order for
-every tool: check the tool (exit 4 before anything is created), validate the
-command, create the run directory, write the loop configuration, run the
-Valgrind preflight and time estimate, wrap the child argv, run it through the
-workload runner (which keeps iterations.jsonl, child.log and meta.json even on
-a crash), record the backend and its capture files in meta.json, turn a
-Valgrind decoder failure into its fix, and keep the capture of a crashed run.
+Above every layer: the commands build the loop (a LoopConfig) or take a command, and the
+tool's options (backends/options.py); the backends only build the command line and the
+environment and say which files they wrote. This module does the rest, in one order for
+every tool: check the tool (exit 4 before anything is created), check the command,
+create the run directory, write the loop configuration, run the Valgrind preflight and
+time estimate, wrap the child argv, run it through the workload runner (which keeps
+iterations.jsonl, child.log and meta.json even on a crash), record the backend, its
+options and its capture files in meta.json, turn a Valgrind decoder failure into its
+fix, keep the capture of a crashed run, and analyse and summarise what was kept.
 """
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from profiler import rundir
-from profiler.errors import BadInput, Interrupted, UsageProblem, WorkloadFailed
+from profiler.backends.options import ToolOptions
+from profiler.errors import Interrupted, UsageProblem, WorkloadFailed
 
 
 @dataclass
@@ -37,22 +40,24 @@ def profile(
     *,
     loop=None,
     command: list[str] | None = None,
-    options: dict[str, Any] | None = None,
+    options: ToolOptions | None = None,
     out: str | None = None,
     assume_yes: bool = False,
     echo: Callable[[str], None] | None = None,
     confirm: Callable[[str], bool] | None = None,
     timeout: float | None = None,
 ) -> Outcome:
-    """Run the switch loop (`loop`, a LoopConfig) or `command` (argv) under the named backend.
+    """Run the switch loop (`loop`, a LoopConfig) or `command` (argv) under the named backend,
+    with `options` (that tool's ToolOptions; None: its defaults).
 
     Raises ToolMissing, UsageProblem, Unsupported (a build Valgrind cannot run) or
     WorkloadFailed (after the capture and records are saved; `.outcome` holds them)."""
     from profiler import backends
+    from profiler.backends.valgrind import ValgrindBackend
 
     echo = echo or (lambda msg: print(msg, file=sys.stderr))
-    options = dict(options or {})
     backend = backends.get(backend_name)
+    options = backend.options(options)
     if (loop is None) == (command is None):
         raise UsageProblem("profile either the switch loop or a command, not both")
     if command is not None:
@@ -61,12 +66,9 @@ def profile(
             raise UsageProblem("no command after --")
     backend.check_available()
     if loop is not None:
-        import importlib.util
+        from profiler.workload.runner import require_llama_cpp
 
-        if importlib.util.find_spec("llama_cpp") is None:
-            from profiler.errors import ToolMissing
-
-            raise ToolMissing("llama-cpp-python is not installed in this environment", hint="run `make setup`")
+        require_llama_cpp()
     shim_env: dict[str, str] = {}
     shim_notes: list[str] = []
     if command is not None:
@@ -77,18 +79,12 @@ def profile(
         command, shim_env, shim_notes = interpreter.resolve_command(command, tool=backend_name)
         for note in shim_notes:
             echo(f"memprof: {note}")
-    if backend_name == "memray" and command is not None:
-        python, _ = backend.split_command(command)
-        backend.check_available(python)
-    elif command is not None:
-        _check_executable(command[0])
-    for s in options.get("suppressions") or ():
-        if not Path(s).is_file():
-            raise BadInput(f"{s}: no such suppression file")
+        backend.check_command(command)
+    options.check()
 
-    valgrind = backend_name in ("massif", "memcheck")
+    valgrind = isinstance(backend, ValgrindBackend)
     preflight = est = None
-    if valgrind and loop is not None and not options.get("skip_preflight"):
+    if valgrind and loop is not None:
         from profiler.backends import valgrind_preflight
 
         preflight = valgrind_preflight.check_llama_build()
@@ -124,7 +120,7 @@ def profile(
         "tool_version": backend.tool_version(),
         "argv": wrapped.argv,
         "env": wrapped.env,
-        "options": {k: v for k, v in options.items() if v not in (None, (), [], False)},
+        "options": options.to_meta(),
         "workload": "loop" if loop is not None else "command",
     }
     if shim_notes:
@@ -156,7 +152,7 @@ def profile(
             from profiler.backends import valgrind_preflight
 
             valgrind_preflight.check_logs(backend.log_paths(run_dir), llama=loop is not None)
-        why = outcome.failure.one_line() + _launcher_signal(backend_name, run_dir)
+        why = outcome.failure.one_line() + backend.exit_note(rundir.read_meta(run_dir).get("returncode"))
         exc = WorkloadFailed(f"{why}; kept {_kept(outcome)} in {run_dir}")
         exc.outcome = outcome
         raise exc
@@ -193,20 +189,6 @@ def _cut_error(exc, outcome: Outcome):
     return new
 
 
-def _launcher_signal(backend_name: str, run_dir: Path) -> str:
-    """heaptrack's launcher is a shell script: a program killed by signal N comes back as
-    status 128+N. Name the signal so the user sees a crash, not an exit status."""
-    import signal
-
-    rc = rundir.read_meta(run_dir).get("returncode")
-    if backend_name != "heaptrack" or not isinstance(rc, int) or not 128 < rc < 128 + 65:
-        return ""
-    try:
-        return f" (the program was killed by {signal.Signals(rc - 128).name})"
-    except ValueError:
-        return ""
-
-
 def _record(backend, backend_meta: dict, outcome: Outcome, hooks=None) -> None:
     outcome.captures = backend.capture_paths(outcome.run_dir)
     backend_meta["captures"] = [str(p.relative_to(outcome.run_dir)) for p in outcome.captures]
@@ -218,16 +200,6 @@ def _record(backend, backend_meta: dict, outcome: Outcome, hooks=None) -> None:
         backend_meta["leak_check_s"] = {"n": len(took), "total": round(sum(took), 3),
                                         "max": round(max(took), 3)}
     rundir.update_meta(outcome.run_dir, backend=backend_meta)
-
-
-def _check_executable(prog: str) -> None:
-    from profiler.backends.base import which
-
-    if os.sep in prog:
-        if not (os.path.isfile(prog) and os.access(prog, os.X_OK)):
-            raise UsageProblem(f"{prog}: not an executable file")
-    elif not which(prog):
-        raise UsageProblem(f"{prog}: command not found")
 
 
 def cut_line(cut: dict) -> str:
