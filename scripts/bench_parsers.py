@@ -84,25 +84,49 @@ int main(int argc, char **argv) {
 
 
 CPU_LOG: list[tuple[str, float, float]] = []   # (what, wall s, user+sys CPU s) of every measured child
+REPEAT = 3     # each measured command runs this many times (--quick: once); the least CPU time counts
 
 
-def run_measured(argv, stdout_path=None, env=None):
-    """(wall seconds, peak RSS bytes, exit code) of one child process; its CPU time goes to CPU_LOG
-    (on a shared machine wall time follows the load, CPU time much less)."""
+def _child_env(env=None) -> dict:
+    """The environment of a measured Python child: PYTHONDONTWRITEBYTECODE dropped, so memprof's
+    modules are imported from their .pyc as in an installed package (the first, warm-up run
+    writes them into __pycache__; without this every run compiles ~50 modules afresh)."""
+    env = dict(os.environ if env is None else env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _run_once(argv, stdout_path, env):
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     try:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        what = " ".join(Path(a).name if "/" in a else a for a in argv[:4] if not a.startswith("import "))
-        CPU_LOG.append((f"{what} {Path(argv[-1]).name if len(argv) > 4 else ''}".strip(), wall,
-                        usage.ru_utime + usage.ru_stime))
     finally:
         if stdout_path:
             out.close()
-    return wall, usage.ru_maxrss * 1024, proc.returncode
+    # the child's rusage includes the children it waited for (memray's reading children)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, os.waitstatus_to_exitcode(status)
+
+
+def run_measured(argv, stdout_path=None, env=None):
+    """(wall s, user+sys CPU s, peak RSS bytes, exit code) of a child process run REPEAT times:
+    the least wall and CPU time, the largest RSS. On a shared machine wall time follows the load;
+    CPU time much less, and the least of a few runs is the least disturbed."""
+    runs = [_run_once(argv, stdout_path, env) for _ in range(REPEAT)]
+    wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+    rss, rc = max(r[2] for r in runs), runs[-1][3]
+    what = " ".join(Path(a).name if "/" in a else a for a in argv[:4] if not a.startswith("import "))
+    CPU_LOG.append((f"{what} {Path(argv[-1]).name if len(argv) > 4 else ''}".strip(), wall, cpu))
+    return wall, cpu, rss, rc
+
+
+def warm_up():
+    """One unmeasured memprof start, so its .pyc files exist before anything is timed."""
+    subprocess.run([sys.executable, "-c", "import profiler.cli, profiler.pipeline, profiler.parsers.heaptrack, "
+                    "profiler.parsers.massif, profiler.parsers.memray_bin, profiler.triage, profiler.analysis"],
+                   env=_child_env(dict(os.environ, PYTHONPATH=str(ROOT))), check=True)
 
 
 def need(tool):
@@ -117,7 +141,7 @@ OURS = ("import sys, json; from profiler.parsers import load_capture; c = load_c
 
 
 def ours(path: Path, out_dir: Path, label: str):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = _child_env(dict(os.environ, PYTHONPATH=str(ROOT)))
     return run_measured([sys.executable, "-c", OURS, str(path)], out_dir / f"{label}.ours.txt", env=env)
 
 
@@ -160,12 +184,12 @@ def bench_heaptrack(out: Path, quick: bool, fresh: bool):
         print(f"making {capture} ({calls} allocation calls under heaptrack)...", flush=True)
         subprocess.run(["heaptrack", "-o", str(capture.with_suffix("")), python, str(script), str(calls)],
                        check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ref_wall, ref_rss, rc = run_measured(["heaptrack_print", "-f", str(capture)], out / "heaptrack_print.txt")
+    ref = run_measured(["heaptrack_print", "-f", str(capture)], out / "heaptrack_print.txt")
     text = (out / "heaptrack_print.txt").read_text()
     printed_calls = int(re.search(r"calls to allocation functions: (\d+)", text).group(1))
-    our_wall, our_rss, rc2 = ours(capture, out, "heaptrack")
-    ok = rc2 == 0 and same_heaptrack_totals(text, (out / "heaptrack.ours.txt").read_text())
-    return ("heaptrack", capture, printed_calls, ref_wall, ref_rss, our_wall, our_rss, ok)
+    mine = ours(capture, out, "heaptrack")
+    ok = mine[3] == 0 and same_heaptrack_totals(text, (out / "heaptrack.ours.txt").read_text())
+    return row("heaptrack", capture, printed_calls, ref, mine, ok)
 
 
 ANALYZE = [str(Path(sys.executable).parent / "memprof"), "analyze", "--json"]
@@ -173,11 +197,17 @@ ANALYZE = [str(Path(sys.executable).parent / "memprof"), "analyze", "--json"]
 
 def bench_analyze(out: Path, capture: Path):
     """`memprof analyze --json CAPTURE` (the whole command) against heaptrack_print."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    ref_wall, ref_rss, _ = run_measured(["heaptrack_print", "-f", str(capture)], out / "heaptrack_print.txt")
-    wall, rss, rc = run_measured(ANALYZE + [str(capture)], out / "analyze.json", env=env)
-    calls = json.loads((out / "analyze.json").read_text())["totals"]["calls"] if rc == 0 else 0
-    return ("analyze", capture, calls, ref_wall, ref_rss, wall, rss, rc == 0)
+    env = _child_env(dict(os.environ, PYTHONPATH=str(ROOT)))
+    ref = run_measured(["heaptrack_print", "-f", str(capture)], out / "heaptrack_print.txt")
+    mine = run_measured(ANALYZE + [str(capture)], out / "analyze.json", env=env)
+    calls = json.loads((out / "analyze.json").read_text())["totals"]["calls"] if mine[3] == 0 else 0
+    return row("analyze", capture, calls, ref, mine, mine[3] == 0)
+
+
+def row(fmt, capture, events, ref, mine, ok) -> dict:
+    """One line of the summary table: the tool's and our (wall, CPU, RSS) and whether the totals agree."""
+    return {"format": fmt, "capture": capture, "events": events, "tool_s": ref[0], "tool_cpu": ref[1],
+            "tool_rss": ref[2], "ours_s": mine[0], "ours_cpu": mine[1], "ours_rss": mine[2], "ok": ok}
 
 
 # ============================================================================ scaling
@@ -210,14 +240,15 @@ def scaling_capture(out: Path, iterations: int, sites: int, calls: int, fresh: b
 
 def bench_one_scaled(out: Path, iterations: int, sites: int, calls: int, fresh: bool):
     capture, records = scaling_capture(out, iterations, sites, calls, fresh)
-    ref_wall, ref_rss, _ = run_measured(["heaptrack_print", "-f", str(capture)], out / "scaled_print.txt")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    wall, rss, rc = run_measured([sys.executable, "-c", OURS_BOUNDED, str(capture), str(records),
-                                  str(ROOT / "tests")], out / "scaled.ours.txt", env=env)
+    ref_wall, ref_cpu, ref_rss, _ = run_measured(["heaptrack_print", "-f", str(capture)], out / "scaled_print.txt")
+    env = _child_env(dict(os.environ, PYTHONPATH=str(ROOT)))
+    wall, cpu, rss, rc = run_measured([sys.executable, "-c", OURS_BOUNDED, str(capture), str(records),
+                                       str(ROOT / "tests")], out / "scaled.ours.txt", env=env)
     printed = int(re.search(r"calls to allocation functions: (\d+)", (out / "scaled_print.txt").read_text()).group(1))
     ours_calls = int((out / "scaled.ours.txt").read_text().split()[0]) if rc == 0 else -1
-    return dict(iterations=iterations, sites=sites, calls=printed, tool_s=ref_wall, tool_mb=ref_rss / 1e6,
-                ours_s=wall, ours_mb=rss / 1e6, ok=ours_calls == printed)
+    return dict(iterations=iterations, sites=sites, calls=printed, tool_s=ref_wall, tool_cpu=ref_cpu,
+                tool_mb=ref_rss / 1e6, ours_s=wall, ours_cpu=cpu, ours_mb=rss / 1e6, ok=ours_calls == printed,
+                capture=capture)
 
 
 def bench_scaling(out: Path, quick: bool, fresh: bool) -> bool:
@@ -231,11 +262,12 @@ def bench_scaling(out: Path, quick: bool, fresh: bool) -> bool:
     targets = [] if quick else [bench_one_scaled(out, 4000, 2000, 1800, fresh),
                                 bench_one_scaled(out, 10000, 2000, 500, fresh)]
     print(f"\nscaling (heaptrack, load_capture with iteration boundaries vs heaptrack_print):")
-    print(f"{'iterations':>10} {'sites':>6} {'calls':>10} {'tool s':>7} {'tool MB':>8} {'ours s':>7} "
-          f"{'ours MB':>8} {'ratio':>6}  same calls")
+    print(f"{'iterations':>10} {'sites':>6} {'calls':>10} {'tool CPU':>8} {'tool MB':>8} {'ours CPU':>8} "
+          f"{'ours MB':>8} {'ratio':>6}  same calls   (CPU seconds, user+sys, least of {REPEAT})")
     for r in rows + targets:
-        print(f"{r['iterations']:>10} {r['sites']:>6} {r['calls']:>10} {r['tool_s']:7.2f} {r['tool_mb']:8.0f} "
-              f"{r['ours_s']:7.2f} {r['ours_mb']:8.0f} {r['ours_s'] / r['tool_s']:6.2f}  {'yes' if r['ok'] else 'NO'}")
+        print(f"{r['iterations']:>10} {r['sites']:>6} {r['calls']:>10} {r['tool_cpu']:8.2f} {r['tool_mb']:8.0f} "
+              f"{r['ours_cpu']:8.2f} {r['ours_mb']:8.0f} {r['ours_cpu'] / r['tool_cpu']:6.2f}  "
+              f"{'yes' if r['ok'] else 'NO'}")
     by = {(r["iterations"], r["sites"]): r for r in rows}
     for s in sites:
         lo, hi = by[(iters[0], s)], by[(iters[-1], s)]
@@ -243,9 +275,16 @@ def bench_scaling(out: Path, quick: bool, fresh: bool) -> bool:
               f"(target <= 1.25x)")
     if targets:
         a, b = targets
-        print(f"2,000 sites x 4,000 iterations ({a['calls']} calls): {a['ours_s'] / a['tool_s']:.2f}x heaptrack_print "
-              f"(target <= 2x); 2,000 sites x 10,000 iterations: {b['ours_mb']:.0f} MB peak (target <= 400 MB)")
+        print(f"2,000 sites x 4,000 iterations ({a['calls']} calls): {a['ours_cpu'] / a['tool_cpu']:.2f}x heaptrack_print "
+              f"CPU, {a['ours_mb']:.0f} MB vs {a['tool_mb']:.0f} MB (target <= 2x); 2,000 sites x 10,000 iterations: "
+              f"{b['ours_mb']:.0f} MB peak (target <= 400 MB)")
+        SUMMARY.append({"format": "2k x 4k", "capture": a["capture"], "events": a["calls"], "tool_s": a["tool_s"],
+                        "tool_cpu": a["tool_cpu"], "tool_rss": a["tool_mb"] * 1e6, "ours_s": a["ours_s"],
+                        "ours_cpu": a["ours_cpu"], "ours_rss": a["ours_mb"] * 1e6, "ok": a["ok"]})
     return all(r["ok"] for r in rows + targets)
+
+
+SUMMARY: list[dict] = []   # the 2k x 4k target row, added to the summary table by bench_scaling
 
 
 def bench_massif(out: Path, quick: bool, fresh: bool):
@@ -263,12 +302,12 @@ def bench_massif(out: Path, quick: bool, fresh: bool):
         subprocess.run(["valgrind", "--tool=massif", "--time-unit=B", "--detailed-freq=1",
                         "--max-snapshots=400", "--threshold=0.2", f"--massif-out-file={capture}",
                         str(exe), str(rounds)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ref_wall, ref_rss, rc = run_measured(["ms_print", str(capture)], out / "ms_print.txt")
+    ref = run_measured(["ms_print", str(capture)], out / "ms_print.txt")
     text = (out / "ms_print.txt").read_text()
     snaps = int(re.search(r"Number of snapshots: (\d+)", text).group(1))
-    our_wall, our_rss, rc2 = ours(capture, out, "massif")
-    ok = rc2 == 0 and f'"snapshots": {snaps},' in (out / "massif.ours.txt").read_text()
-    return ("massif", capture, snaps, ref_wall, ref_rss, our_wall, our_rss, ok)
+    mine = ours(capture, out, "massif")
+    ok = mine[3] == 0 and f'"snapshots": {snaps},' in (out / "massif.ours.txt").read_text()
+    return row("massif", capture, snaps, ref, mine, ok)
 
 
 # ============================================================================ memray
@@ -305,10 +344,10 @@ def _memray_capture(out: Path, calls: int, fresh: bool) -> Path:
 def _memray_reader(capture: Path):
     """(wall, peak RSS) of memprof's memray reading children, each alone (load_capture runs
     the two side by side): summed wall, largest RSS."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = _child_env(dict(os.environ, PYTHONPATH=str(ROOT)))
     runs = [run_measured([sys.executable, "-m", "profiler.parsers.memray_bin", str(capture), "null", part],
                          env=env) for part in ("aggregates", "records")]
-    return sum(r[0] for r in runs), max(r[1] for r in runs)
+    return sum(r[1] for r in runs), max(r[2] for r in runs)
 
 
 def bench_memray(out: Path, quick: bool, fresh: bool):
@@ -320,10 +359,12 @@ def bench_memray(out: Path, quick: bool, fresh: bool):
     calls = 100_000 if quick else 1_000_000
     capture = _memray_capture(out, calls, fresh)
     stats_json = out / "memray_stats.json"
-    ref_wall, ref_rss, rc = run_measured([sys.executable, "-m", "memray", "stats", "--json", "-f",
-                                          "-o", str(stats_json), str(capture)])
+    ref = run_measured([sys.executable, "-m", "memray", "stats", "--json", "-f",
+                        "-o", str(stats_json), str(capture)], env=_child_env())
+    rc = ref[3]
     oracle = json.loads(stats_json.read_text())
-    our_wall, our_rss, rc2 = ours(capture, out, "memray")
+    mine = ours(capture, out, "memray")
+    rc2 = mine[3]
     ok = False
     if rc == 0 and rc2 == 0:
         first = (out / "memray.ours.txt").read_text().split("\n")[0]
@@ -340,45 +381,65 @@ def bench_memray(out: Path, quick: bool, fresh: bool):
     subprocess.run([sys.executable, "-m", "memray", "stats", "--json", "-f", "-o", str(small_json), str(small)],
                    stdout=subprocess.DEVNULL, check=True)
     n_small = json.loads(small_json.read_text())["total_num_allocations"]
-    print(f"memray reading children (run one after the other): {r_small[0]:.2f} s, "
+    print(f"memray reading children (run one after the other): {r_small[0]:.2f} s CPU, "
           f"{r_small[1] / 1e6:.0f} MB at {n_small} allocations; "
-          f"{r_big[0]:.2f} s, {r_big[1] / 1e6:.0f} MB at {oracle['total_num_allocations']} allocations")
-    return ("memray", capture, oracle["total_num_allocations"], ref_wall, ref_rss, our_wall,
-            max(our_rss, r_big[1]), ok)
+          f"{r_big[0]:.2f} s CPU, {r_big[1] / 1e6:.0f} MB at {oracle['total_num_allocations']} allocations")
+    return row("memray", capture, oracle["total_num_allocations"], ref,
+               (mine[0], mine[1], max(mine[2], r_big[1]), mine[3]), ok)
+
+
+TARGETS = {"heaptrack": None, "analyze": 1.0, "2k x 4k": 2.0, "memray": 1.5, "massif": 1.0}
 
 
 def main() -> int:
+    global REPEAT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="remake the captures")
     ap.add_argument("--only", choices=["heaptrack", "massif", "memray", "scaling"])
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
+    ap.add_argument("--repeat", type=int, default=None, help=f"runs per measured command (default {REPEAT}, "
+                                                              "--quick 1)")
     args = ap.parse_args()
+    REPEAT = args.repeat or (1 if args.quick else REPEAT)
     args.out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
+    load0 = os.getloadavg()
+    warm_up()
     rows = []
     if args.only in (None, "heaptrack"):
         rows.append(bench_heaptrack(args.out, args.quick, args.fresh))
-        rows.append(bench_analyze(args.out, rows[-1][1]))
+        rows.append(bench_analyze(args.out, rows[-1]["capture"]))
+        # heaptrack_print on the same file was measured twice: the least disturbed run serves both
+        for key in ("tool_cpu", "tool_s"):
+            rows[-1][key] = rows[-2][key] = min(rows[-1][key], rows[-2][key])
     if args.only in (None, "massif"):
         rows.append(bench_massif(args.out, args.quick, args.fresh))
     if args.only in (None, "memray"):
         rows.append(bench_memray(args.out, args.quick, args.fresh))
-    print(f"\n{'format':10} {'capture':>10} {'events':>10} {'tool s':>8} {'tool MB':>8} "
-          f"{'ours s':>8} {'ours MB':>8} {'ratio':>6}  same totals")
-    for fmt, cap, events, rw, rr, ow, orss, ok in rows:  # noqa: B007
-        size = cap.stat().st_size / 1e6
-        print(f"{fmt:10} {size:9.1f}M {events:>10} {rw:8.2f} {rr / 1e6:8.0f} {ow:8.2f} {orss / 1e6:8.0f} "
-              f"{ow / rw:6.2f}  {'yes' if ok else 'NO'}")
-    print("(events: heaptrack allocation calls, massif snapshots; tool = heaptrack_print / ms_print;"
-          " heaptrack target ratio <= 3 and < 300 MB)")
-    print("(memray: events = allocations, tool = memray stats --json; ours MB = the largest of load_capture"
-          " and its two memray reading children)")
-    print("(analyze: `memprof analyze --json` on the heaptrack capture vs heaptrack_print, start-up included;"
-          " targets: analyze <= 1.0x, memray <= 1.5x, massif <= 1.0x)")
-    ok = all(r[-1] for r in rows)
+    ok = all(r["ok"] for r in rows)
     if args.only in (None, "scaling"):
         ok = bench_scaling(args.out, args.quick, args.fresh) and ok
+    rows += SUMMARY
+    print(f"\nmemprof against the tools' own readers: CPU seconds (user+sys, the least of {REPEAT} runs), "
+          "peak RSS, ratio of CPU times (wall ratio beside it)")
+    print(f"{'what':10} {'capture':>9} {'events':>10} {'tool CPU':>8} {'tool MB':>8} {'ours CPU':>8} {'ours MB':>8} "
+          f"{'ratio':>6} {'wall':>6} {'target':>7}  same totals")
+    for r in rows:
+        size = r["capture"].stat().st_size / 1e6
+        target = TARGETS.get(r["format"])
+        ratio = r["ours_cpu"] / r["tool_cpu"]
+        verdict = "" if target is None else f"<= {target:.1f} {'met' if ratio <= target else 'NOT met'}"
+        print(f"{r['format']:10} {size:8.1f}M {r['events']:>10} {r['tool_cpu']:8.2f} {r['tool_rss'] / 1e6:8.0f} "
+              f"{r['ours_cpu']:8.2f} {r['ours_rss'] / 1e6:8.0f} {ratio:6.2f} {r['ours_s'] / r['tool_s']:6.2f} "
+              f"{verdict:>7}  {'yes' if r['ok'] else 'NO'}")
+    print("(heaptrack: load_capture in a fresh interpreter vs heaptrack_print -f; analyze: the whole "
+          "`memprof analyze --json` command, start-up included; 2k x 4k: 2,000 sites x 4,000 iterations with "
+          "iteration boundaries; memray: load_capture vs `memray stats --json`, ours MB the largest of "
+          "load_capture and its two reading children; massif: load_capture vs ms_print; events: allocation "
+          "calls, massif snapshots)")
+    load1 = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end")
     print("\nCPU time (user+sys) of every measured process, and its wall time:")
     for what, wall, cpu in CPU_LOG:
         print(f"  {cpu:7.2f} s CPU {wall:7.2f} s wall  {what[:110]}")

@@ -223,9 +223,13 @@ memray_fixtures() {
         "$PY" -m memray run -q --trace-python-allocators -o pyalloc_pymalloc.bin pyalloc.py
         # a run killed mid-way (SIGKILL, exit status 137): the header is never finalised
         "$PY" -m memray run -q -o killed.bin killed.py || [ $? -eq 137 ]
+        # `memray run` itself killed from outside after 1.5 s (the OOM killer, kill -9): the records
+        # written before its last buffer flush stand, the header is never finalised
+        "$PY" -m memray run -q --no-compress -o sigkilled.bin sigkilled.py & pid=$!
+        sleep 1.5; kill -9 "$pid"; wait "$pid" || true
         # one stack across several native segment generations (a dlopen between its allocations)
         "$PY" -m memray run -q --native -o dlopen_gen.bin dlopen_gen.py
-        for f in planted_python planted_native pyalloc pyalloc_pymalloc killed dlopen_gen; do
+        for f in planted_python planted_native pyalloc pyalloc_pymalloc killed sigkilled dlopen_gen; do
             "$PY" -m memray stats --json -f -o "$f.stats.json" "$f.bin" >/dev/null
         done
     )

@@ -66,7 +66,32 @@ def detect(path: Path) -> str | None:
     return mod.FORMAT if mod else None
 
 
+class _NoCycleCollection:
+    """The cyclic garbage collector paused while a parser runs: decoding makes millions of small
+    acyclic objects (frames, stacks, strings), and each full collection the allocations trigger
+    walks every one made so far. Reference counting still frees them; the collector's prior
+    state is restored afterwards, also on error."""
+
+    def __enter__(self):
+        import gc
+
+        self._was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        import gc
+
+        if self._was:
+            gc.enable()
+        return False
+
+
 def load_capture(path: str | Path, boundaries: list[Boundary] | None = None) -> Capture:
+    with _NoCycleCollection():
+        return _load_capture(path, boundaries)
+
+
+def _load_capture(path: str | Path, boundaries: list[Boundary] | None) -> Capture:
     path = Path(path)
     if not path.exists():
         raise BadCapture(f"{path}: no such file")

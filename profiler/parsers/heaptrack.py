@@ -140,12 +140,13 @@ class _Reader:
         self.def_line = np.zeros(cap, np.int64)
         self.counts = np.zeros(cap, np.int64)       # live allocations per info
         self.calls = np.zeros(cap, np.int64)
-        self.temps = np.zeros(cap, np.int64)
         self.peak_counts = np.zeros(cap, np.int64)
         self.at_last_c = np.zeros(cap, np.int64)    # live counts just before the last `c` line
         self.info_col = np.zeros(cap, np.int64)     # timeline column: (trace, marker-sized) pair
         self.marker_code = np.full(cap, -1, np.int64)  # iteration % MARKER_SPAN for marker-sized infos
         self.marker_hits = np.zeros(cap, np.int64)     # marker malloc/free pairs per info
+        self.marker_infos = np.zeros(0, np.int64)      # infos of a marker size (none: no marker work)
+        self.signed = np.zeros(2 * cap, np.int64)      # per event key (2*info + is_free): +size / -size
         # totals (reset by `A`, as heaptrack does on attach)
         self.total_calls = 0
         self.total_temp = 0
@@ -187,7 +188,7 @@ class _Reader:
             return
         while cap < need:
             cap *= 2
-        for name in ("sizes", "info_trace", "def_line", "counts", "calls", "temps", "peak_counts", "at_last_c",
+        for name in ("sizes", "info_trace", "def_line", "counts", "calls", "peak_counts", "at_last_c",
                      "marker_code", "marker_hits", "info_col"):
             old = getattr(self, name)
             new = np.full(cap, -1 if name == "marker_code" else 0, np.int64)
@@ -197,6 +198,7 @@ class _Reader:
     def _commit_infos(self):
         if not self.new_sizes:
             return
+        np = self.np
         n0, k = self.n_infos, len(self.new_sizes)
         self._grow(n0 + k)
         self.sizes[n0:n0 + k] = self.new_sizes
@@ -204,6 +206,12 @@ class _Reader:
         self.def_line[n0:n0 + k] = self.new_lines
         codes = marker_codes(self.new_sizes)
         self.marker_code[n0:n0 + k] = codes
+        if (codes >= 0).any():
+            self.marker_infos = np.flatnonzero(self.marker_code[: n0 + k] >= 0)
+        signed = np.empty(2 * len(self.sizes), np.int64)
+        signed[0::2] = self.sizes
+        signed[1::2] = -self.sizes
+        self.signed = signed
         col_of = self.col_of
         cols = []
         for tr, c in zip(self.new_traces, (codes >= 0).tolist()):
@@ -307,10 +315,15 @@ class _Reader:
         starts = np.empty_like(nl)
         starts[0] = 0
         starts[1:] = nl[:-1] + 1
-        firsts = arr[starts]
-        kind = self.kindv[firsts]
+        firsts = np.take(arr, starts)
+        kind = np.take(self.kindv, firsts)
         slow = np.flatnonzero(kind == 0)
         a_lines = np.flatnonzero(firsts[slow] == ord("A"))
+        if self.version is not None and not len(a_lines) and self._definitions(batch, arr, starts, nl, slow, firsts):
+            self._commit_infos()
+            self._events(arr, starts, nl, kind, self.lines)
+            self.lines += len(nl)
+            return
         edges = [0] + [int(slow[i]) + 1 for i in a_lines] + [len(nl)]
         slow_i, slow_s, slow_e = slow.tolist(), starts[slow].tolist(), nl[slow].tolist()
         si, n_slow, base = 0, len(slow_i), self.lines + 1
@@ -363,6 +376,52 @@ class _Reader:
             self._events(arr, starts[lo:hi], nl[lo:hi], kind[lo:hi], self.lines + lo)
         self.lines += len(nl)
 
+    def _definitions(self, batch, arr, starts, nl, slow, firsts) -> bool:
+        """The definition lines of a batch, the `t` (trace) and `a` (allocation info) lines, which
+        are most of them, as arrays; the rest (`s`, `i`, ...) in order, one by one. False, with
+        nothing changed, when anything is out of the ordinary (a malformed or dangling record,
+        a number of 16+ digits): the caller then reads the batch line by line, which names the
+        first bad line exactly."""
+        np = self.np
+        fs = firsts[slow]
+        ta = (fs == 116) | (fs == 97)
+        if not ta.any():
+            return False
+        rows, kinds = slow[ta], fs[ta]
+        s, e = starts[rows], nl[rows]
+        if (arr[s + 1] != 32).any():
+            return False
+        # the space between the two numbers: within the 17 bytes after "t " / "a "
+        pos = np.minimum(s[:, None] + 2 + np.arange(17), len(arr) - 1)
+        space = (arr[pos] == 32) & (pos < e[:, None])
+        if not space.any(axis=1).all():
+            return False
+        sp = s + 2 + space.argmax(axis=1)
+        try:
+            first = self._hex(arr, s + 2, sp, lambda j: 0)
+            second = self._hex(arr, sp + 1, e, lambda j: 0)     # a second space is junk here
+        except BadCapture:
+            return False
+        is_t = kinds == 116
+        t0, i0 = len(self.trace_ip), len(self.ips)
+        traces_before = t0 + np.cumsum(is_t) - is_t                    # traces defined above each line
+        ips_before = i0 + np.searchsorted(slow[fs == 105], rows)       # instruction pointers above it
+        ip, parent = first[is_t], second[is_t]
+        size, trace = first[~is_t], second[~is_t]
+        if not ((ip >= 1) & (ip <= ips_before[is_t]) & (parent <= traces_before[is_t])).all():
+            return False
+        if not ((trace <= traces_before[~is_t]) & (size < MAX_SIZE)).all():
+            return False
+        base = self.lines + 1
+        for i in slow[~ta].tolist():            # strings, instruction pointers, metadata, in order
+            self.slow_line(batch[int(starts[i]):int(nl[i])], base + i)
+        self.trace_ip.extend(ip.tolist())
+        self.trace_parent.extend(parent.tolist())
+        self.new_sizes.extend(size.tolist())
+        self.new_traces.extend(trace.tolist())
+        self.new_lines.extend((base + rows[~is_t]).tolist())
+        return True
+
     def _attach(self):
         self.attached = True
         self.total_calls = self.total_temp = self.leaked = self.peak = self.allocated = 0
@@ -371,95 +430,129 @@ class _Reader:
         """Parse the hex numbers arr[s:e] for many lines at once; error with a line number on junk."""
         np = self.np
         n = len(s)
-        lens = e - s
-        val = np.zeros(n, np.int64)
         if n == 0:
-            return val
+            return np.zeros(0, np.int64)
+        lens = e - s
         lo, hi = int(lens.min()), int(lens.max())
         if lo < 1 or hi > 15:
             bad = np.flatnonzero((lens < 1) | (lens > 15))[0]
             raise self.bad(first_line(bad), "malformed number")
         hexv = self.hexv
         # right-aligned: pass j reads the digit j places left of each number's end, for every line
-        # at once (shifted views, no per-length subsets); lines shorter than j get a 0 digit
+        # at once (shifted views, no per-length subsets); lines shorter than j get a 0 digit (the
+        # byte there is the space before the number, or the previous line's, never a digit we add).
+        # Numbers of up to 7 digits (every event a capture of < 268 M allocation infos has) are
+        # summed in int32: half the memory traffic of int64
+        wide = hi > 7
+        acc = np.int64 if wide else np.int32
         pad = 16
         padded = np.concatenate([np.zeros(pad, np.uint8), arr[: int(e[-1]) + 1]])
+        ends = e + (pad - 1)
+        val = None
         bad_pass = False
+        take = np.take        # np.take: several times faster than fancy indexing for these gathers
         for j in range(hi):
-            d = hexv[padded[pad - 1 - j:][e]]
+            d = take(hexv, take(padded, ends - j))
             if j >= lo:
                 d[lens <= j] = 0
             if d.max() > 15:
                 bad_pass = True
                 break
-            val |= d.astype(np.int64) << (4 * j)
+            if val is None:
+                val = d.astype(acc)
+            else:
+                val |= d.astype(acc) << (4 * j)
         if bad_pass:   # name the first line with junk, whichever digit it is in
-            rows = [np.flatnonzero((hexv[padded[pad - 1 - j:][e]] > 15) & (lens > j)) for j in range(hi)]
+            rows = [np.flatnonzero((hexv[padded[ends - j]] > 15) & (lens > j)) for j in range(hi)]
             raise self.bad(first_line(int(min(r[0] for r in rows if len(r)))), "malformed number")
-        return val
+        return val.astype(np.int64, copy=False)
 
     def _events(self, arr, starts, ends, kind, line0):
-        """All `+ - c R` lines of one segment (no `A` inside), vectorised, in file order."""
+        """All `+ - c R` lines of one segment (no `A` inside), vectorised, in file order.
+
+        Per batch the work is a fixed number of array passes over its events; what only a few
+        batches need (the slices of work, markers, the state at the last `c`) is computed only
+        in the batches that need it."""
         np = self.np
         ev = np.flatnonzero((kind - 1).view(np.uint8) < 4)     # + - c R
         if len(ev) == 0:
             return
-        k = kind[ev]
-        s = starts[ev]
-        if (arr[1:][s] != 32).any():
-            bad = int(np.argmax(arr[1:][s] != 32))
+        k = np.take(kind, ev)
+        s = np.take(starts, ev)
+        if (np.take(arr, s + 1) != 32).any():
+            bad = int(np.argmax(np.take(arr, s + 1) != 32))
             raise self.bad(line0 + int(ev[bad]) + 1, "malformed event record")
-        vals = self._hex(arr, s + 2, ends[ev], lambda j: line0 + int(ev[j]) + 1)
+        vals = self._hex(arr, s + 2, np.take(ends, ev), lambda j: line0 + int(ev[j]) + 1)
 
-        is_c = k == 3
-        is_r = k == 4
-        if is_r.any():
-            self.peak_rss_pages = max(self.peak_rss_pages, int(vals[is_r].max()))
-        c_pos = np.flatnonzero(is_c)
-        stamps = vals[c_pos]
-        pm_pos = np.flatnonzero(k <= 2)
-        idx = vals[pm_pos]
-        plus = k[pm_pos] == 1
+        pm = k <= 2
+        if pm.all():                      # most batches: no `c`/`R` line at all
+            c_pos = pm_pos = None
+            stamps = vals[:0]
+            idx = vals
+            plus = k == 1
+        else:
+            is_r = k == 4
+            if is_r.any():
+                self.peak_rss_pages = max(self.peak_rss_pages, int(vals[is_r].max()))
+            c_pos = np.flatnonzero(k == 3)
+            stamps = vals[c_pos]
+            pm_pos = np.flatnonzero(pm)
+            idx = np.take(vals, pm_pos)
+            plus = np.take(k, pm_pos) == 1
         n_inf = self.n_infos
-        if len(idx):
+        n_ev = len(idx)
+        if n_ev:
             if int(idx.max()) >= n_inf:
                 j = int(np.argmax(idx >= n_inf))
-                raise self.bad(line0 + int(ev[pm_pos[j]]) + 1,
+                raise self.bad(line0 + int(ev[self._ev_at(pm_pos, j)]) + 1,
                                f"reference to undefined allocation {int(idx[j]):x}")
             # an info defined in this batch must be defined above its first use
             if n_inf and int(self.def_line[n_inf - 1]) > line0:
                 fresh = np.flatnonzero(self.def_line[idx] > line0)
-                ev_lines = line0 + ev[pm_pos[fresh]] + 1
+                ev_lines = line0 + ev[fresh if pm_pos is None else pm_pos[fresh]] + 1
                 early = self.def_line[idx[fresh]] >= ev_lines
                 if early.any():
                     j = int(np.argmax(early))
                     raise self.bad(int(ev_lines[j]), f"reference to undefined allocation {int(idx[fresh[j]]):x}")
+
+        def pm_at(p):
+            """Index among the +/- events of the first one after `c`/any line at segment event p."""
+            return p if pm_pos is None else int(np.searchsorted(pm_pos, p))
+
+        def stamp_before(p):
+            """The latest `c` stamp before +/- event p (ms), or the previous batch's."""
+            if c_pos is None:
+                return self.last_ms
+            j = int(np.searchsorted(c_pos, pm_pos[p])) - 1 if p < len(pm_pos) else len(c_pos) - 1
+            return int(stamps[j]) if j >= 0 else self.last_ms
+
         cap = len(self.sizes)
-        counts0 = self.counts.copy()
+        counts0 = self.counts
         key = idx
         marks = []                        # (events before the cut, code, stamp, trace) of markers
-        if len(idx):
+        if n_ev:
             minus = ~plus
             key = idx * 2
             key += minus                  # bin 2*info counts `+`, bin 2*info+1 counts `-`
-            running = self.sizes[idx]
-            np.negative(running, out=running, where=minus)
+            running = np.take(self.signed, key)     # +size for a `+`, -size for a `-`
             np.cumsum(running, out=running)
             running += self.leaked
             # temporary: the previous +/- event was a `+` of the same info (heaptrack's lastAllocationPtr)
             prev = np.empty_like(idx)
             prev[0] = self.last_ptr
-            prev[1:] = np.where(plus[:-1], idx[:-1], 0)
-            temp = minus & (idx == prev)
+            np.multiply(idx[:-1], plus[:-1], out=prev[1:])
+            n_temp = int(np.count_nonzero(minus & (idx == prev)))
             self.last_ptr = int(idx[-1]) if plus[-1] else 0
-            n_temp = int(temp.sum())
             self.total_temp += n_temp
-            if n_temp:
-                self.temps += np.bincount(idx[temp], minlength=cap)
             # marker candidates: a malloc of a marker size. Not necessarily a temporary: between
             # the marker's malloc and free, Python (ctypes boxing the pointer, PYTHONMALLOC=malloc)
             # makes calls of its own. The cut goes just before the malloc.
-            mk = np.flatnonzero(plus & (self.marker_code[idx] >= 0))
+            both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
+            calls_here = both[:, 0]
+            if len(self.marker_infos) and calls_here[self.marker_infos].any():
+                mk = np.flatnonzero(plus & (self.marker_code[idx] >= 0))
+            else:
+                mk = ()
             if len(mk):
                 self.marker_hits += np.bincount(idx[mk], minlength=cap)
                 wanted = self.tl.wanted_codes
@@ -467,9 +560,7 @@ class _Reader:
                     info = int(idx[p])
                     code = int(self.marker_code[info])
                     if code in wanted:
-                        j = int(np.searchsorted(c_pos, pm_pos[p])) - 1
-                        stamp = int(stamps[j]) if j >= 0 else self.last_ms
-                        mark = (code, stamp, int(self.info_trace[info]), self.events_seen + p)
+                        mark = (code, stamp_before(p), int(self.info_trace[info]), self.events_seen + p)
                         if self.tl.marker_rows(code):
                             marks.append((p, mark))      # a kept boundary's: needs the state
                         else:
@@ -479,26 +570,32 @@ class _Reader:
                 p = int(np.argmax(running))
                 self.peak = top
                 self.peak_counts = counts0 + self._delta(key[: p + 1], cap)
-                before = np.searchsorted(c_pos, pm_pos[p]) - 1
-                self.peak_ms = int(stamps[before]) if before >= 0 else self.last_ms
+                self.peak_ms = stamp_before(p)
             self.leaked = int(running[-1])
-            both = np.bincount(key, minlength=2 * cap).reshape(cap, 2)
-            self.calls += both[:, 0]
-            self.counts += both[:, 0] - both[:, 1]
-            n_plus = int(both[:, 0].sum())
+            self.calls += calls_here
+            self.counts = counts0 + (calls_here - both[:, 1])
+            n_plus = int(calls_here.sum())
+            batch_bytes = int(calls_here @ self.sizes)
             self.total_calls += n_plus
-            self.allocated += int(both[:, 0] @ self.sizes)
+            self.allocated += batch_bytes
+        else:
+            n_plus = batch_bytes = 0
 
         # timeline: a clock target T is cut just before the last `c` with stamp <= T, once a
         # later stamp > T proves no more events belong before it; a marker, just before its malloc
         cuts = []                         # (events before the cut, kind, payload)
-        if self.tl.grid and len(idx):
+        if self.tl.grid and n_ev:
             # no boundaries: slices of work, by allocation count and by allocated bytes. Target N is
-            # cut just before the event that takes the count past N, exactly, whatever the clock did
-            cum = {"calls": np.cumsum(plus) + self.plus_seen,
-                   "bytes": np.cumsum(np.where(plus, self.sizes[idx], 0)) + self.bytes_seen}
-            for axis, key_w, n in self.tl.due_work({a: int(c[-1]) for a, c in cum.items()}):
-                cuts.append((int(np.searchsorted(cum[axis], n, side="right")), "w", (axis, key_w)))
+            # cut just before the event that takes the count past N, exactly, whatever the clock did.
+            # The running counts are made only in a batch that holds a target (a few dozen in all)
+            due = self.tl.due_work({"calls": self.plus_seen + n_plus, "bytes": self.bytes_seen + batch_bytes})
+            if due:
+                cum = {}
+                for axis, key_w, n in due:
+                    if axis not in cum:
+                        cum[axis] = (np.cumsum(plus) + self.plus_seen if axis == "calls" else
+                                     np.cumsum(np.where(plus, self.sizes[idx], 0)) + self.bytes_seen)
+                    cuts.append((int(np.searchsorted(cum[axis], n, side="right")), "w", (axis, key_w)))
         elif len(stamps) and not self.tl.grid:
             top_ms = int(stamps.max())
             for key_t, t in self.tl.due(top_ms):
@@ -507,7 +604,8 @@ class _Reader:
                     self.tl.at_clock(key_t, self.column_bytes(self.at_last_c))
                 else:
                     cuts.append((int(np.searchsorted(pm_pos, c_pos[j])), "t", key_t))
-        if len(stamps):
+            # the state just before the last `c`: a clock target the next batch proves passed
+            # before its first stamp is cut there (never needed for slices of work)
             cuts.append((int(np.searchsorted(pm_pos, c_pos[-1])), "c", None))
         cuts += [(p, "m", mark) for p, mark in marks]
         if cuts:
@@ -523,17 +621,18 @@ class _Reader:
                 elif what == "t":
                     self.tl.at_clock(payload, self.column_bytes(state))
                 elif what == "w":
-                    j = int(np.searchsorted(c_pos, pm_pos[nb])) - 1 if nb < len(pm_pos) else len(c_pos) - 1
-                    self.tl.at_work(*payload, self.column_bytes(state), int(stamps[j]) if j >= 0 else self.last_ms,
-                                    self.events_seen + nb)
+                    self.tl.at_work(*payload, self.column_bytes(state), stamp_before(nb), self.events_seen + nb)
                 else:
                     self.tl.marker(*payload, vector=lambda: self.column_bytes(state))
         if len(stamps):
             self.last_ms = int(stamps[-1])
-        self.events_seen += len(idx)
-        if len(idx):
-            self.plus_seen += int(plus.sum())
-            self.bytes_seen += int(self.sizes[idx[plus]].sum())
+        self.events_seen += n_ev
+        self.plus_seen += n_plus
+        self.bytes_seen += batch_bytes
+
+    @staticmethod
+    def _ev_at(pm_pos, j):
+        return j if pm_pos is None else pm_pos[j]
 
     def column_bytes(self, counts):
         """Live bytes per timeline column for live counts per info."""
@@ -686,21 +785,49 @@ def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
     return frames
 
 
-def _stack(rd: _Reader, trace: int, ip_cache: dict) -> tuple:
-    """Frames innermost first: walk parents to the root (guarding against cycles in corrupt files)."""
-    frames: list = []
+def _stacks(rd: _Reader, sites: list[int]) -> list[tuple]:
+    """The stack (frames innermost first) of each site trace.
+
+    A trace's stack is its own frames before its parent's. Sites share most of their callers,
+    so the stack of a trace node two or more sites go through (a branch point) is made once
+    and reused; every other node is on one path only and is read once. Memory: the sites'
+    stacks plus the branch points' (at most one per site). A parent is always defined before
+    its child (the reader refuses a forward reference), so every walk up ends at the root."""
+    from itertools import chain
+
     parent, trace_ip = rd.trace_parent, rd.trace_ip
-    t = trace
-    steps = len(parent)
-    while t and steps >= 0:
-        ip = trace_ip[t - 1]
-        fr = ip_cache.get(ip)
-        if fr is None:
-            fr = _frames_of_ip(rd, ip, ip_cache)
-        frames.extend(fr)
-        t = parent[t - 1]
-        steps -= 1
-    return tuple(frames)
+    uses: dict[int, int] = {}          # node -> walks that reached it (itself a site, or from a child)
+    for t in sites:
+        while t:
+            n = uses.get(t, 0)
+            uses[t] = n + 1
+            if n:
+                break
+            t = parent[t - 1]
+    memo: dict[int, tuple] = {0: ()}
+    ip_cache: dict = {}
+    out = []
+    for site in sites:
+        path = []
+        t = site
+        while t not in memo:
+            path.append(t)
+            t = parent[t - 1]
+        base = memo[t]
+        pending: list = []                 # frames of the nodes below `base`, outermost first
+        for node in reversed(path):
+            ip = trace_ip[node - 1]
+            fr = ip_cache.get(ip)
+            if fr is None:
+                fr = _frames_of_ip(rd, ip, ip_cache)
+            pending.append(fr)
+            if uses[node] > 1 or node == site:
+                base = tuple(chain.from_iterable(reversed(pending))) + base
+                pending = []
+                if uses[node] > 1:
+                    memo[node] = base
+        out.append(base)
+    return out
 
 
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
@@ -746,12 +873,9 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     calls = np.bincount(pos, weights=(all_calls * weight).astype(np.float64), minlength=m).round().astype(np.int64)
     marker_calls = np.bincount(pos, weights=(all_calls * mask).astype(np.float64), minlength=m).round().astype(np.int64)
     keep = ~((marker_calls > 0) & (calls == 0))
-    ip_cache: dict = {}
-    rows = (
-        (sid, _stack(rd, sid, ip_cache), le, pk, cl, None)
-        for sid, le, pk, cl, k in zip(site_ids.tolist(), live_end.tolist(), peak.tolist(), calls.tolist(),
-                                      keep.tolist()) if k
-    )
+    kept_ids = site_ids[keep].tolist()
+    rows = zip(kept_ids, _stacks(rd, kept_ids), live_end[keep].tolist(), peak[keep].tolist(),
+               calls[keep].tolist(), [None] * len(kept_ids))
     sites = sites_frame(rows, FORMAT)
 
     # timeline: the engine's vectors are per column (trace, marker-sized); columns map to sites,

@@ -8,7 +8,9 @@ root-to-leaf path is a site ("in N places, below threshold" aggregates become a
 site ending in a `(below threshold)` frame).
 
 One streaming pass; memory grows with distinct paths and detailed snapshots
-(massif keeps at most --max-snapshots, 100 by default).
+(massif keeps at most --max-snapshots, 100 by default). The timeline is cut by the shared
+engine (parsers/timeline.py): massif picks each kept boundary's snapshot (below), the engine
+plans, thins and assembles, so the table is O(sites x KEEP_BOUNDARIES) whatever the run length.
 
 heaptrack_print -M quirks (heaptrack 1.4): the header comes at the END of the
 file (ms_print refuses it), time_unit is `s` with fractional times, a snapshot per
@@ -452,6 +454,20 @@ def _end_scale(last, last_tree):
                     f"at snapshot {last.index}; which sites freed is not recorded")
 
 
+def _scaled_to(lives: dict, end_heap: int, tree_heap: int) -> dict:
+    """Each site's bytes times end_heap / tree_heap, in whole bytes that add up to the exact scaled
+    total (largest remainders: each site is floored, the bytes the floors lost go one each to the
+    sites with the largest fractions, ties to the lower site id). Flooring alone left the sum up
+    to one byte per site under massif's final heap."""
+    num = {sid: b * end_heap for sid, b in lives.items()}
+    out = {sid: n // tree_heap for sid, n in num.items()}
+    target = (2 * sum(num.values()) + tree_heap) // (2 * tree_heap)     # the exact total, rounded
+    short = target - sum(out.values())
+    for sid in sorted(num, key=lambda k: (-(num[k] % tree_heap), k))[:max(short, 0)]:
+        out[sid] += 1
+    return out
+
+
 def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made) -> Capture:
     import numpy as np
 
@@ -469,34 +485,48 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
     bounds = boundary_targets(boundaries)
     marker_sites, at_marker, measured_lag = _find_markers(detailed, bounds, to_seconds, VALGRIND_CLOCK_LAG_S)
     keep = [sid for sid in range(m) if sid not in marker_sites]
+    lives = {sid: last_tree.leaves.get(sid, 0) if last_tree else 0 for sid in keep}
+    if end_scale is not None:
+        lives = _scaled_to(lives, snapshots[-1].heap, last_tree.heap)
     rows = []
     for sid, key in enumerate(site_paths):
         if sid in marker_sites:
             continue      # the marker's own site is protocol, not the program's memory
         stack = tuple(frame(label) for label in key)
-        live = last_tree.leaves.get(sid, 0) if last_tree else 0
-        if end_scale is not None:
-            live = int(live * end_scale)
+        live = lives[sid]
         peak = peak_tree.leaves.get(sid, 0) if peak_tree else 0
         rows.append((sid, stack, live, peak, None, None))
     sites = sites_frame(rows, FORMAT, counts_known=False)
 
-    if bounds and to_seconds is not None and detailed:
+    # the timeline goes through the engine (parsers/timeline.py): it plans the boundaries (at most
+    # KEEP_BOUNDARIES of them, thinned evenly, ends kept; fewer for many sites), assembles the
+    # matrix and says how each was cut. massif's snapshots are few (--max-snapshots) and a
+    # boundary's snapshot is picked from those around it, so massif hands over its picks
+    from profiler.parsers.timeline import Timeline
+
+    def vector(snap):
+        v = np.zeros(m, np.int64)
+        if snap is not None:
+            for sid, b in snap.leaves.items():
+                v[sid] = b
+        return v
+
+    aligned = bool(bounds and to_seconds is not None and detailed)
+    if aligned:
         lag = 0.0 if heaptrack_made else (measured_lag if measured_lag is not None else VALGRIND_CLOCK_LAG_S)
         times = np.array([s.time * to_seconds + lag for s in detailed])
         every = np.array([-np.inf] + [s.time * to_seconds + lag for s in snapshots] + [np.inf])
         heaps = np.array([s.heap for s in detailed])
-        slices, ts, mat = [], [], np.zeros((len(bounds), m), np.int64)
-        for row, (it, t_end) in enumerate(bounds):
+        tl = Timeline([(it, t_end, None) for it, t_end in bounds], clock_lag_s=lag)
+        # the engine's rows are the boundaries sorted by t_end, as boundary_targets sorts them
+        for row in tl.kept:
+            t_end = bounds[row][1]
             if row in at_marker:
-                j = at_marker[row]
+                j, how = at_marker[row], "marker"
             else:
-                j = _boundary_snapshot(times, heaps, every, t_end)
-            if j >= 0:
-                for sid, b in detailed[j].leaves.items():
-                    mat[row, sid] = b
-            slices.append(it)
-            ts.append(t_end)
+                j, how = _boundary_snapshot(times, heaps, every, t_end), "clock"
+            tl.at_row(row, vector(detailed[j] if j >= 0 else None), how)
+        slices, ts, mat, _ = tl.finish(np.zeros(m, np.int64), 0.0, m)
         timeline = timeline_frame(keep, slices, ts, mat[:, keep])
         how = ("measured by the in-band markers" if measured_lag is not None and not heaptrack_made
                else "taken")
@@ -505,12 +535,14 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
                          f"stretch from {QUIET_BEFORE_S:.3f} s before to {QUIET_AFTER_S:.3f} s after each "
                          f"t_end (massif clock {how} to lag process start by {lag:.3f} s)")
     else:
-        mat = np.zeros((len(detailed), m), np.int64)
-        for row, s in enumerate(detailed):
-            for sid, b in s.leaves.items():
-                mat[row, sid] = b
-        ts = [s.time * to_seconds if to_seconds is not None else float("nan") for s in detailed]
-        timeline = timeline_frame(keep, [s.index for s in detailed], ts, mat[:, keep])
+        tl = Timeline(None)
+        for s in detailed:
+            tl.state(s.index, s.time * to_seconds if to_seconds is not None else float("nan"), vector(s))
+        if detailed:
+            slices, ts, mat, _ = tl.finish(np.zeros(m, np.int64), 0.0, m)
+        else:
+            slices, ts, mat = [], [], np.zeros((0, m), np.int64)
+        timeline = timeline_frame(keep, slices, ts, mat[:, keep])
         if to_seconds is None:
             timeline_note = (f"slices are detailed snapshot numbers: time_unit {unit!r} (instructions or "
                              "bytes) cannot be aligned to wall time" + ("; boundaries ignored" if bounds else ""))
@@ -545,7 +577,8 @@ def _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_mad
         "written_by": "heaptrack_print -M" if heaptrack_made else "valgrind massif",
         "pages_as_heap": "--pages-as-heap=yes" in (header.get("desc") or ""),
         "timeline": timeline_note,
-        "timeline_unit": "iteration" if (bounds and to_seconds is not None and detailed) else "slice",
+        "timeline_unit": "iteration" if aligned else "slice",
+        "timeline_cut": tl.meta.get("timeline_cut"),
         "markers": {"sites": len(marker_sites), "boundaries_at_markers": len(at_marker),
                     "boundaries": len(bounds), "clock_lag_s": None if measured_lag is None else round(measured_lag, 3)},
     }

@@ -324,11 +324,13 @@ def _timeline(reader, md, live_end: dict, boundaries):
     start_ms = int(md.start_time.timestamp() * 1000)
     end_ms = int(md.end_time.timestamp() * 1000)
     meta = {"snapshots": len(snaps), "timeline_clock": "iterations" if boundaries else "seconds since memray start"}
-    if snap_ms and end_ms < snap_ms[-1]:
-        # a killed process never rewrites the header: its end time is (about) its start
-        # time, before snapshots it took; the last snapshot is the best end we have
-        end_ms = snap_ms[-1] + 1
+    if (snap_ms and end_ms < snap_ms[-1]) or end_ms <= start_ms:
+        # a killed process never rewrites the header: its end time stays its start time, before
+        # snapshots it took; the last snapshot is the best end we have
+        last = max(snap_ms[-1] if snap_ms else start_ms, start_ms)
+        end_ms = last + 1
         meta["finalised"] = False
+        meta["last_snapshot_s"] = (last - start_ms) / 1000.0
         meta["notes"] = ["memray header not finalised (process killed?): end time from the last snapshot"]
     picks = _slice_indices(snap_ms, start_ms, end_ms, boundaries)
     # sort the picks by snapshot index so "live at k" is a contiguous range per interval
@@ -409,6 +411,16 @@ def _read_in_children(path: Path, boundaries, head: bytes) -> dict:
     except (KeyError, TypeError, ValueError, IndexError):
         raise BadCapture(f"{path}: memray reader returned no usable result") from None
     stopped = agg.get("stopped") or recs.get("stopped")
+    meta = joined["meta"]
+    if meta.get("finalised") is False and not stopped:
+        # killed mid-run (SIGKILL, the OOM killer): memray never finalised the header; every record
+        # written before the kill is read, and the result says where the capture stops
+        at = meta.get("last_snapshot_s")
+        where = f", {at:.3f} s into the run (its last memory snapshot)" if at is not None else ""
+        why = "memray never finalised its header: the process was killed or died mid-run"
+        meta["truncated"] = {"reason": why, "records": meta.get("records"), "last_time_s": at,
+                             "summary": f"capture truncated ({why}): read up to its last record"
+                                        f" ({meta.get('records')} records){where}"}
     if stopped:
         why = f"memray's reader stopped at an unreadable record (memray: {stopped})"
         joined["meta"]["truncated"] = {"reason": why, "summary": f"capture truncated or corrupt: {why}; "

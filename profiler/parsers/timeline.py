@@ -17,6 +17,11 @@ of one: see `finish`). The engine owns everything about boundaries:
   capture has it, else by the decoder's clock at t_end minus the clock's lag;
 - the metadata on how each boundary was cut (`meta`), put into the capture's meta.
 
+A decoder whose states are few and only placed once all are read (massif: at most
+--max-snapshots detailed snapshots, a boundary's snapshot chosen from the snapshots around it)
+hands the engine its pick for each kept boundary (`at_row`), or, without boundaries, its own
+states as the slices (`state`); the engine thins, assembles and describes them the same way.
+
 Memory: one vector per kept boundary (per candidate marker trace), so O(columns x keep)
 whatever the number of iterations; the decoder keeps only its current state.
 """
@@ -137,6 +142,8 @@ class Timeline:
         self._work: dict[str, _Grid] = {}            # axis ("calls", "bytes") -> its grid
         self._grid: list[float] = []                 # grid targets, ms on the decoder's clock
         self._pending = {r: self.target_ms(r) for r in self.kept}
+        self._picked: dict[int, _Cut] = {}           # row -> a state the decoder picked (at_row)
+        self._states: list[tuple] = []               # (slice, t, vector): a decoder's own slices (state)
         self.truncated = False      # set by the decoder when the capture was cut off
 
     # ------------------------------------------------------------------ the plan
@@ -201,6 +208,17 @@ class Timeline:
         self._pending.pop(key, None)
         self._at_clock[key] = _Cut(vector, "clock")
 
+    def at_row(self, row: int, vector, how: str) -> None:
+        """The state at kept boundary `row` (an index into `rows`, one of `kept`), picked by the
+        decoder after reading all its states: how = "marker" (a state that caught the row's
+        in-band marker) or "clock" (placed on the decoder's clock)."""
+        self._picked[row] = _Cut(vector, how)
+
+    def state(self, slice_no: int, t: float, vector) -> None:
+        """Without boundaries: one of the decoder's own states (massif: a detailed snapshot), in
+        order, as a slice of the timeline; more than `keep` are thinned evenly, ends kept."""
+        self._states.append((int(slice_no), float(t), vector))
+
     def marker_rows(self, code: int) -> list[int]:
         """Kept boundary rows a marker of this code may cut (the decoder computes a vector only then)."""
         return self._by_code.get(code, [])
@@ -240,6 +258,18 @@ class Timeline:
             out[: len(v)] = v[:n_columns]
             return out
 
+        if self.grid and self._states:
+            kept = [self._states[i] for i in thin(len(self._states), self.keep)]
+            if len(kept) * max(n_columns, 1) > CELL_BUDGET:
+                kept = [kept[i] for i in thin(len(kept), max(CELL_BUDGET // max(n_columns, 1), 64))]
+            n, k = len(self._states), len(kept)
+            cut = {"boundaries": 0, "states": n, "kept": k, "by": {"state": k}}
+            if k < n:
+                cut["thinned"] = (f"{k} of {n} of the capture's own states kept, evenly spaced (first and "
+                                  "last included), so memory does not grow with the run")
+            self.meta = {"timeline_unit": "slice", "timeline_cut": cut}
+            return ([k[0] for k in kept], [k[1] for k in kept],
+                    np.vstack([row_of(k[2]) for k in kept]), {})
         if self.grid:
             keys = sorted(self._at_clock)
             if len(keys) > GRID_MAX // 2:
@@ -281,6 +311,14 @@ class Timeline:
         after_cut = 0
         last_seq = -1
         for r in kept:
+            cut = self._picked.get(r)
+            if cut is not None:
+                how.setdefault(cut.how, 0)
+                how[cut.how] += 1
+                slices.append(self.rows[r][0])
+                times.append(self.rows[r][1])
+                vecs.append(row_of(cut.vector))
+                continue
             cut = self._at_mark.get((r, trace)) if trace is not None else None
             if cut is not None and cut.seq <= last_seq:
                 cut = None                     # out of order: a stray, not this boundary's marker

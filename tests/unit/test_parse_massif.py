@@ -190,8 +190,12 @@ def test_end_bytes_scaled_when_the_heap_fell_partly_after_the_last_tree():
     assert (tree_heap, end_heap) == (327680, 131072) and ms["detailed"] == [ms["peak"]]
     assert cap.meta["end_snapshot"] == ms["detailed"][-1] and cap.totals["end_heap_bytes"] == end_heap
     assert cap.meta["end_sites_scale"] == pytest.approx(end_heap / tree_heap) == 0.4
-    live = int(cap.sites["live_bytes_end"].sum())
-    assert end_heap - len(cap.sites) <= live <= end_heap          # scaled, floor-rounded per site
+    # scaled in whole bytes that add up to ms_print's final heap exactly (flooring each site left
+    # the sum 1 B under it, and `--scale A,B` with it); each site within a byte of its exact share
+    assert int(cap.sites["live_bytes_end"].sum()) == end_heap
+    tree_bytes = dict(zip(cap.sites["function"], cap.sites["peak_bytes"]))
+    for fn, live in zip(cap.sites["function"], cap.sites["live_bytes_end"]):
+        assert abs(live - tree_bytes[fn] * end_heap / tree_heap) < 1
     assert int(cap.sites["peak_bytes"].sum()) == tree_heap
     assert any("scaled by 0.400" in n for n in cap.meta["caveats"])
 
@@ -400,3 +404,48 @@ def test_switch_loop_boundaries_after_the_unload():
     assert tl[tl["site_id"].isin(sched["site_id"])]["live_bytes"].tolist() == [0, 0, 0, 0]
     assert tl.groupby("slice")["live_bytes"].sum().tolist() == [2398420, 2603301, 2662893, 2558221]
     assert cap.meta["timeline_unit"] == "iteration"
+
+
+# --- the timeline engine cuts massif's timeline too ---------------------------------------------
+
+def test_boundaries_go_through_the_timeline_engine(marked, monkeypatch):
+    """The engine plans massif's boundaries: at most KEEP_BOUNDARIES, thinned evenly with the ends
+    kept, each kept one with the very figures of the unthinned timeline, and says how each was cut."""
+    from profiler.parsers import timeline as engine
+
+    assert marked.meta["timeline_cut"]["by"] == {"marker": 4, "clock": 8, "end": 0}
+    assert marked.meta["timeline_cut"]["boundaries"] == marked.meta["timeline_cut"]["kept"] == 12
+    monkeypatch.setattr(engine, "KEEP_BOUNDARIES", 4)
+    thin = load_capture(DATA / "marked.massif.out", boundaries=_marked_bounds())
+    kept = sorted(thin.timeline["slice"].unique())
+    assert kept[0] == 1 and kept[-1] == 12 and len(kept) == 4
+    assert thin.meta["timeline_cut"]["kept"] == 4 and "thinned" in thin.meta["timeline_cut"]
+    assert _series(thin, "leak_lost") == [32 * KiB * i for i in kept]
+    assert _series(thin, "pool_acquire") == [64 * KiB * min(i, 4) for i in kept]
+
+
+def test_snapshots_without_boundaries_are_the_engines_slices(planted, monkeypatch):
+    from profiler.parsers import timeline as engine
+
+    detailed = ms_print("planted")["detailed"]
+    assert sorted(planted.timeline["slice"].unique()) == detailed
+    assert planted.meta["timeline_cut"] == {"boundaries": 0, "states": len(detailed), "kept": len(detailed),
+                                           "by": {"state": len(detailed)}}
+    monkeypatch.setattr(engine, "KEEP_BOUNDARIES", 5)
+    thin = load_capture(DATA / "planted.massif.out")
+    kept = sorted(thin.timeline["slice"].unique())
+    assert len(kept) == 5 and kept[0] == detailed[0] and kept[-1] == detailed[-1]
+    full = planted.timeline.set_index(["site_id", "slice"])["live_bytes"]
+    part = thin.timeline.set_index(["site_id", "slice"])["live_bytes"]
+    assert (full.loc[part.index] == part).all()
+
+
+def test_scale_pairs_sum_to_massifs_end_heap():
+    """`--scale A,B` pairs the sites' bytes at exit of two runs: with the heap fallen after the
+    last tree they add up to massif's final heap, not one byte under it."""
+    from profiler.triage.scale import judge
+
+    cap = load_capture(DATA / "fall.massif.out")
+    end_heap = ms_print("fall")["rows"][max(ms_print("fall")["rows"])][1]
+    got = judge([cap], [cap], 5, 10)
+    assert sum(s["live_a"] for s in got["sites"]) == sum(s["live_b"] for s in got["sites"]) == end_heap == 131072

@@ -40,7 +40,7 @@ def boundaries(name: str):
 
 
 @pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "planted_native", "killed",
-                                  "dlopen_gen"])
+                                  "sigkilled", "dlopen_gen"])
 def test_totals_equal_memray_stats(name):
     cap = cap_of(name)
     oracle = stats(name)
@@ -147,7 +147,7 @@ def _memray_own(name: str, query: str) -> dict:
     return {st: v for st, v in out.items() if v}
 
 
-@pytest.mark.parametrize("name", ["planted_native", "pyalloc_pymalloc", "killed", "dlopen_gen"])
+@pytest.mark.parametrize("name", ["planted_native", "pyalloc_pymalloc", "killed", "sigkilled", "dlopen_gen"])
 def test_live_and_peak_per_site_equal_memrays_own_queries(name):
     """live_bytes_end comes from the temporal query's never-freed intervals and both figures
     are joined to stacks resolved by another process: per stack they must still be exactly
@@ -319,3 +319,40 @@ def test_empty_and_directory(tmp_path):
         load_capture(_write(tmp_path, "empty.bin", b""))
     with pytest.raises(BadCapture, match="not a memray capture"):
         memray_bin.parse(_write(tmp_path, "e2.bin", b""))
+
+
+@pytest.mark.parametrize("name", ["killed", "sigkilled"])
+def test_killed_run_is_flagged_truncated_where_it_stops(name):
+    """A run killed mid-way (killed.py SIGKILLs itself; sigkilled.bin is `memray run` killed from
+    outside) is read to its last record AND says it is cut, with where: like a cut heaptrack file."""
+    import memray
+
+    cap = cap_of(name)
+    t = cap.meta["truncated"]
+    assert "never finalised" in t["reason"] and t["records"] == cap.meta["records"] > 0
+    reader = memray.FileReader(str(DATA / f"{name}.bin"))
+    start_ms = int(reader.metadata.start_time.timestamp() * 1000)
+    last_ms = list(reader.get_memory_snapshots())[-1].time
+    reader.close()
+    assert t["last_time_s"] == pytest.approx((last_ms - start_ms) / 1000.0)
+    assert t["summary"].startswith("capture truncated") and f"{t['last_time_s']:.3f} s into the run" in t["summary"]
+
+
+@pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "dlopen_gen"])
+def test_finished_runs_are_not_flagged_truncated(name):
+    cap = cap_of(name)
+    assert cap.meta["finalised"] is True and "truncated" not in cap.meta
+
+
+def test_analyze_of_a_killed_memray_run_exits_capture_truncated():
+    from profiler.errors import ExitCode
+    from testkit import memprof
+
+    done = memprof("analyze", DATA / "sigkilled.bin")
+    assert done.returncode == ExitCode.CAPTURE_TRUNCATED == 8
+    assert done.stdout.startswith("VERDICT:") and "TRUNCATED: capture truncated" in done.stdout
+    assert "memprof: error:" in done.stderr and "never finalised" in done.stderr
+    # what the run did until the kill is there: the kept bytearrays of sigkilled.py
+    sites = cap_of("sigkilled").sites
+    kept = sites[sites.site.str.contains("sigkilled.py:8", regex=False)]
+    assert len(kept) == 1 and kept.alloc_count.iloc[0] >= 100 and kept.live_bytes_end.iloc[0] > 100 * 10_000
