@@ -38,5 +38,5 @@ for i in range(iterations):
         held = Holder()
         gc.collect(1)             # a young collection while it is alive: it moves to the old generation
         del held, block
-        time.sleep(0.3)           # iterations far longer than massif's clock uncertainty (~0.1 s)
+        time.sleep(0.5)           # iterations far longer than massif's clock uncertainty (~0.1 s)
 memprof_marks.collection_probe()
