@@ -13,12 +13,42 @@ larger, with no linearity assumed. A leak verdict needs them to agree.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from profiler.constants import MB  # noqa: F401  (memprof's "MB": 2**20 bytes)
 
 THEIL_SEN_MAX_POINTS = 1500
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """An OLS line: slope with its 95% t-interval, its standard error and two-sided p, the residual sigma."""
+    slope: float
+    intercept: float
+    ci: tuple[float, float]
+    stderr: float
+    p: float
+    resid_std: float
+
+
+@dataclass(frozen=True)
+class TheilSen:
+    """The median of pairwise slopes, its intercept and Sen's 95% interval."""
+    slope: float
+    intercept: float
+    ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MannKendall:
+    """The Mann-Kendall statistic S, its normal z (continuity-corrected) and two-sided p over n points."""
+    s: int
+    z: float
+    p: float
+    n: int
+    name: str = "mann-kendall"
 
 
 def rnd(x, nd: int = 2):
@@ -51,7 +81,7 @@ def robust_sigma(r) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
-def ols(x, y) -> dict:
+def ols(x, y) -> LineFit:
     """Least squares slope, intercept and 95% t-interval of the slope."""
     from scipy import stats
 
@@ -59,8 +89,8 @@ def ols(x, y) -> dict:
     y = np.asarray(y, dtype=float)
     n = x.size
     if n < 2 or np.ptp(x) == 0:
-        return {"slope": float("nan"), "intercept": float(np.mean(y)) if n else float("nan"),
-                "ci": (float("nan"), float("nan")), "stderr": float("nan"), "p": float("nan"), "resid_std": float("nan")}
+        return LineFit(slope=float("nan"), intercept=float(np.mean(y)) if n else float("nan"),
+                       ci=(float("nan"), float("nan")), stderr=float("nan"), p=float("nan"), resid_std=float("nan"))
     xm, ym = x.mean(), y.mean()
     sxx = float(((x - xm) ** 2).sum())
     slope = float(((x - xm) * (y - ym)).sum() / sxx)
@@ -74,11 +104,11 @@ def ols(x, y) -> dict:
         p = float(2 * stats.t.sf(abs(slope / se), n - 2)) if se > 0 else (0.0 if slope else 1.0)
     else:
         s2, se, ci, p = 0.0, float("nan"), (float("nan"), float("nan")), float("nan")
-    return {"slope": slope, "intercept": intercept, "ci": ci, "stderr": se, "p": p,
-            "resid_std": math.sqrt(s2)}
+    return LineFit(slope=slope, intercept=intercept, ci=(float(ci[0]), float(ci[1])), stderr=se, p=p,
+                   resid_std=math.sqrt(s2))
 
 
-def mann_kendall(y) -> dict:
+def mann_kendall(y) -> MannKendall:
     """Mann-Kendall trend test with the tie correction; two-sided p from the normal approximation.
 
     S counts, over every pair i < j, +1 when y_j > y_i and -1 when smaller. O(n^2) but done
@@ -91,7 +121,7 @@ def mann_kendall(y) -> dict:
     y = np.asarray(y, dtype=float)
     n = y.size
     if n < 3:
-        return {"name": "mann-kendall", "s": 0, "z": float("nan"), "p": float("nan"), "n": int(n)}
+        return MannKendall(s=0, z=float("nan"), p=float("nan"), n=int(n))
     s = 0
     for i in range(n - 1):
         s += int(np.sign(y[i + 1:] - y[i]).sum())
@@ -107,7 +137,7 @@ def mann_kendall(y) -> dict:
     else:
         z = 0.0
     p = float(2 * stats.norm.sf(abs(z)))
-    return {"name": "mann-kendall", "s": int(s), "z": float(z), "p": p, "n": int(n)}
+    return MannKendall(s=int(s), z=float(z), p=p, n=int(n))
 
 
 def blocks(iterations, rss_mb, size: int) -> list[dict]:
@@ -151,7 +181,7 @@ def thin(x, y, max_points: int):
     return x[idx], y[idx]
 
 
-def theil_sen(x, y, max_points: int = THEIL_SEN_MAX_POINTS) -> dict:
+def theil_sen(x, y, max_points: int = THEIL_SEN_MAX_POINTS) -> TheilSen:
     """Median of pairwise slopes with its 95% interval (Sen's rank-based bounds).
 
     Pairs grow with n^2 (10,000 iterations = 50 million slopes), so a longer series is
@@ -163,10 +193,10 @@ def theil_sen(x, y, max_points: int = THEIL_SEN_MAX_POINTS) -> dict:
     y = np.asarray(y, dtype=float)
     x, y = thin(x, y, max_points)
     if x.size < 2 or np.ptp(x) == 0:
-        return {"slope": float("nan"), "intercept": float(np.median(y)) if y.size else float("nan"),
-                "ci": (float("nan"), float("nan"))}
+        return TheilSen(slope=float("nan"), intercept=float(np.median(y)) if y.size else float("nan"),
+                        ci=(float("nan"), float("nan")))
     res = stats.theilslopes(y, x, alpha=0.95)
-    return {"slope": float(res[0]), "intercept": float(res[1]), "ci": (float(res[2]), float(res[3]))}
+    return TheilSen(slope=float(res[0]), intercept=float(res[1]), ci=(float(res[2]), float(res[3])))
 
 
 def theil_sen_slope(y, x=None, max_points: int = THEIL_SEN_MAX_POINTS) -> float:

@@ -69,8 +69,8 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
     recent = None
     k = max(8, yl.size // 3)
     if yl.size >= 2 * k:
-        recent = {"n": int(k), "first": int(it[-k]), "mk": stats.mann_kendall(yl[-k:]),
-                  "ts": stats.theil_sen(xl[-k:], yl[-k:])}
+        recent = verdict.Recent(n=int(k), first=int(it[-k]), mk=stats.mann_kendall(yl[-k:]),
+                                ts=stats.theil_sen(xl[-k:], yl[-k:]))
     env = ph.envelope
     if env:
         v, why = verdict.decide_envelope(env, n_stable=int(ys.size), late_name=late_name)
@@ -100,9 +100,9 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
         basis = RSS_SHAPE
 
     extrap = None
-    if np.isfinite(fit["slope"]):
-        extrap = fit["intercept"] + fit["slope"] * (x[-1] + 1000)
-    current = (late_ts["intercept"] + late_ts["slope"] * x[-1]) if np.isfinite(late_ts["slope"]) else y[-1]
+    if np.isfinite(fit.slope):
+        extrap = fit.intercept + fit.slope * (x[-1] + 1000)
+    current = (late_ts.intercept + late_ts.slope * x[-1]) if np.isfinite(late_ts.slope) else y[-1]
 
     evidence = [why]
     if basis != RSS_SHAPE:
@@ -113,7 +113,7 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
     if cp and cp.steps and slow is None and not why.startswith("level shift"):
         evidence.append(changepoints.sentence(cp))
     evidence.append(_stable_sentence(table, it, y, s))
-    events = reclaims.attribute(df, ph.sawtooth["trim_positions"], it) if env else []
+    events = reclaims.attribute(df, list(ph.sawtooth.positions), it) if env else []
     if env:
         gc_its = tuple(e.iteration for e in events if e.gc_ran)
         table = [replace(row, gc_reclaims=gc_its) if row.reclaims is not None else row for row in table]
@@ -121,28 +121,28 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
         evidence.append(_envelope_sentence(env))
     evidence.append(
         ("raw series across the teeth (not the verdict's basis): " if env else "") +
-        f"stable-phase slope {_pm(fit['slope'])} MB/iter (OLS), 95% CI [{_pm(fit['ci'][0])}, {_pm(fit['ci'][1])}]; "
-        f"Theil-Sen {_pm(ts['slope'])} MB/iter, 95% CI [{_pm(ts['ci'][0])}, {_pm(ts['ci'][1])}]; "
-        f"Mann-Kendall z={_f(mk['z'])}, p={verdict._p(mk['p'])}: "
-        + ("rising" if mk["p"] < verdict.TREND_P and mk["z"] > 0 else
-           "falling" if mk["p"] < verdict.TREND_P and mk["z"] < 0 else "no trend"))
+        f"stable-phase slope {_pm(fit.slope)} MB/iter (OLS), 95% CI [{_pm(fit.ci[0])}, {_pm(fit.ci[1])}]; "
+        f"Theil-Sen {_pm(ts.slope)} MB/iter, 95% CI [{_pm(ts.ci[0])}, {_pm(ts.ci[1])}]; "
+        f"Mann-Kendall z={_f(mk.z)}, p={verdict._p(mk.p)}: "
+        + ("rising" if mk.p < verdict.TREND_P and mk.z > 0 else
+           "falling" if mk.p < verdict.TREND_P and mk.z < 0 else "no trend"))
     if late_from != s:
         evidence.append(
-            f"growth phase from iteration {int(it[late_from])}: Theil-Sen {_pm(late_ts['slope'])} MB/iter, "
-            f"95% CI [{_pm(late_ts['ci'][0])}, {_pm(late_ts['ci'][1])}], Mann-Kendall p={verdict._p(late_mk['p'])}")
+            f"growth phase from iteration {int(it[late_from])}: Theil-Sen {_pm(late_ts.slope)} MB/iter, "
+            f"95% CI [{_pm(late_ts.ci[0])}, {_pm(late_ts.ci[1])}], Mann-Kendall p={verdict._p(late_mk.p)}")
     if extrap is not None and mean_s > 0 and not env:
         evidence.append(
-            f"at the stable-phase slope, 1000 more iterations would add {_pm(fit['slope'] * 1000)} MB "
-            f"({fit['slope'] * 1000 / mean_s:+.1%} of the stable mean {mean_s:.0f} MB)")
+            f"at the stable-phase slope, 1000 more iterations would add {_pm(fit.slope * 1000)} MB "
+            f"({fit.slope * 1000 / mean_s:+.1%} of the stable mean {mean_s:.0f} MB)")
 
     if env:
         late = LatePhase(name=late_name, first=int(it[late_from]) if yl.size else None, basis="envelope",
                          theil_sen_mb_per_iter=env.troughs.mb_per_iter, theil_sen_ci_mb=(None, None), trend_test=None)
     else:
         late = LatePhase(name=late_name, first=int(it[late_from]) if yl.size else None, basis="series",
-                         theil_sen_mb_per_iter=sig(late_ts["slope"]),
-                         theil_sen_ci_mb=(sig(late_ts["ci"][0]), sig(late_ts["ci"][1])),
-                         trend_test=LateTrend(name="mann-kendall", z=rnd(late_mk["z"], 3), p=sig(late_mk["p"], 3)))
+                         theil_sen_mb_per_iter=sig(late_ts.slope),
+                         theil_sen_ci_mb=(sig(late_ts.ci[0]), sig(late_ts.ci[1])),
+                         trend_test=LateTrend(name="mann-kendall", z=rnd(late_mk.z, 3), p=sig(late_mk.p, 3)))
     gc_events = reclaims.gc_events(df, it, {e.iteration for e in events})
     evidence.extend(e.sentence for e in gc_events[:3])
     gc = _gc_summary(df)
@@ -165,7 +165,7 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
         slope_rec = env.troughs.mb_per_iter or 0.0
         current = max(t.peak_mb for t in env.teeth[-2:])
     else:
-        slope_rec = float(late_ts["slope"]) if np.isfinite(late_ts["slope"]) else 0.0
+        slope_rec = float(late_ts.slope) if np.isfinite(late_ts.slope) else 0.0
     from profiler.analysis import footprint
 
     loaded = footprint.loaded(df)
@@ -197,13 +197,13 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
         block_size=int(block),
         stable=(Stable(first=int(it[s]), last=int(it[-1]), n=int(ys.size), **desc) if ys.size else None),
         noise_sigma_mb=rnd(ph.sigma),
-        slope_mb_per_iter=sig(fit["slope"]),
-        slope_ci_mb=(sig(fit["ci"][0]), sig(fit["ci"][1])),
-        fit=Fit(intercept_mb=rnd(fit["intercept"], 4), slope_mb_per_iter=sig(fit["slope"], 6),
-                first=int(it[s]) if ys.size else None, last=int(it[-1]), r_std_mb=rnd(fit["resid_std"])),
-        theil_sen_mb_per_iter=sig(ts["slope"]),
-        theil_sen_ci_mb=(sig(ts["ci"][0]), sig(ts["ci"][1])),
-        trend_test=TrendTest(name="mann-kendall", s=mk["s"], z=rnd(mk["z"], 3), p=sig(mk["p"], 3), n=mk["n"]),
+        slope_mb_per_iter=sig(fit.slope),
+        slope_ci_mb=(sig(fit.ci[0]), sig(fit.ci[1])),
+        fit=Fit(intercept_mb=rnd(fit.intercept, 4), slope_mb_per_iter=sig(fit.slope, 6),
+                first=int(it[s]) if ys.size else None, last=int(it[-1]), r_std_mb=rnd(fit.resid_std)),
+        theil_sen_mb_per_iter=sig(ts.slope),
+        theil_sen_ci_mb=(sig(ts.ci[0]), sig(ts.ci[1])),
+        trend_test=TrendTest(name="mann-kendall", s=mk.s, z=rnd(mk.z, 3), p=sig(mk.p, 3), n=mk.n),
         late_phase=late,
         extrapolation_1000_mb=rnd(extrap),
         extrapolation_note="stable-phase OLS line evaluated 1000 iterations after the last one",
@@ -279,12 +279,12 @@ def _envelope_sentence(env) -> str:
     return text
 
 
-def _sawtooth(saw: dict | None, it) -> Sawtooth | None:
-    """phases.py's sawtooth (positions) in iterations: trim_iterations is the first after each drop."""
+def _sawtooth(saw, it) -> Sawtooth | None:
+    """phases.py's Trims (positions) in iterations: trim_iterations is the first after each drop."""
     if not saw:
         return None
-    return Sawtooth(trims=saw["trims"], period=saw["period"], mean_trim_mb=saw["mean_trim_mb"],
-                    trim_iterations=tuple(int(it[p]) for p in saw["trim_positions"]))
+    return Sawtooth(trims=saw.trims, period=saw.period, mean_trim_mb=saw.mean_trim_mb,
+                    trim_iterations=tuple(int(it[p]) for p in saw.positions))
 
 
 def _points(df, it, y) -> tuple[Point, ...]:

@@ -85,15 +85,15 @@ def describe(iterations, y: np.ndarray, level_mb: float) -> ChangePoints:
     mk = stats.mann_kendall(tail)
     ts = stats.theil_sen(np.arange(tail.size, dtype=float), tail)
     bar = RELEVANT_FRACTION_PER_1000 * level_mb / 1000.0 if level_mb > 0 else 0.0
-    rises = bool(tail.size >= 8 and mk["p"] < FLAT_P and mk["z"] > 0 and ts["ci"][0] > 0 and ts["slope"] >= bar)
-    flat_tail = bool(not (mk["p"] < FLAT_P and mk["z"] > 0) and not (ts["slope"] >= bar > 0))
+    rises = bool(tail.size >= 8 and mk.p < FLAT_P and mk.z > 0 and ts.ci[0] > 0 and ts.slope >= bar)
+    flat_tail = bool(not (mk.p < FLAT_P and mk.z > 0) and not (ts.slope >= bar > 0))
     up = [s for s in steps if s["step_mb"] > 0]
     earlier = max((r["n"] for r in rows[:-1]), default=0)
     # steps, not a ramp cut into pieces: the levels explain the series far better than one line
     # (BIC of the piecewise-constant fit against the line's), and what the flat tail could still
     # rise over its length (upper end of its Theil-Sen interval) is under half the steps' size
     steps_fit = _bic_steps(y, segs) + BIC_MARGIN < _bic_line(y)
-    tail_rise = max(ts["ci"][1], 0.0) * tail.size if np.isfinite(ts["ci"][1]) else float("inf")
+    tail_rise = max(ts.ci[1], 0.0) * tail.size if np.isfinite(ts.ci[1]) else float("inf")
     held = tail_rise < 0.5 * sum(s["step_mb"] for s in up) if up else False
     if len(segs) == 1:
         shape = RISING if rises else FLAT
@@ -111,7 +111,7 @@ def describe(iterations, y: np.ndarray, level_mb: float) -> ChangePoints:
         noise_sigma_mb=stats.rnd(sigma, 3), segments=tuple(Segment(**r) for r in rows),
         steps=tuple(Step(**st) for st in steps), shape=shape,
         last_segment=LastSegment(first=rows[-1]["first"], last=rows[-1]["last"], n=rows[-1]["n"],
-                                 mann_kendall_p=stats.sig(mk["p"], 3), theil_sen_mb_per_iter=stats.sig(ts["slope"])))
+                                 mann_kendall_p=stats.sig(mk.p, 3), theil_sen_mb_per_iter=stats.sig(ts.slope)))
 
 
 def _bic(sse: float, n: int, k: int) -> float:
@@ -126,7 +126,7 @@ def _bic_steps(y: np.ndarray, segs) -> float:
 def _bic_line(y: np.ndarray) -> float:
     x = np.arange(y.size, dtype=float)
     fit = stats.ols(x, y)
-    sse = float(((y - (fit["intercept"] + fit["slope"] * x)) ** 2).sum())
+    sse = float(((y - (fit.intercept + fit.slope * x)) ** 2).sum())
     return _bic(sse, y.size, 2)
 
 

@@ -158,7 +158,7 @@ def assess(df, probes: list[dict] | None, rss_level_mb: float) -> HeapFloor | No
     climb = float(vals[-1] - vals[0])
     span = float(its[-1] - its[0])
     if vals.size >= 3 and span > 0:
-        rate = stats.theil_sen(its, vals)["slope"]
+        rate = stats.theil_sen(its, vals).slope
     else:
         rate = climb / span if span > 0 else 0.0
     steps = np.diff(vals)

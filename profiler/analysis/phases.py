@@ -68,6 +68,15 @@ HINGE_P = 0.001     # stricter: the change point is chosen by searching, which f
 SETTLE_P = 0.01     # a false settling only shortens the stable phase; the leak slope stays in its model
 
 
+@dataclass(frozen=True)
+class Trims:
+    """The reclaims as positions in the series (analysis turns them into iterations)."""
+    trims: int
+    period: float | None           # median spacing of the reclaims, positions
+    mean_trim_mb: float | None
+    positions: tuple[int, ...]     # the first point after each drop
+
+
 @dataclass
 class Phases:
     warmup_end: int          # first position after the warmup (0: none)
@@ -77,7 +86,7 @@ class Phases:
     sigma: float             # robust noise of the level around the reference line (MB)
     ref_slope: float
     ref_intercept: float
-    sawtooth: dict | None = None
+    sawtooth: Trims | None = None
     envelope: Envelope | None = None     # reclaims.envelope() when the series has reclaims
     notes: list[str] = field(default_factory=list)
 
@@ -107,7 +116,7 @@ LINE_POINTS = 300       # points a reference line is fitted on while searching
 
 def _line(x, y, max_points: int = LINE_POINTS):
     ts = stats.theil_sen(x, y, max_points=max_points)
-    resid = y - (ts["intercept"] + ts["slope"] * x)
+    resid = y - (ts.intercept + ts.slope * x)
     return ts, resid, max(stats.robust_sigma(resid), _floor(y))
 
 
@@ -130,7 +139,7 @@ def find_warmup(x: np.ndarray, y: np.ndarray) -> tuple[int, dict, float]:
         return w, ts, sigma
     # a ramp still climbing by more than the noise per step has not ended yet
     direction = 1.0 if y[w] >= y[0] else -1.0
-    step_min = max(sigma, 3 * abs(ts["slope"]))
+    step_min = max(sigma, 3 * abs(ts.slope))
     limit = min(2 * w, last_w)
     while w < limit and direction * (y[w] - y[w - 1]) > step_min:
         w += 1
@@ -158,7 +167,7 @@ def find_settling(y: np.ndarray, x: np.ndarray, w: int) -> int:
     ys = d * y[w:]
     m = ys.size
     lin = stats.ols(xs, ys)
-    sse_lin = float(((ys - (lin["intercept"] + lin["slope"] * xs)) ** 2).sum())
+    sse_lin = float(((ys - (lin.intercept + lin.slope * xs)) ** 2).sum())
     best = None
     for tau in np.geomspace(0.5, max(1.0, rest / 2), 40):
         A = np.column_stack([np.ones(m), xs, -np.exp(-xs / tau)])
@@ -193,7 +202,7 @@ def significant_rise(y, p_max: float = TREND_P) -> bool:
     if y.size < MIN_HINGE_SIDE:
         return False
     mk, ts = _trend(y)
-    return bool(mk["p"] < p_max and mk["z"] > 0 and ts["ci"][0] > 0)
+    return bool(mk.p < p_max and mk.z > 0 and ts.ci[0] > 0)
 
 
 def find_growth(y: np.ndarray) -> int | None:
@@ -205,7 +214,7 @@ def find_growth(y: np.ndarray) -> int | None:
         return None
     x = np.arange(n, dtype=float)
     one = stats.ols(x, y)
-    sse1 = float(((y - (one["intercept"] + one["slope"] * x)) ** 2).sum())
+    sse1 = float(((y - (one.intercept + one.slope * x)) ** 2).sum())
     def fit(c):
         A = np.column_stack([np.ones(n), x, np.maximum(0.0, x - c)])
         coef, *_ = np.linalg.lstsq(A, y, rcond=None)
@@ -248,11 +257,11 @@ def detect(iterations, rss_mb) -> Phases:
     if positions:
         env = reclaims.envelope(iterations, y, w, positions)
         drops = y[np.asarray(positions) - 1] - y[np.asarray(positions)]
-        saw = {"trims": len(positions),
-               "period": stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,
-               "mean_trim_mb": stats.rnd(drops.mean()), "trim_positions": list(positions)}
+        saw = Trims(trims=len(positions),
+                    period=stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,
+                    mean_trim_mb=stats.rnd(drops.mean()), positions=tuple(positions))
         growth = w if env.troughs.rises else None
-        return Phases(w, w, growth, n, sigma, ts["slope"], ts["intercept"], sawtooth=saw, envelope=env)
+        return Phases(w, w, growth, n, sigma, ts.slope, ts.intercept, sawtooth=saw, envelope=env)
     s = find_settling(y, x, w)
     stable = y[s:]
     c = find_growth(stable)
@@ -262,7 +271,7 @@ def detect(iterations, rss_mb) -> Phases:
         growth = s
     else:
         growth = None
-    return Phases(w, s, growth, n, sigma, ts["slope"], ts["intercept"])
+    return Phases(w, s, growth, n, sigma, ts.slope, ts.intercept)
 
 
 def rises_by_its_own_tests(y) -> bool:
@@ -275,9 +284,9 @@ def rises_by_its_own_tests(y) -> bool:
         return False
     x = np.arange(y.size, dtype=float)
     mk = stats.mann_kendall(y)
-    lo_ts = stats.theil_sen(x, y)["ci"][0]
-    lo_ols = stats.ols(x, y)["ci"][0]
-    return bool((mk["p"] < WEAK_P and mk["z"] > 0) or lo_ts > 0 or lo_ols > 0)
+    lo_ts = stats.theil_sen(x, y).ci[0]
+    lo_ols = stats.ols(x, y).ci[0]
+    return bool((mk.p < WEAK_P and mk.z > 0) or lo_ts > 0 or lo_ols > 0)
 
 
 def phase_table(ph: Phases, iterations, rss_mb) -> list[Phase]:
@@ -294,8 +303,8 @@ def phase_table(ph: Phases, iterations, rss_mb) -> list[Phase]:
         if name in ("plateau", "growth") and ph.envelope and a >= ph.settle_end:
             env = ph.envelope
             row["shape"] = "sawtooth"
-            row["period"] = ph.sawtooth["period"]
-            row["trims"] = ph.sawtooth["trims"]
+            row["period"] = ph.sawtooth.period
+            row["trims"] = ph.sawtooth.trims
             row["reclaims"] = tuple(env.reclaims)
             row["tooth_length"] = env.tooth_length
             row["trough_mb"] = min(t.low_mb for t in env.teeth)

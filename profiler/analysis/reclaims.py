@@ -102,7 +102,7 @@ def find(y: np.ndarray, start: int = 0) -> list[int]:
 def _tooth_line(age: np.ndarray, v: np.ndarray):
     if v.size >= 3:
         ts = stats.theil_sen(age, v)
-        return ts["intercept"], ts["slope"], v - (ts["intercept"] + ts["slope"] * age)
+        return ts.intercept, ts.slope, v - (ts.intercept + ts.slope * age)
     return float(v[0]), float("nan"), np.zeros(0)
 
 
@@ -127,14 +127,14 @@ def _judge(offsets: list[float], starts: list[float], sigma: float, level: float
     if k + 1 >= MANY_TEETH and levels is not None:
         ts = stats.theil_sen(x, levels)
         mk = stats.mann_kendall(levels)
-        rate = ts["slope"]
-        beyond = bool(mk["p"] < TREND_P and mk["z"] > 0 and ts["ci"][0] > 0)
-        out.update(test="mann-kendall", p=stats.sig(mk["p"], 3), ci_mb=[stats.sig(ts["ci"][0]), stats.sig(ts["ci"][1])],
+        rate = ts.slope
+        beyond = bool(mk.p < TREND_P and mk.z > 0 and ts.ci[0] > 0)
+        out.update(test="mann-kendall", p=stats.sig(mk.p, 3), ci_mb=[stats.sig(ts.ci[0]), stats.sig(ts.ci[1])],
                    noise_mb=None)
         consistent = True
     else:
         if k >= 2:
-            rate = stats.theil_sen(x, np.concatenate([[0.0], np.cumsum(offsets)]))["slope"]
+            rate = stats.theil_sen(x, np.concatenate([[0.0], np.cumsum(offsets)])).slope
         else:
             span = float(x[-1] - x[0]) if k else 0.0
             rate = total / span if span > 0 else float("nan")

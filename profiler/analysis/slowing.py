@@ -60,7 +60,7 @@ def assess(iterations, y_mb, level_mb: float) -> Slowing | None:
     x = it - it[0]
     span = float(x[-1]) or 1.0
     lin = stats.ols(x, y)
-    sse_lin = float(((y - (lin["intercept"] + lin["slope"] * x)) ** 2).sum())
+    sse_lin = float(((y - (lin.intercept + lin.slope * x)) ** 2).sum())
     rise = float(y[-1] - y[0]) if y[-1] > y[0] else float(np.ptp(y))
     best = None
     for tau0 in (span / 8, span / 3, span, 3 * span):
@@ -85,8 +85,8 @@ def assess(iterations, y_mb, level_mb: float) -> Slowing | None:
     half = n // 2
     early = stats.theil_sen(x[:half], y[:half])
     late = stats.theil_sen(x[half:], y[half:])
-    halves = bool(early["slope"] > 0 and late["slope"] <= HALVES_RATIO * early["slope"]
-                  and late["ci"][1] < early["ci"][0])
+    halves = bool(early.slope > 0 and late.slope <= HALVES_RATIO * early.slope
+                  and late.ci[1] < early.ci[0])
     if not (p_fit < FIT_P and r1 <= SLOW_RATIO * r0 and halves):
         return None
     # a leak under a fading approach: the line-plus-fading fit keeps a relevant, significant slope
@@ -110,8 +110,8 @@ def assess(iterations, y_mb, level_mb: float) -> Slowing | None:
     more = 0 if levelled else int(math.ceil(max(0.0, level_off_it - it[-1]) + MIN_CONFIRM))
     return Slowing(model="a - b exp(-(x - x0)/tau)", fit_p=stats.sig(p_fit, 3),
                    asymptote_mb=stats.rnd(a, 2), tau_iterations=stats.rnd(tau, 1),
-                   early_mb_per_iter=stats.sig(early["slope"]), late_mb_per_iter=stats.sig(late["slope"]),
-                   late_ci_mb=(stats.sig(late["ci"][0]), stats.sig(late["ci"][1])),
+                   early_mb_per_iter=stats.sig(early.slope), late_mb_per_iter=stats.sig(late.slope),
+                   late_ci_mb=(stats.sig(late.ci[0]), stats.sig(late.ci[1])),
                    rate_start_mb_per_iter=stats.sig(r0), rate_end_mb_per_iter=stats.sig(r1),
                    remaining_rise_mb=stats.rnd(remaining, 3), tolerance_mb=stats.rnd(tol, 3),
                    level_off_iteration=level_off_it, levelled_off=levelled, more_iterations=more,

@@ -56,8 +56,10 @@ from __future__ import annotations
 
 import math
 
+from dataclasses import dataclass
+
 from profiler.results.series import Envelope, Loaded, Recommendation
-from profiler.stats import rnd, sig
+from profiler.stats import LineFit, MannKendall, TheilSen, rnd, sig
 
 from profiler.constants import TREND_P  # noqa: F401  (shared with phases and reclaims)
 
@@ -91,26 +93,35 @@ def _signed(x, digits=3) -> str:
     return f"{sig(x, digits):+g}"
 
 
-def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late_name: str,
-           recent: dict | None = None) -> tuple[str, str]:
-    """(verdict, the sentence that says why). `recent`: {n, first, mk, ts} of the last third
-    of the late phase, when it is long enough to have one."""
+@dataclass(frozen=True)
+class Recent:
+    """The last third of the late phase (at least 8 points): has the growth stopped?"""
+    n: int
+    first: int          # its first iteration
+    mk: MannKendall
+    ts: TheilSen
+
+
+def decide(*, n_stable: int, mk: MannKendall, ts: TheilSen, ols: LineFit, mean_mb: float, late_name: str,
+           recent: Recent | None = None) -> tuple[str, str]:
+    """(verdict, the sentence that says why). `recent`: the last third of the late phase, when
+    it is long enough to have one."""
     if n_stable < MIN_STABLE:
         return "inconclusive", (f"only {n_stable} iteration(s) after warmup and settling "
                                 f"(at least {MIN_STABLE} are needed): run more iterations")
-    p, z = mk["p"], mk["z"]
-    lo, hi = ts["ci"]
-    slope = ts["slope"]
+    p, z = mk.p, mk.z
+    lo, hi = ts.ci
+    slope = ts.slope
     per_1000 = slope * 1000.0
     relevant = mean_mb > 0 and per_1000 >= RELEVANT_FRACTION_PER_1000 * mean_mb
     rising = p < TREND_P and z > 0
     if rising and lo > 0:
         if relevant and recent and _stopped(recent, slope):
-            rts = recent["ts"]
+            rts = recent.ts
             return "inconclusive", (
-                f"the {late_name} phase rose {_signed(slope)} MB/iter, but the last {recent['n']} iterations "
-                f"(from {recent['first']}) rise only {_signed(rts['slope'])} MB/iter, 95% CI "
-                f"[{_signed(rts['ci'][0])}, {_signed(rts['ci'][1])}], Mann-Kendall p={_p(recent['mk']['p'])}: "
+                f"the {late_name} phase rose {_signed(slope)} MB/iter, but the last {recent.n} iterations "
+                f"(from {recent.first}) rise only {_signed(rts.slope)} MB/iter, 95% CI "
+                f"[{_signed(rts.ci[0])}, {_signed(rts.ci[1])}], Mann-Kendall p={_p(recent.mk.p)}: "
                 "the growth has slowed or stopped; run more iterations to tell a leak from a late plateau")
         if relevant:
             return "leak", (f"the {late_name} phase rises {_signed(slope)} MB/iter "
@@ -119,14 +130,14 @@ def decide(*, n_stable: int, mk: dict, ts: dict, ols: dict, mean_mb: float, late
         return "plateau", (f"the {late_name} phase has a statistically significant but negligible rise "
                            f"({_signed(per_1000)} MB per 1000 iterations, under "
                            f"{RELEVANT_FRACTION_PER_1000:.0%} of its {mean_mb:.0f} MB level)")
-    ols_lo = ols["ci"][0]
+    ols_lo = ols.ci[0]
     signals = []
     if p < WEAK_P and z > 0:
         signals.append(f"Mann-Kendall p={_p(p)}")
     if lo > 0:
         signals.append(f"Theil-Sen 95% CI [{_signed(lo)}, {_signed(hi)}] MB/iter")
     if ols_lo is not None and math.isfinite(ols_lo) and ols_lo > 0:
-        signals.append(f"OLS 95% CI [{_signed(ols_lo)}, {_signed(ols['ci'][1])}] MB/iter")
+        signals.append(f"OLS 95% CI [{_signed(ols_lo)}, {_signed(ols.ci[1])}] MB/iter")
     if signals and relevant:
         return "inconclusive", (f"the tests disagree about a rise in the {late_name} phase ("
                                 + "; ".join(signals) + " point up, but not all of Mann-Kendall p < "
@@ -198,11 +209,11 @@ def _iters(its: list[int], show: int = 6) -> str:
     return "iteration " + head if len(its) == 1 else "iterations " + head + (", ..." if len(its) > show else "")
 
 
-def _stopped(recent: dict, slope: float) -> bool:
+def _stopped(recent: Recent, slope: float) -> bool:
     """The recent slope is significantly below the phase's (its interval ends under it)
     and the recent part itself no longer rises significantly (Mann-Kendall p >= 0.05)."""
-    hi = recent["ts"]["ci"][1]
-    p, z = recent["mk"]["p"], recent["mk"]["z"]
+    hi = recent.ts.ci[1]
+    p, z = recent.mk.p, recent.mk.z
     still_rising = p < WEAK_P and z > 0
     return bool(math.isfinite(hi) and hi < slope and not still_rising)
 

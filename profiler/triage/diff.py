@@ -42,10 +42,10 @@ def _site_table(cap) -> dict[str, dict]:
         key = join_key(r["site"])
         prev = out.get(key)
         row = {
-            "site": r["site"], "function": r.get("function"), "category": r.get("category"),
-            "verdict": r.get("verdict"), "live_bytes_end": _num(r.get("live_bytes_end")) or 0.0,
-            "peak_bytes": _num(r.get("peak_bytes")), "slope_bytes_per_iter": _num(r.get("slope_bytes_per_iter")) or 0.0,
-            "leak_kind": r.get("leak_kind"),
+            "site": r["site"], "function": r["function"], "category": r["category"],
+            "verdict": r["verdict"], "live_bytes_end": _num(r["live_bytes_end"]) or 0.0,
+            "peak_bytes": _num(r["peak_bytes"]), "slope_bytes_per_iter": _num(r["slope_bytes_per_iter"]) or 0.0,
+            "leak_kind": r["leak_kind"],
         }
         if prev is None:
             out[key] = row
@@ -93,8 +93,8 @@ def compare_captures(ca, cb) -> dict:
         ref = a or b
         row = {
             "site": (b or a)["site"],
-            "function": ref.get("function"),
-            "category": (b or a).get("category"),
+            "function": ref["function"],
+            "category": (b or a)["category"],
             "verdict_a": a["verdict"] if a else None,
             "verdict_b": b["verdict"] if b else None,
             "live_end_a": a["live_bytes_end"] if a else None,

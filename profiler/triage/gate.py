@@ -73,7 +73,7 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
                 minor.append(brief.to_json())
             else:
                 leaking.append(brief.to_json())
-    for d in (result.scale or {}).get("sites") or ():   # --scale: grows with the work
+    for d in (result.scale["sites"] if result.scale else ()):   # --scale: grows with the work
         if d["verdict"] != LEAK:
             continue
         brief = {**d, "slope_bytes_per_iter": d["bytes_per_n"], "live_bytes_end": d["live_b"] or 0, "unit": "n"}

@@ -28,8 +28,8 @@ def _num(x) -> float | None:
 def _key(r: dict):
     from profiler.triage.diff import join_key   # labels without directories: two builds still pair
 
-    kind = r.get("leak_kind")
-    return (join_key(r.get("site")), kind if isinstance(kind, str) else None)
+    kind = r["leak_kind"]
+    return (join_key(r["site"]), kind if isinstance(kind, str) else None)
 
 
 def _rows(capture) -> dict:
@@ -39,7 +39,7 @@ def _rows(capture) -> dict:
         if k in out:      # the same label twice (two stacks naming one frame): add them up
             o = out[k]
             o["live_bytes_end"] = (_num(o["live_bytes_end"]) or 0) + (_num(r["live_bytes_end"]) or 0)
-            o["alloc_count"] = (_num(o.get("alloc_count")) or 0) + (_num(r.get("alloc_count")) or 0)
+            o["alloc_count"] = (_num(o["alloc_count"]) or 0) + (_num(r["alloc_count"]) or 0)
         else:
             out[k] = dict(r)
     return out
@@ -81,14 +81,14 @@ def judge(captures_a: list, captures_b: list, a: int, b: int) -> dict:
             x, y = ra.get(k), rb.get(k)
             ref = y or x
             row = {"site": k[0], "leak_kind": k[1], "backend": ca.format,
-                   "function": ref.get("function") if isinstance(ref.get("function"), str) else None,
-                   "module": ref.get("module") if isinstance(ref.get("module"), str) else None,
-                   "category": ref.get("category"),
+                   "function": ref["function"] if isinstance(ref["function"], str) else None,
+                   "module": ref["module"] if isinstance(ref["module"], str) else None,
+                   "category": ref["category"],
                    "live_a": int(_num(x["live_bytes_end"]) or 0) if x else None,
                    "live_b": int(_num(y["live_bytes_end"]) or 0) if y else None,
-                   "blocks_a": _num(x.get("alloc_count")) if x else None,
-                   "blocks_b": _num(y.get("alloc_count")) if y else None,
-                   "verdict_a": x.get("verdict") if x else None, "verdict_b": y.get("verdict") if y else None}
+                   "blocks_a": _num(x["alloc_count"]) if x else None,
+                   "blocks_b": _num(y["alloc_count"]) if y else None,
+                   "verdict_a": x["verdict"] if x else None, "verdict_b": y["verdict"] if y else None}
             if x is None or y is None:
                 which = b if x is None else a
                 live = row["live_b"] if x is None else row["live_a"]

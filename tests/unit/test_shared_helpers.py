@@ -19,7 +19,7 @@ def test_theil_sen_slope_is_theil_sen_without_the_interval():
     for n in (2, 5, 50, 400):
         y = rng.normal(size=n).cumsum()
         x = np.arange(n) * 3.0
-        assert theil_sen_slope(y, x, max_points=100) == pytest.approx(astats.theil_sen(x, y, max_points=100)["slope"])
+        assert theil_sen_slope(y, x, max_points=100) == pytest.approx(astats.theil_sen(x, y, max_points=100).slope)
     assert theil_sen_slope([7.0]) == 0.0 and theil_sen_slope([1.0, 2.0], [4, 4]) == 0.0
 
 
