@@ -87,3 +87,22 @@ def test_the_valgrind_policy_grows_its_small_context_for_a_long_prompt():
     with pytest.raises(UsageProblem, match="does not fit in --n-ctx 128"):   # a context the user gave is kept
         C.LoopConfig.from_options({"models": ["/m/a.gguf"], "prompt": "y" * 200, "n_ctx": 128},
                                   given=["models", "prompt", "n_ctx"], valgrind=True, validate_models=False)
+
+
+def test_from_options_order_defaults_quick_then_the_valgrind_policy():
+    """What the user gave wins; --quick fills the rest; the Valgrind policy wins over --quick's counts."""
+    def build(values, given=(), valgrind=False):
+        return C.LoopConfig.from_options({"models": ["/m/a.gguf"], **values}, given=["models", *given],
+                                         valgrind=valgrind, validate_models=False)
+
+    d = C.LoopConfig.defaults()
+    plain = build({})
+    assert (plain.iterations, plain.max_tokens, plain.n_ctx, plain.prompt) == \
+        (d["iterations"], d["max_tokens"], d["n_ctx"], C.DEFAULT_PROMPT)
+    quick = build({"quick": True, "iterations": 9}, given=["quick", "iterations"])
+    assert (quick.iterations, quick.max_tokens) == (9, C.QUICK["max_tokens"])
+    assert [m["alias"] for m in quick.models] == ["a"]                      # the models were given
+    vg = build({"quick": True}, given=["quick"], valgrind=True)
+    assert {k: getattr(vg, k) for k in C.VALGRIND_POLICY} == C.VALGRIND_POLICY
+    kept = build({"max_tokens": 3, "prompt": "Hello"}, given=["max_tokens", "prompt"], valgrind=True)
+    assert (kept.max_tokens, kept.prompt, kept.iterations) == (3, "Hello", C.VALGRIND_POLICY["iterations"])
