@@ -151,8 +151,13 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
     path = Path(path)
     header: dict[str, str] = {}
     snapshots: list[_Snapshot] = []
-    site_index: dict[tuple, int] = {}
+    site_index: dict[int, int] = {}    # tree node -> site, for the leaves
     site_paths: list[tuple] = []
+    # a tree node is a path of labels from the root, numbered once: (parent node, label) -> node.
+    # A line costs one lookup whatever its depth, and a site's path is spelled out once
+    node_of: dict[tuple, int] = {}
+    node_parent: list[int] = [-1]      # node 0: the root (the empty path)
+    node_label: list[str] = [""]
     label_frames: dict[str, Frame] = {}
     heaptrack_made = False
 
@@ -176,7 +181,7 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
         snap: _Snapshot | None = None
         # tree state
         in_tree = False
-        labels: list[str] = []         # label per depth (0 = root)
+        labels: list[int] = []         # tree node per depth (0 = root)
         remaining: list[int] = []      # children still expected per depth
         tree_start = 0
         partial = False                # the last line has no newline: the writer was cut off there
@@ -220,17 +225,30 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
                         if remaining[-1] <= 0 and not heaptrack_made:
                             raise bad(n, "more children than the parent announced")
                         remaining[-1] -= 1
-                    labels.append(label)
+                    if depth == 0:
+                        node = 0
+                    else:
+                        if kids == 0 and " below massif's threshold" in label:
+                            label = BELOW_THRESHOLD
+                        nk = (labels[-1], label)
+                        node = node_of.get(nk)
+                        if node is None:
+                            node = node_of[nk] = len(node_parent)
+                            node_parent.append(labels[-1])
+                            node_label.append(label)
+                    labels.append(node)
                     remaining.append(kids)
                     if kids == 0 and depth > 0:
-                        key = tuple(labels[1:])
-                        if " below massif's threshold" in label:
-                            key = key[:-1] + (BELOW_THRESHOLD,)
-                        sid = site_index.get(key)
+                        sid = site_index.get(node)
                         if sid is None:
-                            sid = site_index[key] = len(site_paths)
-                            site_paths.append(key)
-                        snap.leaves[sid] = snap.leaves.get(sid, 0) + nbytes
+                            sid = site_index[node] = len(site_paths)
+                            path_labels = []
+                            while node:
+                                path_labels.append(node_label[node])
+                                node = node_parent[node]
+                            site_paths.append(tuple(reversed(path_labels)))
+                        leaves = snap.leaves
+                        leaves[sid] = leaves.get(sid, 0) + nbytes
                     continue
                 # the tree ended: every announced child must have been listed
                 if any(remaining) and not heaptrack_made:

@@ -433,3 +433,50 @@ def test_markers_can_be_turned_off(monkeypatch):
     off.mark(1)          # a no-op
     monkeypatch.delenv("MEMPROF_MARKERS")
     assert IterationMarker()._malloc is not None
+
+
+# --- the batch readers: definitions as arrays in every batch after the first ---------------------
+
+LLAMA = Path(__file__).parent.parent / "data" / "triage" / "llama_switch.zst"
+
+
+def _small_batches(monkeypatch):
+    """Batches of ~4 KiB: every batch after the first goes through the array reader of `t`/`a`
+    definitions (a real capture's batches are 1 MiB, more than most fixtures hold)."""
+    from profiler.parsers import decompress
+
+    monkeypatch.setattr(decompress, "PIECE_MAX", 4096)
+    monkeypatch.setattr(ht, "BATCH_SIZE", 4096)
+
+
+def _same(a, b):
+    assert a.totals == b.totals
+    assert a.sites.drop(columns=["stack"]).equals(b.sites.drop(columns=["stack"]))
+    assert list(a.sites["stack"]) == list(b.sites["stack"])
+    assert a.timeline.equals(b.timeline) and a.meta == b.meta
+
+
+@pytest.mark.parametrize("name, records", [("llama", "llama_switch.iterations.jsonl"), ("llama", None),
+                                           ("many", "many.iterations.jsonl")])
+def test_small_batches_read_the_same(monkeypatch, name, records):
+    path = LLAMA if name == "llama" else DATA / "many.zst"
+    bounds = read_boundaries(path.parent / records) if records else None
+    whole = load_capture(path, boundaries=bounds)
+    _small_batches(monkeypatch)
+    _same(load_capture(path, boundaries=bounds), whole)
+
+
+@pytest.mark.parametrize("record, what", [(b"t 3 fffff", "undefined trace"), (b"a 10 fffff", "undefined trace"),
+                                          (b"t 1 2 3", "malformed record"), (b"a 1z 2", "malformed record"),
+                                          (b"t ffffff 1", "undefined instruction pointer")])
+def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch, record, what):
+    """A bad `t`/`a` record deep in the file, in a batch the array reader takes: the batch is read
+    again line by line, and the message names the very line, as with one big batch."""
+    lines = zstandard.ZstdDecompressor().decompressobj().decompress(LLAMA.read_bytes()).split(b"\n")
+    k = [i for i, line in enumerate(lines) if line.startswith(b"t ")][-200]
+    lines.insert(k, record)
+    data = zst(b"\n".join(lines))
+    msg = bad(tmp_path, "late.zst", data)
+    assert f"line {k + 1}:" in msg and what in msg
+    _small_batches(monkeypatch)
+    assert bad(tmp_path, "late2.zst", data) == msg.replace("late.zst", "late2.zst")
