@@ -207,6 +207,10 @@ def _probe_state(check: dict, ids: dict) -> dict:
         after = int(fields.get("after_iteration"))
     except (TypeError, ValueError):
         after = None
+    try:
+        t = float(fields.get("t_probe"))
+    except (TypeError, ValueError):
+        t = None
     return {"source": "leak check after the collection probe", "after_iteration": after,
-            "t": fields.get("t_probe"), "heap_bytes": sum(v[0] for k, v in check["summary"].items() if k in TOTAL_PREFIX)
+            "t": t, "heap_bytes": sum(v[0] for k, v in check["summary"].items() if k in TOTAL_PREFIX)
             or None, "unmatched_bytes": unmatched, "live": live}
