@@ -57,7 +57,8 @@ def _analyze_run(run_dir: Path, *, rules, block: int, save: bool) -> AnalysisRes
     meta = rundir.read_meta(run_dir)
     # every file a backend left is parsed (a log is not a capture); an unreadable one is an error,
     # never silently dropped
-    captures = [p for p in rundir.find_captures(run_dir) if p.suffix != ".log"]
+    captures = [p for p in rundir.find_captures(run_dir) if p.suffix != ".log"
+                and not p.name.endswith(rundir.PROBE_STATE_SUFFIX)]   # a capture's probe state: read with it
     series_path = run_dir if (run_dir / rundir.ITERATIONS).exists() else None
     result = _analyze_sources(
         {"kind": "run", "path": str(run_dir)}, meta, series_path, captures, rules=rules, block=block

@@ -127,6 +127,12 @@ class IterationWriter:
 
 
 PROBE = "probe"
+# The collection probe's hold: the loop child, when this env var names a file, waits after its
+# gc_collect record (bounded) until that file exists, so the parent can take the tool's state there
+PROBE_HOLD_ENV = "MEMPROF_PROBE_HOLD"
+PROBE_RELEASE = "probe.release"
+# massif's state at the probe (its `detailed_snapshot`), beside massif.out.PID: massif.out.PID.probe
+PROBE_STATE_SUFFIX = ".probe"
 
 
 def is_probe(rec: dict) -> bool:
@@ -168,10 +174,12 @@ def find_captures(run_dir: Path) -> list[Path]:
 class RecordTail:
     """The complete iteration records appended to a records file since the last look, for whoever
     follows a run while it is written (the progress bar, the Valgrind boundary hooks). A torn last
-    line waits for its end; probe records are not iterations and are left out."""
+    line waits for its end; probe records are not iterations and are left out unless `probes`
+    (the Valgrind hooks take the tool's state at the collection probe)."""
 
-    def __init__(self, path: Path, *, from_end: bool = False):
+    def __init__(self, path: Path, *, from_end: bool = False, probes: bool = False):
         self.path = Path(path)
+        self.probes = probes
         self.offset = 0
         if from_end:
             try:
@@ -195,6 +203,6 @@ class RecordTail:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(rec, dict) and not is_probe(rec):
+            if isinstance(rec, dict) and (self.probes or not is_probe(rec)):
                 out.append(rec)
         return out

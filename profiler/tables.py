@@ -85,6 +85,9 @@ class Capture:
     iterations: int | None = None
     # iteration boundaries cut at the workload's in-band markers (the rest at the clock), when marked
     markers: int | None = None
+    # the state right after the collection probe's gc.collect() (not an iteration: no slope sees it),
+    # when the tool took one: {"after_iteration", "t", "heap_bytes", "source", "live": {site_id: bytes}}
+    probe: dict[str, Any] | None = None
 
 
 def empty_sites():

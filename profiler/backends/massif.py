@@ -38,5 +38,11 @@ class Massif(ValgrindBackend):
     def capture_globs(self) -> list[str]:
         return ["massif.out.*"]
 
+    def capture_paths(self, run_dir: Path) -> list[Path]:
+        """massif.out.PID; its state at the collection probe (massif.out.PID.probe) is read with it."""
+        from profiler import rundir
+
+        return [p for p in super().capture_paths(run_dir) if not p.name.endswith(rundir.PROBE_STATE_SUFFIX)]
+
     def log_paths(self, run_dir: Path) -> list[Path]:
         return sorted((Path(run_dir) / "capture").glob("massif.*.log"))

@@ -30,8 +30,11 @@ class ValgrindBackend(Backend):
         raise NotImplementedError
 
     def wrap(self, child_argv: list[str], run_dir: Path, options: ToolOptions | None = None) -> Wrapped:
+        from profiler.backends.vgdb import probe_env
+
         argv = self.base_argv() + self.tool_argv(self.capture_dir(run_dir)) + self.options(options).tool_args()
-        return Wrapped(argv + list(child_argv), self.env())
+        # the loop waits at its collection probe while the hooks take the tool's state (vgdb.py)
+        return Wrapped(argv + list(child_argv), {**self.env(), **probe_env(run_dir)})
 
     def log_paths(self, run_dir):
         """Valgrind's own text log(s), where unhandled-instruction messages land."""

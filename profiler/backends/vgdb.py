@@ -11,6 +11,14 @@ iteration boundary (`leak_check full reachable changed`: only the loss records
 that changed since the previous check, with their deltas), which gives memcheck
 a per-site timeline. The text those checks print is read by
 profiler.parsers.memcheck_monitor.
+
+At the collection probe (the loop's gc.collect() after its last iteration) the loop waits
+(rundir.PROBE_HOLD_ENV) while the hooks take the tool's state there: massif takes no
+snapshot of its own between the probe and the process's teardown (its snapshot interval
+is hundreds of ms by then), so without this the capture cannot see what the collection
+freed. massif: `detailed_snapshot massif.out.PID.probe`; memcheck: `leak_check full
+reachable any` appended to the timeline under a header naming the probe. Then the hooks
+release the loop (rundir.PROBE_RELEASE), also when vgdb failed.
 """
 from __future__ import annotations
 
@@ -43,6 +51,22 @@ def monitor(pid: int, words: list[str], timeout: float = SAVE_TIMEOUT_S) -> str 
     return out.stdout
 
 
+PROBE_TIMEOUT_S = 50.0   # below the loop's own bound on the hold (child.PROBE_HOLD_MAX_S)
+
+
+def release_probe(run_dir: Path) -> None:
+    """Let the loop go on after the collection probe (the file it waits for)."""
+    try:
+        (Path(run_dir) / rundir.PROBE_RELEASE).touch()
+    except OSError:
+        pass
+
+
+def probe_env(run_dir: Path) -> dict[str, str]:
+    """The environment that makes the loop wait at its collection probe for release_probe."""
+    return {rundir.PROBE_HOLD_ENV: str((Path(run_dir) / rundir.PROBE_RELEASE).resolve())}
+
+
 class MassifHooks(StopHooks):
     """Before a hard stop: every snapshot massif holds, written where massif itself
     writes at exit (massif.out.PID). If Valgrind then gets to run massif's exit, its
@@ -52,6 +76,16 @@ class MassifHooks(StopHooks):
 
     def __init__(self, run_dir: Path):
         self.cap = Path(run_dir) / rundir.CAPTURE_DIR
+
+    def at_probe(self, pid: int, record: dict) -> None:
+        """massif's detailed snapshot right after the probe's gc.collect(), beside its own file."""
+        if record.get("probe") != "gc_collect":
+            return
+        try:
+            path = (self.cap / f"massif.out.{pid}{rundir.PROBE_STATE_SUFFIX}").resolve()
+            monitor(pid, ["detailed_snapshot", str(path)], timeout=PROBE_TIMEOUT_S)
+        finally:
+            release_probe(self.cap.parent)
 
     def save(self, pid: int) -> list[str]:
         path = (self.cap / f"massif.out.{pid}").resolve()
@@ -87,6 +121,27 @@ class MemcheckHooks(StopHooks):
         with open(path, "a", encoding="utf-8") as f:
             f.write(header + text)
             f.flush()
+
+    def at_probe(self, pid: int, record: dict) -> None:
+        """A full leak check (every record: one that the collection freed entirely would not be
+        printed by `changed`) right after the probe's gc.collect(), appended to the timeline."""
+        if record.get("probe") != "gc_collect":
+            return
+        try:
+            if not self.timeline:
+                return
+            t = time.monotonic()
+            text = monitor(pid, ["leak_check", "full", "reachable", "any"], timeout=PROBE_TIMEOUT_S)
+            took = time.monotonic() - t
+            if text is None:
+                return
+            header = (f"# memprof leak check: probe=gc_collect after_iteration={record.get('after_iteration')} "
+                      f"t_probe={record.get('t_probe')} took_s={took:.3f}\n")
+            with open(self.cap / f"memcheck.{pid}{TIMELINE_SUFFIX}", "a", encoding="utf-8") as f:
+                f.write(header + text)
+                f.flush()
+        finally:
+            release_probe(self.cap.parent)
 
     def save(self, pid: int) -> list[str]:
         text = monitor(pid, ["leak_check", "full", "reachable", "any"])

@@ -342,11 +342,40 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
         return fr
 
     cap = _build(path, header, snapshots, site_paths, frame, boundaries, heaptrack_made)
+    cap.probe = probe_state(path, cap)
     if cut:
         last = snapshots[-1]
         cap.meta["truncated"] = {"reason": cut, "complete_snapshots": len(snapshots),
                                  "summary": f"capture truncated ({cut}): read up to snapshot {last.index}"}
     return cap
+
+
+def probe_state(path: Path, cap: Capture) -> dict | None:
+    """The detailed snapshot memprof had massif take right after the collection probe's
+    gc.collect() (massif.out.PID.probe beside massif.out.PID, backends/vgdb.py), as live bytes
+    per site of `cap` (a path the capture never saw is counted in `unmatched_bytes`), or None
+    without one. An unreadable probe file is a caveat, not a failure of the capture."""
+    from profiler import rundir
+
+    sibling = path.with_name(path.name + rundir.PROBE_STATE_SUFFIX)
+    if path.name.endswith(rundir.PROBE_STATE_SUFFIX) or not sibling.is_file():
+        return None
+    try:
+        state = parse(sibling)
+    except BadCapture as exc:
+        cap.meta.setdefault("caveats", []).append(f"the state after the collection probe is unreadable: {exc}")
+        return None
+    ids = {tuple(st): int(sid) for sid, st in zip(cap.sites["site_id"], cap.sites["stack"])}
+    live: dict[int, int] = {}
+    unmatched = 0
+    for st, b in zip(state.sites["stack"], state.sites["live_bytes_end"]):
+        sid = ids.get(tuple(st))
+        if sid is None:
+            unmatched += int(b)
+        else:
+            live[sid] = live.get(sid, 0) + int(b)
+    return {"source": sibling.name, "t": (state.meta or {}).get("peak_time"),
+            "heap_bytes": int(state.totals["end_heap_bytes"]), "unmatched_bytes": unmatched, "live": live}
 
 
 def _quiet_cut(every, start, end):

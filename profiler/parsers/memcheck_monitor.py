@@ -4,7 +4,9 @@ memprof asks a running memcheck for `leak_check full reachable changed` at every
 iteration boundary and writes each answer to RUN_DIR/capture/memcheck.PID.timeline.txt
 after a header line `# memprof leak check: iteration=N t_end=T ...`; before a hard stop
 it asks for `leak_check full reachable any` (memcheck.PID.leaks.txt, header
-`# memprof leak check: final`). The text is memcheck's own (lines prefixed ==PID==):
+`# memprof leak check: final`); at the collection probe, right after its gc.collect(), a full
+`leak_check full reachable any` (header `# memprof leak check: probe=gc_collect ...`), which is
+the capture's probe state, not an iteration. The text is memcheck's own (lines prefixed ==PID==):
 
     5,000 (+5,000) bytes in 1 (+1) blocks are still reachable in loss record 2 of 2
        at 0x48417B4: malloc (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
@@ -133,8 +135,12 @@ def parse(path: str | Path, boundaries=None) -> Capture:
     slices, times = [], []
     summary: dict = {}
     mismatch = []
+    probe = None
     for check in read_checks(path):
         fields = check["fields"]
+        if fields.get("probe"):
+            probe = _probe_state(check, ids)   # after the probe's gc.collect(): a state, not an iteration
+            continue
         if fields.get("final"):
             current = {}       # an "any" check lists every record: it replaces, not updates
         for kind, stack, nbytes, _blocks in check["records"]:
@@ -180,4 +186,31 @@ def parse(path: str | Path, boundaries=None) -> Capture:
             # printing (freed) leave their last value here; non-empty means the timeline over-counts
             "summary_mismatch": mismatch[:20]}
     return Capture(format=FORMAT, path=str(path), totals=totals, sites=sites, timeline=timeline, meta=meta,
-                   unit=TimelineUnit.ITERATION if timeline is not None else None, iterations=len(slices) or None)
+                   unit=TimelineUnit.ITERATION if timeline is not None else None, iterations=len(slices) or None,
+                   probe=probe)
+
+
+def _probe_state(check: dict, ids: dict) -> dict:
+    """The full leak check (`reachable any`: every record) taken right after the collection probe's
+    gc.collect(), as live bytes per site seen at the iteration checks; a record they never saw is
+    counted in unmatched_bytes."""
+    live: dict[int, int] = {}
+    unmatched = 0
+    for kind, stack, nbytes, _blocks in check["records"]:
+        sid = ids.get(_key(kind, stack))
+        if sid is None:
+            unmatched += nbytes
+        else:
+            live[sid] = live.get(sid, 0) + nbytes
+    fields = check["fields"]
+    try:
+        after = int(fields.get("after_iteration"))
+    except (TypeError, ValueError):
+        after = None
+    try:
+        t = float(fields.get("t_probe"))
+    except (TypeError, ValueError):
+        t = None
+    return {"source": "leak check after the collection probe", "after_iteration": after,
+            "t": t, "heap_bytes": sum(v[0] for k, v in check["summary"].items() if k in TOTAL_PREFIX)
+            or None, "unmatched_bytes": unmatched, "live": live}

@@ -90,6 +90,11 @@ class SiteBrief(Record):
     backend: str | None = None
     unit: TimelineUnit = TimelineUnit.ITERATION
     group: ThinGroup | None = field_key(omit_none=True, default=None)
+    # the capture's state right after the collection probe's gc.collect(), when the tool took one:
+    # the site's live bytes there, and whether that gave its growth back (triage._mark_probe)
+    live_bytes_probe: Num | None = field_key(omit_none=True, default=None)
+    probe_collected: bool | None = field_key(omit_none=True, default=None)
+    probe_freed_bytes: Num | None = field_key(omit_none=True, default=None)
 
     @property
     def name(self) -> str:

@@ -45,7 +45,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
 
     rules = rules if rules is not None else load_rules()
     sites = naming.rename(capture.sites, rules)
-    sites, timeline, _ = naming.merge(sites, capture.timeline)
+    sites, timeline, id_map = naming.merge(sites, capture.timeline)
     unit = timeline_unit(capture).value
     # 0: the run completed no iteration (its records say so); judged as "no count" where a count is used
     n_iter = iterations if iterations is not None else iteration_count(capture)
@@ -97,6 +97,8 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     sites["evidence"] = evidence
     groups = thin.find_groups(sites, series, slices, unit, start=start, end=stop) if slices else []
     _mark_thin(sites, groups, series)
+    if capture.probe is not None and slices and unit == "iteration":
+        _mark_probe(sites, capture.probe, id_map, series, start, slices)
     meta = dict(capture.meta or {})
     meta["triage"] = {"rules": rules.sources, "timeline_unit": unit if slices else None,
                       "judged_slices": [slices[0], slices[-1]] if slices else None,
@@ -106,6 +108,52 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
                       "iterations": n_iter, "sites_before_merge": int(len(capture.sites)),
                       "sites": int(len(sites))}
     return replace(capture, sites=sites, timeline=timeline, meta=meta)
+
+
+# a growing site is garbage the collector frees when the collection probe leaves at most this share
+# of what it grew (from the end of start-up to the last boundary) still live
+PROBE_KEPT_SHARE = 0.1
+
+
+def _mark_probe(sites, probe: dict, id_map: dict, series: dict, start: int, slices: list) -> None:
+    """The capture's state after the collection probe's gc.collect() (capture.probe): each site's
+    live bytes there (`live_bytes_probe`), and, for a site judged a leak, whether the collection
+    gave its growth back (`probe_collected`: at most PROBE_KEPT_SHARE of it left; `probe_freed_bytes`:
+    its bytes at the last boundary minus those at the probe). The verdict
+    stays the growth's; the run verdict (runverdict.probe_collected) weighs the probe."""
+    from profiler.triage import growth
+
+    live: dict[int, int] = {}
+    for old, b in (probe.get("live") or {}).items():
+        new = id_map.get(int(old), int(old))
+        live[new] = live.get(new, 0) + int(b)
+    after = probe.get("after_iteration")
+    at_probe, collected, freed = [], [], []
+    for i, sid, verdict in zip(sites.index, sites["site_id"], sites["verdict"]):
+        b = live.get(int(sid), 0)
+        at_probe.append(float(b))
+        v = series.get(int(sid))
+        if verdict != growth.LEAK or not v:
+            collected.append(None)
+            freed.append(float("nan"))
+            continue
+        first, last = float(v[min(start, len(v) - 1)]), float(v[-1])
+        freed.append(last - b)
+        grew = last - first
+        ok = bool(grew > 0 and b <= first + PROBE_KEPT_SHARE * grew)
+        collected.append(ok)
+        where = f"after the collection probe's gc.collect(){f' (after iteration {after})' if after else ''}"
+        if ok:
+            said = (f"{where} it holds {growth.fmt_bytes(b)}, against {growth.fmt_bytes(first)} at iteration "
+                    f"{slices[min(start, len(v) - 1)]} before it grew {growth.fmt_bytes(grew)}: the growth was "
+                    "garbage the collector frees, not a leak")
+        else:
+            said = (f"{where} it still holds {growth.fmt_bytes(b)} of the {growth.fmt_bytes(last)} it had at the "
+                    "last boundary: the collection does not give its growth back")
+        sites.at[i, "evidence"] = f"{sites.at[i, 'evidence']}; {said}"
+    sites["live_bytes_probe"] = at_probe
+    sites["probe_collected"] = collected
+    sites["probe_freed_bytes"] = freed
 
 
 def _mark_thin(sites, groups: list, series: dict) -> None:

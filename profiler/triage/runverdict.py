@@ -168,7 +168,18 @@ def site_brief(r: dict, capture, unit: TimelineUnit) -> SiteBrief:
         evidence=r["evidence"],
         backend=capture.format,
         unit=unit,
+        live_bytes_probe=_probe_bytes(r.get("live_bytes_probe")),
+        probe_collected=bool(r["probe_collected"]) if r.get("probe_collected") in (True, False) else None,
+        probe_freed_bytes=_probe_bytes(r.get("probe_freed_bytes")),
     )
+
+
+def _probe_bytes(x) -> int | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else int(v)
 
 
 def _name(site: SiteBrief) -> str:
@@ -220,6 +231,7 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
     collected, freed_mb = probe_collected(series, leaking_sites)
     if collected:
         leaking_sites = [d for d in leaking_sites if d not in collected]
+    by_state = bool(collected) and all(d.probe_collected for d in collected)
 
     primary = next((s for s in summaries if s.peak_total_bytes), summaries[0] if summaries else None)
     peak_by_category = dict(primary.peak_by_category) if primary else {}
@@ -268,6 +280,10 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
                           + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}"
                                       if d.slope_bytes_per_iter else _name(d) for d in leaking_sites[:MAX_NAMED])
                           + "): a leak, whatever RSS does")
+    elif collected and by_state:
+        # the capture's state after the probe decided it, whatever the RSS shape alone says
+        verdict, basis = "plateau", PROBE_BASIS
+        basis_sentence = f"{basis}: {_state_sentence(collected, series, freed_mb)}"
     elif collected:
         # the heap floor (probe included) decided it, whatever the RSS shape alone says
         floor = series.heap_floor
@@ -320,17 +336,31 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
             explained = f"Inconclusive: {_short_text(short)}."
         else:
             evidence.append(_short_text(short))
-    if collected:
+    if collected and leaking_sites:
+        evidence.append(f"not counted as a leak: {_state_sentence(collected, series, freed_mb)}")
+    elif collected:
         explained = (f"No leak: the {len(collected)} site(s) that grew over the iteration boundaries "
                      f"({', '.join(_name(d) for d in collected[:MAX_NAMED])}) held garbage that the collection "
-                     f"probe's gc.collect() freed ({freed_mb:.2f} MB of heap in use).")
+                     f"probe's gc.collect() freed ("
+                     + (f"{freed_mb:.2f} MB of their live bytes in the capture's state after it" if by_state
+                        else f"{freed_mb:.2f} MB of heap in use") + ").")
     if named:
         explained = (f"No allocation site leaks, yet RSS grows: {outside:.3g} MB/iteration sits outside any live "
                      f"site: {named.sentence}." if outside else f"No allocation site leaks: {named.sentence}.")
     gc_info = series.gc if series is not None else None
-    if leaking_sites and gc_info is not None and not gc_info.full_collections:
+    kept = [d for d in leaking_sites if d.probe_collected is False]
+    if leaking_sites and len(kept) == len(leaking_sites):
+        # the capture saw them through the probe's full collection: the GC caveat is answered
+        evidence.append(f"{len(kept)} leaking site(s) keep their bytes through the collection probe's full "
+                        f"gc.collect() (the capture's state after it: "
+                        + ", ".join(f"{_name(d)} {fmt_bytes(_f(d.live_bytes_probe))}" for d in kept[:MAX_NAMED])
+                        + "): not garbage awaiting Python's collector")
+    elif leaking_sites and gc_info is not None and not gc_info.full_collections:
+        missing = _no_probe_state(series, captures)
+        if missing:
+            evidence.append(missing)
         evidence.append(gc_info.caveat)
-        explained += " Caveat: " + gc_info.caveat + "."
+        explained += " Caveat: " + gc_info.caveat + "." + (f" {missing[0].upper()}{missing[1:]}." if missing else "")
     return RunVerdict(
         verdict=verdict,
         evidence_basis=basis,
@@ -354,9 +384,16 @@ def probe_collected(series: SeriesAnalysis | None, leaking: list[SiteBrief]) -> 
     """The leaking sites whose growth the collection probe gave back: a capture cut at iteration
     boundaries sees garbage awaiting Python's collector grow like a leak (a run shorter than the
     collector's period); the probe's full gc.collect() after the loop is the reclaim the run lacked.
-    All of them when the series' heap floor, probe included, says plateau and what they grew since
-    the last floor is what the probe freed (0.5 to 1.5 times the heap in use it gave back: a small
-    leak beside a large free is not excused); else none. Returns (sites, MB freed)."""
+    First the capture's own state after the probe's gc.collect() (triage._mark_probe, the Valgrind
+    tools): each site whose growth it gave back, the others stay leaks. Else all of them when the
+    series' heap floor, probe included, says plateau and what they grew since the last floor is what
+    the probe freed (0.5 to 1.5 times the heap in use it gave back: a small leak beside a large free
+    is not excused); else none. Returns (sites, MB freed)."""
+    by_state = [d for d in leaking if d.probe_collected]
+    if by_state:
+        # the capture's own state right after the probe (massif, memcheck under Valgrind, where
+        # mallinfo2 sees no heap): per site, what the collection gave back
+        return by_state, sum(_f(d.probe_freed_bytes) for d in by_state) / MB
     floor = series.heap_floor if series is not None else None
     probe = series.probe if series is not None else None
     if (floor is None or probe is None or floor.verdict != "plateau" or probe.heap_after_gc_mb is None
@@ -374,6 +411,35 @@ def probe_collected(series: SeriesAnalysis | None, leaking: list[SiteBrief]) -> 
     if freed <= 0 or not (0.5 * freed <= grew <= 1.5 * freed):
         return [], freed
     return sites, freed
+
+
+PROBE_BASIS = "collection probe"
+# the captures that can hold a state after the probe (the Valgrind tools, taken through vgdb)
+PROBE_STATE_FORMATS = ("massif", "memcheck-timeline")
+
+
+def _state_sentence(collected: list[SiteBrief], series: SeriesAnalysis | None, freed_mb: float) -> str:
+    """Why the sites the capture's state after the probe cleared are not leaks."""
+    grew = sum(d.slope_bytes_per_iter for d in collected) / MB
+    after = series.probe.after_iteration if series is not None and series.probe is not None else None
+    fmts = ", ".join(sorted({str(d.backend) for d in collected}))
+    return (f"over the iteration boundaries the capture sees {len(collected)} site(s) grow ("
+            + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}" for d in collected[:MAX_NAMED])
+            + f", {grew:.3g} MB/iteration in all), but in the {fmts} capture's state right after the collection "
+            f"probe's full gc.collect()" + (f" (after iteration {after})" if after is not None else "")
+            + " they hold " + ", ".join(f"{fmt_bytes(_f(d.live_bytes_probe))}" for d in collected[:MAX_NAMED])
+            + f" ({freed_mb:.2f} MB less than at the last boundary): that growth was garbage awaiting Python's "
+            "cyclic collector, not a leak")
+
+
+def _no_probe_state(series: SeriesAnalysis | None, captures: list) -> str | None:
+    """The sentence saying a Valgrind capture lacks the state after a probe the run made, or None."""
+    lacking = sorted({c.format for c in captures if c.format in PROBE_STATE_FORMATS and c.probe is None})
+    if not lacking:
+        return None
+    return (f"the {', '.join(lacking)} capture holds no state after the collection probe (vgdb could not take "
+            "one: missing, timed out, or a run made before memprof took it), so it cannot tell garbage the "
+            "collector frees from a leak; the verdict rests on the iteration boundaries alone")
 
 
 # what the RSS decomposition's largest growing part is, and whether it can be live memory

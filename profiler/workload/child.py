@@ -91,14 +91,33 @@ def _malloc_trim():
     return fn
 
 
-def collection_probe(writer, counter, after_iteration: int) -> None:
+PROBE_HOLD_MAX_S = 60.0
+
+
+def hold_for_parent(path: str | None, max_s: float = PROBE_HOLD_MAX_S, stop=None) -> float | None:
+    """Wait until `path` exists (the parent took the tool's state: massif's detailed snapshot,
+    memcheck's leak check right after gc.collect(); Valgrind takes no snapshot of its own
+    before the exit), at most `max_s` or until `stop` is requested; seconds waited, None when not
+    asked (no path). Sleeps in
+    short steps: Valgrind serves the parent's monitor command while the guest runs."""
+    if not path:
+        return None
+    t0 = time.monotonic()
+    while not os.path.exists(path) and time.monotonic() - t0 < max_s and not (stop and stop.requested):
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def collection_probe(writer, counter, after_iteration: int, hold: str | None = None, stop=None) -> None:
     """The two probe records (see the module docstring); not iterations: the series loader
-    keeps them apart. malloc_trim's is left out where the C library has no malloc_trim."""
+    keeps them apart. malloc_trim's is left out where the C library has no malloc_trim.
+    `hold`: a file to wait for after the gc_collect record (hold_for_parent)."""
     t, wall = clock.since_start(), time.time()
     collected = gc.collect()
     mem = measure.snapshot(counter)
     writer.write({"probe": "gc_collect", "after_iteration": int(after_iteration), "t_probe": round(t, 6),
                   "wall_probe": round(wall, 6), "probe_collected": int(collected), **mem})
+    hold_for_parent(hold, stop=stop)
     trim = _malloc_trim()
     if trim is None:
         return
@@ -317,7 +336,9 @@ def run(config_path: Path) -> int:
             marker.mark(i)
             done += 1
         if done and os.environ.get("MEMPROF_PROBE") != "0":
-            collection_probe(writer, counter, done)
+            # no hold once a stop was asked: the parent no longer follows the records
+            hold = None if stop.requested else os.environ.get(rundir.PROBE_HOLD_ENV)
+            collection_probe(writer, counter, done, hold=hold, stop=stop)
     peak.stop()
     loop.close()
     counter.close()

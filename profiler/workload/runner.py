@@ -184,6 +184,11 @@ class StopHooks:
     def at_boundary(self, pid: int, record: dict) -> None:
         return None
 
+    def at_probe(self, pid: int, record: dict) -> None:
+        """A collection-probe record appeared (a tool whose hooks set rundir.PROBE_HOLD_ENV
+        takes its state here, then releases the waiting loop)."""
+        return None
+
     def save(self, pid: int) -> list[str]:
         """Save what the tool has so far (names of the files written)."""
         return []
@@ -343,7 +348,7 @@ def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
         except PermissionError:
             raise ToolMissing(f"cannot run {argv[0]}: permission denied") from None
         dog = _start_watchdog(proc.pid)
-        tail = rundir.RecordTail(iterations_path, from_end=True)
+        tail = rundir.RecordTail(iterations_path, from_end=True, probes=True)
         asked = False
         kill_at = None
         try:
@@ -375,7 +380,11 @@ def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
                         kill_at = time.monotonic() + hooks.grace_s
                     elif kill_at is None and not asked:
                         for rec in tail.new():
-                            hooks.at_boundary(proc.pid, rec)
+                            if rundir.is_probe(rec):
+                                # hooks written before at_probe existed lack it: nothing waits for them
+                                getattr(hooks, "at_probe", lambda pid, record: None)(proc.pid, rec)
+                            else:
+                                hooks.at_boundary(proc.pid, rec)
                     if kill_at is not None and (sig.count >= 3 or time.monotonic() > kill_at):
                         if cut is not None:
                             cut["killed"] = True

@@ -75,7 +75,8 @@ def test_loop_under_each_backend(backend, tiny_models, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "VERDICT" in proc.stdout
 
-    [capture] = (run / "capture").glob(pattern)
+    # massif's state after the collection probe (massif.out.PID.probe) is part of its capture, not another
+    [capture] = [p for p in (run / "capture").glob(pattern) if not p.name.endswith(rundir.PROBE_STATE_SUFFIX)]
     assert capture.stat().st_size > 0
     recs = records(run)
     assert [(r["iteration"], r["model"], r["status"]) for r in recs] == [(1, "tiny-0.6b", "ok"), (2, "tiny-1.7b", "ok")]
@@ -100,7 +101,9 @@ def test_loop_under_each_backend(backend, tiny_models, tmp_path):
         assert fmt == "memray" and totals["total_allocations"] > 1000 and totals["peak_memory_bytes"] > 1_000_000
     elif backend == "massif":
         assert fmt == "massif" and totals["peak_heap_bytes"] > 1_000_000 and totals["detailed_snapshots"] > 10
-        assert meta["backend"]["env"] == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE"}
+        assert meta["backend"]["env"] == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE",
+                                          rundir.PROBE_HOLD_ENV: str((run / rundir.PROBE_RELEASE).resolve())}
+        assert (run / "capture" / (capture.name + rundir.PROBE_STATE_SUFFIX)).is_file()
         assert meta["backend"]["preflight"]["avx512_in_library"] is False   # the build was checked first
         assert proc.stderr.startswith("memprof: massif run of 2 iteration(s)") and meta["backend"]["estimated_s"] > 0
     elif backend == "memcheck":

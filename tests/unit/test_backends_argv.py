@@ -26,7 +26,8 @@ def test_massif_argv(tmp_path):
         f"--massif-out-file={cap}/massif.out.%p", f"--log-file={cap}/massif.%p.log",
         "--pages-as-heap=yes", "--threshold=0.5", *LOOP_ARGV,
     ]
-    assert w.env == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE"}
+    assert w.env == {"PYTHONMALLOC": "malloc", "OMP_WAIT_POLICY": "PASSIVE",
+                     "MEMPROF_PROBE_HOLD": str((tmp_path / "probe.release").resolve())}
 
 
 def test_memcheck_argv_suppressions(tmp_path):

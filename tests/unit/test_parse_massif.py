@@ -449,3 +449,45 @@ def test_scale_pairs_sum_to_massifs_end_heap():
     end_heap = ms_print("fall")["rows"][max(ms_print("fall")["rows"])][1]
     got = judge([cap], [cap], 5, 10)
     assert sum(s["live_a"] for s in got["sites"]) == sum(s["live_b"] for s in got["sites"]) == end_heap == 131072
+
+
+# ---------------------------------------------------------------- the state after the collection probe
+# probe.massif.out + probe.massif.out.probe: scripts/make_massif_probe_fixture.py (massif on
+# tests/workloads/cycle_garbage.py 4 with LEAK_KIB=256, GARBAGE_KIB=512; the .probe file is massif's
+# own `detailed_snapshot`, taken through vgdb by MassifHooks.at_probe right after gc.collect())
+
+PROBE_FIXTURE = Path(__file__).resolve().parents[1] / "data" / "massif" / "probe.massif.out"
+
+
+def test_the_probe_state_beside_a_massif_file_is_read_with_it():
+    cap = massif.parse(PROBE_FIXTURE)
+    p = cap.probe
+    # the probe file's one snapshot: time=7922, mem_heap_B=4638394 (massif's own figures)
+    assert p["source"] == "probe.massif.out.probe" and p["t"] == 7922.0
+    assert p["heap_bytes"] == 4638394
+    assert sum(p["live"].values()) + p["unmatched_bytes"] == 4638394 and p["unmatched_bytes"] == 0
+    sites = cap.sites.set_index("site_id")
+    fn = {sid: sites.loc[sid, "stack"] for sid in p["live"]}
+    leak = [sid for sid, st in fn.items() if any(f.function == "PyCFuncPtr_call" for f in st) and p["live"][sid]]
+    assert [p["live"][sid] for sid in leak] == [4 * 256 * 1024]     # 4 ctypes mallocs never freed
+    # the cycle-held bytearrays: live at the boundaries, gone after the collection
+    garbage = [int(sid) for sid, st in zip(cap.sites["site_id"], cap.sites["stack"])
+               if any(f.function == "PyByteArray_Resize" for f in st)]
+    assert len(garbage) == 2 and all(p["live"].get(sid, 0) == 0 for sid in garbage)
+    tl = cap.timeline[cap.timeline["site_id"].isin(garbage)]
+    assert tl.groupby("slice")["live_bytes"].sum().max() == 4 * (512 * 1024 + 1)   # bytearray adds 1 byte
+    assert massif.parse(PROBE_FIXTURE.with_name(PROBE_FIXTURE.name + ".probe")).probe is None
+
+
+def test_a_run_reads_the_probe_state_as_part_of_its_massif_capture(tmp_path):
+    import shutil
+
+    from profiler import pipeline, rundir
+
+    run = tmp_path / "run"
+    (run / "capture").mkdir(parents=True)
+    shutil.copy(PROBE_FIXTURE, run / "capture" / "massif.out.42")
+    shutil.copy(PROBE_FIXTURE.with_name(PROBE_FIXTURE.name + ".probe"), run / "capture" / "massif.out.42.probe")
+    shutil.copy(PROBE_FIXTURE.with_name("probe.massif.iterations.jsonl"), run / rundir.ITERATIONS)
+    result = pipeline.analyze(run, save=False)
+    assert [c.path for c in result.captures] == [str(run / "capture" / "massif.out.42")]

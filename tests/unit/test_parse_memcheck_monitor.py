@@ -68,3 +68,41 @@ def test_a_check_vgdb_could_not_answer_and_a_foreign_file(tmp_path):
     assert not memcheck_monitor.sniff(foreign.read_bytes(), foreign)
     with pytest.raises(BadCapture, match="no '# memprof leak check:' line first"):
         memcheck_monitor.parse(foreign)
+
+
+# leak_steps_probe.timeline.txt: the same six checks, then the full check memprof takes after a collection
+# probe (scripts/make_memcheck_probe_fixture.py); a C program frees nothing there
+PROBED = DATA / "leak_steps_probe.timeline.txt"
+
+
+def test_the_check_after_the_probe_is_the_probe_state_not_an_iteration():
+    cap = parsers.load_capture(PROBED)
+    assert cap.totals["checks"] == 6 and sorted(cap.timeline["slice"].unique().tolist()) == [1, 2, 3, 4, 5, 6]
+    p = cap.probe
+    assert p["after_iteration"] == 6 and p["t"] == 6.5 and p["unmatched_bytes"] == 0
+    # the probe check's LEAK SUMMARY: definitely lost 24,000 + still reachable 20,336
+    assert p["heap_bytes"] == 24000 + 20336 == sum(p["live"].values())
+    sites = cap.sites.set_index("site_id")
+    by_fn = {}
+    for sid, b in p["live"].items():
+        by_fn[sites.loc[sid, "function"]] = by_fn.get(sites.loc[sid, "function"], 0) + b
+    assert by_fn["keep_one"] == 6000 and by_fn["lose_one"] == 24000 and by_fn["grow_pool"] == 6144
+
+
+def test_leaks_that_survive_the_probe_are_marked_kept():
+    cap = triage.triage_capture(parsers.load_capture(PROBED), triage.load_rules([]), iterations=6)
+    f = {r.function: r for r in cap.sites.itertuples() if r.function in ("keep_one", "lose_one")}
+    for fn, b in (("keep_one", 6000), ("lose_one", 24000)):
+        assert f[fn].verdict == "leak" and f[fn].probe_collected is False
+        assert f[fn].live_bytes_probe == b and f[fn].probe_freed_bytes == 0
+        assert "the collection does not give its growth back" in f[fn].evidence
+    assert cap.sites.loc[cap.sites.function == "grow_pool", "probe_collected"].isna().all()
+
+
+def test_the_run_verdict_says_the_leaks_kept_their_bytes_through_the_probe():
+    cap = triage.triage_capture(parsers.load_capture(PROBED), triage.load_rules([]), iterations=6)
+    rv = triage.run_verdict(None, [cap])
+    assert rv.verdict == "leak" and rv.evidence_basis == "site timeline" and not rv.collected_by_probe
+    [kept] = [e for e in rv.evidence if "keep their bytes through the collection probe" in e]
+    # keep_one's 1000 B/iteration is minor growth (under 1 KiB/iteration), not a counted leak
+    assert kept.startswith("1 leaking site(s)") and "lose_one 23.4 KiB" in kept

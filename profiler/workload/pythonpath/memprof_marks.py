@@ -31,6 +31,10 @@ MARKER_BASE = 12035
 MARKER_SPAN = 2048
 PROBE_GC = "gc_collect"
 PROBE_TRIM = "malloc_trim"
+# under Valgrind memprof names a file here: the probe waits (at most HOLD_MAX_S) until it exists,
+# while memprof has the tool take its state right after the gc.collect()
+HOLD_ENV = "MEMPROF_PROBE_HOLD"
+HOLD_MAX_S = 60.0
 
 __all__ = ["iteration", "end_iteration", "collection_probe", "marker_size"]
 
@@ -163,6 +167,13 @@ def _measure(rec: dict) -> None:
     _append(rec)
 
 
+def _hold() -> None:
+    path = os.environ.get(HOLD_ENV)
+    t0 = time.monotonic()
+    while path and not os.path.exists(path) and time.monotonic() - t0 < HOLD_MAX_S:
+        time.sleep(0.05)
+
+
 def collection_probe() -> list[dict]:
     """One measurement after a full gc.collect() and one after malloc_trim(0), each appended as a
     probe record {"probe": "gc_collect"|"malloc_trim", "after_iteration", "t", "wall",
@@ -171,6 +182,7 @@ def collection_probe() -> list[dict]:
     Call it once at the end of the run. Returns the records."""
     out = [{"probe": PROBE_GC, "collected": gc.collect()}]
     _measure(out[-1])
+    _hold()
     lib = _libc()
     trim = getattr(lib, "malloc_trim", None) if lib else None
     if trim is not None:
