@@ -6,6 +6,7 @@
                             estimate against the time taken (--quick: tiny twins only)
   scripts/corpus_score.py   the third-party corpus: right/total verdicts, per class
   memprof --help start-up time
+  analyze_series on flat series of 1,500 and 10,000 iterations (the analysis alone, no I/O)
 """
 from __future__ import annotations
 
@@ -28,9 +29,26 @@ def startup(n: int = 7) -> None:
     print(f"memprof --help start-up: median {statistics.median(times) * 1000:.0f} ms over {n} runs (target < 300 ms)")
 
 
+def series_analysis(sizes=(1500, 10_000)) -> None:
+    """The series analysis alone on a flat, noisy series (the slowest shape for a change-point search)."""
+    import numpy as np
+    import pandas as pd
+
+    from profiler.analysis import analyze_series
+
+    rng = np.random.default_rng(1)
+    for n in sizes:
+        df = pd.DataFrame({"iteration": np.arange(1, n + 1),
+                           "rss": ((2000 + rng.normal(0, 5, n)) * 2**20).astype(np.int64)})
+        t = time.perf_counter()
+        analyze_series(df)
+        print(f"analyze_series, flat series of {n:,} iterations: {time.perf_counter() - t:.2f} s")
+
+
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
     startup()
+    series_analysis()
     rc = 0
     for script in ("bench_switch.py", "bench_parsers.py", "corpus_score.py", "bench_valgrind.py"):
         path = HERE / script

@@ -440,17 +440,16 @@ def _measured_section(doc: list, result: AnalysisResult) -> None:
     if series is not None and (meta.get("watch") or series.time_based is not None):
         doc.append(("p", "Watched process (memprof watch): one iteration is one sample; slopes are given per hour."))
     if series is not None:
+        steps = steps_of(result, series)
         doc.append(("ul", [
-            "Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes. The loaded peak "
-            "(the budget's base, when recorded) is the iteration's RSS high-water mark: VmHWM reset through "
-            "/proc/PID/clear_refs at the iteration's start and read at its end (a sampling thread where the "
-            "kernel refuses).",
+            _what_memory_is(steps),
             "Phases come from the data: warmup ends where the level first stays within 3 robust sigmas of the "
             "Theil-Sen line of what follows; settling lasts while the level is still on the warmup's side of "
-            "that line; a growth phase is a suffix with a significant rise (hinge fit, F-test).",
+            "that line; a growth phase is a suffix with a significant rise (hinge fit, F-test); a stretch that is "
+            "not growth but whose own trend test points up is rising, never a flat plateau.",
             "Verdict: leak when the late phase rises by Mann-Kendall (p < 0.01) and the Theil-Sen 95% interval "
-            "is above 0 and 1000 more iterations would add at least 10% of the level; plateau when there is no "
-            "significant rise; inconclusive with fewer than 8 stable iterations or conflicting tests.",
+            f"is above 0 and 1000 more {steps.many} would add at least 10% of the level; plateau when there is no "
+            f"significant rise; inconclusive with fewer than 8 stable {steps.many} or conflicting tests.",
             "Reclaims (falls beyond 5 robust sigmas of the step-to-step noise and 2% of the level that give back at "
             "least half of the tooth before them; one is enough) make the series a sawtooth: then the verdict is "
             "leak when each tooth runs higher than the one before at the same age (beyond 3 standard errors, "
@@ -458,6 +457,21 @@ def _measured_section(doc: list, result: AnalysisResult) -> None:
             "else plateau; the budget is taken from the highest peak. Each reclaim is attributed from the "
             "records: Python's GC counters, heap in use and the allocator's retained free memory.",
         ]))
+
+
+def _what_memory_is(steps: Steps) -> str:
+    """What the series measures at each step, in the report's how-it-was-measured list."""
+    if steps.one == "sample":
+        return ("Memory is the watched process's RSS at each sample, read from /proc; MB means 2^20 bytes; the "
+                "statistics are per sample and the slopes are shown per hour.")
+    if steps.one == "request":
+        return ("Memory is the server's RSS after each response, read from /proc while it still holds the model it "
+                "served; MB means 2^20 bytes. The loaded peak (the budget's base) is its RSS high-water mark since "
+                "the previous request: VmHWM reset through /proc/PID/clear_refs.")
+    return ("Memory is RSS after each iteration's unload, read from /proc; MB means 2^20 bytes. The loaded peak "
+            "(the budget's base, when recorded) is the iteration's RSS high-water mark: VmHWM reset through "
+            "/proc/PID/clear_refs at the iteration's start and read at its end (a sampling thread where the "
+            "kernel refuses).")
 
 
 def _argv(v) -> str:

@@ -236,7 +236,9 @@ def test_a_served_run_is_worded_per_request(tmp_path):
 
     res = pipeline.analyze(DATA / "serve_20", save=False)
     render(res, tmp_path)
-    md = _series_sections((tmp_path / "report.md").read_text())
+    whole = (tmp_path / "report.md").read_text()
+    assert "- Memory is the server's RSS after each response" in whole and "1000 more requests would add" in whole
+    md = _series_sections(whole)
     assert "20 requests (1-20)" in md and "## Memory by 10-request blocks" in md
     assert "## Stable phase statistics (requests 1-20)" in md and "| Mean RSS after each request |" in md
     assert re.search(r"\| OLS slope \| [+-][0-9.]+ MB/request, 95% CI", md)
@@ -249,7 +251,9 @@ def test_a_watch_is_worded_in_samples_per_hour(tmp_path):
     """A real `memprof watch` (watch_growing_60.jsonl): samples, slopes per hour, hours to the alert."""
     s = analyze_series(load_series(DATA / "watch_growing_60.jsonl"))
     render(AnalysisResult.from_json(result_from_series(s, {"kind": "series", "path": "watch"}, {})), tmp_path)
-    md = _series_sections((tmp_path / "report.md").read_text())
+    whole = (tmp_path / "report.md").read_text()
+    assert "- Memory is the watched process's RSS at each sample" in whole
+    md = _series_sections(whole)
     assert "60 samples (1-60)" in md and "## Memory by 10-sample blocks" in md
     ols = s.slope_mb_per_iter * 3600 / s.time_based.seconds_per_sample
     m = re.search(r"\| OLS slope \| \+([0-9.]+) MB/hour", md)
