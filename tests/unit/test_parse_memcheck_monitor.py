@@ -71,7 +71,7 @@ def test_a_check_vgdb_could_not_answer_and_a_foreign_file(tmp_path):
 
 
 # leak_steps_probe.timeline.txt: the same six checks, then the full check memprof takes after a collection
-# probe (scripts/make_memcheck_probe_fixture.py); a C program frees nothing there
+# probe (scripts/make_memcheck_timeline_fixture.py --probe); a C program frees nothing there
 PROBED = DATA / "leak_steps_probe.timeline.txt"
 
 
