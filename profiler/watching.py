@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from profiler import rundir
-from profiler.errors import MemoryAlert, UsageProblem, WorkloadFailed
+from profiler.errors import MemoryAlert, WorkloadFailed
 
 
 @dataclass
@@ -35,8 +35,9 @@ def watch(pid: int, *, interval: float = 1.0, duration: float | None = None, ale
     from profiler.workload import watch as sampler
 
     echo = echo or (lambda msg: print(msg, file=sys.stderr))
-    if not os.path.exists(f"/proc/{pid}"):
-        raise UsageProblem(f"no process {pid}")
+    gone = sampler.not_watchable(pid)
+    if gone:
+        raise gone
     if use_memray:
         from profiler.backends import memray_attach
 

@@ -102,14 +102,32 @@ class WatchResult:
     last: dict = field(default_factory=dict)
 
 
+def not_watchable(pid: int) -> UsageProblem | None:
+    """Why `pid` cannot be watched before anything is read: there is no such process, or it has
+    exited and waits for its parent to collect it (a zombie has no memory to read)."""
+    from profiler.clock import stat_fields
+
+    if not os.path.exists(f"/proc/{pid}"):
+        return UsageProblem(f"no process {pid}")
+    try:
+        state = stat_fields(pid)[0]
+    except (OSError, ValueError, IndexError):
+        return UsageProblem(f"no process {pid}")
+    if state in ("Z", "X"):
+        return UsageProblem(f"process {pid} has already exited (its parent has not collected it yet): "
+                            "nothing to watch")
+    return None
+
+
 def first_sample_error(pid: int, exc: Exception) -> Exception:
     """Why the very first sample of `pid` could not be taken, as one line: nothing was measured, so
     this is no "process exited" ending with 0 samples."""
     if isinstance(exc, PermissionError):
         return UsageProblem(f"cannot read the memory of process {pid} ({exc.filename or '/proc'}: permission "
                             "denied)", hint="watch a process of your own user, or run as root")
-    if not os.path.exists(f"/proc/{pid}"):
-        return UsageProblem(f"no process {pid}")
+    gone = not_watchable(pid)
+    if gone:
+        return gone
     if isinstance(exc, ProcessLookupError):       # /proc/PID is there, its memory maps are not: no mm
         return BadInput(f"cannot read the memory of process {pid}: it has no user memory (a kernel thread?)")
     if isinstance(exc, OSError):

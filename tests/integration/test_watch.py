@@ -100,12 +100,40 @@ def test_alert_slope_fires_on_the_leak(tmp_path):
 
 
 def test_watch_ends_when_the_process_exits(tmp_path):
-    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
-    done = _watch(p.pid, "--interval", 0.2, "--out", tmp_path / "run")
+    """The watched process ends while watched (it waits until the watch has two samples, however
+    long memprof takes to start on a loaded machine); once it is reaped, watching it is exit 2."""
+    go = tmp_path / "go"
+    p = subprocess.Popen([sys.executable, "-c",
+                          f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.05)"])
+    w = subprocess.Popen([sys.executable, "-m", "profiler", "watch", str(p.pid), "--interval", "0.2",
+                          "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records = tmp_path / "run" / "iterations.jsonl"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and w.poll() is None:
+        if records.exists() and records.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.1)
+    go.touch()
     p.wait()
-    assert done.returncode == 0, done.stderr
-    assert f"(process {p.pid} exited)" in done.stdout
+    out, err = w.communicate(timeout=120)
+    assert w.returncode == 0, err
+    assert f"(process {p.pid} exited)" in out
     assert _watch(p.pid).returncode == 2
+
+
+def test_watch_of_an_exited_unreaped_process_says_so(tmp_path):
+    """A zombie (exited, its parent has not waited) has no memory: one line that says it exited."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.05)
+    try:
+        done = _watch(p.pid, "--duration", 1, "--out", tmp_path / "run")
+    finally:
+        p.wait()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"memprof: error: process {p.pid} has already exited (its parent has not "
+                                   "collected it yet): nothing to watch")
 
 
 def test_watch_of_a_process_that_is_gone_is_one_line_exit_2(tmp_path):
