@@ -49,6 +49,18 @@ def _frame_from_csv(path: Path):
         raise BadSeries(f"{path}: not a readable CSV series ({first})") from None
 
 
+def _numeric(raw, col: str, src):
+    """`raw` as numbers; a value that is there but is not a number is an error naming its record."""
+    import pandas as pd
+
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = num.isna() & raw.notna()
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise BadSeries(f"{src}: non-numeric {col} {str(raw.iloc[i])[:40]!r} in record {i + 1}")
+    return num
+
+
 def _read(path: Path):
     """A DataFrame of whatever the source holds, before validation."""
     import pandas as pd
@@ -97,25 +109,13 @@ def load_series(path) -> "pandas.DataFrame":  # noqa: F821
         raise BadSeries(f"{src}: series lacks column(s) {', '.join(missing)} "
                         f"(has: {', '.join(map(str, df.columns[:12]))})")
     for col in REQUIRED:
-        raw = df[col]
-        num = pd.to_numeric(raw, errors="coerce")
-        bad = num.isna() & raw.notna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise BadSeries(f"{src}: non-numeric {col} {str(raw.iloc[i])[:40]!r} in record {i + 1}")
-        df[col] = num
+        df[col] = _numeric(df[col], col, src)
     df = df[df["rss"].notna() & df["iteration"].notna()].copy()
     if df.empty:
         raise BadSeries(f"{src}: empty series (no record has both iteration and rss)")
     for col in (*REQUIRED, *(c for c in NUMERIC_FIELDS if c in df.columns)):
         if col not in REQUIRED:
-            raw = df[col]
-            num = pd.to_numeric(raw, errors="coerce")
-            bad = num.isna() & raw.notna()
-            if bad.any():
-                i = int(bad.to_numpy().nonzero()[0][0])
-                raise BadSeries(f"{src}: non-numeric {col} {str(raw.iloc[i])[:40]!r} in record {i + 1}")
-            df[col] = num
+            df[col] = _numeric(df[col], col, src)
         inf = df[col].abs() == float("inf")
         if inf.any():
             i = int(inf.to_numpy().nonzero()[0][0])

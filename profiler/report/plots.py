@@ -35,6 +35,16 @@ def _steps(series: SeriesAnalysis, steps):
     return steps if steps is not None else steps_of(None, series)
 
 
+def _save(fig, ax, path: Path, **legend) -> Path:
+    """Grid, legend and layout every plot shares, then the PNG at `path`."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, **legend)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
 def memory_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
     """RSS per iteration: phases shaded, a marker per model, block means, the stable-phase fit
     (or, for a sawtooth, the teeth's peaks and a vertical line at each reclaim), and, when the
@@ -94,14 +104,9 @@ def memory_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
         ax.set_title(f"RSS per {steps.one}: verdict {series.verdict}"
                      + ((" (decided after unload; the budget covers the peak)" if steps.level == "RSS after unload"
                          else " (the budget covers the peak)") if loaded else ""))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right", ncol=2)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
+        return _save(fig, ax, path, loc="lower right", ncol=2)
     finally:
         plt.close(fig)
-    return path
 
 
 def decomposition_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path | None:
@@ -125,11 +130,6 @@ def decomposition_plot(series: SeriesAnalysis, path: Path, steps=None) -> Path |
         ax.set_xlabel(steps.one)
         ax.set_ylabel("MB")
         ax.set_title(f"RSS decomposition after each {steps.one}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
+        return _save(fig, ax, path, loc="upper left")
     finally:
         plt.close(fig)
-    return path
