@@ -66,6 +66,19 @@ ITERATION_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class ProbeState:
+    """The heap right after the collection probe's gc.collect(), as the tool saw it (massif's
+    snapshot taken through vgdb, memcheck's leak check): live bytes per site of the capture."""
+
+    source: str                          # where it was read: the .probe file, the labelled check
+    live: dict[int, int]                 # site_id -> live bytes
+    heap_bytes: int | None = None        # the tool's own total in that state
+    unmatched_bytes: int = 0             # bytes at stacks that match no site of the capture
+    after_iteration: int | None = None
+    t: float | None = None               # on the tool's clock (massif: its time unit)
+
+
 @dataclass
 class Capture:
     """One parsed capture. `totals` keys are the ones `memprof analyze --json` prints
@@ -86,8 +99,8 @@ class Capture:
     # iteration boundaries cut at the workload's in-band markers (the rest at the clock), when marked
     markers: int | None = None
     # the state right after the collection probe's gc.collect() (not an iteration: no slope sees it),
-    # when the tool took one: {"after_iteration", "t", "heap_bytes", "source", "live": {site_id: bytes}}
-    probe: dict[str, Any] | None = None
+    # when the tool took one
+    probe: ProbeState | None = None
 
 
 def empty_sites():

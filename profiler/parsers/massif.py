@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.tables import Capture, Frame, TimelineUnit
+from profiler.tables import Capture, Frame, ProbeState, TimelineUnit
 
 FORMAT = "massif"
 
@@ -374,8 +374,8 @@ def probe_state(path: Path, cap: Capture) -> dict | None:
             unmatched += int(b)
         else:
             live[sid] = live.get(sid, 0) + int(b)
-    return {"source": sibling.name, "t": (state.meta or {}).get("peak_time"),
-            "heap_bytes": int(state.totals["end_heap_bytes"]), "unmatched_bytes": unmatched, "live": live}
+    return ProbeState(source=sibling.name, t=(state.meta or {}).get("peak_time"),
+                      heap_bytes=int(state.totals["end_heap_bytes"]), unmatched_bytes=unmatched, live=live)
 
 
 def _quiet_cut(every, start, end):

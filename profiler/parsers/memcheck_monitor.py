@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.tables import Capture, Frame, TimelineUnit
+from profiler.tables import Capture, Frame, ProbeState, TimelineUnit
 
 FORMAT = "memcheck-timeline"
 HEADER = "# memprof leak check:"
@@ -211,6 +211,6 @@ def _probe_state(check: dict, ids: dict) -> dict:
         t = float(fields.get("t_probe"))
     except (TypeError, ValueError):
         t = None
-    return {"source": "leak check after the collection probe", "after_iteration": after,
-            "t": t, "heap_bytes": sum(v[0] for k, v in check["summary"].items() if k in TOTAL_PREFIX)
-            or None, "unmatched_bytes": unmatched, "live": live}
+    return ProbeState(source="leak check after the collection probe", after_iteration=after, t=t,
+                      heap_bytes=sum(v[0] for k, v in check["summary"].items() if k in TOTAL_PREFIX) or None,
+                      unmatched_bytes=unmatched, live=live)

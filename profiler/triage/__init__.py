@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from profiler.fmt import num
 from profiler.results.sites import TimelineUnit
+from profiler.tables import ProbeState
 from profiler.triage.rules import CATEGORIES, Rules, load_rules
 from profiler.triage.runverdict import capture_summary, run_verdict
 
@@ -115,7 +116,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
 PROBE_KEPT_SHARE = 0.1
 
 
-def _mark_probe(sites, probe: dict, id_map: dict, series: dict, start: int, slices: list) -> None:
+def _mark_probe(sites, probe: ProbeState, id_map: dict, series: dict, start: int, slices: list) -> None:
     """The capture's state after the collection probe's gc.collect() (capture.probe): each site's
     live bytes there (`live_bytes_probe`), and, for a site judged a leak, whether the collection
     gave its growth back (`probe_collected`: at most PROBE_KEPT_SHARE of it left; `probe_freed_bytes`:
@@ -124,10 +125,10 @@ def _mark_probe(sites, probe: dict, id_map: dict, series: dict, start: int, slic
     from profiler.triage import growth
 
     live: dict[int, int] = {}
-    for old, b in (probe.get("live") or {}).items():
+    for old, b in probe.live.items():
         new = id_map.get(int(old), int(old))
         live[new] = live.get(new, 0) + int(b)
-    after = probe.get("after_iteration")
+    after = probe.after_iteration
     at_probe, collected, freed = [], [], []
     for i, sid, verdict in zip(sites.index, sites["site_id"], sites["verdict"]):
         b = live.get(int(sid), 0)

@@ -463,17 +463,17 @@ def test_the_probe_state_beside_a_massif_file_is_read_with_it():
     cap = massif.parse(PROBE_FIXTURE)
     p = cap.probe
     # the probe file's one snapshot: time=7922, mem_heap_B=4638394 (massif's own figures)
-    assert p["source"] == "probe.massif.out.probe" and p["t"] == 7922.0
-    assert p["heap_bytes"] == 4638394
-    assert sum(p["live"].values()) + p["unmatched_bytes"] == 4638394 and p["unmatched_bytes"] == 0
+    assert p.source == "probe.massif.out.probe" and p.t == 7922.0
+    assert p.heap_bytes == 4638394
+    assert sum(p.live.values()) + p.unmatched_bytes == 4638394 and p.unmatched_bytes == 0
     sites = cap.sites.set_index("site_id")
-    fn = {sid: sites.loc[sid, "stack"] for sid in p["live"]}
-    leak = [sid for sid, st in fn.items() if any(f.function == "PyCFuncPtr_call" for f in st) and p["live"][sid]]
-    assert [p["live"][sid] for sid in leak] == [4 * 256 * 1024]     # 4 ctypes mallocs never freed
+    fn = {sid: sites.loc[sid, "stack"] for sid in p.live}
+    leak = [sid for sid, st in fn.items() if any(f.function == "PyCFuncPtr_call" for f in st) and p.live[sid]]
+    assert [p.live[sid] for sid in leak] == [4 * 256 * 1024]     # 4 ctypes mallocs never freed
     # the cycle-held bytearrays: live at the boundaries, gone after the collection
     garbage = [int(sid) for sid, st in zip(cap.sites["site_id"], cap.sites["stack"])
                if any(f.function == "PyByteArray_Resize" for f in st)]
-    assert len(garbage) == 2 and all(p["live"].get(sid, 0) == 0 for sid in garbage)
+    assert len(garbage) == 2 and all(p.live.get(sid, 0) == 0 for sid in garbage)
     tl = cap.timeline[cap.timeline["site_id"].isin(garbage)]
     assert tl.groupby("slice")["live_bytes"].sum().max() == 4 * (512 * 1024 + 1)   # bytearray adds 1 byte
     assert massif.parse(PROBE_FIXTURE.with_name(PROBE_FIXTURE.name + ".probe")).probe is None

@@ -79,12 +79,12 @@ def test_the_check_after_the_probe_is_the_probe_state_not_an_iteration():
     cap = parsers.load_capture(PROBED)
     assert cap.totals["checks"] == 6 and sorted(cap.timeline["slice"].unique().tolist()) == [1, 2, 3, 4, 5, 6]
     p = cap.probe
-    assert p["after_iteration"] == 6 and p["t"] == 6.5 and p["unmatched_bytes"] == 0
+    assert p.after_iteration == 6 and p.t == 6.5 and p.unmatched_bytes == 0
     # the probe check's LEAK SUMMARY: definitely lost 24,000 + still reachable 20,336
-    assert p["heap_bytes"] == 24000 + 20336 == sum(p["live"].values())
+    assert p.heap_bytes == 24000 + 20336 == sum(p.live.values())
     sites = cap.sites.set_index("site_id")
     by_fn = {}
-    for sid, b in p["live"].items():
+    for sid, b in p.live.items():
         by_fn[sites.loc[sid, "function"]] = by_fn.get(sites.loc[sid, "function"], 0) + b
     assert by_fn["keep_one"] == 6000 and by_fn["lose_one"] == 24000 and by_fn["grow_pool"] == 6144
 
