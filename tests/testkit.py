@@ -113,6 +113,22 @@ def needs(*names: str):
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def wait_for_records(path: Path, n: int, timeout: float, proc=None, poll: float = 0.05) -> bool:
+    """Wait until the records file `path` holds `n` whole lines: True then; False when `timeout`
+    passes or `proc` (a Popen) ends first. A run's records are flushed as they happen, so this is
+    how a test knows the run is under way before it interrupts it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= n:
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    return False
+
+
 def memprof_process(*args, env: dict | None = None, timeout: float = 600, cwd: Path | None = None,
                     popen: bool = False, **kw):
     """`python -m profiler ARGS` in a child process, for what the in-process runner cannot show: signals,

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 
 from profiler import rundir
-from testkit import memprof, memprof_process, needs
+from testkit import memprof, memprof_process, needs, wait_for_records
 
 pytestmark = [pytest.mark.integration, needs("llama_cpp")]
 
@@ -21,9 +20,7 @@ def test_a_cut_run_leads_with_its_cut_line_in_analyze_and_report(tiny_models, tm
     proc = memprof_process("run", "--quick", "--iterations", "100000", "--max-tokens", "2", "--out", str(run),
                            env={"MEMPROF_CACHE": str(cache)}, popen=True)
     records = run / rundir.ITERATIONS
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (records.exists() and records.read_bytes().count(b"\n") >= 3):
-        time.sleep(0.02)
+    wait_for_records(records, 3, 60)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130

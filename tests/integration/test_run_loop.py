@@ -6,7 +6,6 @@ import os
 import signal
 import sys
 import threading
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from profiler import rundir
 from profiler.errors import WorkloadFailed
 from profiler.workload.config import LoopConfig
 from profiler.workload.runner import prepare_loop, run_workload
-from testkit import memprof_process, needs
+from testkit import memprof_process, needs, wait_for_records
 
 pytestmark = [pytest.mark.integration, needs("llama_cpp")]
 
@@ -84,13 +83,9 @@ def test_sigkill_keeps_finished_records(tiny_models, tmp_path):
     iterations = tmp_path / rundir.ITERATIONS
 
     def killer():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if iterations.exists() and iterations.read_bytes().count(b"\n") >= 3:
-                pid = json.loads((tmp_path / "child_info.json").read_text())["pid"]
-                os.kill(pid, signal.SIGKILL)
-                return
-            time.sleep(0.02)
+        if wait_for_records(iterations, 3, 60):
+            pid = json.loads((tmp_path / "child_info.json").read_text())["pid"]
+            os.kill(pid, signal.SIGKILL)
 
     t = threading.Thread(target=killer)
     t.start()
@@ -130,9 +125,7 @@ def test_ctrl_c_stops_after_the_step_and_keeps_records(tiny_models, tmp_path):
     proc = _memprof("run", "--quick", "--iterations", "100000", "--max-tokens", "2", "--out", str(run),
                     env={"MEMPROF_CACHE": str(cache)})
     iterations = run / rundir.ITERATIONS
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (iterations.exists() and iterations.read_bytes().count(b"\n") >= 2):
-        time.sleep(0.02)
+    wait_for_records(iterations, 2, 60)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -15,6 +15,7 @@ import pytest
 
 from profiler import rundir
 from profiler.errors import WorkloadFailed
+from testkit import wait_for_records
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("llama_cpp")
@@ -152,9 +153,7 @@ def test_ctrl_c_stops_the_server_and_keeps_the_records(tiny_models, tmp_path):
     proc = _memprof("serve", "--quick", "--requests", "100000", "--max-tokens", "2", "--out", run,
                     env=_cache_env(tiny_models))
     recs = run / rundir.ITERATIONS
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (recs.exists() and recs.read_bytes().count(b"\n") >= 3):
-        time.sleep(0.2)
+    wait_for_records(recs, 3, 120)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -209,11 +208,8 @@ def _server_pids_of(run: Path) -> list[int]:
 def _start_and_wait_for_records(tiny_models, run: Path, n: int = 2):
     proc = _memprof("serve", "--quick", "--requests", "100000", "--max-tokens", "2", "--out", run,
                     env=_cache_env(tiny_models))
-    recs = run / rundir.ITERATIONS
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (recs.exists() and recs.read_bytes().count(b"\n") >= n):
+    if not wait_for_records(run / rundir.ITERATIONS, n, 120, proc):
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
     assert _server_pids_of(run), "no server found"
     return proc
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from profiler import rundir
+from testkit import wait_for_records
 
 pytestmark = pytest.mark.integration
 GROW = Path(__file__).resolve().parents[1] / "workloads" / "grow.py"
@@ -107,12 +108,7 @@ def test_watch_ends_when_the_process_exits(tmp_path):
                           f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.05)"])
     w = subprocess.Popen([sys.executable, "-m", "profiler", "watch", str(p.pid), "--interval", "0.2",
                           "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    records = tmp_path / "run" / "iterations.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and w.poll() is None:
-        if records.exists() and records.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.1)
+    wait_for_records(tmp_path / "run" / rundir.ITERATIONS, 2, 90, w)
     go.touch()
     p.wait()
     out, err = w.communicate(timeout=120)
