@@ -48,7 +48,7 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
     n = int(y.size)
     x = it.astype(float)
 
-    ph = phases.detect(it, y)
+    ph = phases.detect(it, y, df["model"].to_numpy(dtype=object) if "model" in df.columns else None)
     table = phases.phase_table(ph, it, y)
     s = ph.settle_end
     late_from = ph.growth_start if ph.growth_start is not None else s

@@ -227,6 +227,10 @@ def per_request(result: SeriesAnalysis) -> SeriesAnalysis:
                  if result.container else None)
     return replace(result, evidence=tuple(_in_steps(e, "request", "requests") for e in result.evidence),
                    basis_sentence=_in_steps(result.basis_sentence, "request", "requests"),
+                   reclaims=tuple(replace(e, sentence=_in_steps(e.sentence, "request", "requests"))
+                                  for e in result.reclaims),
+                   gc_events=tuple(replace(e, sentence=_in_steps(e.sentence, "request", "requests"))
+                                   for e in result.gc_events),
                    recommendation=rec, container=container)
 
 

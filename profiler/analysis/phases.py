@@ -239,7 +239,9 @@ def find_growth(y: np.ndarray) -> int | None:
     return None
 
 
-def detect(iterations, rss_mb) -> Phases:
+def detect(iterations, rss_mb, models=None) -> Phases:
+    """The phases; `models`: the model of each record: when the series alternates models, reclaims
+    are found and judged with each model's level taken out (reclaims.without_model_levels)."""
     y = np.asarray(rss_mb, dtype=float)
     n = y.size
     x = np.arange(n, dtype=float)
@@ -247,15 +249,16 @@ def detect(iterations, rss_mb) -> Phases:
         return Phases(0, 0, None, n, _floor(y) if n else 0.0, 0.0, float(y.mean()) if n else 0.0,
                       notes=[f"only {n} points: no phase detection"])
     w, ts, sigma = find_warmup(x, y)
-    positions = reclaims.find(y, start=w)
+    ya = reclaims.without_model_levels(y, models)
+    positions = reclaims.find(ya, start=w)
     if not positions and w > 0:
         # a tooth the warmup search swallowed (its line fits the longer tooth after it): when the
         # series from its start has reclaims, what looked like warmup was the first tooth
-        positions = reclaims.find(y, start=0)
+        positions = reclaims.find(ya, start=0)
         if positions:
             w, ts, sigma = 0, *_line(x, y)[::2]
     if positions:
-        env = reclaims.envelope(iterations, y, w, positions)
+        env = reclaims.envelope(iterations, y, w, positions, judged=ya)
         drops = y[np.asarray(positions) - 1] - y[np.asarray(positions)]
         saw = Trims(trims=len(positions),
                     period=stats.rnd(float(np.median(np.diff(positions))), 1) if len(positions) > 1 else None,

@@ -8,7 +8,8 @@ whether what the reclaims leave behind rises, so it is answered on the envelope.
 
 Reclaim (position i, the first point after the drop), all of:
   - the fall y[i-1] - y[i] exceeds 5 robust sigmas of the first differences (the
-    step-to-step noise) and 2% of the median level (a reclaim matters: a 1 MB wiggle
+    step-to-step noise) and 2% of the median level; on a series that alternates models,
+    all of this runs on the series with each model's level taken out (without_model_levels) (a reclaim matters: a 1 MB wiggle
     of a quantised, nearly noiseless RSS is not one). The level's scatter around one
     line is not used: the teeth themselves inflate it;
   - the tooth it ends had risen at least that much above its own low, and the fall
@@ -69,6 +70,57 @@ MAX_GC_EVENTS = 100
 
 def _floor(y: np.ndarray) -> float:
     return max(1e-3 * float(np.median(np.abs(y))), 1e-6) if y.size else 1e-6
+
+
+ALTERNATING_SHARE = 0.5   # records next to another model's, from which a series "alternates models"
+LEVEL_PASSES = 3
+
+
+def without_model_levels(y: np.ndarray, models=None) -> np.ndarray:
+    """The series with each model's own level taken out, when the records alternate models.
+
+    Why: a loop or a server that alternates models is measured with a different model in it at
+    each step, and each model leaves its own level (a server holding the 1.7b twin sits MBs above
+    the same server holding the 0.6b one). The raw series zigzags by that offset at every step:
+    the first differences, read as noise, hide a reclaim five times larger, a fall from one
+    model to the next looks like a reclaim, and teeth are compared model against model.
+    Each model's offset is half the median gap between its records and the mean of their
+    neighbours of another model (exact for two models taking turns), repeated LEVEL_PASSES times
+    for more models; the offsets are centred so the mean level stays. Unchanged when fewer than
+    half the records sit next to another model's (models run in blocks)."""
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if models is None or n < 4:
+        return y
+    g = np.asarray(models, dtype=object)
+    known = np.array([v is not None and v == v for v in g.tolist()])
+    labels = list(dict.fromkeys(v for v, k in zip(g.tolist(), known) if k))
+    if len(labels) < 2:
+        return y
+    prev_other = np.zeros(n, dtype=bool)
+    prev_other[1:] = known[1:] & known[:-1] & (g[1:] != g[:-1])
+    next_other = np.zeros(n, dtype=bool)
+    next_other[:-1] = prev_other[1:]
+    if (prev_other | next_other).mean() < ALTERNATING_SHARE:
+        return y
+    r = y.copy()
+    for _ in range(LEVEL_PASSES):
+        nb_sum = np.zeros(n)
+        nb_n = np.zeros(n)
+        nb_sum[1:] += np.where(prev_other[1:], r[:-1], 0.0)
+        nb_n[1:] += prev_other[1:]
+        nb_sum[:-1] += np.where(next_other[:-1], r[1:], 0.0)
+        nb_n[:-1] += next_other[:-1]
+        has = nb_n > 0
+        gap = np.where(has, r - nb_sum / np.maximum(nb_n, 1), np.nan)
+        off = np.zeros(n)
+        for v in labels:
+            sel = (g == v) & has & known
+            if sel.any():
+                off[(g == v) & known] = float(np.median(gap[sel])) / 2
+        off[known] -= off[known].mean()
+        r = r - off
+    return r
 
 
 def find(y: np.ndarray, start: int = 0) -> list[int]:
@@ -161,12 +213,15 @@ def _levels(vs: list[np.ndarray]) -> np.ndarray:
     return np.array([float(np.median(v - profile[:v.size])) for v in vs])
 
 
-def envelope(iterations, y, start: int, positions: list[int]) -> Envelope | None:
-    """Teeth, troughs, peaks and the envelope tests (see the module docstring); None without reclaims."""
+def envelope(iterations, y, start: int, positions: list[int], judged=None) -> Envelope | None:
+    """Teeth, troughs, peaks and the envelope tests (see the module docstring); None without reclaims.
+    `judged`: the series the tests run on (without_model_levels(y) for a series alternating models,
+    so teeth are not compared model against model); lows and peaks are reported from y itself."""
     if not positions:
         return None
     it = np.asarray(iterations)
-    y = np.asarray(y, dtype=float)
+    raw = np.asarray(y, dtype=float)
+    y = raw if judged is None else np.asarray(judged, dtype=float)
     n = y.size
     bounds = [start] + list(positions) + [n]
     teeth, resid = [], []
@@ -175,11 +230,12 @@ def envelope(iterations, y, start: int, positions: list[int]) -> Envelope | None
         age = np.arange(v.size, dtype=float)
         base, slope, r = _tooth_line(age, v)
         resid.append(r)
-        pk = a + int(np.argmax(v))
+        seen = raw[a:b]
+        pk = a + int(np.argmax(seen))
         teeth.append({"first": int(it[a]), "last": int(it[b - 1]), "n": int(b - a), "complete": b < n,
                       "base_mb": stats.rnd(base), "slope_mb_per_iter": stats.sig(slope),
-                      "low_mb": stats.rnd(v.min()), "peak_mb": stats.rnd(v.max()), "peak_iteration": int(it[pk]),
-                      "_v": v, "_base": base})
+                      "low_mb": stats.rnd(seen.min()), "peak_mb": stats.rnd(seen.max()), "peak_iteration": int(it[pk]),
+                      "_v": v, "_base": base, "_peak": float(v.max())})
     pooled = np.concatenate(resid) if resid else np.zeros(0)
     sigma = max(stats.robust_sigma(pooled) if pooled.size else 0.0, _floor(y[start:]))
     level = float(y[start:].mean())
@@ -203,15 +259,15 @@ def envelope(iterations, y, start: int, positions: list[int]) -> Envelope | None
     done_cmp = done[1:] if len(done) >= 3 else done
     peaks = None
     if len(done_cmp) >= 2:
-        pv = np.array([float(t["peak_mb"]) for t in done_cmp])
+        pv = np.array([t["_peak"] for t in done_cmp])
         peaks = _judge(list(np.diff(pv)), [float(t["peak_iteration"]) for t in done_cmp], sigma, level, 1, pv)
 
     last = teeth[-1]
     overdue = bool(not last["complete"] and done
                    and last["n"] > OVERDUE_FACTOR * max(t["n"] for t in done)
-                   and last["peak_mb"] > max(t["peak_mb"] for t in done) + NOISE_SIGMAS * sigma)
+                   and last["_peak"] > max(t["_peak"] for t in done) + NOISE_SIGMAS * sigma)
     for t in teeth:
-        del t["_v"], t["_base"]
+        del t["_v"], t["_base"], t["_peak"]
     lengths = [t["n"] for t in done]
     return Envelope(
         reclaims=tuple(int(it[p]) for p in positions),

@@ -30,6 +30,14 @@ raw series, whose trend follows the teeth; the envelope decides instead:
 - inconclusive: the last tooth is overdue (already 1.5x longer than any
   finished tooth and above every earlier peak: it may never be reclaimed), or the
   troughs hold while the peaks rise (the teeth get taller).
+- inconclusive: ONE reclaim after which the troughs rise, compared over fewer than 8
+  ages (the first tooth, or the one after, is short): the tooth before it is the run's
+  first, which starts cold, and one reclaim leaves one floor with no earlier one to rise
+  above. Over 8 or more ages a tooth running higher is a leak.
+- inconclusive: ONE reclaim with fewer than 8 records after it (a fall near the end of
+  the run): the tooth after it cannot be compared with the one before over enough ages,
+  and one reclaim has no earlier floor to hold its own against; the sentence says how many
+  more iterations would bring the next reclaim (another tooth as long as the first).
 - plateau: otherwise, even after ONE reclaim. Why one is enough: the reclaim
   shows the growth before it was reclaimable, and the tooth after it is compared
   with the first one at the same age over all the iterations it has, so a leak
@@ -176,6 +184,14 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
     else:
         troughs = (f"the teeth after the reclaims run {tr.total_mb:+.2f} MB in all above the tooth before at "
                    f"the same age ({_signed(rate)} MB/iter, {per_1000}; {against})")
+    if k == 1 and env.teeth[-1].n < MIN_STABLE:
+        return "inconclusive", _one_late_reclaim(env)
+    if k == 1 and tr.rises and (env.teeth[-1].offset_ages or 0) < MIN_STABLE:
+        return "inconclusive", (f"sawtooth with one reclaim, at iteration {env.reclaims[0]}: {troughs}; but that "
+                                f"compares fewer than {MIN_STABLE} ages with the run's first tooth "
+                                f"({env.teeth[0].n} iterations), which starts cold (warmup), and one reclaim "
+                                "leaves one floor, with no earlier one to rise above: the evidence is weak; "
+                                f"{_settle(env)}")
     if tr.rises:
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
                         f"{tr.positive} of {tr.n} higher: the reclaims give back the teeth but not the rest: a leak")
@@ -202,6 +218,31 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
              if pk else "only one finished tooth, so no peaks to compare")
     return "plateau", (f"sawtooth, not a leak: {k} reclaims (at {where}); {troughs}, so the troughs do not rise; "
                        f"{peaks}: memory grows and is reclaimed")
+
+
+def _one_late_reclaim(env: Envelope) -> str:
+    """Why one reclaim with few records after it settles nothing, and what would: the tooth after it
+    cannot be compared with the one before over enough ages, and one reclaim has no floor after an
+    earlier reclaim to hold its own against."""
+    first, last = env.teeth[0], env.teeth[-1]
+    return (f"sawtooth with one reclaim, at iteration {env.reclaims[0]}, near the end of the run: RSS rose "
+            f"to {first.peak_mb:.1f} MB (iteration {first.peak_iteration}) and fell back to {last.low_mb:.1f} MB; "
+            f"only {last.n} iteration{'s' if last.n != 1 else ''} follow{'s' if last.n == 1 else ''} it "
+            f"(at least {MIN_STABLE} are needed to compare the tooth after it with the one before at the same "
+            f"age) and one reclaim cannot show whether the floor after reclaims rises: the "
+            f"evidence is weak either way; {_settle(env)}")
+
+
+def _settle(env: Envelope) -> str:
+    """What settles a one-reclaim run: another tooth as long as the first, ended by a second reclaim."""
+    first, last = env.teeth[0].n, env.teeth[-1].n
+    if last < first:
+        more = max(MIN_STABLE, first) - last
+        return (f"run at least {more} more iterations (another tooth as long as the first) to see whether "
+                "the floor after the next reclaim rises above this one's")
+    return (f"the tooth after it has already run {last} iterations, longer than the {first} before it, so when "
+            f"the next reclaim comes is not known: run at least {last} more iterations to see whether one comes "
+            "and whether the floor after it rises above this one's")
 
 
 def _iters(its: list[int], show: int = 6) -> str:
