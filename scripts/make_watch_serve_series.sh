@@ -5,7 +5,12 @@
 #     watched every 0.25 s for 15 s;
 #   tests/data/series/serve_20/: `memprof serve --quick --requests 20 --max-tokens 3` (the tiny
 #     twins behind llama_cpp.server), its iterations.jsonl and meta.json.
-#   scripts/make_watch_serve_series.sh [watch] [serve]
+#   tests/data/series/serve_150/: `memprof serve --quick --requests 150 --max-tokens 3`, as written;
+#   tests/data/series/serve_600/: `memprof serve --quick --requests 600 --max-tokens 3`, its records
+#     cut to the fields the series analysis reads (iteration, model, strategy, rss, rss_anon,
+#     rss_file, rss_peak, status: 100 kB instead of 480 kB) and meta.json
+#     (tests/unit/test_analysis_served.py).
+#   scripts/make_watch_serve_series.sh [watch] [serve] [serve150] [serve600]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMPROF="${MEMPROF:-memprof}"
@@ -30,6 +35,20 @@ while True:
             "$MEMPROF" serve --quick --requests 20 --max-tokens 3 --out "$out/serve" >/dev/null
             mkdir -p tests/data/series/serve_20
             cp "$out/serve/iterations.jsonl" "$out/serve/meta.json" tests/data/series/serve_20/ ;;
+        serve150)
+            "$MEMPROF" serve --quick --requests 150 --max-tokens 3 --out "$out/serve150" >/dev/null || true
+            mkdir -p tests/data/series/serve_150
+            cp "$out/serve150/iterations.jsonl" "$out/serve150/meta.json" tests/data/series/serve_150/ ;;
+        serve600)
+            "$MEMPROF" serve --quick --requests 600 --max-tokens 3 --out "$out/serve600" >/dev/null || true
+            mkdir -p tests/data/series/serve_600
+            cp "$out/serve600/meta.json" tests/data/series/serve_600/
+            python3 -c 'import json, sys
+keep = ("iteration", "model", "strategy", "rss", "rss_anon", "rss_file", "rss_peak", "status")
+for line in sys.stdin:
+    rec = json.loads(line)
+    print(json.dumps({k: rec[k] for k in keep if k in rec}))' \
+                < "$out/serve600/iterations.jsonl" > tests/data/series/serve_600/iterations.jsonl ;;
         *) echo "unknown series $w" >&2; exit 2 ;;
     esac
 done

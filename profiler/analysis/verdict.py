@@ -27,6 +27,10 @@ raw series, whose trend follows the teeth; the envelope decides instead:
 - leak: the troughs rise (each tooth runs higher than the one before at the same
   age, beyond noise, relevant by the 10%-per-1000 rule, consistently): the
   reclaims give back the teeth but something stays behind.
+- inconclusive: the teeth do not run higher at the same age, but the floors the reclaims
+  return to (the low of each tooth after a reclaim) climb from the first to the last beyond
+  the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
+  falling that much: teeth of very different lengths can hide a floor that steps up.
 - inconclusive: the last tooth is overdue (already 1.5x longer than any
   finished tooth and above every earlier peak: it may never be reclaimed), or the
   troughs hold while the peaks rise (the teeth get taller).
@@ -73,6 +77,7 @@ from profiler.constants import TREND_P  # noqa: F401  (shared with phases and re
 
 MIN_STABLE = 8
 WEAK_P = 0.05
+NOISE_SIGMAS = 3.0
 RELEVANT_FRACTION_PER_1000 = 0.10
 
 
@@ -198,6 +203,13 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
     if tr.beyond_noise and tr.relevant and not tr.consistent:
         return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): the troughs moved but not in every "
                                 f"tooth ({troughs}, {tr.positive} of {tr.n} higher): run more iterations")
+    climb = _floors_climb(env)
+    if climb:
+        return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): the teeth do not run higher at the same "
+                                f"age ({troughs}), but the floor each reclaim returns to climbs: {climb}: the "
+                                f"evidence conflicts; run at least {env.reclaims[-1] - env.reclaims[0]} more "
+                                "iterations (as many as from the first reclaim to the last) to see whether the "
+                                "floor keeps climbing or holds")
     last = env.teeth[-1]
     if env.overdue:
         return "inconclusive", (f"sawtooth with {k} reclaim(s) (at {where}), but the last tooth has run "
@@ -218,6 +230,29 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
              if pk else "only one finished tooth, so no peaks to compare")
     return "plateau", (f"sawtooth, not a leak: {k} reclaims (at {where}); {troughs}, so the troughs do not rise; "
                        f"{peaks}: memory grows and is reclaimed")
+
+
+def _floors_climb(env: Envelope) -> str | None:
+    """The floors the reclaims return to (the low of each tooth after one: never the first,
+    cold tooth's), when they climb: from the first floor to the last beyond the noise of
+    two readings (3 x sqrt(2) x the envelope's sigma), by a relevant rate (10% of the level per
+    1000 iterations) and with no floor falling that much below the one before. A description
+    of the climb, or None. Why: teeth of very different lengths compared at the same age can
+    hide a floor that steps up from reclaim to reclaim."""
+    lows = [float(t.low_mb) for t in env.teeth[1:]]
+    if len(lows) < 2 or env.noise_sigma_mb is None:
+        return None
+    tol = NOISE_SIGMAS * math.sqrt(2) * float(env.noise_sigma_mb)
+    total = lows[-1] - lows[0]
+    span = env.reclaims[-1] - env.reclaims[0]
+    level = float(env.level_mb or 0.0)
+    rate = total / span if span > 0 else float("nan")
+    relevant = level > 0 and math.isfinite(rate) and rate * 1000 >= RELEVANT_FRACTION_PER_1000 * level
+    steady = all(b - a >= -tol for a, b in zip(lows[:-1], lows[1:]))
+    if not (total > tol and relevant and steady):
+        return None
+    return (", ".join(f"{v:.1f}" for v in lows) + f" MB (+{total:.1f} MB, beyond the noise ±{tol:.2f} MB; "
+            f"{_signed(rate)} MB/iter, {rate * 1000 / level:+.0%} of the {level:.0f} MB level per 1000 iterations)")
 
 
 def _one_late_reclaim(env: Envelope) -> str:

@@ -1,0 +1,86 @@
+"""Real served runs (`memprof serve --quick`, the tiny twins behind llama_cpp.server; see
+tests/data/series/README.md and scripts/make_watch_serve_series.sh): the verdict each one's data
+supports. The server alternates the two models, and each leaves its own level in RSS (the 1.7b
+twin sits MBs above the 0.6b one), so the raw series zigzags at every request.
+
+Figures are recomputed from the committed records, never copied from what memprof printed."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from profiler import stats
+from profiler.analysis import analyze_series, load_series, reclaims
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "series"
+MB = 1 << 20
+
+
+def _load(name):
+    df = load_series(DATA / name)
+    return df, df["rss"].to_numpy(dtype=float) / MB, df["model"].to_numpy(dtype=object)
+
+
+def test_each_models_level_is_taken_out_of_an_alternating_series():
+    # two models taking turns, 4 MB apart, over a ramp: the offset goes, the ramp and the mean stay
+    k = np.arange(40)
+    models = np.array(["a", "b"] * 20, dtype=object)
+    y = 100 + 0.5 * k + np.where(models == "b", 4.0, 0.0)
+    flat = reclaims.without_model_levels(y, models)
+    assert np.allclose(np.diff(flat), 0.5)
+    assert flat.mean() == pytest.approx(y.mean())
+    # models run in blocks, or one model: nothing to take out
+    blocks = np.array(["a"] * 20 + ["b"] * 20, dtype=object)
+    assert np.array_equal(reclaims.without_model_levels(y, blocks), y)
+    assert np.array_equal(reclaims.without_model_levels(y, None), y)
+    # the real served run: the step-to-step noise shrinks once the models' levels are out
+    _, rss, m = _load("serve_20")
+    assert stats.robust_sigma(np.diff(reclaims.without_model_levels(rss, m))) < stats.robust_sigma(np.diff(rss)) / 2
+
+
+def test_a_reclaim_at_the_end_of_a_short_served_run_is_weak_evidence_not_a_leak():
+    # serve_20: RSS climbs to request 18, gives back ~27 MB at request 19; two requests follow
+    df, rss, _ = _load("serve_20")
+    r = analyze_series(df)
+    assert [e.iteration for e in r.reclaims] == [19]
+    ev = r.reclaims[0]
+    assert ev.before_mb == pytest.approx(round(rss[17], 3)) and ev.after_mb == pytest.approx(round(rss[18], 3))
+    assert rss[17] - rss[18] > 25
+    assert r.verdict == "inconclusive" and r.evidence_basis == "rss shape"
+    why = r.basis_sentence
+    assert "one reclaim, at request 19, near the end of the run" in why
+    assert "only 2 requests follow it" in why and "the evidence is weak" in why
+    # what settles it: another tooth as long as the first (18 requests) after the 2 already run
+    assert "run at least 16 more requests" in why and "whether the floor after the next reclaim rises" in why
+    assert "leaks" not in r.recommendation.sentence and "Run more requests" in r.recommendation.sentence
+    assert all("iteration" not in e.sentence for e in r.reclaims)
+
+
+def test_one_reclaim_early_in_a_long_served_run_settles_nothing():
+    # serve_150: one fall at request 6 (start-up) and none in the 145 requests after it
+    df, rss, _ = _load("serve_150")
+    r = analyze_series(df)
+    assert [e.iteration for e in r.reclaims] == [6]
+    assert r.verdict == "inconclusive"
+    why = r.basis_sentence
+    assert "starts cold" in why and "the evidence is weak" in why
+    n_after = len(rss) - 5
+    assert f"the tooth after it has already run {n_after} requests" in why
+    assert f"run at least {n_after} more requests" in why
+
+
+def test_a_floor_that_climbs_from_reclaim_to_reclaim_is_not_called_a_plateau():
+    # serve_600: six reclaims; the floor after each steps up ~5 MB twice and then holds
+    df, rss, _ = _load("serve_600")
+    r = analyze_series(df)
+    env = r.envelope
+    assert env.reclaims == (212, 298, 334, 402, 414, 498)
+    assert not env.troughs.rises           # the teeth at the same age do not say it ...
+    its = df["iteration"].to_numpy()
+    bounds = [list(its).index(i) for i in env.reclaims] + [len(rss)]
+    lows = [rss[a:b].min() for a, b in zip(bounds[:-1], bounds[1:])]
+    assert lows[-1] - lows[0] > 10 and all(b - a > -1 for a, b in zip(lows[:-1], lows[1:]))
+    assert r.verdict == "inconclusive"     # ... the floors do, so the evidence conflicts
+    why = r.basis_sentence
+    assert "the floor each reclaim returns to climbs: " + ", ".join(f"{v:.1f}" for v in lows) + " MB" in why
+    assert f"run at least {498 - 212} more requests" in why
