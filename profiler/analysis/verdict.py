@@ -28,7 +28,7 @@ raw series, whose trend follows the teeth; the envelope decides instead:
   age, beyond noise, relevant by the 10%-per-1000 rule, consistently): the
   reclaims give back the teeth but something stays behind.
 - inconclusive: the teeth do not run higher at the same age, but the floors the reclaims
-  return to (the low of each tooth after a reclaim) climb from the first to the last beyond
+  return to (the low of each tooth after a reclaim; three or more of them) climb from the first to the last beyond
   the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
   falling that much: teeth of very different lengths can hide a floor that steps up.
 - inconclusive: the last tooth is overdue (already 1.5x longer than any
@@ -78,6 +78,7 @@ from profiler.constants import TREND_P  # noqa: F401  (shared with phases and re
 MIN_STABLE = 8
 WEAK_P = 0.05
 NOISE_SIGMAS = 3.0
+MIN_FLOORS = 3
 RELEVANT_FRACTION_PER_1000 = 0.10
 
 
@@ -234,13 +235,14 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
 
 def _floors_climb(env: Envelope) -> str | None:
     """The floors the reclaims return to (the low of each tooth after one: never the first,
-    cold tooth's), when they climb: from the first floor to the last beyond the noise of
+    cold tooth's), when there are MIN_FLOORS or more (two floors are one step, not a climb) and
+    they climb: from the first floor to the last beyond the noise of
     two readings (3 x sqrt(2) x the envelope's sigma), by a relevant rate (10% of the level per
     1000 iterations) and with no floor falling that much below the one before. A description
     of the climb, or None. Why: teeth of very different lengths compared at the same age can
     hide a floor that steps up from reclaim to reclaim."""
     lows = [float(t.low_mb) for t in env.teeth[1:]]
-    if len(lows) < 2 or env.noise_sigma_mb is None:
+    if len(lows) < MIN_FLOORS or env.noise_sigma_mb is None:
         return None
     tol = NOISE_SIGMAS * math.sqrt(2) * float(env.noise_sigma_mb)
     total = lows[-1] - lows[0]
