@@ -34,6 +34,11 @@ raw series, whose trend follows the teeth; the envelope decides instead:
 - inconclusive: the last tooth is overdue (already 1.5x longer than any
   finished tooth and above every earlier peak: it may never be reclaimed), or the
   troughs hold while the peaks rise (the teeth get taller).
+- inconclusive: the troughs rise by the few-teeth test (2-5 teeth, modelled noise) but a
+  floor the reclaims return to falls back below the one before by more than the noise of
+  two readings: the modelled noise misses how much a tooth's level scatters (real served
+  runs: the floors wander +-4 MB from reclaim to reclaim), and a leak leaves more behind at
+  every reclaim.
 - inconclusive: ONE reclaim after which the troughs rise, compared over fewer than 8
   ages (the first tooth, or the one after, is short): the tooth before it is the run's
   first, which starts cold, and one reclaim leaves one floor with no earlier one to rise
@@ -198,6 +203,13 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
                                 f"({env.teeth[0].n} iterations), which starts cold (warmup), and one reclaim "
                                 "leaves one floor, with no earlier one to rise above: the evidence is weak; "
                                 f"{_settle(env)}")
+    fell = _floor_falls(env) if tr.rises and tr.test == "noise" else None
+    if fell:
+        return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): {troughs}, but the floors the reclaims "
+                                f"return to do not climb ({fell}): with few teeth the noise is a model, and a "
+                                "leak leaves more behind at every reclaim: the evidence conflicts; run at least "
+                                f"{env.reclaims[-1] - env.reclaims[0] + env.teeth[-1].n} more iterations to see "
+                                "whether the floor keeps up with the teeth")
     if tr.rises:
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
                         f"{tr.positive} of {tr.n} higher: the reclaims give back the teeth but not the rest: a leak")
@@ -255,6 +267,20 @@ def _floors_climb(env: Envelope) -> str | None:
         return None
     return (", ".join(f"{v:.1f}" for v in lows) + f" MB (+{total:.1f} MB, beyond the noise ±{tol:.2f} MB; "
             f"{_signed(rate)} MB/iter, {rate * 1000 / level:+.0%} of the {level:.0f} MB level per 1000 iterations)")
+
+
+def _floor_falls(env: Envelope) -> str | None:
+    """With two or more reclaims, a floor (the low of a tooth after a reclaim) that falls more than
+    the noise of two readings below the one before: the floors, listed, and the fall; else None."""
+    lows = [float(t.low_mb) for t in env.teeth[1:]]
+    if len(lows) < 2 or env.noise_sigma_mb is None:
+        return None
+    tol = NOISE_SIGMAS * math.sqrt(2) * float(env.noise_sigma_mb)
+    drops = [a - b for a, b in zip(lows[:-1], lows[1:])]
+    if max(drops) <= tol:
+        return None
+    return (", ".join(f"{v:.1f}" for v in lows) + f" MB: one falls back {max(drops):.1f} MB, beyond the noise "
+            f"±{tol:.2f} MB")
 
 
 def _one_late_reclaim(env: Envelope) -> str:

@@ -84,3 +84,29 @@ def test_a_floor_that_climbs_from_reclaim_to_reclaim_is_not_called_a_plateau():
     why = r.basis_sentence
     assert "the floor each reclaim returns to climbs: " + ", ".join(f"{v:.1f}" for v in lows) + " MB" in why
     assert f"run at least {498 - 212} more requests" in why
+
+
+def test_a_long_served_run_whose_peaks_hold_is_a_plateau():
+    # serve_1500: ten reclaims; the highest RSS of the last 500 requests is under that of the first 1000
+    df, rss, _ = _load("serve_1500")
+    r = analyze_series(df)
+    assert len(r.envelope.reclaims) == 10
+    assert rss[-500:].max() <= rss[:1000].max()
+    assert not r.envelope.troughs.rises and not r.envelope.peaks.rises
+    assert r.verdict == "plateau" and r.basis_sentence.startswith("sawtooth, not a leak: 10 reclaims")
+    assert "follows a sawtooth" in r.recommendation.sentence
+
+
+def test_few_teeth_running_higher_while_a_floor_falls_back_are_not_a_leak():
+    # the first 700 requests of serve_1500: reclaims at 376, 384 and 691; the two later teeth run
+    # higher than the one before at the same age (over their first 8 and 10 requests), beyond the
+    # modelled noise, yet the floor after 384 is 3.5 MB below the one after 376
+    df, rss, _ = _load("serve_1500")
+    r = analyze_series(df.iloc[:700].copy())
+    env = r.envelope
+    assert env.reclaims == (376, 384, 691) and env.troughs.rises and env.troughs.test == "noise"
+    lows = [rss[375:383].min(), rss[383:690].min(), rss[690:700].min()]
+    assert lows[0] - lows[1] > 3
+    assert r.verdict == "inconclusive"
+    assert ("the floors the reclaims return to do not climb (" + ", ".join(f"{v:.1f}" for v in lows)
+            + f" MB: one falls back {lows[0] - lows[1]:.1f} MB") in r.basis_sentence
