@@ -19,7 +19,9 @@ Method (all on RSS in MB, positions rather than iteration numbers):
 2. Reclaims (reclaims.py: a drop larger than 5 robust sigmas of the first
    differences and 2% of the level that gives back at least half of what the
    tooth before it grew) make the rest of the series a sawtooth, even with
-   ONE reclaim: then settling and the hinge search below are skipped (a ramp
+   ONE reclaim; on a series that alternates models, reclaims are found and
+   judged with each model's level taken out (reclaims.without_model_levels):
+   then settling and the hinge search below are skipped (a ramp
    between reclaims is neither), the phase after warmup is one `plateau` with
    shape sawtooth, or one `growth` when the envelope's troughs rise (a leak
    under the reclaims). Its period is the median spacing of the reclaims.
