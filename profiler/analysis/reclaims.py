@@ -8,8 +8,7 @@ whether what the reclaims leave behind rises, so it is answered on the envelope.
 
 Reclaim (position i, the first point after the drop), all of:
   - the fall y[i-1] - y[i] exceeds 5 robust sigmas of the first differences (the
-    step-to-step noise) and 2% of the median level; on a series that alternates models,
-    all of this runs on the series with each model's level taken out (without_model_levels) (a reclaim matters: a 1 MB wiggle
+    step-to-step noise) and 2% of the median level (a reclaim matters: a 1 MB wiggle
     of a quantised, nearly noiseless RSS is not one). The level's scatter around one
     line is not used: the teeth themselves inflate it;
   - the tooth it ends had risen at least that much above its own low, and the fall
@@ -19,6 +18,9 @@ Reclaim (position i, the first point after the drop), all of:
     an outlier, not a reclaim), and the step up into the peak is under half the fall
     (a one-point spike is an outlier, not a tooth that was reclaimed).
 One reclaim is enough: a full garbage collection may happen once in 50 iterations.
+On a series that alternates models all of this, and the envelope below, runs on the
+series with each model's level taken out (without_model_levels); lows and peaks are
+reported from the series itself.
 
 Envelope: the teeth are the runs between reclaims (the first starts after warmup).
 The first tooth starts cold: with three or more teeth it is left out of the trough and

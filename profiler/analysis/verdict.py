@@ -28,8 +28,8 @@ raw series, whose trend follows the teeth; the envelope decides instead:
   age, beyond noise, relevant by the 10%-per-1000 rule, consistently): the
   reclaims give back the teeth but something stays behind.
 - inconclusive: the teeth do not run higher at the same age, but the floors the reclaims
-  return to (the low of each tooth after a reclaim; three or more of them) climb from the first to the last beyond
-  the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
+  return to (the low of each tooth after a reclaim; three or more of them) climb from
+  the first to the last beyond the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
   falling that much: teeth of very different lengths can hide a floor that steps up.
 - inconclusive: the last tooth is overdue (already 1.5x longer than any
   finished tooth and above every earlier peak: it may never be reclaimed), or the
@@ -206,7 +206,7 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
     fell = _floor_falls(env) if tr.rises and tr.test == "noise" else None
     if fell:
         return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): {troughs}, but the floors the reclaims "
-                                f"return to do not climb ({fell}): with few teeth the noise is a model, and a "
+                                f"return to do not climb ({fell}): with few teeth the noise is modelled, not measured, and a "
                                 "leak leaves more behind at every reclaim: the evidence conflicts; run at least "
                                 f"{env.reclaims[-1] - env.reclaims[0] + env.teeth[-1].n} more iterations to see "
                                 "whether the floor keeps up with the teeth")
