@@ -157,7 +157,7 @@ def test_the_default_loop_at_20_iterations_is_settled_by_the_collection_probe():
 
 
 REAL_LOOPS = ["loop_it20.jsonl", "loop_it50.jsonl", "loop_it100.jsonl", "loop_it120.jsonl", "loop_it200.jsonl",
-              "loop_gc50.jsonl", "loop_reset50.jsonl", "loop_memray20.jsonl"]
+              "loop_gc50.jsonl", "loop_reset50.jsonl", "loop_memray20.jsonl", "loop_smol80.jsonl"]
 
 
 @pytest.mark.parametrize("name", REAL_LOOPS)
