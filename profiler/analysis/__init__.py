@@ -254,8 +254,9 @@ def _reclaim_sentences(events: list[Reclaim]) -> list[str]:
     """What each reclaim gave back; a long list is cut (the report's reclaim table has them all)."""
     if events and all(e.kind == "unknown" for e in events):
         falls = [-(e.rss_change_mb or 0.0) for e in events]
-        return [f"{len(events)} reclaim(s) gave back {min(falls):.1f}-{max(falls):.1f} MB each; the records carry "
-                "no heap or GC figures to say what was given back"]
+        gave = (f"1 reclaim gave back {falls[0]:.1f} MB" if len(falls) == 1 else
+                f"{len(events)} reclaims gave back {min(falls):.1f}-{max(falls):.1f} MB each")
+        return [f"{gave}; the records carry no heap or GC figures to say what was given back"]
     out = [e.sentence for e in events[:SHOWN_RECLAIMS]]
     rest = events[SHOWN_RECLAIMS:]
     if rest:
