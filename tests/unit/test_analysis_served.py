@@ -54,6 +54,7 @@ def test_a_reclaim_at_the_end_of_a_short_served_run_is_weak_evidence_not_a_leak(
     assert "run at least 16 more requests" in why and "whether the floor after the next reclaim rises" in why
     assert "leaks" not in r.recommendation.sentence and "Run more requests" in r.recommendation.sentence
     assert all("iteration" not in e.sentence for e in r.reclaims)
+    assert f"1 reclaim gave back {rss[17] - rss[18]:.1f} MB;" in " ".join(r.evidence)
 
 
 def test_one_reclaim_early_in_a_long_served_run_settles_nothing():
