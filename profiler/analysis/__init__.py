@@ -145,6 +145,10 @@ def analyze_series(df, block: int = 10) -> SeriesAnalysis:
                          trend_test=LateTrend(name="mann-kendall", z=rnd(late_mk.z, 3), p=sig(late_mk.p, 3)))
     gc_events = reclaims.gc_events(df, it, {e.iteration for e in events})
     evidence.extend(e.sentence for e in gc_events[:3])
+    if v == "leak" and basis == RSS_SHAPE and not env and "heap_in_use" not in df.columns:
+        from profiler.analysis.footprint import served as _served
+
+        evidence.append(_no_reclaim_caveat(n, _served(df)))
     gc = _gc_summary(df)
     if v != "plateau" and gc and not gc.full_collections and not (floor and floor.probe):
         evidence.append(gc.caveat)
@@ -248,6 +252,14 @@ def _gc_summary(df) -> GcSummary | None:
         caveat=(f"Python's cyclic garbage collector ran no {'full ' if col == 'gc_full_collections' else ''}"
                 f"collection in these {len(df)} iterations: memory held by unreachable reference cycles grows "
                 "like a leak until one runs; a longer run, or `memprof run --collect-garbage`, tells the two apart"))
+
+
+def _no_reclaim_caveat(n: int, served: bool) -> str:
+    """Why a leak read from the RSS line alone is the weakest evidence when nothing was ever given back."""
+    return (f"no reclaim was seen in these {n} iterations and the records carry no heap figures"
+            + (" (the server is measured from outside)" if served else "") + ": memory that Python's collector or the allocator gives back later rises "
+            "the same way until it does; a longer run shows whether a reclaim comes and where the floor after "
+            "it lies")
 
 
 def _reclaim_sentences(events: list[Reclaim]) -> list[str]:

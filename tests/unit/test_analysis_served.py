@@ -125,3 +125,18 @@ def test_a_real_model_served_alone_with_one_reclaim_and_a_long_tooth_after_it_is
     tr = r.envelope.troughs
     assert tr.ages >= 100 and tr.total_mb < 0 and not tr.rises
     assert r.verdict == "plateau" and "Only one reclaim was seen" in r.recommendation.sentence
+
+
+def test_a_leak_read_from_the_rss_line_alone_says_no_reclaim_was_seen_yet():
+    # the first 40 requests of serve_smol_300 rise ~0.2 MB/request with no reclaim (the one at 193
+    # is still to come) and no heap figures: the RSS rule says leak, and the evidence says how weak
+    # that is and what would settle it
+    df, _, _ = _load("serve_smol_300")
+    r = analyze_series(df.iloc[:40].copy())
+    assert r.verdict == "leak" and r.evidence_basis == "rss shape" and r.envelope is None
+    assert ("no reclaim was seen in these 40 requests and the records carry no heap figures (the server is "
+            "measured from outside): ") in " ".join(r.evidence)
+    assert "a longer run shows whether a reclaim comes" in " ".join(r.evidence)
+    # with heap figures (the loop's records) the heap floor and the probe speak instead
+    loop = analyze_series(load_series(DATA / "loop_it20.jsonl"))
+    assert not any(e.startswith("no reclaim was seen") for e in loop.evidence)
