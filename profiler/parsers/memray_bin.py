@@ -190,7 +190,7 @@ def _extract(path: str, boundaries, part: str) -> dict:
 
     if part == "records" and _header_native(path) is False:
         by_stack = _counts_by_stack(path)
-        if by_stack is not None:
+        if by_stack is not None and (by_stack["aggregated"] or by_stack["totals"]["mmap_bytes"] is not None):
             return by_stack
     reader = memray.FileReader(path)
     try:
@@ -265,10 +265,12 @@ def _counts_by_stack(path: str) -> dict | None:
     module is the stack itself, its per-module table is the per-stack one. That is memray
     1.20's internal wiring, so the result is checked: the stacks must add up to memray's own
     totals, or None sends the caller to the pass over every record. Python-only files only
-    (with native traces a site is a hybrid stack, which these counts do not split), and none
-    with mmap records (their bytes are a total memprof reports, these counts have none by
-    allocator): None for those too. The stacks are memray's full ones, its own start-up
-    frames on the main thread included: the parent trims them as memray's readers do."""
+    (with native traces a site is a hybrid stack, which these counts do not split): None
+    for others. With mmap records, mmap_bytes is None: memprof reports their bytes, which
+    these counts do not split by allocator, so the caller needs the record pass then (any
+    threaded program has some: memray records the mmap of each thread's stack). The stacks
+    are memray's whole ones, its own start-up frames on the main thread included: the
+    parent trims them as memray's readers do."""
     from memray import AllocatorType, _memray
     from memray.reporters import module_tools
 
@@ -282,7 +284,7 @@ def _counts_by_stack(path: str) -> dict | None:
         module_tools.ModuleResolver = resolver
     by_alloc = dict(st.allocation_count_by_allocator)
     rows = st.top_modules_by_allocation_count
-    if (st.metadata.has_native_traces or by_alloc.get("MMAP", 0)
+    if (st.metadata.has_native_traces
             or not all(isinstance(name, tuple) for name, _, _ in rows)
             or sum(n for _, n, _ in rows) != st.total_num_allocations
             or sum(b for _, _, b in rows) != st.total_memory_allocated):
@@ -297,7 +299,7 @@ def _counts_by_stack(path: str) -> dict | None:
         "aggregated": False, "by_stack": True, **resolver.table(),
         "counts": [counts.get(s, 0) for s in range(len(resolver.stacks))],
         "totals": {"total_allocations": st.total_num_allocations, "total_bytes_allocated": st.total_memory_allocated,
-                   "mmap_allocations": 0, "mmap_bytes": 0},
+                   "mmap_allocations": by_alloc.get("MMAP", 0), "mmap_bytes": None if by_alloc.get("MMAP") else 0},
         "allocations_by_allocator": dict(sorted(by_alloc.items(), key=lambda kv: order.get(kv[0], 1 << 30))),
     }
 
