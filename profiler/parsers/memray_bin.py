@@ -10,10 +10,16 @@ so memory grows with distinct stacks, not with events:
                               over the file) and the timeline: live bytes per site at
                               memray's memory snapshots (every 10 ms), picked at each
                               iteration's wall_end (snapshots are ms since the epoch)
-- raw allocation records   -> `alloc_count` per site (allocation calls this stack
+- allocation calls         -> `alloc_count` per site (allocation calls this stack
                               made over the whole capture, freed or not) and the
-                              totals `memray stats` prints; this is the one pass over
-                              every event, kept to counters per stack id.
+                              totals `memray stats` prints. Python-only files: from
+                              memray's statistics pass (compute_statistics, what
+                              `memray stats` runs: one pass in C++ counting per
+                              Python stack, see _counts_by_stack), plus a pass for
+                              the mmap bytes when the file has mmaps. Files with
+                              native traces (a site is a hybrid stack, which those
+                              counts do not split): the one pass over every record
+                              in Python, kept to counters per stack id.
 
 A site is one distinct resolved stack. memray ids a stack by (Python stack id,
 native stack id, native segment generation); each id seen is resolved ONCE, from
@@ -32,9 +38,10 @@ refuses them too); `meta["queries"]` says what was available.
 
 The file is read in two child processes side by side (`python -m
 profiler.parsers.memray_bin FILE BOUNDARIES aggregates|records`: the aggregated
-queries by stack id, and the pass over every record plus the resolution of every
-stack), each returning plain JSON: memray's C++ reader aborts or segfaults on some
-corrupt files (one flipped byte is enough) and reports a cut record by printing
+queries by stack id, and the calls per stack plus the resolution of every stack;
+for Python-only files the aggregates child resolves its own ids and the two meet
+on the resolved frames), each returning plain JSON: memray's C++ reader aborts or
+segfaults on some corrupt files (one flipped byte is enough) and reports a cut record by printing
 "Memray ERROR" rather than raising; the parent turns either into BadCapture and
 joins the two on the stack ids. A process killed mid-run leaves a readable file
 whose header was never finalised: it is read to its last record (`meta["finalised"]` False).
