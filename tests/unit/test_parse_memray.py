@@ -214,6 +214,23 @@ def test_statistics_pass_and_record_pass_agree(name):
     assert "keys" not in used and used["counts"] == fast["counts"] and used["totals"] == slow["totals"]
 
 
+def test_native_flag_from_the_header_alone(tmp_path):
+    """The records child picks its pass from the header's native-traces flag, read without
+    memray's reader (whose constructor passes over the whole file): raw and LZ4 files give
+    what memray says; a head it cannot read that way gives None (memray's reader decides)."""
+    import memray
+
+    for name in ("planted_python", "planted_native", "pyalloc", "pyalloc_aggregated", "dlopen_gen", "threads"):
+        path = str(DATA / f"{name}.bin")
+        with memray.FileReader(path) as reader:
+            assert memray_bin._header_native(path) is bool(reader.metadata.has_native_traces), name
+    raw = (DATA / "planted_python.bin").read_bytes()
+    heads = (b"", raw[:12], b"\x04\x22\x4d\x18" + b"\x00" * 60, raw[:7] + b"\x0c" + raw[8:64])
+    for i, head in enumerate(heads):   # empty, cut, an LZ4 frame of zeros, another header version
+        assert memray_bin._header_native(str(_write(tmp_path, f"h{i}.bin", head))) is None, i
+    assert memray_bin._header_native(str(tmp_path / "absent.bin")) is None
+
+
 def test_threads_keep_their_whole_stacks():
     cap = cap_of("threads")
 
