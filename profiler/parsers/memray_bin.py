@@ -645,7 +645,8 @@ def _join(agg: dict, recs: dict) -> dict:
         trim = agg.get("trim")
         if trim is None:
             agg["meta"].setdefault("notes", []).append(
-                "memray's start-up frames on the main thread could not be told apart: stacks shown whole")
+                "memray's start-up frames could not be measured on a main-thread record: "
+                "main-thread stacks are shown whole, memray's runner frames included")
         for s, n in zip(sites_of(recs, trim), recs["counts"]):
             calls[s] = calls.get(s, 0) + n
         site_of_agg_stack = sites_of(agg, trim)
