@@ -13,7 +13,8 @@ remakes them). Targets (issue 9): memprof analyze <= 1.0x heaptrack_print, the 2
 4,000-iteration capture <= 2x, memray <= 1.5x memray stats, massif <= 1.0x ms_print.
   memray:    a Python loop under `memray run --trace-python-allocators` (~2 million
              allocations; --quick: ~0.2 million), `memray stats --json FILE` vs
-             `load_capture(FILE)`; the reading children's RSS at two sizes.
+             `load_capture(FILE)`; the reading children's RSS at two sizes, and the CPU of
+             each memray pass load_capture makes (the floor under its figure).
   memprof analyze: the whole command (start-up, parse, triage, analysis) on the heaptrack capture.
   scaling:   tests/workloads/sites_gen.c (S distinct allocation stacks, I iterations, iteration
              records and in-band markers) under heaptrack for I in 1k/4k/16k and S in 200/2k/20k
@@ -350,6 +351,37 @@ def _memray_reader(capture: Path):
     return sum(r[1] for r in runs), max(r[2] for r in runs)
 
 
+MEMRAY_PASSES = """\
+import resource, sys
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+t0 = cpu()
+import memray
+from memray import _memray
+t = {"import memray": cpu() - t0}
+def timed(what, fn):
+    t1 = cpu(); fn(); t[what] = cpu() - t1
+path = sys.argv[1]
+reader = memray.FileReader(path)
+timed("FileReader's own pass", lambda: memray.FileReader(path).close())
+timed("high-water-mark query", lambda: sum(1 for _ in reader.get_high_watermark_allocation_records(merge_threads=True)))
+timed("temporal query", lambda: sum(1 for _ in reader.get_temporal_allocation_records(merge_threads=True)))
+timed("statistics pass", lambda: _memray.compute_statistics(path))
+print("; ".join(f"{k} {v:.2f} s" for k, v in t.items()))
+print(sum(t.values()) + t["import memray"])
+"""
+
+
+def _memray_passes(capture: Path) -> tuple[str, float]:
+    """CPU of each memray pass load_capture needs (one in-process run), and their sum with
+    memray imported twice (two reading children): the floor under memprof's figure."""
+    p = subprocess.run([sys.executable, "-c", MEMRAY_PASSES, str(capture)], capture_output=True, text=True,
+                       env=_child_env(), check=True)
+    lines = p.stdout.strip().splitlines()
+    return lines[0], float(lines[1])
+
+
 def bench_memray(out: Path, quick: bool, fresh: bool):
     """Wall time and peak RSS of load_capture vs `memray stats --json`; totals must be equal.
 
@@ -384,6 +416,9 @@ def bench_memray(out: Path, quick: bool, fresh: bool):
     print(f"memray reading children (run one after the other): {r_small[0]:.2f} s CPU, "
           f"{r_small[1] / 1e6:.0f} MB at {n_small} allocations; "
           f"{r_big[0]:.2f} s CPU, {r_big[1] / 1e6:.0f} MB at {oracle['total_num_allocations']} allocations")
+    each, floor = _memray_passes(capture)
+    print(f"memray's own passes that load_capture makes (CPU, in one process): {each}; with memray imported "
+          f"in both children {floor:.2f} s, {floor / ref[1]:.2f}x memray stats before any work of memprof's own")
     return row("memray", capture, oracle["total_num_allocations"], ref,
                (mine[0], mine[1], max(mine[2], r_big[1]), mine[3]), ok)
 

@@ -204,7 +204,7 @@ memray_fixtures() {
     gcc -O0 -g -fno-omit-frame-pointer -shared -fPIC -DPLANTED_LIB \
         -o "$tmp/libplanted.so" "$ROOT/tests/workloads/planted.c"
     # (corrupt_flip.derived.bin is derived by hand, see the README there: kept)
-    rm -f "$out"/planted_*.bin "$out"/pyalloc*.bin "$out"/killed.bin "$out"/dlopen_gen.bin "$out"/*.stats.json \
+    rm -f "$out"/planted_*.bin "$out"/pyalloc*.bin "$out"/killed.bin "$out"/dlopen_gen.bin "$out"/threads.bin "$out"/*.stats.json \
         "$out"/*.iterations.jsonl
     (
         cd "$ROOT"
@@ -229,7 +229,9 @@ memray_fixtures() {
         sleep 1.5; kill -9 "$pid"; wait "$pid" || true
         # one stack across several native segment generations (a dlopen between its allocations)
         "$PY" -m memray run -q --native -o dlopen_gen.bin dlopen_gen.py
-        for f in planted_python planted_native pyalloc pyalloc_pymalloc killed sigkilled dlopen_gen; do
+        # the main thread and two workers: memray hides its start-up frames from the main thread only
+        "$PY" -m memray run -q -o threads.bin threads.py
+        for f in planted_python planted_native pyalloc pyalloc_pymalloc killed sigkilled dlopen_gen threads; do
             "$PY" -m memray stats --json -f -o "$f.stats.json" "$f.bin" >/dev/null
         done
     )

@@ -10,10 +10,16 @@ so memory grows with distinct stacks, not with events:
                               over the file) and the timeline: live bytes per site at
                               memray's memory snapshots (every 10 ms), picked at each
                               iteration's wall_end (snapshots are ms since the epoch)
-- raw allocation records   -> `alloc_count` per site (allocation calls this stack
+- allocation calls         -> `alloc_count` per site (allocation calls this stack
                               made over the whole capture, freed or not) and the
-                              totals `memray stats` prints; this is the one pass over
-                              every event, kept to counters per stack id.
+                              totals `memray stats` prints. Python-only files: from
+                              memray's statistics pass (compute_statistics, what
+                              `memray stats` runs: one pass in C++ counting per
+                              Python stack, see _counts_by_stack), plus a pass for
+                              the mmap bytes when the file has mmaps. Files with
+                              native traces (a site is a hybrid stack, which those
+                              counts do not split): the one pass over every record
+                              in Python, kept to counters per stack id.
 
 A site is one distinct resolved stack. memray ids a stack by (Python stack id,
 native stack id, native segment generation); each id seen is resolved ONCE, from
@@ -32,9 +38,10 @@ refuses them too); `meta["queries"]` says what was available.
 
 The file is read in two child processes side by side (`python -m
 profiler.parsers.memray_bin FILE BOUNDARIES aggregates|records`: the aggregated
-queries by stack id, and the pass over every record plus the resolution of every
-stack), each returning plain JSON: memray's C++ reader aborts or segfaults on some
-corrupt files (one flipped byte is enough) and reports a cut record by printing
+queries by stack id, and the calls per stack plus the resolution of every stack;
+for Python-only files the aggregates child resolves its own ids and the two meet
+on the resolved frames), each returning plain JSON: memray's C++ reader aborts or
+segfaults on some corrupt files (one flipped byte is enough) and reports a cut record by printing
 "Memray ERROR" rather than raising; the parent turns either into BadCapture and
 joins the two on the stack ids. A process killed mid-run leaves a readable file
 whose header was never finalised: it is read to its last record (`meta["finalised"]` False).
@@ -108,13 +115,20 @@ class _Resolver:
     shared with other stacks), so it is done once per distinct id, and what goes
     back to the parent is a frame table plus stacks as lists of frame indices."""
 
-    def __init__(self, native: bool):
+    def __init__(self, native: bool, full: bool = False):
         self.native = native
+        self.full = full   # memray's whole Python stack, its start-up frames on the main thread too
         self.frames: dict[tuple, int] = {}
         self.stacks: dict[tuple, int] = {}
 
     def stack_of(self, rec) -> int:
-        raw = rec.hybrid_stack_trace() if self.native else rec.stack_trace()
+        if self.native:
+            raw = rec.hybrid_stack_trace()
+        else:
+            raw = rec.stack_trace(max_stacks=sys.maxsize) if self.full else rec.stack_trace()
+        return self.intern(raw)
+
+    def intern(self, raw) -> int:
         table = self.frames
         add = table.setdefault   # a new frame takes the next index
         key = tuple([add(f, len(table)) for f in raw])
@@ -181,18 +195,132 @@ def _extract(path: str, boundaries, part: str) -> dict:
     import memray
     from memray import FileFormat
 
+    by_stack = _counts_by_stack(path) if part == "records" and _header_native(path) is False else None
+    if by_stack is not None and (by_stack["aggregated"] or by_stack["totals"]["mmap_bytes"] is not None):
+        return by_stack
     reader = memray.FileReader(path)
     try:
+        if by_stack is not None:
+            by_stack["totals"]["mmap_bytes"] = _mmap_bytes(reader)
+            return by_stack
         md = reader.metadata
         aggregated = md.file_format == FileFormat.AGGREGATED_ALLOCATIONS
         native = bool(md.has_native_traces)
         if part == "records":
             if aggregated:
                 return {"aggregated": True}
-            return _records(reader, _Resolver(native))
+            return _records(reader, _Resolver(native, full=not native))
         return _aggregates(memray, reader, md, aggregated, native, boundaries)
     finally:
         reader.close()
+
+
+_LZ4_HAS_CONTENT_SIZE, _LZ4_HAS_DICT_ID = 0x08, 0x01
+
+
+def _header_native(path: str) -> bool | None:
+    """Whether the file has native traces, read from memray's header without reading the file
+    (memray's FileReader passes over every record before it answers anything); None when the
+    header cannot be read that way.
+
+    The header starts magic, version (4 bytes), Python version (4), native-traces flag (1).
+    memray's LZ4 frame stores them in the first block, as literals when the first sequence
+    has at least 16 of them (in every file memray 1.20 writes: nothing earlier to repeat)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    if head.startswith(_LZ4_MAGIC) and len(head) >= 7:
+        flg = head[4]
+        i = 7 + (8 if flg & _LZ4_HAS_CONTENT_SIZE else 0) + (4 if flg & _LZ4_HAS_DICT_ID else 0)
+        if len(head) < i + 6:
+            return None
+        raw_block = head[i + 3] & 0x80
+        i += 4
+        if not raw_block:
+            n, i = head[i] >> 4, i + 1
+            if n == 15:
+                while i < len(head):
+                    n += head[i]
+                    i += 1
+                    if head[i - 1] != 255:
+                        break
+            if n < 16:
+                return None
+        head = head[i:]
+    if not head.startswith(_MAGIC) or len(head) < 16 or _header_version(head) != 13:
+        return None
+    return {0: False, 1: True}.get(head[15])
+
+
+class _StackAsModule:
+    """Stands in for memray's ModuleResolver inside compute_statistics (see _counts_by_stack):
+    the "module" of a stack is the stack itself."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def get_module_for_stack(self, stack):
+        return tuple(stack)
+
+
+def _counts_by_stack(path: str) -> dict | None:
+    """Calls per Python stack and the totals of `memray stats`, from memray's own statistics pass
+    (compute_statistics, what `memray stats` runs): one pass in C++, no record object per event.
+
+    compute_statistics counts calls and bytes per Python stack in C++ and then asks a module
+    resolver for each distinct stack's module, summing by module; given a resolver whose
+    module is the stack itself, its per-module table is the per-stack one. That is memray
+    1.20's internal wiring, so the result is checked: the stacks must add up to memray's own
+    totals, or None sends the caller to the pass over every record. Python-only files only
+    (with native traces a site is a hybrid stack, which these counts do not split): None
+    for others. With mmap records, mmap_bytes is None: memprof reports their bytes, which
+    these counts do not split by allocator, so the caller sums them in a pass of its own
+    (any threaded program has some: memray records the mmap of each thread's stack). The stacks
+    are memray's whole ones, its own start-up frames on the main thread included: the
+    parent trims them as memray's readers do."""
+    from memray import AllocatorType, _memray
+    from memray.reporters import module_tools
+
+    resolver = module_tools.ModuleResolver
+    module_tools.ModuleResolver = _StackAsModule
+    try:
+        st = _memray.compute_statistics(path, num_largest=sys.maxsize)
+    except NotImplementedError:
+        return {"aggregated": True}
+    finally:
+        module_tools.ModuleResolver = resolver
+    by_alloc = dict(st.allocation_count_by_allocator)
+    rows = st.top_modules_by_allocation_count
+    if (st.metadata.has_native_traces
+            or not all(isinstance(name, tuple) for name, _, _ in rows)
+            or sum(n for _, n, _ in rows) != st.total_num_allocations
+            or sum(b for _, _, b in rows) != st.total_memory_allocated):
+        return None
+    resolver = _Resolver(False, full=True)
+    counts: dict[int, int] = {}
+    for stack, n, _ in rows:
+        s = resolver.intern(stack)
+        counts[s] = counts.get(s, 0) + n
+    order = {a.name: int(a) for a in AllocatorType}
+    return {
+        "aggregated": False, "by_stack": True, **resolver.table(),
+        "counts": [counts.get(s, 0) for s in range(len(resolver.stacks))],
+        "totals": {"total_allocations": st.total_num_allocations, "total_bytes_allocated": st.total_memory_allocated,
+                   "mmap_allocations": by_alloc.get("MMAP", 0), "mmap_bytes": None if by_alloc.get("MMAP") else 0},
+        "allocations_by_allocator": dict(sorted(by_alloc.items(), key=lambda kv: order.get(kv[0], 1 << 30))),
+    }
+
+
+def _mmap_bytes(reader) -> int:
+    """Bytes of every mmap call: the one figure memprof reports that memray's statistics pass
+    does not split by allocator. A pass over every record, but with nothing to resolve or
+    count per stack (two attribute reads per record, the cheapest pass the reader allows)."""
+    from memray import AllocatorType
+
+    mmap_kind = int(AllocatorType.MMAP)
+    return sum(rec.size for rec in reader.get_allocation_records() if rec.allocator == mmap_kind)
 
 
 def _records(reader, resolver: _Resolver) -> dict:
@@ -247,14 +375,23 @@ def _records(reader, resolver: _Resolver) -> dict:
         per_stack[key[:3]] = per_stack.get(key[:3], 0) + c
         counts_by_alloc[key[3]] = counts_by_alloc.get(key[3], 0) + c
     keys = []
+    counts: dict[int, int] = {}
     while first:
         # each record keeps the frames it resolved: let it go once they are in the table
         k, rec = first.popitem()
-        keys.append([*k, resolver.stack_of(rec), per_stack[k]])
+        s = resolver.stack_of(rec)
+        if resolver.native:
+            keys.append([*k, s, per_stack[k]])
+        else:
+            counts[s] = counts.get(s, 0) + per_stack[k]
+    by_stack = {} if resolver.native else {
+        # what _counts_by_stack returns: calls per (whole) Python stack, no ids
+        "by_stack": True, "counts": [counts.get(s, 0) for s in range(len(resolver.stacks))]}
     return {
         "aggregated": False,
         **resolver.table(),
         "keys": keys,
+        **by_stack,
         "totals": {"total_allocations": sum(counts_by_alloc.values()), "total_bytes_allocated": nbytes,
                    "mmap_allocations": counts_by_alloc.get(mmap_kind, 0), "mmap_bytes": mmap_bytes},
         "allocations_by_allocator": {AllocatorType(k).name: v for k, v in sorted(counts_by_alloc.items())},
@@ -265,11 +402,14 @@ def _aggregates(memray, reader, md, aggregated: bool, native: bool, boundaries) 
     queries = ["high_watermark", "leaked"]
     peak: dict[tuple, int] = {}
     live: dict[tuple, int] = {}
-    records: dict[tuple, object] = {}   # aggregated files only: a record per stack, to resolve it
+    # a record per stack id, to resolve it: aggregated files (no record pass) and Python-only
+    # files (their record pass counts by stack, not by id; Python frames resolve cheaply)
+    resolve_here = aggregated or not native
+    records: dict[tuple, object] = {}
     for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
         k = _key(rec)
         peak[k] = peak.get(k, 0) + rec.size
-        if aggregated:
+        if resolve_here:
             records.setdefault(k, rec)
     timeline = None
     meta_extra: dict = {}
@@ -282,7 +422,7 @@ def _aggregates(memray, reader, md, aggregated: bool, native: bool, boundaries) 
         queries += ["allocations", "temporal", "snapshots"]
         # the temporal query's intervals never freed are the leaked query's records:
         # one pass over the file instead of two
-        timeline, meta_extra = _timeline(reader, md, live, boundaries)
+        timeline, meta_extra = _timeline(reader, md, live, boundaries, records if resolve_here else None)
 
     totals: dict = {"peak_memory_bytes": int(md.peak_memory), "leaked_bytes": sum(live.values()),
                     "total_allocations": None, "total_bytes_allocated": None,
@@ -312,11 +452,44 @@ def _aggregates(memray, reader, md, aggregated: bool, native: bool, boundaries) 
         resolver = _Resolver(native)
         out["keys"] = [[*k, resolver.stack_of(rec), None] for k, rec in records.items()]
         out.update(resolver.table())
+    elif not native:
+        resolver = _Resolver(False, full=True)
+        out["ids"] = [[k[0], resolver.stack_of(rec)] for k, rec in records.items()]
+        out.update(resolver.table())
+        out["trim"] = _main_thread_trim(reader, md, records.values())
     return out
 
 
-def _timeline(reader, md, live_end: dict, boundaries):
-    """Live bytes per stack at the picked snapshots, and (into live_end) at the end."""
+def _main_thread_trim(reader, md, candidates) -> list | None:
+    """[frames memray hides, function, file of the main thread's outermost frame], or None.
+
+    memray's readers drop a fixed number of outermost frames from the main thread's stacks
+    (its own start-up frames: `memray run`'s runner, runpy); the number is in the file's
+    header, which memray does not expose. The stacks counted by stack (whole, their thread
+    unknown) are trimmed the same way in the parent, so the number is measured here on a
+    record of the main thread whose trimmed stack is not empty, and the main thread's
+    stacks are told by their outermost frame (every one of them starts in it; another
+    thread starts in its own function)."""
+    import itertools
+
+    main = md.main_thread_id
+    # the aggregated queries' records first (at hand); else the first records of the file
+    for rec in itertools.chain(candidates, itertools.islice(reader.get_allocation_records(), 100_000)):
+        if rec.tid != main:
+            continue
+        try:
+            trimmed = rec.stack_trace()
+        except NotImplementedError:   # a deallocation has no stack
+            continue
+        if trimmed:
+            full = rec.stack_trace(max_stacks=sys.maxsize)
+            return [len(full) - len(trimmed), full[-1][0], full[-1][1]]
+    return None
+
+
+def _timeline(reader, md, live_end: dict, boundaries, records: dict | None = None):
+    """Live bytes per stack at the picked snapshots, and (into live_end) at the end; into
+    records (when given) a record of each stack id not in it yet."""
     import bisect
 
     snaps = list(reader.get_memory_snapshots())
@@ -340,6 +513,8 @@ def _timeline(reader, md, live_end: dict, boundaries):
     live: dict[tuple, list[int]] = {}
     for rec in reader.get_temporal_allocation_records(merge_threads=True):
         k = _key(rec)
+        if records is not None and k not in records:
+            records[k] = rec
         row = live.get(k)
         for iv in rec.intervals:
             d = iv.deallocated_before_snapshot
@@ -438,27 +613,53 @@ def _join(agg: dict, recs: dict) -> dict:
     bytes belong to (the leaked query pools a stack's generations, the temporal one
     splits them; see tests/data/memray/dlopen_gen.py), but every id they report was
     seen by the record pass. An id it did not see (never observed; a safeguard)
-    takes the stack of the same ids at the nearest generation."""
-    frames = [_frame(f) for f in recs["frames"]]
+    takes the stack of the same ids at the nearest generation.
+
+    Python-only files: the record pass counts calls by whole stack, without ids, and the
+    aggregates resolve their own ids to whole stacks; both are trimmed the same way (see
+    _main_thread_trim) and meet on the trimmed frames."""
     site_of_frames: dict[tuple, int] = {}
     stacks: list[tuple[Frame, ...]] = []
-    site_of_stack = []
-    for idx in recs["stacks"]:
-        st = tuple(frames[i] for i in idx)
-        s = site_of_frames.get(st)
-        if s is None:
-            s = site_of_frames[st] = len(stacks)
-            stacks.append(st)
-        site_of_stack.append(s)
+
+    def sites_of(part: dict, trim=None) -> list[int]:
+        """The site of each stack of a part's table, trimmed when trim is given."""
+        frames = [_frame(f) for f in part["frames"]]
+        main = (trim[1], trim[2]) if trim else None
+        out = []
+        for idx in part["stacks"]:
+            if main and idx and tuple(part["frames"][idx[-1]][:2]) == main:
+                idx = idx[:max(len(idx) - trim[0], 0)]
+            st = tuple(frames[i] for i in idx)
+            s = site_of_frames.get(st)
+            if s is None:
+                s = site_of_frames[st] = len(stacks)
+                stacks.append(st)
+            out.append(s)
+        return out
+
     aggregated = recs is agg
-    count = None if aggregated else [0] * len(stacks)
     site_of_key: dict[tuple, int] = {}
     by_ids: dict[tuple, list] = {}
-    for sid, nid, gen, stack, n in recs["keys"]:
-        s = site_of_key[(sid, nid, gen)] = site_of_stack[stack]
-        by_ids.setdefault((sid, nid), []).append((gen, s))
-        if count is not None:
-            count[s] += n
+    calls: dict[int, int] = {}
+    if recs.get("by_stack"):
+        trim = agg.get("trim")
+        if trim is None:
+            agg["meta"].setdefault("notes", []).append(
+                "memray's start-up frames could not be measured on a main-thread record: "
+                "main-thread stacks are shown whole, memray's runner frames included")
+        for s, n in zip(sites_of(recs, trim), recs["counts"]):
+            calls[s] = calls.get(s, 0) + n
+        site_of_agg_stack = sites_of(agg, trim)
+        for sid, stack in agg["ids"]:
+            site_of_key[(sid, 0, 0)] = site_of_agg_stack[stack]
+    else:
+        site_of_stack = sites_of(recs)
+        for sid, nid, gen, stack, n in recs["keys"]:
+            s = site_of_key[(sid, nid, gen)] = site_of_stack[stack]
+            by_ids.setdefault((sid, nid), []).append((gen, s))
+            if not aggregated:
+                calls[s] = calls.get(s, 0) + n
+    count = None if aggregated else [calls.get(s, 0) for s in range(len(stacks))]
 
     python_only = not agg["meta"]["has_native_traces"]
 
@@ -546,7 +747,7 @@ def _child_result(path: Path, head: bytes, returncode: int, stdout: bytes, stder
         data = None
     if errors:
         said = errors[0].split(":", 1)[-1].strip()
-        if data is None or not (data.get("keys") or data.get("peak") or data.get("live")):
+        if data is None or not (data.get("keys") or data.get("counts") or data.get("peak") or data.get("live")):
             raise BadCapture(f"{path}: corrupt or truncated memray capture (memray: {said})")
         data["stopped"] = said
     if data is None:

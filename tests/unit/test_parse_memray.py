@@ -40,7 +40,7 @@ def boundaries(name: str):
 
 
 @pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "planted_native", "killed",
-                                  "sigkilled", "dlopen_gen"])
+                                  "sigkilled", "dlopen_gen", "threads"])
 def test_totals_equal_memray_stats(name):
     cap = cap_of(name)
     oracle = stats(name)
@@ -147,7 +147,7 @@ def _memray_own(name: str, query: str) -> dict:
     return {st: v for st, v in out.items() if v}
 
 
-@pytest.mark.parametrize("name", ["planted_native", "pyalloc_pymalloc", "killed", "sigkilled", "dlopen_gen"])
+@pytest.mark.parametrize("name", ["planted_native", "pyalloc_pymalloc", "killed", "sigkilled", "dlopen_gen", "threads"])
 def test_live_and_peak_per_site_equal_memrays_own_queries(name):
     """live_bytes_end comes from the temporal query's never-freed intervals and both figures
     are joined to stacks resolved by another process: per stack they must still be exactly
@@ -159,6 +159,95 @@ def test_live_and_peak_per_site_equal_memrays_own_queries(name):
     assert ours_peak == _memray_own(name, "get_high_watermark_allocation_records")
     # every site made at least one allocation call: no site exists only for an id
     assert (cap.sites.alloc_count >= 1).all() and cap.sites["stack"].is_unique
+
+
+PYTHON_ONLY = ["planted_python", "pyalloc", "pyalloc_pymalloc", "killed", "sigkilled", "threads"]
+
+
+def _memray_calls(name: str) -> dict:
+    """Allocation calls per stack as memray's own records say, one record at a time (each
+    record's stack_trace(), which hides memray's start-up frames on the main thread only)."""
+    import memray
+    from memray import AllocatorType
+
+    dealloc = {AllocatorType.FREE, AllocatorType.PYMALLOC_FREE, AllocatorType.MUNMAP}
+    out: dict = {}
+    with memray.FileReader(str(DATA / f"{name}.bin")) as reader:
+        for rec in reader.get_allocation_records():
+            if rec.allocator not in dealloc:
+                st = tuple(memray_bin._frame(f) for f in rec.stack_trace())
+                out[st] = out.get(st, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("name", PYTHON_ONLY)
+def test_calls_per_site_equal_memrays_own_records(name):
+    """Python-only files are counted by whole stack (memray's statistics pass) and trimmed in
+    the parent: the sites and their calls must be those of memray's own records."""
+    cap = cap_of(name)
+    assert dict(zip(cap.sites["stack"], cap.sites.alloc_count)) == _memray_calls(name)
+
+
+@pytest.mark.parametrize("name", PYTHON_ONLY)
+def test_statistics_pass_and_record_pass_agree(name):
+    """The two ways the records child counts a Python-only file give the same sites, calls,
+    peak and live bytes once joined; threads.bin (two threads, whose stacks memray records as
+    mmap calls) needs a pass of its own for the mmap bytes."""
+    import copy
+
+    import memray
+
+    path = str(DATA / f"{name}.bin")
+    agg = memray_bin._extract(path, None, "aggregates")
+    fast = memray_bin._counts_by_stack(path)
+    with memray.FileReader(path) as reader:
+        slow = memray_bin._records(reader, memray_bin._Resolver(False, full=True))
+    assert fast["by_stack"] and slow["by_stack"] and agg["trim"][0] > 0
+    a, b = memray_bin._join(copy.deepcopy(agg), fast), memray_bin._join(copy.deepcopy(agg), slow)
+    for key in ("count", "peak", "live"):
+        assert dict(zip(a["stacks"], a[key])) == dict(zip(b["stacks"], b[key])), key
+    mmap = slow["totals"]["mmap_allocations"]
+    assert fast["totals"]["mmap_allocations"] == mmap
+    assert fast["totals"]["mmap_bytes"] == (None if mmap else 0)
+    # what load_capture's records child returns: the statistics pass, plus the mmap bytes it lacks
+    used = memray_bin._extract(path, None, "records")
+    assert "keys" not in used and used["counts"] == fast["counts"] and used["totals"] == slow["totals"]
+
+
+def test_native_flag_from_the_header_alone(tmp_path):
+    """The records child picks its pass from the header's native-traces flag, read without
+    memray's reader (whose constructor passes over the whole file): raw and LZ4 files give
+    what memray says; a head it cannot read that way gives None (memray's reader decides)."""
+    import memray
+
+    for name in ("planted_python", "planted_native", "pyalloc", "pyalloc_aggregated", "dlopen_gen", "threads"):
+        path = str(DATA / f"{name}.bin")
+        with memray.FileReader(path) as reader:
+            assert memray_bin._header_native(path) is bool(reader.metadata.has_native_traces), name
+    raw = (DATA / "planted_python.bin").read_bytes()
+    heads = (b"", raw[:12], b"\x04\x22\x4d\x18" + b"\x00" * 60, raw[:7] + b"\x0c" + raw[8:64])
+    for i, head in enumerate(heads):   # empty, cut, an LZ4 frame of zeros, another header version
+        assert memray_bin._header_native(str(_write(tmp_path, f"h{i}.bin", head))) is None, i
+    assert memray_bin._header_native(str(tmp_path / "absent.bin")) is None
+
+
+def test_threads_keep_their_whole_stacks():
+    cap = cap_of("threads")
+
+    def at(fn, line):
+        rows = cap.sites[cap.sites.site == f"{fn} (threads.py:{line})"]
+        assert len(rows) == 1, (fn, line)
+        return rows.iloc[0]
+
+    main, work = at("main_work", 11), at("worker_work", 16)
+    # bytearray(n) allocates n + 1 bytes
+    assert (main.live_bytes_end, main.alloc_count) == (30_002 + 30_003, 2)
+    assert (work.live_bytes_end, work.alloc_count) == (sum(40_002 + n for n in (0, 1, 2, 10, 11, 12)), 6)
+    assert (at("main_work", 12).alloc_count, at("worker_work", 17).alloc_count) == (2, 6)
+    # memray hides the outermost frames of the main thread's stacks (runpy's, memray's __main__),
+    # not of the workers' stacks, which start in threading's _bootstrap
+    assert main["stack"][-1].function == "_run_tracker"
+    assert work["stack"][-1].function == "_bootstrap" and work["stack"][-1].file.endswith("threading.py")
 
 
 def test_stack_across_native_segment_generations():
