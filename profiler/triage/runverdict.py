@@ -61,8 +61,8 @@ def _f(x) -> float:
 def judged_unit(capture) -> TimelineUnit:
     """The unit triage judged the capture's sites in (iteration when it judged none over a timeline:
     a leak record at exit is per run)."""
-    tri = (capture.meta or {}).get("triage") or {}
-    return TimelineUnit(tri.get("timeline_unit") or "iteration")
+    tri = capture.triage
+    return tri.timeline_unit if tri is not None and tri.timeline_unit is not None else TimelineUnit.ITERATION
 
 
 def _has_peaks(capture) -> bool:
@@ -103,10 +103,12 @@ def capture_summary(capture, top: int = 5) -> CaptureSummary:
         for r in s.sort_values(weight_col, ascending=False).head(top).to_dict("records"):
             top_sites.append(site_brief(r, capture, unit))
     totals = capture.totals or {}
-    tri = (capture.meta or {}).get("triage") or {}
+    tri = capture.triage
+    judged = tri is not None and bool(tri.judged_slices)
+    cut = capture.truncated
     return CaptureSummary(
         format=capture.format,
-        has_timeline=bool(tri.get("judged_slices")),
+        has_timeline=judged,
         path=capture.path,
         unit=unit,
         weight=weight_col,
@@ -119,9 +121,9 @@ def capture_summary(capture, top: int = 5) -> CaptureSummary:
         verdicts={str(k): int(v) for k, v in s["verdict"].value_counts().items()} if len(s) else {},
         leaking_sites=tuple(leaking),
         top_sites=tuple(top_sites),
-        judged_steps=tri.get("judged_steps") if tri.get("judged_slices") else None,
-        iterations=tri.get("iterations"),
-        truncated=((capture.meta or {}).get("truncated") or {}).get("summary"),
+        judged_steps=tri.judged_steps if judged else None,
+        iterations=tri.iterations if tri is not None else None,
+        truncated=(cut.summary or None) if cut is not None else None,
     )
 
 
