@@ -239,7 +239,9 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     truncated = [Truncation(path=c.path, reason=c.truncated.reason, details=dict(c.truncated.details),
                             summary=c.truncated.summary) for c in captures if c.truncated is not None]
     warnings += [f"{t.path}: {t.summary}" for t in truncated]
-    verdict = triage.run_verdict(series, captures)
+    # whether the Valgrind hooks took the tool's state after the collection probe (meta.json), and why not
+    probe_state = ((meta or {}).get("backend") or {}).get("probe_state")
+    verdict = triage.run_verdict(series, captures, probe_state=probe_state)
     run_verdict = series.verdict if series else "inconclusive"
     basis = series.evidence_basis if series else None
     if series is None or captures:

@@ -214,6 +214,9 @@ def _record(backend, backend_meta: dict | None, outcome: Outcome, hooks=None) ->
     monitors = getattr(backend, "monitor_paths", None)
     if monitors is not None:
         backend_meta["monitor_checks"] = [str(p.relative_to(outcome.run_dir)) for p in monitors(outcome.run_dir)]
+    probe = getattr(hooks, "probe_meta", None)
+    if probe is not None:
+        backend_meta["probe_state"] = probe()      # the tool's state after the collection probe: taken, or why not
     took = getattr(hooks, "check_s", None)
     if took:
         backend_meta["leak_check_s"] = {"n": len(took), "total": round(sum(took), 3),
