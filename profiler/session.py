@@ -8,7 +8,9 @@ create the run directory, write the loop configuration, run the Valgrind preflig
 time estimate, wrap the child argv, run it through the workload runner (which keeps
 iterations.jsonl, child.log and meta.json even on a crash), record the backend, its
 options and its capture files in meta.json, turn a Valgrind decoder failure into its
-fix, keep the capture of a crashed run, and analyse and summarise what was kept.
+fix, keep the capture of a crashed run, and analyse and summarise what was kept. `memprof run`
+comes through here too, under no tool (backends/plain.py), so a plain run is stopped, cut and
+summarised the same way.
 """
 from __future__ import annotations
 
@@ -181,7 +183,9 @@ def _kept(outcome: Outcome) -> str:
     recs = f"{n} iteration record(s)" if n else "no iteration record"
     if caps:
         return f"{', '.join(caps)} and {recs}"
-    return recs if outcome.backend == "run" else f"no capture, {recs}"     # a plain run makes none
+    from profiler.backends.plain import Plain
+
+    return recs if outcome.backend == Plain.name else f"no capture, {recs}"     # a plain run makes none
 
 
 def _record_count(run_dir: Path) -> int:
