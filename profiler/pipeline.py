@@ -15,6 +15,7 @@ from pathlib import Path
 
 from profiler import jsonout, rundir
 from profiler.results.analysis import SCHEMA, AnalysisResult, RunCut, Source, Truncation
+from profiler.results.codec import Record
 from profiler.results.series import SeriesAnalysis
 from profiler.results.sites import CaptureResult, SiteVerdict
 from profiler.errors import BadCapture, BadInput, BadSeries
@@ -235,10 +236,12 @@ def _analyze_sources(source: dict, meta: dict, series_path: Path | None, capture
     if records is not None and records.is_file() and torn_tail(records):
         warnings.insert(0, _torn_warning(df, records))
     # a capture cut off while written is analysed up to the cut; the result says where that is
-    truncated = [Truncation.from_json({"path": c.path, **c.meta["truncated"]})
-                 for c in captures if (c.meta or {}).get("truncated")]
+    truncated = [Truncation(path=c.path, reason=c.truncated.reason, details=dict(c.truncated.details),
+                            summary=c.truncated.summary) for c in captures if c.truncated is not None]
     warnings += [f"{t.path}: {t.summary}" for t in truncated]
-    verdict = triage.run_verdict(series, captures)
+    # whether the Valgrind hooks took the tool's state after the collection probe (meta.json), and why not
+    probe_state = ((meta or {}).get("backend") or {}).get("probe_state")
+    verdict = triage.run_verdict(series, captures, probe_state=probe_state)
     run_verdict = series.verdict if series else "inconclusive"
     basis = series.evidence_basis if series else None
     if series is None or captures:
@@ -329,7 +332,8 @@ def capture_result(capture) -> CaptureResult:
         format=capture.format,
         path=capture.path,
         totals={k: _plain(v) for k, v in capture.totals.items()},
-        meta={k: _plain(v) for k, v in (capture.meta or {}).items()},
+        # JSON data, as a saved analysis.json gives it back (the typed notes, triage and truncated, too)
+        meta={k: (v.to_json() if isinstance(v, Record) else _plain(v)) for k, v in (capture.meta or {}).items()},
         n_sites=int(len(capture.sites)),
         sites=tuple(rows),
         sites_capped=capped,

@@ -8,7 +8,9 @@ create the run directory, write the loop configuration, run the Valgrind preflig
 time estimate, wrap the child argv, run it through the workload runner (which keeps
 iterations.jsonl, child.log and meta.json even on a crash), record the backend, its
 options and its capture files in meta.json, turn a Valgrind decoder failure into its
-fix, keep the capture of a crashed run, and analyse and summarise what was kept.
+fix, keep the capture of a crashed run, and analyse and summarise what was kept. `memprof run`
+comes through here too, under no tool (backends/plain.py), so a plain run is stopped, cut and
+summarised the same way.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ class Outcome:
 
 
 def profile(
-    backend_name: str,
+    backend_name: str | None,
     *,
     loop=None,
     command: list[str] | None = None,
@@ -46,9 +48,11 @@ def profile(
     echo: Callable[[str], None] | None = None,
     confirm: Callable[[str], bool] | None = None,
     timeout: float | None = None,
+    on_run_dir: Callable[[Path], None] | None = None,
 ) -> Outcome:
     """Run the switch loop (`loop`, a LoopConfig) or `command` (argv) under the named backend,
-    with `options` (that tool's ToolOptions; None: its defaults).
+    with `options` (that tool's ToolOptions; None: its defaults); `backend_name` None: under no
+    tool (`memprof run`: the records only). `on_run_dir` is told the run directory once it exists.
 
     Raises ToolMissing, UsageProblem, Unsupported (a build Valgrind cannot run) or
     WorkloadFailed (after the capture and records are saved; `.outcome` holds them)."""
@@ -56,7 +60,14 @@ def profile(
     from profiler.backends.valgrind import ValgrindBackend
 
     echo = echo or (lambda msg: print(msg, file=sys.stderr))
-    backend = backends.get(backend_name)
+    if backend_name is None:
+        from profiler.backends.plain import Plain
+
+        backend = Plain()
+    else:
+        backend = backends.get(backend_name)
+    plain = backend_name is None
+    backend_name = backend.name
     options = backend.options(options)
     if (loop is None) == (command is None):
         raise UsageProblem("profile either the switch loop or a command, not both")
@@ -72,13 +83,14 @@ def profile(
     shim_env: dict[str, str] = {}
     shim_notes: list[str] = []
     if command is not None:
-        # a `#!` shim or wrapper would be traced instead of the program: resolve it, or refuse
-        from profiler.workload import interpreter
+        if not plain:
+            # a `#!` shim or wrapper would be traced instead of the program: resolve it, or refuse
+            from profiler.workload import interpreter
 
-        given = command
-        command, shim_env, shim_notes = interpreter.resolve_command(command, tool=backend_name)
-        for note in shim_notes:
-            echo(f"memprof: {note}")
+            given = command
+            command, shim_env, shim_notes = interpreter.resolve_command(command, tool=backend_name)
+            for note in shim_notes:
+                echo(f"memprof: {note}")
         backend.check_command(command)
     options.check()
 
@@ -101,6 +113,8 @@ def profile(
     from profiler.workload import runner
 
     run_dir = rundir.new_run_dir(out, backend_name)
+    if on_run_dir is not None:
+        on_run_dir(run_dir)
     if loop is not None:
         child_argv = runner.prepare_loop(run_dir, loop)
         expected = int(loop.iterations)
@@ -132,7 +146,10 @@ def profile(
         backend_meta["estimated_s"] = round(est.seconds, 1)
     outcome = Outcome(run_dir=run_dir, backend=backend_name)
     hooks = backend.stop_hooks(run_dir, options)
-    rundir.update_meta(run_dir, backend=backend_meta)   # what runs is on disk even if memprof is killed
+    if plain:
+        backend_meta = None                             # no tool: meta.json holds the runner's fields only
+    else:
+        rundir.update_meta(run_dir, backend=backend_meta)   # what runs is on disk even if memprof is killed
     try:
         result = runner.run_workload(run_dir, wrapped.argv, env=wrapped.env, expected_iterations=expected,
                                      label=backend_name, hooks=hooks, timeout=timeout)
@@ -164,7 +181,11 @@ def _kept(outcome: Outcome) -> str:
     caps = [p.name for p in outcome.captures if p.is_file() and p.stat().st_size]
     n = _record_count(outcome.run_dir)
     recs = f"{n} iteration record(s)" if n else "no iteration record"
-    return f"{', '.join(caps)} and {recs}" if caps else f"no capture, {recs}"
+    if caps:
+        return f"{', '.join(caps)} and {recs}"
+    from profiler.backends.plain import Plain
+
+    return recs if outcome.backend == Plain.name else f"no capture, {recs}"     # a plain run makes none
 
 
 def _record_count(run_dir: Path) -> int:
@@ -189,12 +210,17 @@ def _cut_error(exc, outcome: Outcome):
     return new
 
 
-def _record(backend, backend_meta: dict, outcome: Outcome, hooks=None) -> None:
+def _record(backend, backend_meta: dict | None, outcome: Outcome, hooks=None) -> None:
     outcome.captures = backend.capture_paths(outcome.run_dir)
+    if backend_meta is None:
+        return
     backend_meta["captures"] = [str(p.relative_to(outcome.run_dir)) for p in outcome.captures]
     monitors = getattr(backend, "monitor_paths", None)
     if monitors is not None:
         backend_meta["monitor_checks"] = [str(p.relative_to(outcome.run_dir)) for p in monitors(outcome.run_dir)]
+    probe = getattr(hooks, "probe_meta", None)
+    if probe is not None:
+        backend_meta["probe_state"] = probe()      # the tool's state after the collection probe: taken, or why not
     took = getattr(hooks, "check_s", None)
     if took:
         backend_meta["leak_check_s"] = {"n": len(took), "total": round(sum(took), 3),
@@ -220,7 +246,7 @@ def summarize(run_dir: Path) -> str:
     return console.summary(pipeline.analyze(run_dir, save=True))
 
 
-def profile_and_summarize(backend_name: str, *, echo_out: Callable[[str], None], **kwargs) -> Outcome:
+def profile_and_summarize(backend_name: str | None, *, echo_out: Callable[[str], None], **kwargs) -> Outcome:
     """`profile`, then print the summary of the run; a crashed run is summarised from what it
     left (when the capture is readable) before its WorkloadFailed is raised."""
     from profiler.errors import MemprofError

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from profiler.results.sites import TimelineUnit
+from profiler.results.codec import Record, field_key
+from profiler.results.sites import ThinGrowth, TimelineUnit
 
 # Imported lazily by callers that need DataFrames; this module stays cheap to import.
 
@@ -79,6 +80,33 @@ class ProbeState:
     t: float | None = None               # on the tool's clock (massif: its time unit)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Truncated(Record):
+    """A capture cut off while written (`meta["truncated"]`, set by its parser): why, the parser's
+    sentence saying where the reading stops, and its own figures (complete lines, snapshots,
+    records, last time) under its names."""
+
+    reason: str
+    details: dict[str, Any] = field_key(extra=True, default_factory=dict)
+    summary: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptureTriage(Record):
+    """How triage judged a capture (`meta["triage"]`, set by triage_capture): the rules, the
+    timeline steps it judged, where start-up ended, the thin-growth groups and the site counts."""
+
+    rules: tuple[str, ...] = ()
+    timeline_unit: TimelineUnit | None = None      # None: no timeline was judged
+    judged_slices: tuple[int, int] | None = None   # first and last judged step
+    judged_steps: int = 0
+    startup_end: int | None = None                 # the step where start-up ended (None: at once)
+    thin_growth: tuple[ThinGrowth, ...] = ()
+    iterations: int | None = None                  # the run's iteration count, when known
+    sites_before_merge: int = 0
+    sites: int = 0
+
+
 @dataclass
 class Capture:
     """One parsed capture. `totals` keys are the ones `memprof analyze --json` prints
@@ -101,6 +129,16 @@ class Capture:
     # the state right after the collection probe's gc.collect() (not an iteration: no slope sees it),
     # when the tool took one
     probe: ProbeState | None = None
+
+    @property
+    def truncated(self) -> Truncated | None:
+        """Where a capture cut off while written stops (its parser's note), else None."""
+        return (self.meta or {}).get("truncated")
+
+    @property
+    def triage(self) -> CaptureTriage | None:
+        """How triage judged the capture (None before triage)."""
+        return (self.meta or {}).get("triage")
 
 
 def empty_sites():

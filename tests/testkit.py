@@ -1,6 +1,7 @@
 """Helpers the tests share: the CLI run in-process as a user sees it (and, where a test needs a real
 process, as a child), iteration boundaries read from the marker files committed beside each capture,
-and the one rule for a missing tool (skip on a laptop, fail under CI=true)."""
+a result around a series for the report tests, and the one rule for a missing tool (skip on a
+laptop, fail under CI=true)."""
 from __future__ import annotations
 
 import contextlib
@@ -58,6 +59,24 @@ def leak_summary(log: Path) -> dict[str, tuple[int, int]]:
              for k, b, n in _LEAK_SUMMARY_RE.findall(Path(log).read_text())}
     assert len(found) == 5, f"no complete LEAK SUMMARY in {log}"
     return found
+
+
+# the series' headline figures the pipeline's result copies to its top level (`analyze --json`)
+SERIES_TOP_LEVEL = ("verdict", "evidence_basis", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model",
+                    "recommendation")
+
+
+def result_from_series(series, source: dict, meta: dict | None) -> dict:
+    """An analysis result's JSON around one series (a SeriesAnalysis, or None when there is only a
+    capture), with the top-level copies: what the report tests render, with captures added by hand
+    (AnalysisResult.from_json takes it). The pipeline builds its results itself."""
+    doc = series.to_json() if series is not None else None
+    result = {"source": dict(source), "meta": dict(meta or {}), "series": doc, "captures": []}
+    for key in SERIES_TOP_LEVEL:
+        result[key] = doc[key] if doc else None
+    if not series:
+        result["verdict"] = "inconclusive"
+    return result
 
 
 # ---------------------------------------------------------------- tools the set-up installs

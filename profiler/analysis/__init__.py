@@ -2,9 +2,7 @@
 
 `load_series(path)` reads a run directory, JSONL or CSV into a DataFrame;
 `analyze_series(df)` turns it into a `SeriesAnalysis` (profiler/results/series.py: all memory
-in MB = 2**20 bytes, the MiB of /proc; its to_json() is analysis.json's `series`);
-`result_from_series(series, source, meta)` wraps that into the pipeline's result dict with
-the top-level copies `--json` prints.
+in MB = 2**20 bytes, the MiB of /proc; its to_json() is analysis.json's `series`).
 """
 from __future__ import annotations
 
@@ -14,9 +12,7 @@ from profiler.analysis.series import load_series
 from profiler.results.series import (Block, Fit, GcSummary, LatePhase, LateTrend, Point, Reclaim, Sawtooth,
                                      SeriesAnalysis, Span, Stable, TrendTest)
 
-__all__ = ["load_series", "analyze_series", "result_from_series"]
-
-TOP_LEVEL = ("verdict", "evidence_basis", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation")
+__all__ = ["load_series", "analyze_series"]
 
 
 def analyze_series(df, block: int = 10) -> SeriesAnalysis:
@@ -336,16 +332,3 @@ def _stable_sentence(table, it, y, s) -> str:
     if settle:
         head += f" and settling in {settle[0].first}-{settle[0].last}"
     return head
-
-
-def result_from_series(series: SeriesAnalysis | None, source: dict, meta: dict | None) -> dict:
-    """The pipeline's result dict for a series (None when there is only a capture): the series and
-    the top-level copies as JSON, which is what the pipeline's readers take until they read
-    SeriesAnalysis itself."""
-    doc = series.to_json() if series is not None else None
-    result = {"source": dict(source), "meta": dict(meta or {}), "series": doc, "captures": []}
-    for key in TOP_LEVEL:
-        result[key] = doc[key] if doc else None
-    if not series:
-        result["verdict"] = "inconclusive"
-    return result

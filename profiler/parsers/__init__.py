@@ -18,7 +18,7 @@ import importlib
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.tables import Capture
+from profiler.tables import Capture, Truncated
 
 # order matters only for speed; sniffers must be mutually exclusive
 PARSER_MODULES = ["heaptrack", "massif", "memcheck", "memray_bin", "memcheck_monitor"]
@@ -135,7 +135,7 @@ def _parse_decompressed(mod, path: Path, kind: str, boundaries) -> Capture:
         shutil.rmtree(tmp, ignore_errors=True)
     cap.path = str(path)
     cap.meta = dict(cap.meta or {}, compression=kind)
-    if stream.truncated and not cap.meta.get("truncated"):
-        cap.meta["truncated"] = {"reason": stream.truncated,
-                                 "summary": f"capture truncated ({stream.truncated}): read up to the cut"}
+    if stream.truncated and cap.truncated is None:
+        cap.meta["truncated"] = Truncated(reason=stream.truncated,
+                                          summary=f"capture truncated ({stream.truncated}): read up to the cut")
     return cap

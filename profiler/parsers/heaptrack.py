@@ -47,7 +47,7 @@ from profiler.errors import BadCapture
 from profiler.markers import marker_codes
 from profiler.parsers import decompress
 from profiler.parsers.timeline import Timeline
-from profiler.tables import Capture, Frame, TimelineUnit
+from profiler.tables import Capture, Frame, TimelineUnit, Truncated
 
 FORMAT = "heaptrack"
 
@@ -758,9 +758,9 @@ def parse(path, boundaries=None) -> Capture:
         why = stream.truncated or "the last record is cut off"
         if stream.truncated and cut_line:
             why += ", in the middle of a record"
-        truncated = {"reason": why, "complete_lines": rd.lines, "last_time_s": rd.last_ms / 1000.0,
-                     "summary": f"capture truncated ({why}): read up to line {rd.lines}, "
-                                f"{rd.last_ms / 1000.0:.3f} s into the run"}
+        truncated = Truncated(reason=why, details={"complete_lines": rd.lines, "last_time_s": rd.last_ms / 1000.0},
+                              summary=f"capture truncated ({why}): read up to line {rd.lines}, "
+                                      f"{rd.last_ms / 1000.0:.3f} s into the run")
         rd.tl.truncated = True
     cap = _build(rd, path, bounds)
     if truncated:

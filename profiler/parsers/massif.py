@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 
 from profiler.errors import BadCapture
-from profiler.tables import Capture, Frame, ProbeState, TimelineUnit
+from profiler.tables import Capture, Frame, ProbeState, TimelineUnit, Truncated
 
 FORMAT = "massif"
 
@@ -345,8 +345,8 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
     cap.probe = probe_state(path, cap)
     if cut:
         last = snapshots[-1]
-        cap.meta["truncated"] = {"reason": cut, "complete_snapshots": len(snapshots),
-                                 "summary": f"capture truncated ({cut}): read up to snapshot {last.index}"}
+        cap.meta["truncated"] = Truncated(reason=cut, details={"complete_snapshots": len(snapshots)},
+                                          summary=f"capture truncated ({cut}): read up to snapshot {last.index}")
     return cap
 
 

@@ -57,7 +57,7 @@ from pathlib import Path
 
 from profiler.errors import BadCapture
 from profiler.parsers import _stacks, allocators
-from profiler.tables import Capture, Frame, TimelineUnit
+from profiler.tables import Capture, Frame, TimelineUnit, Truncated
 
 FORMAT = "memray"
 
@@ -593,13 +593,13 @@ def _read_in_children(path: Path, boundaries, head: bytes) -> dict:
         at = meta.get("last_snapshot_s")
         where = f", {at:.3f} s into the run (its last memory snapshot)" if at is not None else ""
         why = "memray never finalised its header: the process was killed or died mid-run"
-        meta["truncated"] = {"reason": why, "records": meta.get("records"), "last_time_s": at,
-                             "summary": f"capture truncated ({why}): read up to its last record"
-                                        f" ({meta.get('records')} records){where}"}
+        meta["truncated"] = Truncated(reason=why, details={"records": meta.get("records"), "last_time_s": at},
+                                      summary=f"capture truncated ({why}): read up to its last record"
+                                              f" ({meta.get('records')} records){where}")
     if stopped:
         why = f"memray's reader stopped at an unreadable record (memray: {stopped})"
-        joined["meta"]["truncated"] = {"reason": why, "summary": f"capture truncated or corrupt: {why}; "
-                                                                  "read up to that record"}
+        joined["meta"]["truncated"] = Truncated(reason=why, summary=f"capture truncated or corrupt: {why}; "
+                                                                   "read up to that record")
     return joined
 
 

@@ -44,7 +44,7 @@ class RunCut(Record):
 
     reason: str | None = None            # interrupted | timeout
     how: str | None = None               # at once | after the current step | by the workload
-    after_s: int | float | None = None
+    after_s: float | None = None         # seconds, as the runner wrote them (1.0 stays 1.0, as the live line says)
     saved: tuple[str, ...] = ()          # files a Valgrind tool saved through vgdb at the stop
     iterations: int | None = None        # iteration records written before the stop
     details: dict[str, Any] = field_key(extra=True, default_factory=dict)

@@ -72,6 +72,36 @@ class ThinGroup(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ThinGrowth(Record):
+    """One group of thin growers as triage found it (thin.find_groups; a capture's
+    `meta["triage"].thin_growth`): the sites it sums, their common caller, its rate and whether
+    it is material (a leak finding of its own)."""
+
+    kind: str
+    module: str | None = None
+    category: str = "unknown"
+    caller: str | None = None              # the common caller's function (or label)
+    caller_frame: str | None = None
+    common_stack: tuple[str, ...] = ()     # outermost frames last, at most 8
+    sites: int = 0
+    site_ids: tuple[int, ...] = ()
+    slope_bytes_per_iter: float = 0.0
+    max_site_bytes_per_iter: float = 0.0
+    live_bytes_end: int = 0
+    heap_bytes_per_iter: float = 0.0
+    share_of_heap_growth: float = 0.0
+    material: bool = False
+    unit: TimelineUnit = TimelineUnit.ITERATION
+    window: tuple[int, int] | None = None  # judged boundaries [start, end) by index
+
+    def brief(self) -> ThinGroup:
+        return ThinGroup(kind=self.kind, sites=self.sites, caller_frame=self.caller_frame,
+                         common_stack=self.common_stack, share_of_heap_growth=self.share_of_heap_growth,
+                         heap_bytes_per_iter=self.heap_bytes_per_iter,
+                         max_site_bytes_per_iter=self.max_site_bytes_per_iter)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SiteBrief(Record):
     """A site as the run verdict and the gate list it (a leaking, top or collected site); a
     thin-growth group is one brief whose `group` says which sites it joins."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from profiler.fmt import num
 from profiler.results.sites import TimelineUnit
-from profiler.tables import ProbeState
+from profiler.results.sites import ThinGrowth
+from profiler.tables import CaptureTriage, ProbeState
 from profiler.triage.rules import CATEGORIES, Rules, load_rules
 from profiler.triage.runverdict import capture_summary, run_verdict
 
@@ -101,13 +102,11 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     if capture.probe is not None and slices and unit == "iteration":
         _mark_probe(sites, capture.probe, id_map, series, start, slices)
     meta = dict(capture.meta or {})
-    meta["triage"] = {"rules": rules.sources, "timeline_unit": unit if slices else None,
-                      "judged_slices": [slices[0], slices[-1]] if slices else None,
-                      "judged_steps": len(slices),
-                      "startup_end": slices[start] if slices and start else None,
-                      "thin_growth": groups,
-                      "iterations": n_iter, "sites_before_merge": int(len(capture.sites)),
-                      "sites": int(len(sites))}
+    meta["triage"] = CaptureTriage(
+        rules=tuple(rules.sources), timeline_unit=TimelineUnit(unit) if slices else None,
+        judged_slices=(int(slices[0]), int(slices[-1])) if slices else None, judged_steps=len(slices),
+        startup_end=int(slices[start]) if slices and start else None, thin_growth=tuple(groups),
+        iterations=n_iter, sites_before_merge=int(len(capture.sites)), sites=int(len(sites)))
     return replace(capture, sites=sites, timeline=timeline, meta=meta)
 
 
@@ -157,25 +156,25 @@ def _mark_probe(sites, probe: ProbeState, id_map: dict, series: dict, start: int
     sites["probe_freed_bytes"] = freed
 
 
-def _mark_thin(sites, groups: list, series: dict) -> None:
+def _mark_thin(sites, groups: list[ThinGrowth], series: dict) -> None:
     """The members of a material thin-growth group are leaking, each below the per-site bar: say so
     on each row (the group is the finding)."""
     from profiler.triage import growth, thin
 
     for g in groups:
-        if not g["material"]:
+        if not g.material:
             continue
-        ids = set(g["site_ids"])
+        ids = set(g.site_ids)
         rows = sites.index[sites["site_id"].isin(ids)]
         for i in rows:
-            a, b = g["window"]
+            a, b = g.window
             rate = thin._grows(series[int(sites.at[i, "site_id"])][a:b])
             sites.at[i, "verdict"] = growth.LEAK
             sites.at[i, "slope_bytes_per_iter"] = float(rate)
             sites.at[i, "evidence"] = (
-                f"grows {growth.fmt_bytes(rate)}/{g['unit']}, under the per-site bar; one of the {g['sites']} sites "
-                f"{'under ' + g['caller'] if g['caller'] else 'in ' + str(g['module'])} that together grow "
-                f"{growth.fmt_bytes(g['slope_bytes_per_iter'])}/{g['unit']} (a leak spread thin, reported as one finding)")
+                f"grows {growth.fmt_bytes(rate)}/{g.unit}, under the per-site bar; one of the {g.sites} sites "
+                f"{'under ' + g.caller if g.caller else 'in ' + str(g.module)} that together grow "
+                f"{growth.fmt_bytes(g.slope_bytes_per_iter)}/{g.unit} (a leak spread thin, reported as one finding)")
 
 
 def active_window(matrix) -> int:

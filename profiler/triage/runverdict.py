@@ -61,8 +61,8 @@ def _f(x) -> float:
 def judged_unit(capture) -> TimelineUnit:
     """The unit triage judged the capture's sites in (iteration when it judged none over a timeline:
     a leak record at exit is per run)."""
-    tri = (capture.meta or {}).get("triage") or {}
-    return TimelineUnit(tri.get("timeline_unit") or "iteration")
+    tri = capture.triage
+    return tri.timeline_unit if tri is not None and tri.timeline_unit is not None else TimelineUnit.ITERATION
 
 
 def _has_peaks(capture) -> bool:
@@ -103,10 +103,12 @@ def capture_summary(capture, top: int = 5) -> CaptureSummary:
         for r in s.sort_values(weight_col, ascending=False).head(top).to_dict("records"):
             top_sites.append(site_brief(r, capture, unit))
     totals = capture.totals or {}
-    tri = (capture.meta or {}).get("triage") or {}
+    tri = capture.triage
+    judged = tri is not None and bool(tri.judged_slices)
+    cut = capture.truncated
     return CaptureSummary(
         format=capture.format,
-        has_timeline=bool(tri.get("judged_slices")),
+        has_timeline=judged,
         path=capture.path,
         unit=unit,
         weight=weight_col,
@@ -119,9 +121,9 @@ def capture_summary(capture, top: int = 5) -> CaptureSummary:
         verdicts={str(k): int(v) for k, v in s["verdict"].value_counts().items()} if len(s) else {},
         leaking_sites=tuple(leaking),
         top_sites=tuple(top_sites),
-        judged_steps=tri.get("judged_steps") if tri.get("judged_slices") else None,
-        iterations=tri.get("iterations"),
-        truncated=((capture.meta or {}).get("truncated") or {}).get("summary"),
+        judged_steps=tri.judged_steps if judged else None,
+        iterations=tri.iterations if tri is not None else None,
+        truncated=(cut.summary or None) if cut is not None else None,
     )
 
 
@@ -215,8 +217,10 @@ def _rss_growing(series: SeriesAnalysis | None) -> bool:
 _rss_slope = rss_rate
 
 
-def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
-    """The run's verdict from the series (analyze_series' result, or None) and the triaged captures."""
+def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: dict | None = None) -> RunVerdict:
+    """The run's verdict from the series (analyze_series' result, or None) and the triaged captures.
+    `probe_state`: meta.json's backend.probe_state (whether the Valgrind hooks took the tool's state
+    after the collection probe, and why not), None when no run directory records it."""
     summaries = [capture_summary(c) for c in captures]
     evidence: list[str] = []
     leaking: dict[str, SiteBrief] = {}
@@ -356,7 +360,7 @@ def run_verdict(series: SeriesAnalysis | None, captures: list) -> RunVerdict:
                         + ", ".join(f"{_name(d)} {fmt_bytes(_f(d.live_bytes_probe))}" for d in kept[:MAX_NAMED])
                         + "): not garbage awaiting Python's collector")
     elif leaking_sites and gc_info is not None and not gc_info.full_collections:
-        missing = _no_probe_state(series, captures)
+        missing = _no_probe_state(captures, probe_state)
         if missing:
             evidence.append(missing)
         evidence.append(gc_info.caveat)
@@ -432,14 +436,26 @@ def _state_sentence(collected: list[SiteBrief], series: SeriesAnalysis | None, f
             "cyclic collector, not a leak")
 
 
-def _no_probe_state(series: SeriesAnalysis | None, captures: list) -> str | None:
-    """The sentence saying a Valgrind capture lacks the state after a probe the run made, or None."""
+def _no_probe_state(captures: list, probe_state: dict | None = None) -> str | None:
+    """The sentence saying a Valgrind capture lacks the state after the collection probe, and why
+    (from meta.json's backend.probe_state, `probe_state`), or None."""
     lacking = sorted({c.format for c in captures if c.format in PROBE_STATE_FORMATS and c.probe is None})
     if not lacking:
         return None
-    return (f"the {', '.join(lacking)} capture holds no state after the collection probe (vgdb could not take "
-            "one: missing, timed out, or a run made before memprof took it), so it cannot tell garbage the "
-            "collector frees from a leak; the verdict rests on the iteration boundaries alone")
+    return (f"the {', '.join(lacking)} capture holds no state after the collection probe "
+            f"({_why_no_probe_state(probe_state)}), so it cannot tell garbage the collector frees from a leak; "
+            "the verdict rests on the iteration boundaries alone")
+
+
+def _why_no_probe_state(probe_state: dict | None) -> str:
+    if not isinstance(probe_state, dict):
+        return ("nothing records whether vgdb took one: a capture analysed without its run directory, or a run "
+                "made before memprof recorded it in meta.json")
+    if probe_state.get("taken"):
+        return (f"vgdb took it ({probe_state.get('file') or probe_state.get('how') or 'the probe state'}) but it "
+                "is not readable beside this capture")
+    how = f" ({probe_state['how']})" if probe_state.get("how") else ""
+    return f"vgdb did not take it{how}: {probe_state.get('why') or 'no reason recorded'}"
 
 
 # what the RSS decomposition's largest growing part is, and whether it can be live memory

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from profiler.results.sites import SiteBrief, ThinGroup, TimelineUnit
+from profiler.results.sites import SiteBrief, ThinGrowth, TimelineUnit
 from profiler.triage.growth import LEAK, MIN_JUDGED, STARTUP_MOST, TRANSIENT, UNKNOWN, fmt_bytes, theil_sen
 
 # a group must carry at least this share of the live heap's growth rate over the same window
@@ -65,10 +65,10 @@ def _same(a, b) -> bool:
 
 
 def find_groups(sites, series: dict, slices: list, unit: str, *, start: int = 0, end: int | None = None,
-                min_bytes_per_iter: float | None = None) -> list[dict]:
+                min_bytes_per_iter: float | None = None) -> list[ThinGrowth]:
     """Groups of thin growers in one triaged capture (sites table with verdicts, live bytes per
     site at each judged boundary from `start` on). Material groups have `material` True; their
-    member site ids are in `site_ids`. JSON-able."""
+    member site ids are in `site_ids`."""
     import numpy as np
 
     from profiler.triage.runverdict import MIN_MATERIAL_BYTES_PER_ITER
@@ -108,77 +108,77 @@ def find_groups(sites, series: dict, slices: list, unit: str, *, start: int = 0,
         share = rate / heap_rate if heap_rate > 0 else 0.0
         material = rate >= bar and heap_rate > 0 and share >= MIN_SHARE
         cname = (caller.function or caller.label()) if caller is not None else None
-        groups.append({
-            "kind": GROUP_KIND,
-            "module": module,
-            "category": category,
-            "caller": cname,
-            "caller_frame": caller.label() if caller is not None else None,
-            "common_stack": [f.label() for f in suffix[:8]],
-            "sites": len(members),
-            "site_ids": sorted(m[0] for m in members),
-            "slope_bytes_per_iter": rate,
-            "max_site_bytes_per_iter": float(max(m[1] for m in members)),
-            "live_bytes_end": int(sum(m[3] for m in members)),
-            "heap_bytes_per_iter": float(heap_rate),
-            "share_of_heap_growth": share,
-            "material": bool(material),
-            "unit": unit,
-            "window": [int(start), int(m)],
-        })
-    groups.sort(key=lambda g: (-g["slope_bytes_per_iter"], str(g["module"])))
+        groups.append(ThinGrowth(
+            kind=GROUP_KIND,
+            module=module,
+            category=category,
+            caller=cname,
+            caller_frame=caller.label() if caller is not None else None,
+            common_stack=tuple(f.label() for f in suffix[:8]),
+            sites=len(members),
+            site_ids=tuple(sorted(m[0] for m in members)),
+            slope_bytes_per_iter=rate,
+            max_site_bytes_per_iter=float(max(m[1] for m in members)),
+            live_bytes_end=int(sum(m[3] for m in members)),
+            heap_bytes_per_iter=float(heap_rate),
+            share_of_heap_growth=share,
+            material=bool(material),
+            unit=TimelineUnit(unit),
+            window=(int(start), int(m)),
+        ))
+    groups.sort(key=lambda g: (-g.slope_bytes_per_iter, str(g.module)))
     return groups
 
 
-def label(group: dict) -> str:
+def label(group: ThinGrowth) -> str:
     """The finding's name: how many sites, under which caller, in which module."""
     import os
 
-    where = f"under {group['caller']}" if group.get("caller") else "with no common caller"
-    mod = os.path.basename(group["module"]) if group.get("module") else "?"
-    return f"{group['sites']} sites {where} ({mod}, thin growth)"
+    where = f"under {group.caller}" if group.caller else "with no common caller"
+    mod = os.path.basename(group.module) if group.module else "?"
+    return f"{group.sites} sites {where} ({mod}, thin growth)"
 
 
-def evidence(group: dict) -> str:
-    u = group["unit"]
-    return (f"{group['sites']} sites in {group.get('module') or '?'} [{group['category']}] "
-            f"{'under ' + group['caller_frame'] if group.get('caller_frame') else 'with no common caller'} "
-            f"each grow at most {fmt_bytes(group['max_site_bytes_per_iter'])}/{u}, under the per-site bar, "
-            f"but together {fmt_bytes(group['slope_bytes_per_iter'])}/{u}, "
-            f"{min(group['share_of_heap_growth'], 9.99):.0%} of the live heap's growth "
-            f"({fmt_bytes(group['heap_bytes_per_iter'])}/{u}): a leak spread thin")
+def evidence(group: ThinGrowth) -> str:
+    u = group.unit
+    return (f"{group.sites} sites in {group.module or '?'} [{group.category}] "
+            f"{'under ' + group.caller_frame if group.caller_frame else 'with no common caller'} "
+            f"each grow at most {fmt_bytes(group.max_site_bytes_per_iter)}/{u}, under the per-site bar, "
+            f"but together {fmt_bytes(group.slope_bytes_per_iter)}/{u}, "
+            f"{min(group.share_of_heap_growth, 9.99):.0%} of the live heap's growth "
+            f"({fmt_bytes(group.heap_bytes_per_iter)}/{u}): a leak spread thin")
+
+
+def _groups(capture) -> tuple[ThinGrowth, ...]:
+    tri = capture.triage
+    return tri.thin_growth if tri is not None else ()
 
 
 def findings(capture) -> list[SiteBrief]:
     """The material thin-growth groups of a triaged capture as leaking-site briefs (one per group),
     the shape runverdict and the gate list leaking sites in."""
-    groups = ((capture.meta or {}).get("triage") or {}).get("thin_growth") or []
     out = []
-    for g in groups:
-        if not g["material"]:
+    for g in _groups(capture):
+        if not g.material:
             continue
         out.append(SiteBrief(
             site=label(g),
             function=label(g),
-            caller=g["caller"],
-            module=g["module"],
-            category=g["category"],
+            caller=g.caller,
+            module=g.module,
+            category=g.category,
             verdict=LEAK,
-            slope_bytes_per_iter=float(g["slope_bytes_per_iter"]),
-            live_bytes_end=int(g["live_bytes_end"]),
+            slope_bytes_per_iter=float(g.slope_bytes_per_iter),
+            live_bytes_end=int(g.live_bytes_end),
             peak_bytes=None,
             leak_kind=None,
             evidence=evidence(g),
             backend=capture.format,
-            unit=TimelineUnit(g["unit"]),
-            group=ThinGroup(kind=g["kind"], sites=g["sites"], caller_frame=g["caller_frame"],
-                            common_stack=tuple(g["common_stack"]), share_of_heap_growth=g["share_of_heap_growth"],
-                            heap_bytes_per_iter=g["heap_bytes_per_iter"],
-                            max_site_bytes_per_iter=g["max_site_bytes_per_iter"]),
+            unit=g.unit,
+            group=g.brief(),
         ))
     return out
 
 
 def grouped_site_ids(capture) -> set[int]:
-    groups = ((capture.meta or {}).get("triage") or {}).get("thin_growth") or []
-    return {sid for g in groups if g.get("material") for sid in g["site_ids"]}
+    return {sid for g in _groups(capture) if g.material for sid in g.site_ids}

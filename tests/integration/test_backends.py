@@ -94,6 +94,14 @@ def test_loop_under_each_backend(backend, tiny_models, tmp_path):
     # the command's typed options, recorded as set and turned into the tool's flags
     assert meta["backend"]["options"] == RECORDED_OPTIONS[backend]
     assert ("--native" in meta["backend"]["argv"]) == (backend == "memray")
+    # the Valgrind tools' state after the collection probe: taken through vgdb, recorded as such
+    state = meta["backend"].get("probe_state")
+    if backend in ("massif", "memcheck"):
+        taken = {"massif": (capture.name + rundir.PROBE_STATE_SUFFIX, "detailed_snapshot"),
+                 "memcheck": (expected[0].split("/", 1)[1], "leak_check full reachable any")}[backend]
+        assert (state["taken"], state["file"], state["how"], state["after_iteration"]) == (True, *taken, 2)
+    else:
+        assert state is None
 
     if backend != "memcheck":
         fmt, totals = capture_totals(run)

@@ -72,6 +72,10 @@ def test_a_native_leak_keeps_its_bytes_through_the_probe(tmp_path):
     proc = memprof("valgrind", "--yes", "-o", run, "--", sys.executable, CYCLES, n)
     assert proc.returncode == 0, proc.stderr
     assert len(probe_files(run)) == 1
+    # meta.json says the state was taken under Valgrind, how and into which file
+    state = rundir.read_meta(run)["backend"]["probe_state"]
+    assert (state["taken"], state["how"], state["file"]) == (True, "detailed_snapshot", probe_files(run)[0].name)
+    assert state["after_iteration"] == n and 0 < state["took_s"] < 50
     tri = triage_of(run)
     leaks = [d for d in tri["leaking_sites"] if "ffi_call" in d["site"]]
     assert len(leaks) == 1, tri["evidence"]

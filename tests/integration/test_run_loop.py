@@ -131,9 +131,40 @@ def test_ctrl_c_stops_after_the_step_and_keeps_records(tiny_models, tmp_path):
     assert proc.returncode == 130
     n = len(list(rundir.iter_records(iterations)))   # stopped between steps: no torn line
     assert n >= 2
+    meta = rundir.read_meta(run)
+    assert meta["exit_status"] == "interrupted" and "backend" not in meta
+    cut = meta["cut"]
+    assert (cut["reason"], cut["how"], cut["iterations"]) == ("interrupted", "after the current step", n)
+    # through the session, like the profiler commands: the live summary of what was kept leads with
+    # the RUN CUT line, and the error line says where it stopped and what was kept
+    lines = out.splitlines()
+    assert lines[0] == (f"RUN CUT (INTERRUPTED, stopped after the current step, after {cut['after_s']} s and {n} "
+                        "iteration(s)): the capture ends there")
+    assert lines[1].startswith("VERDICT: ") and lines[1].endswith(f"(run: {run})")
     assert err.strip().splitlines()[-1] == (
-        f"memprof: error: interrupted after {n} iterations; analyse with: memprof analyze {run}")
-    assert rundir.read_meta(run)["exit_status"] == "interrupted"
+        f"memprof: error: interrupted after {cut['after_s']} s and {n} iteration(s); kept {n} iteration "
+        f"record(s) in {run}; analyse with: memprof analyze {run}")
+    assert (run / rundir.ANALYSIS).is_file()
+
+
+def test_a_killed_loop_under_memprof_run_is_summarised_from_its_records(tiny_models, tmp_path):
+    """The loop killed under `memprof run` (an OOM kill, say): exit 5 with one error line naming the
+    signal and what was kept, after the summary of the records it left."""
+    run = tmp_path / "run"
+    cache = next(iter(tiny_models.values())).parent
+    proc = _memprof("run", "--quick", "--iterations", "100000", "--max-tokens", "2", "--out", str(run),
+                    env={"MEMPROF_CACHE": str(cache)})
+    assert wait_for_records(run / rundir.ITERATIONS, 3, 60, proc)
+    os.kill(json.loads((run / "child_info.json").read_text())["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5, err
+    n = len(list(rundir.iter_records(run / rundir.ITERATIONS, allow_torn_tail=True)))
+    assert n >= 3 and rundir.read_meta(run)["exit_status"] == "signal SIGKILL"
+    assert out.splitlines()[0].startswith("VERDICT: ") and f"(run: {run})" in out.splitlines()[0]
+    errors = [line for line in err.splitlines() if line.startswith("memprof: error:")]
+    assert len(errors) == 1 and "Traceback" not in err
+    assert f"killed by SIGKILL after {n} saved iterations" in errors[0]
+    assert errors[0].endswith(f"; kept {n} iteration record(s) in {run}")
 
 
 def test_quick_run_cli(tiny_models, tmp_path):

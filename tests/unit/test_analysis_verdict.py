@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiler.analysis import analyze_series, load_series, result_from_series
+from profiler.analysis import analyze_series, load_series
 from profiler.analysis.verdict import nice_ceil, recommend
 from profiler.errors import BadSeries
 from profiler.results.series import GcSummary, HeapFloorPoint
@@ -151,17 +151,6 @@ def test_decomposition_parts_and_growth():
 def test_no_decomposition_without_the_columns():
     r = analyse("plateau_noise.csv")
     assert r.decomposition == () and r.decomposition_growth is None
-
-
-def test_result_is_json_and_has_top_level_copies():
-    series = analyse("seed_like.jsonl")
-    res = result_from_series(series, {"kind": "series", "path": "x"}, {"argv": ["memprof"]})
-    json.dumps(res, allow_nan=False)
-    doc = series.to_json()
-    for key in ("verdict", "slope_mb_per_iter", "slope_ci_mb", "phases", "blocks", "per_model", "recommendation"):
-        assert res[key] == doc[key]
-    assert res["captures"] == [] and res["series"] == doc
-    assert result_from_series(None, {"kind": "capture", "path": "y"}, None)["verdict"] == "inconclusive"
 
 
 def test_seed_budget_rule():

@@ -220,7 +220,7 @@ def test_truncated_gzip_is_read_to_the_cut(tmp_path):
     p = tmp_path / "t.gz"
     p.write_bytes(g[: len(g) - 10])
     cut = load_capture(p)
-    assert "gzip stream ends early" in cut.meta["truncated"]["reason"]
+    assert "gzip stream ends early" in cut.truncated.reason
     assert cut.totals["calls"] <= load_capture(GZ).totals["calls"]
 
 
@@ -246,8 +246,8 @@ def test_file_stops_mid_record(tmp_path):
     p.write_bytes(zst(t[:cut]))
     got = load_capture(p)
     # the partial record is dropped, everything before it is read
-    assert got.meta["truncated"]["reason"] == "the last record is cut off"
-    assert got.meta["truncated"]["complete_lines"] == t[:cut].count(b"\n")
+    assert got.truncated.reason == "the last record is cut off"
+    assert got.truncated.details["complete_lines"] == t[:cut].count(b"\n")
     assert got.totals["calls"] == t[:cut].count(b"\n+ ")
 
 
@@ -327,7 +327,7 @@ def test_uncompressed_data_file(tmp_path):
     assert plain.totals == load_capture(ZST).totals
     cut = text()
     p.write_bytes(cut[: cut.index(b"\n+ ", len(cut) // 2) + 2])
-    assert load_capture(p).meta["truncated"]["reason"] == "the last record is cut off"
+    assert load_capture(p).truncated.reason == "the last record is cut off"
 
 
 # --- in-band iteration markers --------------------------------------------------------------------

@@ -276,7 +276,7 @@ def test_truncated_tree(tmp_path):
     # at the end of the file that is a file cut off while written: read up to the snapshot before
     p = tmp_path / "cut.out"
     p.write_text("".join(lines[: k + 1]))
-    assert "tree" in load_capture(p).meta["truncated"]["reason"]
+    assert "tree" in load_capture(p).truncated.reason
     # a tree whose last announced child is missing, followed by the next snapshot
     lines = planted_lines()
     j = next(i for i, l in enumerate(lines) if i > 200 and l.startswith(" n0: ") and "below massif" in l
@@ -305,7 +305,7 @@ def test_file_ends_inside_snapshot(tmp_path):
     k = next(i for i, l in enumerate(lines) if l.startswith("time=") and i > 100)
     p = tmp_path / "end.out"
     p.write_text("".join(lines[: k + 1]))
-    assert "the file ends inside snapshot" in load_capture(p).meta["truncated"]["reason"]
+    assert "the file ends inside snapshot" in load_capture(p).truncated.reason
 
 
 def test_garbage_and_foreign(tmp_path):

@@ -368,7 +368,7 @@ def test_uncompressed_capture_cut_short_is_read_up_to_the_cut(tmp_path, capfd, c
     full = cap_of("planted_python")
     p = _write(tmp_path, "cut.bin", (DATA / "planted_python.bin").read_bytes()[:cut])
     cap = load_capture(p)
-    assert "stopped at an unreadable record" in cap.meta["truncated"]["reason"]
+    assert "stopped at an unreadable record" in cap.truncated.reason
     assert 0 < cap.totals["total_allocations"] < full.totals["total_allocations"]
     assert cap.totals["total_bytes_allocated"] < full.totals["total_bytes_allocated"]
     assert "Memray ERROR" not in capfd.readouterr().err
@@ -417,20 +417,20 @@ def test_killed_run_is_flagged_truncated_where_it_stops(name):
     import memray
 
     cap = cap_of(name)
-    t = cap.meta["truncated"]
-    assert "never finalised" in t["reason"] and t["records"] == cap.meta["records"] > 0
+    t = cap.truncated
+    assert "never finalised" in t.reason and t.details["records"] == cap.meta["records"] > 0
     reader = memray.FileReader(str(DATA / f"{name}.bin"))
     start_ms = int(reader.metadata.start_time.timestamp() * 1000)
     last_ms = list(reader.get_memory_snapshots())[-1].time
     reader.close()
-    assert t["last_time_s"] == pytest.approx((last_ms - start_ms) / 1000.0)
-    assert t["summary"].startswith("capture truncated") and f"{t['last_time_s']:.3f} s into the run" in t["summary"]
+    assert t.details["last_time_s"] == pytest.approx((last_ms - start_ms) / 1000.0)
+    assert t.summary.startswith("capture truncated") and f"{t.details['last_time_s']:.3f} s into the run" in t.summary
 
 
 @pytest.mark.parametrize("name", ["pyalloc", "pyalloc_pymalloc", "planted_python", "dlopen_gen"])
 def test_finished_runs_are_not_flagged_truncated(name):
     cap = cap_of(name)
-    assert cap.meta["finalised"] is True and "truncated" not in cap.meta
+    assert cap.meta["finalised"] is True and cap.truncated is None
 
 
 def test_analyze_of_a_killed_memray_run_exits_capture_truncated():

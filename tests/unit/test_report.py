@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from profiler.analysis import analyze_series, load_series, result_from_series
+from profiler.analysis import analyze_series, load_series
 from profiler.report import console, render
 from profiler.results.analysis import AnalysisResult
 from profiler.results.series import SeriesAnalysis
+from testkit import result_from_series
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "series"
 EVIL = "<script>alert(1)</script>"

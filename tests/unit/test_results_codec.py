@@ -71,3 +71,15 @@ def test_extra_keys_kept_in_place_and_internal_fields_never_written():
     assert o.rest == {"reason": "cut", "complete_lines": 12}
     assert Open("p", {"reason": "cut", "complete_lines": 12}, memo=[1]).to_json() == d
     assert Open.from_json({**d, "memo": "x"}) == o and Open.from_json({**d, "memo": "x"}).memo is None
+
+
+def test_a_cut_at_a_whole_second_reads_as_the_runner_wrote_it():
+    """meta.json's cut says `"after_s": 1.0` (the runner rounds to 0.1 s); the RUN CUT line a later
+    analyze prints must say "after 1.0 s" like the live error line, not "after 1 s"."""
+    from profiler.results.analysis import RunCut
+
+    cut = RunCut.from_json({"reason": "interrupted", "how": "after the current step", "after_s": 1.0,
+                            "saved": [], "iterations": 6})
+    assert cut.line() == ("RUN CUT (INTERRUPTED, stopped after the current step, after 1.0 s and 6 iteration(s)): "
+                          "the capture ends there")
+    assert cut.to_json()["after_s"] == 1.0 and isinstance(cut.to_json()["after_s"], float)

@@ -124,9 +124,9 @@ def test_zstd_capture_cut_anywhere_is_read_up_to_the_cut(tmp_path, fraction):
     p = tmp_path / "cut.zst"
     p.write_bytes(raw[: int(len(raw) * fraction)])
     cap = load_capture(p, boundaries=boundaries(TRIAGE / "llama_switch.iterations.jsonl"))
-    t = cap.meta["truncated"]
-    assert "zstd stream ends inside a frame" in t["reason"]
-    assert 0 < t["complete_lines"] < 278089 and "truncated" in t["summary"]
+    t = cap.truncated
+    assert "zstd stream ends inside a frame" in t.reason
+    assert 0 < t.details["complete_lines"] < 278089 and "truncated" in t.summary
     # what was read is a prefix of the whole: never more than the full capture's counts
     assert 0 < cap.totals["calls"] <= full.totals["calls"]
     assert cap.totals["peak_heap_bytes"] <= full.totals["peak_heap_bytes"]
@@ -150,8 +150,8 @@ def test_gzip_capture_cut_at_several_points(tmp_path):
         p = tmp_path / f"cut{fraction}.gz"
         p.write_bytes(gz[: int(len(gz) * fraction)])
         cap = load_capture(p)
-        assert "gzip stream ends early" in cap.meta["truncated"]["reason"]
-        n = cap.meta["truncated"]["complete_lines"]
+        assert "gzip stream ends early" in cap.truncated.reason
+        n = cap.truncated.details["complete_lines"]
         # exactly the complete lines before the cut were read
         assert cap.totals["calls"] == b"\n".join(text.split(b"\n")[:n]).count(b"\n+ ") + (text.startswith(b"+ "))
         seen.append(cap.totals["calls"])
@@ -263,12 +263,12 @@ def test_massif_file_cut_mid_snapshot_is_read_to_the_last_complete_one(tmp_path,
     p = tmp_path / "cut.massif.out"
     p.write_bytes(text[: int(len(text) * fraction)])      # mid-line, mid-snapshot
     cap = load_capture(p, boundaries=boundaries(DATA / "massif" / "marked.massif.iterations.jsonl"))
-    t = cap.meta["truncated"]
+    t = cap.truncated
     full = load_capture(src)
     kept = text[: int(len(text) * fraction)].count(b"\nsnapshot=") + text.startswith(b"snapshot=")
     # the snapshot in progress is dropped, each complete one before it is read
-    assert cap.totals["snapshots"] == t["complete_snapshots"] == kept - 1
+    assert cap.totals["snapshots"] == t.details["complete_snapshots"] == kept - 1
     assert cap.totals["snapshots"] < full.totals["snapshots"]
-    assert "read up to snapshot" in t["summary"]
+    assert "read up to snapshot" in t.summary
     done = memprof("analyze", p)
     assert done.returncode == ExitCode.CAPTURE_TRUNCATED == 8 and done.stdout.startswith("VERDICT:")

@@ -296,8 +296,8 @@ def test_time_slices_without_markers(rules, path):
     """A capture made elsewhere has no iteration markers: the parsers cut time slices, the process
     idles after its loop, and triage judges the active part only (else every leak is a plateau)."""
     t = triage_capture(load_capture(DATA / path), rules)
-    assert t.meta["triage"]["timeline_unit"] == "slice"
-    first, last = t.meta["triage"]["judged_slices"]
+    assert t.triage.timeline_unit == "slice"
+    first, last = t.triage.judged_slices
     assert last < int(t.timeline["slice"].max())        # the idle tail was left out
     got = {}
     for fn in EXPECTED:
@@ -317,6 +317,6 @@ def test_growth_freed_only_at_teardown_is_a_leak(rules):
     by = {s.split(" (")[0].split("(")[0]: v for s, v in zip(t.sites["site"], t.sites["verdict"])}
     assert by["Buffer"] == "leak"
     assert by["memprof_demo::detail::Cache<std::pair<int, long>, double>::fill"] == "leak"
-    assert t.meta["triage"]["judged_slices"][1] < int(raw.timeline["slice"].max())
+    assert t.triage.judged_slices[1] < int(raw.timeline["slice"].max())
     buf = t.sites[t.sites["site"].str.startswith("Buffer (")].iloc[0]
     assert buf["live_bytes_end"] == 0 and buf["peak_bytes"] == 512 * KiB

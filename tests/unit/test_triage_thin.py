@@ -39,15 +39,15 @@ def test_capture_matches_heaptrack_print():
 
 
 def test_two_hundred_thin_sites_are_one_leak_finding(triaged):
-    (g,) = [g for g in triaged.meta["triage"]["thin_growth"] if g["material"]]
-    assert (g["sites"], g["caller"], g["category"]) == (200, "cache_remember", "unknown")
-    assert g["module"].endswith("/thin")
-    assert g["slope_bytes_per_iter"] == 6400 and g["max_site_bytes_per_iter"] == 32
-    assert g["live_bytes_end"] == 200 * 32 * 40
-    assert g["share_of_heap_growth"] == pytest.approx(1.0)
-    assert g["common_stack"][:2] == ["cache_remember (" + g["caller_frame"].split(" (", 1)[1],
-                                     g["common_stack"][1]] and g["common_stack"][1].startswith("main (")
-    members = triaged.sites[triaged.sites["site_id"].isin(g["site_ids"])]
+    (g,) = [g for g in triaged.triage.thin_growth if g.material]
+    assert (g.sites, g.caller, g.category) == (200, "cache_remember", "unknown")
+    assert g.module.endswith("/thin")
+    assert g.slope_bytes_per_iter == 6400 and g.max_site_bytes_per_iter == 32
+    assert g.live_bytes_end == 200 * 32 * 40
+    assert g.share_of_heap_growth == pytest.approx(1.0)
+    assert g.common_stack[:2] == ("cache_remember (" + g.caller_frame.split(" (", 1)[1],
+                                  g.common_stack[1]) and g.common_stack[1].startswith("main (")
+    members = triaged.sites[triaged.sites["site_id"].isin(g.site_ids)]
     assert sorted(members["function"]) == [f"site_{k:04d}" for k in range(200)]
     assert set(members["verdict"]) == {"leak"}
     assert "one of the 200 sites under cache_remember" in members["evidence"].iloc[0]
@@ -85,7 +85,7 @@ def test_planted_captures_have_no_thin_group(rules):
     for cap, recs in (("heaptrack/marked.zst", "heaptrack/marked.iterations.jsonl"),
                       ("triage/llama_switch.zst", "triage/llama_switch.iterations.jsonl")):
         t = triage_capture(load_capture(DATA / cap, boundaries=boundaries(DATA / recs)), rules)
-        assert not [g for g in t.meta["triage"]["thin_growth"] if g["material"]], cap
+        assert not [g for g in t.triage.thin_growth if g.material], cap
 
 
 def test_a_few_thin_sites_below_the_bar_stay_minor(triaged):
@@ -98,4 +98,4 @@ def test_a_few_thin_sites_below_the_bar_stay_minor(triaged):
     series = {int(k): row for k, row in zip(wide.index, wide.to_numpy(dtype=float).tolist())}
     groups = thin.find_groups(copy.deepcopy(sites), series, list(wide.columns), "iteration",
                               min_bytes_per_iter=7000)
-    assert [(g["sites"], g["material"]) for g in groups] == [(200, False)]
+    assert [(g.sites, g.material) for g in groups] == [(200, False)]
