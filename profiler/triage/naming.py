@@ -61,23 +61,30 @@ def _site_label(stack, idx: int, rules=None) -> str:
 def rename(sites, rules):
     """A copy of `sites` with site/function/module re-named and category filled (row per stack)."""
     df = sites.copy()
+    stacks = [tuple(s) if s is not None and not (isinstance(s, float) and math.isnan(s)) else ()
+              for s in df["stack"]]
+    # rows are distinct stacks already (the parsers key them so); the rules work out each distinct
+    # frame once, and the site frame's name is worked out once per frame object
+    decided = rules.name_and_classify_all(stacks)
+    named: dict[int, tuple] = {}
     names, fns, mods, cats, rule_src = [], [], [], [], []
-    # rows are distinct stacks already (the parsers key them so): no per-stack cache, the rules
-    # cache per frame, which is where stacks repeat themselves
-    for stack, site, fn, mod in zip(df["stack"], df["site"], df["function"], df["module"]):
-        stack = tuple(stack) if stack is not None and not (isinstance(stack, float) and math.isnan(stack)) else ()
-        idx, cat, rule, _ = rules.name_and_classify(stack)
+    for stack, site, fn, mod, (idx, cat, rule, _) in zip(stacks, df["site"], df["function"], df["module"], decided):
         if idx is None:
-            hit = (site, fn, mod, cat or "unknown", None)
+            names.append(site)
+            fns.append(fn)
+            mods.append(mod)
         else:
             fr = stack[idx]
-            hit = (_site_label(stack, idx, rules), getattr(fr, "function", None), getattr(fr, "module", None),
-                   cat or "unknown", rule.source if rule is not None else None)
-        names.append(hit[0])
-        fns.append(hit[1])
-        mods.append(hit[2])
-        cats.append(hit[3])
-        rule_src.append(hit[4])
+            hit = named.get(id(fr))
+            if hit is None:
+                f = getattr(fr, "function", None)
+                hit = (_label(fr) if f else None, f, getattr(fr, "module", None))
+                named[id(fr)] = hit
+            names.append(hit[0] if hit[1] else _site_label(stack, idx, rules))
+            fns.append(hit[1])
+            mods.append(hit[2])
+        cats.append(cat or "unknown")
+        rule_src.append(rule.source if rule is not None else None)
     df["site"] = names
     df["function"] = fns
     df["module"] = mods
