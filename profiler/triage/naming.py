@@ -65,7 +65,7 @@ def rename(sites, rules):
               for s in df["stack"]]
     # rows are distinct stacks already (the parsers key them so); the rules work out each distinct
     # frame once, and the site frame's name is worked out once per frame object
-    decided = rules.name_and_classify_all(stacks)
+    decided = map(rules.name_and_classify, stacks)
     named: dict[int, tuple] = {}
     names, fns, mods, cats, rule_src = [], [], [], [], []
     for stack, site, fn, mod, (idx, cat, rule, _) in zip(stacks, df["site"], df["function"], df["module"], decided):

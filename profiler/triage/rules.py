@@ -34,7 +34,6 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from itertools import chain
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -57,8 +56,8 @@ class Rule:
     note: str = ""
     user: bool = False
     innermost: bool = False
-    _fn_re: re.Pattern | None = field(default=None, compare=False, repr=False)
-    _mod_re: re.Pattern | None = field(default=None, compare=False, repr=False)
+    _fn_re: Globs | None = field(default=None, compare=False, repr=False)
+    _mod_re: Globs | None = field(default=None, compare=False, repr=False)
 
     @property
     def tier(self) -> int:
@@ -75,11 +74,51 @@ class Rule:
         return True
 
 
-def _compile(patterns: Iterable[str]) -> re.Pattern | None:
+class Globs:
+    """A list of shell globs (fnmatch's syntax), matched against a whole name.
+
+    Almost every pattern in the rules is a literal, `prefix*`, `*suffix` or `*part*`: those are
+    string tests, and only the others go into one regex. Compiling all of them (390 in the
+    shipped files) was most of the rules' load time, paid by every command at start-up."""
+
+    __slots__ = ("exact", "prefixes", "suffixes", "parts", "regex")
+
+    def __init__(self, patterns: Iterable[str]):
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        suffixes: list[str] = []
+        parts: list[str] = []
+        rest: list[str] = []
+        for p in patterns:
+            core = p.strip("*")
+            if any(c in core for c in "*?["):
+                rest.append(p)
+            elif not p.startswith("*") and not p.endswith("*"):
+                exact.add(p)
+            elif not p.startswith("*"):
+                prefixes.append(core)
+            elif not p.endswith("*"):
+                suffixes.append(core)
+            else:
+                parts.append(core)
+        self.exact = frozenset(exact)
+        self.prefixes = tuple(prefixes)
+        self.suffixes = tuple(suffixes)
+        self.parts = tuple(parts)
+        self.regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in rest)) if rest else None
+
+    def match(self, name: str) -> bool:
+        return (name in self.exact or (bool(self.prefixes) and name.startswith(self.prefixes))
+                or (bool(self.suffixes) and name.endswith(self.suffixes))
+                or any(part in name for part in self.parts)
+                or (self.regex is not None and self.regex.match(name) is not None))
+
+
+def _compile(patterns: Iterable[str]) -> Globs | None:
     pats = [p for p in patterns if p]
     if not pats:
         return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in pats))
+    return Globs(pats)
 
 
 def function_names(function: str | None) -> tuple[str, ...]:
@@ -130,6 +169,22 @@ def _strip_args(name: str) -> str:
     return name
 
 
+_PLUMBING = _NONE + 1   # the tier key of a frame that does not take part in a decision
+
+
+class _Lazy(dict):
+    """key -> make(key), worked out on the first lookup (dict's __missing__: every later lookup,
+    also through map(), stays in C)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
+
+
 def _frame_fields(frame) -> tuple:
     """(function, module, file) of a Frame, of a plain (function, module, file) tuple, or of any
     object with those attributes."""
@@ -144,8 +199,8 @@ class Rules:
     Stacks share most of their frames (a capture of 14,605 stacks of 44-85 frames holds 4,942
     distinct frames), so everything a rule says about a frame is worked out once per distinct
     frame, and a stack is decided from those facts: its first frame that is not plumbing, and
-    whether any frame further out has a rule of a better tier, a set test in C rather than a
-    walk in Python."""
+    whether a frame further out has a rule of a better tier, a min() over the frames' cached
+    tiers that runs in C rather than a walk per tier in Python."""
 
     def __init__(self, rules: list[Rule], plumbing: Iterable[str], sources: list[str],
                  plumbing_files: Iterable[str] = ()):
@@ -158,16 +213,16 @@ class Rules:
         self._tiers = sorted({r.tier for r in self.rules})
         self._best_tier = self._tiers[0] if self._tiers else _NONE
         self._order = [(r, r.tier, r.innermost, bool(r.functions), r._fn_re, r._mod_re) for r in self.rules]
-        self._frame_cache: dict = {}     # frame -> facts (see _facts)
         self._key_cache: dict = {}       # (function, module, file) -> facts
         self._fn_cache: dict = {}        # function -> (is plumbing by name, per-rule: function patterns match)
         self._where_cache: dict = {}     # module or file -> per-rule: module patterns match
         self._file_cache: dict = {}      # file -> plumbing by its source file
-        # frames already seen, by what they can decide: _outer[t] holds the frames that are not plumbing
-        # and have a rule of a tier better than t at any depth; _fallback the plumbing frames a
-        # function rule claims at the site (the last resort of a stack made only of plumbing)
-        self._outer: list[set] = [set() for _ in range(_NONE + 1)]
-        self._fallback: set = set()
+        # frame -> facts, and the two tiers a stack is decided by: a frame's best tier at any depth
+        # (_PLUMBING for plumbing), and a plumbing frame's best function rule at the site (the last
+        # resort of a stack with nothing else; _PLUMBING for the others)
+        self._frame_cache = _Lazy(lambda fr: self._facts(*_frame_fields(fr)))
+        self._outer_tier = _Lazy(lambda fr: _PLUMBING if self._frame_cache[fr][0] else self._frame_cache[fr][5])
+        self._fallback_tier = _Lazy(lambda fr: self._frame_cache[fr][7] if self._frame_cache[fr][0] else _PLUMBING)
 
     # -- per-frame facts, computed once per distinct frame -------------------------------------
     def _facts(self, fn, module, file) -> tuple:
@@ -219,28 +274,9 @@ class Rules:
         """The facts of one frame (is_plumbing, {tier: rule at the site frame}, {tier: rule at any
         depth}, ...), cached per frame; an unhashable stand-in for a frame is not cached."""
         try:
-            hit = self._frame_cache.get(frame)
+            return self._frame_cache[frame]
         except TypeError:
             return self._facts(*_frame_fields(frame))
-        if hit is None:
-            hit = self._learn(frame)
-        return hit
-
-    def _learn(self, frame) -> tuple:
-        hit = self._frame_cache[frame] = self._facts(*_frame_fields(frame))
-        if hit[0]:
-            if hit[7] < _NONE:
-                self._fallback.add(frame)
-        else:
-            for t in range(hit[5] + 1, _NONE + 1):
-                self._outer[t].add(frame)
-        return hit
-
-    def learn_frames(self, stacks: Iterable[Sequence]) -> None:
-        """Work out the facts of every distinct frame of `stacks` (hashable frames) at once."""
-        cache = self._frame_cache
-        for frame in set(chain.from_iterable(stacks)).difference(cache):
-            self._learn(frame)
 
     def is_plumbing(self, frame) -> bool:
         return self._info(frame)[0]
@@ -274,42 +310,34 @@ class Rules:
         if not stack:
             return None, "unknown", None, None
         try:
-            for fr in stack:
-                if fr not in self._frame_cache:
-                    self._learn(fr)
-        except TypeError:        # unhashable stand-ins: facts frame by frame, no shortcuts
+            return self._decide(stack, self._frame_cache.__getitem__, self._outer_tier.__getitem__,
+                                self._fallback_tier.__getitem__)
+        except TypeError:        # unhashable stand-ins for frames: facts frame by frame, by position
             facts = [self._facts(*_frame_fields(fr)) for fr in stack]
-            return self._decide(stack, facts.__getitem__, False)
-        return self._decide(stack, self._frame_cache.__getitem__, True)
+            outer = [_PLUMBING if f[0] else f[5] for f in facts]
+            fallback = [f[7] if f[0] else _PLUMBING for f in facts]
+            return self._decide(range(len(stack)), facts.__getitem__, outer.__getitem__, fallback.__getitem__)
 
-    def name_and_classify_all(self, stacks: Sequence[Sequence]) -> list[tuple]:
-        """name_and_classify for each of `stacks`, the frames' facts worked out once for all."""
-        try:
-            self.learn_frames(stacks)
-        except TypeError:
-            return [self.name_and_classify(s) for s in stacks]
-        get = self._frame_cache.__getitem__
-        decide = self._decide
-        return [decide(s, get, True) if s else (None, "unknown", None, None) for s in stacks]
-
-    def _decide(self, stack: Sequence, get, sets: bool) -> tuple[int | None, str, Rule | None, int | None]:
-        n = len(stack)
+    def _decide(self, keys: Sequence, facts, outer, fallback) -> tuple[int | None, str, Rule | None, int | None]:
+        """The decision on one stack, given as the keys the three lookups take (its frames, or
+        their positions): facts, the best tier at any depth, the fallback tier."""
+        n = len(keys)
         start = None
         for i in range(n):
-            f = get(stack[i]) if sets else get(i)
+            f = facts(keys[i])
             if not f[0]:
                 start = i
                 break
         if start is not None:
             best_t, best_i, best_r = f[3], start, f[4]
-            # a frame further out decides only with a rule of a better tier than the site's own
-            if best_t > self._best_tier and (not sets or not self._outer[best_t].isdisjoint(stack)):
-                for j in range(start + 1, n):
-                    g = get(stack[j]) if sets else get(j)
-                    if not g[0] and g[5] < best_t:
-                        best_t, best_i, best_r = g[5], j, g[6]
-                        if best_t == self._best_tier:
-                            break
+            # a frame further out decides only with a better tier than the site frame's own; the
+            # frames before the site are plumbing, and the site's tier at any depth is no better
+            # than at the site, so the stack's best tier at any depth says whether one does
+            if best_t > self._best_tier:
+                m = min(map(outer, keys))
+                if m < best_t:
+                    j = list(map(outer, keys)).index(m, start + 1)
+                    best_t, best_i, best_r = m, j, facts(keys[j])[6]
             if best_r is not None:
                 return start, best_r.category, best_r, best_i
             site = start
@@ -317,16 +345,11 @@ class Rules:
             site = n - 1
         # nothing outside the plumbing is recognisable (a truncated stack, or one made only of
         # allocator layers such as PyMem_RawMalloc): let the function rules look at the plumbing
-        if not sets or not self._fallback.isdisjoint(stack):
-            best_t, best_i, best_r = _NONE, None, None
-            for j in range(n):
-                g = get(stack[j]) if sets else get(j)
-                if g[0] and g[7] < best_t:
-                    best_t, best_i, best_r = g[7], j, g[8]
-                    if best_t == self._best_tier:
-                        break
-            if best_r is not None:
-                return site, best_r.category, best_r, best_i
+        m = min(map(fallback, keys))
+        if m < _NONE:
+            j = list(map(fallback, keys)).index(m)
+            r = facts(keys[j])[8]
+            return site, r.category, r, j
         return site, "unknown", None, None
 
     def category(self, stack: Sequence) -> str:
