@@ -65,26 +65,23 @@ def rename(sites, rules):
               for s in df["stack"]]
     # rows are distinct stacks already (the parsers key them so); the rules work out each distinct
     # frame once, and the site frame's name is worked out once per frame object
-    decided = map(rules.name_and_classify, stacks)
-    named: dict[int, tuple] = {}
-    names, fns, mods, cats, rule_src = [], [], [], [], []
-    for stack, site, fn, mod, (idx, cat, rule, _) in zip(stacks, df["site"], df["function"], df["module"], decided):
+    decide = rules.name_and_classify
+    named: dict[tuple, tuple] = {}          # (site frame, rule) -> the row's five names
+    rows = []
+    for i, stack in enumerate(stacks):
+        idx, cat, rule, _ = decide(stack)
         if idx is None:
-            names.append(site)
-            fns.append(fn)
-            mods.append(mod)
-        else:
-            fr = stack[idx]
-            hit = named.get(id(fr))
-            if hit is None:
-                f = getattr(fr, "function", None)
-                hit = (_label(fr) if f else None, f, getattr(fr, "module", None))
-                named[id(fr)] = hit
-            names.append(hit[0] if hit[1] else _site_label(stack, idx, rules))
-            fns.append(hit[1])
-            mods.append(hit[2])
-        cats.append(cat or "unknown")
-        rule_src.append(rule.source if rule is not None else None)
+            rows.append((df["site"].iat[i], df["function"].iat[i], df["module"].iat[i], cat or "unknown", None))
+            continue
+        fr = stack[idx]
+        key = (id(fr), id(rule))
+        hit = named.get(key)
+        if hit is None:
+            f = getattr(fr, "function", None)
+            hit = named[key] = (_label(fr) if f else None, f, getattr(fr, "module", None), cat or "unknown",
+                                rule.source if rule is not None else None)
+        rows.append(hit if hit[1] else (_site_label(stack, idx, rules),) + hit[1:])
+    names, fns, mods, cats, rule_src = (list(c) for c in zip(*rows)) if rows else ([], [], [], [], [])
     df["site"] = names
     df["function"] = fns
     df["module"] = mods
