@@ -213,9 +213,14 @@ class Rules:
         self._tiers = sorted({r.tier for r in self.rules})
         self._best_tier = self._tiers[0] if self._tiers else _NONE
         self._order = [(r, r.tier, r.innermost, bool(r.functions), r._fn_re, r._mod_re) for r in self.rules]
+        self._no_function_bits = sum(1 << bit for bit, r in enumerate(self.rules) if not r.functions)
+        # one test of every rule's function patterns at once: most functions match none of them
+        self._any_function = (_compile([p for r in self.rules for p in r.functions])
+                              if all(r._fn_re is not None for r in self.rules if r.functions) else None)
+        self._mask_cache: dict = {}      # (is plumbing, bit mask of the rules that match) -> facts
         self._key_cache: dict = {}       # (function, module, file) -> facts
-        self._fn_cache: dict = {}        # function -> (is plumbing by name, per-rule: function patterns match)
-        self._where_cache: dict = {}     # module or file -> per-rule: module patterns match
+        self._fn_cache: dict = {}        # function -> (is plumbing by name, bit mask: function patterns allow)
+        self._where_cache: dict = {}     # module or file -> bit mask: module patterns allow
         self._file_cache: dict = {}      # file -> plumbing by its source file
         # frame -> facts, and the two tiers a stack is decided by: a frame's best tier at any depth
         # (_PLUMBING for plumbing), and a plumbing frame's best function rule at the site (the last
@@ -235,11 +240,7 @@ class Rules:
             return hit
         by_fn = self._fn_cache.get(fn)
         if by_fn is None:
-            names = function_names(fn)
-            plumb = bool(names) and self._plumbing_re is not None and any(self._plumbing_re.match(n) for n in names)
-            ok = tuple(bool(names) and (fre is None or any(fre.match(n) for n in names)) if has_fn else True
-                       for _, _, _, has_fn, fre, _ in self._order)
-            by_fn = self._fn_cache[fn] = (plumb, ok)
+            by_fn = self._fn_cache[fn] = self._function_facts(fn)
         plumb, fn_ok = by_fn
         if not plumb and file and self._plumbing_file_re is not None:
             # inlined library templates (std::vector's allocate/_M_default_append/resize show up
@@ -252,23 +253,42 @@ class Rules:
         mod_ok = self._where_cache.get(where)
         if mod_ok is None:
             base = os.path.basename(where) if where else None
-            mod_ok = self._where_cache[where] = tuple(
-                mre is None or bool(where and (mre.match(base) or mre.match(where)))
-                for _, _, _, _, _, mre in self._order)
+            mod_ok = 0
+            for bit, (_, _, _, _, _, mre) in enumerate(self._order):
+                if mre is None or (where and (mre.match(base) or mre.match(where))):
+                    mod_ok |= 1 << bit
+            self._where_cache[where] = mod_ok
+        both = (plumb, fn_ok & mod_ok)
+        hit = self._mask_cache.get(both)
+        if hit is None:
+            hit = self._mask_cache[both] = self._facts_of_mask(plumb, both[1])
+        self._key_cache[key] = hit
+        return hit
+
+    def _function_facts(self, fn) -> tuple[bool, int]:
+        """(is plumbing by name, bit mask of the rules whose function patterns allow `fn`)."""
+        names = function_names(fn)
+        plumb = bool(names) and self._plumbing_re is not None and any(self._plumbing_re.match(n) for n in names)
+        ok = self._no_function_bits
+        if names and (self._any_function is None or any(self._any_function.match(n) for n in names)):
+            for bit, (_, _, _, has_fn, fre, _) in enumerate(self._order):
+                if has_fn and (fre is None or any(fre.match(n) for n in names)):
+                    ok |= 1 << bit
+        return plumb, ok
+
+    def _facts_of_mask(self, plumb: bool, mask: int) -> tuple:
         at_site: dict[int, Rule] = {}
         anywhere: dict[int, Rule] = {}
-        for (r, tier, innermost, _, _, _), f_ok, m_ok in zip(self._order, fn_ok, mod_ok):
-            if f_ok and m_ok:
+        for bit, (r, tier, innermost, _, _, _) in enumerate(self._order):
+            if mask >> bit & 1:
                 at_site.setdefault(tier, r)
                 if not innermost:
                     anywhere.setdefault(tier, r)
         site_t = min(at_site, default=_NONE)
         any_t = min(anywhere, default=_NONE)
         fb_t = min((t for t in at_site if t != 2), default=_NONE)
-        hit = (plumb, at_site, anywhere, site_t, at_site.get(site_t), any_t, anywhere.get(any_t),
-               fb_t, at_site.get(fb_t))
-        self._key_cache[key] = hit
-        return hit
+        return (plumb, at_site, anywhere, site_t, at_site.get(site_t), any_t, anywhere.get(any_t),
+                fb_t, at_site.get(fb_t))
 
     def _info(self, frame) -> tuple:
         """The facts of one frame (is_plumbing, {tier: rule at the site frame}, {tier: rule at any
