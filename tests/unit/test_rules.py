@@ -295,3 +295,73 @@ def test_plumbing_by_source_file(tmp_path, rules):
     f.write_text('[plumbing]\nfunction = ["x"]\n')
     with pytest.raises(BadInput, match=r"unknown key\(s\) function in \[plumbing\]"):
         load_rules([f])
+
+
+# --- the per-frame caches decide as a walk over the stack would -------------------------------
+
+def _names_in(*caps) -> set[str]:
+    names = {"", "*", "a*b", "[x]", "operator new[]", "libpython3.11.so.1.0", "x/lib/python3.11/y.py"}
+    for cap in caps:
+        for stack in cap.sites["stack"]:
+            for fr in stack:
+                names.update(function_names(fr.function))
+                for where in (fr.module, fr.file):
+                    if where:
+                        names.update((where, Path(where).name))
+    return names
+
+
+def test_globs_match_exactly_as_fnmatch(rules, heaptrack_cap):
+    import fnmatch
+    import re
+
+    from profiler.triage.rules import Globs
+
+    llama = load_capture(DATA / "triage" / "llama_switch.zst")
+    names = _names_in(heaptrack_cap, llama, load_capture(DATA / "memray" / "planted_native.bin"))
+    patterns = {p for r in rules.rules for p in r.functions + r.modules} | set(rules.plumbing) | \
+        set(rules.plumbing_files) | {"*", "**", "a**", "*?", "[ab]*", "*a*b*", "lib*.so*", "*.py"}
+    assert len(patterns) > 350 and len(names) > 1000
+    for p in sorted(patterns):
+        regex = re.compile(fnmatch.translate(p))
+        glob = Globs([p])
+        wrong = [n for n in names if glob.match(n) != bool(regex.match(n))]
+        assert not wrong, (p, wrong[:5])
+    # a list matches where any of its patterns does
+    many = Globs(sorted(patterns)[:40])
+    assert all(many.match(n) == any(Globs([p]).match(n) for p in sorted(patterns)[:40]) for n in names)
+
+
+class _StandIn:
+    """A frame-like object that cannot be hashed (no cache can hold it)."""
+    __hash__ = None
+
+    def __init__(self, fr):
+        self.function, self.module, self.file = fr.function, fr.module, fr.file
+
+
+@pytest.mark.parametrize("capture", ["triage/llama_switch.zst", "memray/planted_native.bin",
+                                     "massif/llama_switch.massif.out"])
+def test_cached_decisions_equal_frame_by_frame_ones(capture, tmp_path):
+    # the same stacks decided three ways: through the per-frame caches (cold, then in reverse
+    # order with the caches warm), by position for unhashable stand-ins, and as plain
+    # (function, module, file) tuples; with the shipped rules and with a user file on top
+    user = tmp_path / "mine.toml"
+    user.write_text('[plumbing]\nfunctions = ["ggml_gallocr_reserve_n"]\nfiles = ["*.h"]\n\n'
+                    '[[rule]]\ncategory = "mine"\nfunctions = ["llama_*"]\nmodules = ["libllama.so*"]\n\n'
+                    '[[rule]]\ncategory = "kv_cache"\nmodules = ["libc.so*", "*.py"]\ninnermost = true\n')
+    stacks = [tuple(s) for s in load_capture(DATA / capture).sites["stack"]]
+    assert len(stacks) > 15
+    cats = set()
+    for extra in ([], [user]):
+        cold = [load_rules(extra).name_and_classify(s) for s in stacks[:1]]
+        rules = load_rules(extra)
+        cached = [rules.name_and_classify(s) for s in stacks]
+        assert cached[:1] == cold
+        assert [rules.name_and_classify(s) for s in reversed(stacks)] == cached[::-1]
+        fresh = load_rules(extra)
+        assert [fresh.name_and_classify([_StandIn(f) for f in s]) for s in stacks] == cached
+        plain = load_rules(extra)
+        assert [plain.name_and_classify(tuple((f.function, f.module, f.file) for f in s)) for s in stacks] == cached
+        cats.update(c for _, c, _, _ in cached)
+    assert len(cats) >= 2, cats

@@ -320,3 +320,23 @@ def test_growth_freed_only_at_teardown_is_a_leak(rules):
     assert t.triage.judged_slices[1] < int(raw.timeline["slice"].max())
     buf = t.sites[t.sites["site"].str.startswith("Buffer (")].iloc[0]
     assert buf["live_bytes_end"] == 0 and buf["peak_bytes"] == 512 * KiB
+
+
+@pytest.mark.parametrize("capture", ["triage/llama_switch.zst", "memray/planted_python.bin", "massif/probe.massif.out"])
+def test_merged_timeline_on_the_grid_equals_the_pandas_groupby(rules, capture):
+    # integer timelines merge on a dense numpy grid; anything else goes through pandas: both give
+    # the same table, NaN times included
+    from profiler.triage import naming
+
+    raw = load_capture(DATA / capture)
+    sites = naming.rename(raw.sites, rules)
+    merged, tl, id_map = naming.merge(sites, raw.timeline)
+    assert len(merged) < len(raw.sites) and len(tl) < len(raw.timeline)
+    odd = raw.timeline.astype({"site_id": "float64"})          # not integers: the pandas path
+    assert naming._dense_timeline(odd, id_map) is None
+    assert naming._merge_timeline(odd, id_map).equals(tl)
+    holes = raw.timeline.copy()
+    holes.loc[holes.index[::3], "t"] = float("nan")
+    grid = naming._dense_timeline(holes, id_map)
+    assert grid is not None and grid.equals(naming._merge_timeline(holes.astype({"site_id": "float64"}), id_map))
+    assert tl.groupby("slice")["live_bytes"].sum().equals(raw.timeline.groupby("slice")["live_bytes"].sum())
