@@ -94,6 +94,20 @@ def test_per_site_figures_equal_heaptrack_per_trace_figures(cap):
     assert cap.sites["site_id"].is_unique
 
 
+CORPUS = Path(__file__).parent.parent / "data" / "corpus"
+
+
+@pytest.mark.parametrize("name", ["msgpack-roundtrip-no-records", "regex-cache-no-records", "msgspec-0.13.1-no-records"])
+def test_sites_at_the_peak_add_up_to_the_peak(name):
+    """Real captures (no markers) whose peak is followed by 100k+ events: the decoder keeps the
+    state at the peak as the events since, then as a copy once they outnumber the infos; each
+    site's bytes at that moment must add up to heaptrack's peak heap, event for event."""
+    cap = load_capture(CORPUS / name / "capture" / "heaptrack.run.zst")
+    assert cap.meta["markers"]["calls"] == 0 and cap.totals["calls"] > 200_000
+    assert int(cap.sites["peak_bytes"].sum()) == cap.totals["peak_heap_bytes"]
+    assert (cap.sites["peak_bytes"] >= 0).all()
+
+
 # --- the planted sites ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("function, live_end, peak, calls", [
