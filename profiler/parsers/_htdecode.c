@@ -347,12 +347,14 @@ static vec *named(Decoder *d, const char *name)
     return NULL;
 }
 
-/* array(name): a copy of one per-info or per-trace array as int64 bytes; "peak" and "clock":
- * the live counts per info at the heap's peak / just before the latest `c` stamp */
-static PyObject *Decoder_array(Decoder *d, PyObject *arg)
+/* array(name, start=0): a copy of one per-info or per-trace array from `start` on, as int64
+ * bytes; "peak" and "clock": the live counts per info at the heap's peak / just before the
+ * latest `c` stamp */
+static PyObject *Decoder_array(Decoder *d, PyObject *args)
 {
-    const char *name = PyUnicode_AsUTF8(arg);
-    if (!name)
+    const char *name;
+    Py_ssize_t start = 0;
+    if (!PyArg_ParseTuple(args, "s|n", &name, &start))
         return NULL;
     if (!strcmp(name, "peak"))
         return past_bytes(d, &d->peak_state);
@@ -363,7 +365,163 @@ static PyObject *Decoder_array(Decoder *d, PyObject *arg)
         PyErr_Format(PyExc_KeyError, "%s", name);
         return NULL;
     }
-    return PyBytes_FromStringAndSize((const char *)v->p, (Py_ssize_t)(v->n * sizeof(int64_t)));
+    if (start < 0 || start > v->n)
+        start = v->n;
+    return PyBytes_FromStringAndSize((const char *)(v->p + start), (Py_ssize_t)((v->n - start) * sizeof(int64_t)));
+}
+
+/* column_bytes(state, columns, n_columns): live bytes per column, summed over the infos of each
+ * (columns: int64 column number per info, for the first len(columns) infos); state = "counts"
+ * (now), "peak" or "clock" */
+static PyObject *Decoder_column_bytes(Decoder *d, PyObject *args)
+{
+    const char *state;
+    Py_buffer cols;
+    Py_ssize_t n_cols;
+    if (!PyArg_ParseTuple(args, "sy*n", &state, &cols, &n_cols))
+        return NULL;
+    PyObject *held = NULL, *out = NULL;
+    const int64_t *counts = d->counts.p;
+    Py_ssize_t n = (Py_ssize_t)(cols.len / (Py_ssize_t)sizeof(int64_t));
+    if (n > d->counts.n)
+        n = d->counts.n;
+    if (strcmp(state, "counts")) {
+        past *s = !strcmp(state, "peak") ? &d->peak_state : !strcmp(state, "clock") ? &d->clock_state : NULL;
+        if (!s) {
+            PyErr_Format(PyExc_KeyError, "%s", state);
+            goto done;
+        }
+        if (!(held = past_bytes(d, s)))
+            goto done;
+        counts = (const int64_t *)PyBytes_AS_STRING(held);
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n_cols * sizeof(int64_t)));
+    if (!out)
+        goto done;
+    int64_t *o = (int64_t *)PyBytes_AS_STRING(out);
+    memset(o, 0, (size_t)n_cols * sizeof(int64_t));
+    const int64_t *col = cols.buf, *sz = d->sizes.p;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (col[i] < 0 || col[i] >= n_cols) {
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_IndexError, "column out of range");
+            goto done;
+        }
+        o[col[i]] += counts[i] * sz[i];
+    }
+done:
+    Py_XDECREF(held);
+    PyBuffer_Release(&cols);
+    return out;
+}
+
+/* stacks(sites, ip_frames): per site trace, its frames innermost first: the frames of its own
+ * instruction pointer, then its parent's, up to the root (ip_frames[ip] is the tuple of frames
+ * of instruction pointer `ip`). A node that two or more walks go through (a branch point) gets
+ * its stack made once and shared; every other node is on one path and read once, so the work is
+ * O(trace nodes + the stacks' total length). Parents are defined before their children, so
+ * every walk up ends at the root. */
+static PyObject *Decoder_stacks(Decoder *d, PyObject *args)
+{
+    PyObject *sites, *ip_frames;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &sites, &PyList_Type, &ip_frames))
+        return NULL;
+    Py_ssize_t nt = d->trace_ip.n, ns = PyList_GET_SIZE(sites), nf = PyList_GET_SIZE(ip_frames);
+    const int64_t *parent = d->trace_parent.p, *ip = d->trace_ip.p;
+    int32_t *uses = PyMem_Calloc((size_t)nt + 1, sizeof(int32_t));
+    PyObject **memo = PyMem_Calloc((size_t)nt + 1, sizeof(PyObject *));
+    int64_t *site_no = PyMem_Malloc(((size_t)ns + 1) * sizeof(int64_t));
+    vec path = {0};
+    PyObject *out = NULL, *empty = PyTuple_New(0);
+    if (!uses || !memo || !site_no || !empty) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        long long t = PyLong_AsLongLong(PyList_GET_ITEM(sites, k));
+        if (t == -1 && PyErr_Occurred())
+            goto done;
+        if (t < 0 || t > nt) {
+            PyErr_SetString(PyExc_IndexError, "no such trace");
+            goto done;
+        }
+        site_no[k] = t;
+        while (t) {
+            if (uses[t]++)
+                break;
+            t = parent[t - 1] < t ? parent[t - 1] : 0;
+        }
+    }
+    if (!(out = PyList_New(ns)))
+        goto done;
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        int64_t site = site_no[k], t = site;
+        path.n = 0;
+        while (t && !memo[t]) {
+            if (vec_push(&path, t) < 0)
+                goto fail;
+            t = parent[t - 1] < t ? parent[t - 1] : 0;
+        }
+        PyObject *base = t ? memo[t] : empty;
+        Py_ssize_t seg = path.n;          /* path[j, seg): nodes below base not in a tuple yet */
+        Py_INCREF(base);
+        for (Py_ssize_t j = path.n - 1; j >= 0; j--) {
+            int64_t node = path.p[j];
+            if (uses[node] <= 1 && j > 0)
+                continue;
+            Py_ssize_t total = PyTuple_GET_SIZE(base);
+            for (Py_ssize_t i = j; i < seg; i++) {
+                int64_t x = ip[path.p[i] - 1];
+                PyObject *fr = x >= 0 && x < nf ? PyList_GET_ITEM(ip_frames, x) : NULL;
+                if (!fr || !PyTuple_Check(fr)) {
+                    Py_DECREF(base);
+                    PyErr_SetString(PyExc_TypeError, "ip_frames[ip] must be a tuple of frames");
+                    goto fail;
+                }
+                total += PyTuple_GET_SIZE(fr);
+            }
+            PyObject *tup = PyTuple_New(total);
+            if (!tup) {
+                Py_DECREF(base);
+                goto fail;
+            }
+            Py_ssize_t w = 0;
+            for (Py_ssize_t i = j; i < seg; i++) {
+                PyObject *fr = PyList_GET_ITEM(ip_frames, ip[path.p[i] - 1]);
+                for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(fr); f++) {
+                    PyObject *x = PyTuple_GET_ITEM(fr, f);
+                    Py_INCREF(x);
+                    PyTuple_SET_ITEM(tup, w++, x);
+                }
+            }
+            for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(base); f++) {
+                PyObject *x = PyTuple_GET_ITEM(base, f);
+                Py_INCREF(x);
+                PyTuple_SET_ITEM(tup, w++, x);
+            }
+            Py_DECREF(base);
+            base = tup;
+            seg = j;
+            if (uses[node] > 1) {
+                Py_INCREF(tup);
+                memo[node] = tup;
+            }
+        }
+        PyList_SET_ITEM(out, k, base);   /* the reference held as `base` */
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    if (memo)
+        for (Py_ssize_t t = 0; t <= nt; t++)
+            Py_XDECREF(memo[t]);
+    PyMem_Free(memo);
+    PyMem_Free(uses);
+    PyMem_Free(site_no);
+    PyMem_Free(path.p);
+    Py_XDECREF(empty);
+    return out;
 }
 
 static PyObject *Decoder_info(Decoder *d, PyObject *arg)
@@ -495,7 +653,11 @@ static PyMemberDef Decoder_members[] = {
 static PyMethodDef Decoder_methods[] = {
     {"feed", (PyCFunction)Decoder_feed, METH_VARARGS,
      "feed(lines, pos, resume) -> (stop, pos, value): read complete lines from pos to a stop"},
-    {"array", (PyCFunction)Decoder_array, METH_O, "array(name) -> int64 bytes"},
+    {"array", (PyCFunction)Decoder_array, METH_VARARGS, "array(name, start=0) -> int64 bytes"},
+    {"column_bytes", (PyCFunction)Decoder_column_bytes, METH_VARARGS,
+     "column_bytes(state, columns, n_columns) -> int64 bytes: live bytes per column"},
+    {"stacks", (PyCFunction)Decoder_stacks, METH_VARARGS,
+     "stacks(sites, ip_frames) -> list of tuples: each site trace's frames, innermost first"},
     {"info", (PyCFunction)Decoder_info, METH_O, "info(i) -> (size, trace, marker code or -1)"},
     {"add_trace", (PyCFunction)Decoder_add_trace, METH_VARARGS, "a `t` record read by the caller"},
     {"add_info", (PyCFunction)Decoder_add_info, METH_VARARGS, "an `a` record read by the caller"},

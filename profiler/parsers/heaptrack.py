@@ -151,8 +151,8 @@ class _Reader:
     def lines(self) -> int:
         return self.dec.lines
 
-    def array(self, name: str):
-        return self.np.frombuffer(self.dec.array(name), self.np.int64)
+    def array(self, name: str, start: int = 0):
+        return self.np.frombuffer(self.dec.array(name, start), self.np.int64)
 
     # -- definition and metadata lines ------------------------------------------------------
     def slow_line(self, line: bytes, line_no: int):
@@ -277,7 +277,7 @@ class _Reader:
         _, trace, code = dec.info(info)
         mark = (code, dec.last_ms, trace, dec.events_seen)
         if self.tl.marker_rows(code):
-            self.tl.marker(*mark, vector=lambda: self.column_bytes(self.array("counts")))
+            self.tl.marker(*mark, vector=lambda: self.column_bytes("counts"))
         else:
             self.tl.marker(*mark)
 
@@ -287,7 +287,7 @@ class _Reader:
         size = dec.info(info)[0]
         due = self.tl.due_work({"calls": dec.plus_seen + 1, "bytes": dec.bytes_seen + size})
         if due:
-            vector = self.column_bytes(self.array("counts"))
+            vector = self.column_bytes("counts")
             for axis, key, _ in due:
                 self.tl.at_work(axis, key, vector, dec.last_ms, dec.events_seen)
         self._thresholds()
@@ -297,7 +297,7 @@ class _Reader:
         (the last stamp at or before them; no event after it can belong before the target)."""
         due = self.tl.due(stamp)
         if due:
-            vector = self.column_bytes(self.array("clock"))
+            vector = self.column_bytes("clock")
             for key, _ in due:
                 self.tl.at_clock(key, vector)
         self._thresholds()
@@ -308,8 +308,8 @@ class _Reader:
         n0, n = len(self.info_col), self.dec.n_infos
         if n0 == n:
             return
-        traces = self.array("trace")[n0:].tolist()
-        sized = (self.array("code")[n0:] >= 0).tolist()
+        traces = self.array("trace", n0).tolist()
+        sized = (self.array("code", n0) >= 0).tolist()
         col_of, cols = self.col_of, []
         for key in zip(traces, sized):
             j = col_of.get(key)
@@ -320,13 +320,11 @@ class _Reader:
             cols.append(j)
         self.info_col = np.concatenate([self.info_col, np.asarray(cols, np.int64)])
 
-    def column_bytes(self, counts):
-        """Live bytes per timeline column for live counts per info."""
-        np = self.np
+    def column_bytes(self, state: str):
+        """Live bytes per timeline column in a state of the decoder: "counts" (now), "clock"
+        (just before the latest `c` stamp)."""
         self._columns()
-        n = len(counts)
-        return np.bincount(self.info_col[:n], weights=(counts * self.array("sizes")[:n]).astype(np.float64),
-                           minlength=len(self.col_trace)).round().astype(np.int64)
+        return self.np.frombuffer(self.dec.column_bytes(state, self.info_col, len(self.col_trace)), self.np.int64)
 
 
 # ----------------------------------------------------------------------------- leak suppressions
@@ -372,23 +370,21 @@ def _suppressed_traces(rd: "_Reader", trace_ids) -> set[int]:
     for no, (_, module, frames) in enumerate(rd.ips, 1):
         if module in bad_strings or any(fn in bad_strings or fl in bad_strings for fn, fl, _ in frames):
             bad_ips.add(no)
-    flagged: dict[int, bool] = {0: False}
-    out = set()
-    for t in trace_ids:
-        chain = []
-        node = int(t)
-        while node not in flagged:
-            chain.append(node)
-            node = rd.trace_parent[node - 1]
-            if len(chain) > len(rd.trace_parent):   # a cycle in a corrupt file
-                break
-        hit = flagged.get(node, False)
-        for c in reversed(chain):
-            hit = hit or rd.trace_ip[c - 1] in bad_ips
-            flagged[c] = hit
-        if flagged[int(t)]:
-            out.add(int(t))
-    return out
+    if not bad_ips:
+        return set()
+    # a trace is suppressed when any node from it up to the root has a bad instruction pointer:
+    # by pointer jumping, each round doubling the stretch of ancestors every node has looked at
+    # (parents come before their children, so the walk up ends at the root, node 0)
+    np = rd.np
+    bad = np.zeros(len(rd.ips) + 1, bool)
+    bad[list(bad_ips)] = True
+    up = np.concatenate([[0], rd.array("trace_parent")])
+    hit = np.concatenate([[False], bad[rd.array("trace_ip")]])
+    while up.any():
+        hit |= hit[up]
+        up = up[up]
+    ids = np.asarray(trace_ids, np.int64)
+    return set(ids[hit[ids]].tolist())
 
 
 # ----------------------------------------------------------------------------- parse
@@ -466,48 +462,11 @@ def _frames_of_ip(rd: _Reader, ip_no: int, cache: dict) -> tuple:
 
 
 def _stacks(rd: _Reader, sites: list[int]) -> list[tuple]:
-    """The stack (frames innermost first) of each site trace.
-
-    A trace's stack is its own frames before its parent's. Sites share most of their callers,
-    so the stack of a trace node two or more sites go through (a branch point) is made once
-    and reused; every other node is on one path only and is read once. Memory: the sites'
-    stacks plus the branch points' (at most one per site). A parent is always defined before
-    its child (the reader refuses a forward reference), so every walk up ends at the root."""
-    from itertools import chain
-
-    parent, trace_ip = rd.trace_parent, rd.trace_ip
-    uses: dict[int, int] = {}          # node -> walks that reached it (itself a site, or from a child)
-    for t in sites:
-        while t:
-            n = uses.get(t, 0)
-            uses[t] = n + 1
-            if n:
-                break
-            t = parent[t - 1]
-    memo: dict[int, tuple] = {0: ()}
-    ip_cache: dict = {}
-    out = []
-    for site in sites:
-        path = []
-        t = site
-        while t not in memo:
-            path.append(t)
-            t = parent[t - 1]
-        base = memo[t]
-        pending: list = []                 # frames of the nodes below `base`, outermost first
-        for node in reversed(path):
-            ip = trace_ip[node - 1]
-            fr = ip_cache.get(ip)
-            if fr is None:
-                fr = _frames_of_ip(rd, ip, ip_cache)
-            pending.append(fr)
-            if uses[node] > 1 or node == site:
-                base = tuple(chain.from_iterable(reversed(pending))) + base
-                pending = []
-                if uses[node] > 1:
-                    memo[node] = base
-        out.append(base)
-    return out
+    """The stack (frames innermost first) of each site trace: its own frames before its parent's,
+    made by the decoder (branch points shared), from the frames of each instruction pointer."""
+    cache: dict = {}
+    ip_frames = [None] + [_frames_of_ip(rd, no, cache) for no in range(1, len(rd.ips) + 1)]
+    return rd.dec.stacks(sites, ip_frames)
 
 
 def _build(rd: _Reader, path: Path, bounds) -> Capture:
@@ -519,8 +478,6 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
     n = dec.n_infos
     sizes = rd.array("sizes")
     traces = rd.array("trace")
-    rd.trace_parent = rd.array("trace_parent").tolist()
-    rd.trace_ip = rd.array("trace_ip").tolist()
     site_ids = np.unique(traces)
     pos = np.searchsorted(site_ids, traces)
     m = len(site_ids)
@@ -564,7 +521,7 @@ def _build(rd: _Reader, path: Path, bounds) -> Capture:
 
     # timeline: the engine's vectors are per column (trace, marker-sized); columns map to sites,
     # the marker trace's marker-sized column is dropped
-    end_vector = rd.column_bytes(counts)
+    end_vector = rd.column_bytes("counts")
     n_cols = len(rd.col_trace)
     slices, times, matrix, how = rd.tl.finish(end_vector, dec.last_ms, n_cols,
                                               "heaptrack clock")
