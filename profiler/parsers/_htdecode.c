@@ -197,12 +197,13 @@ static PyObject *result(int code, Py_ssize_t pos, long long value)
 static PyObject *Decoder_feed(Decoder *d, PyObject *args)
 {
     Py_buffer buf;
-    Py_ssize_t pos;
+    Py_ssize_t pos, n = -1;
     int resume;
-    if (!PyArg_ParseTuple(args, "y*ni", &buf, &pos, &resume))
+    if (!PyArg_ParseTuple(args, "y*ni|n", &buf, &pos, &resume, &n))
         return NULL;
     const unsigned char *b = buf.buf;
-    Py_ssize_t n = buf.len;
+    if (n < 0 || n > buf.len)
+        n = buf.len;
     if (n && b[n - 1] != '\n') {
         PyBuffer_Release(&buf);
         PyErr_SetString(PyExc_ValueError, "feed() takes complete lines");
@@ -652,7 +653,8 @@ static PyMemberDef Decoder_members[] = {
 
 static PyMethodDef Decoder_methods[] = {
     {"feed", (PyCFunction)Decoder_feed, METH_VARARGS,
-     "feed(lines, pos, resume) -> (stop, pos, value): read complete lines from pos to a stop"},
+     "feed(lines, pos, resume, end=len(lines)) -> (stop, pos, value): read the complete lines of "
+     "lines[pos:end] up to a stop"},
     {"array", (PyCFunction)Decoder_array, METH_VARARGS, "array(name, start=0) -> int64 bytes"},
     {"column_bytes", (PyCFunction)Decoder_column_bytes, METH_VARARGS,
      "column_bytes(state, columns, n_columns) -> int64 bytes: live bytes per column"},

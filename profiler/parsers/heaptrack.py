@@ -2,10 +2,13 @@
 
 A heaptrack file is mostly `+`/`-`/`c`/`R` lines (millions of them) between a
 few thousand definitions (`s` strings, `i` instruction pointers, `t` trace
-nodes, `a` allocation infos = (size, trace)). We decompress in large batches,
-split lines with numpy, handle the rare definition lines in Python and every
-event line with array operations, so time grows with the file but memory only
-with the number of distinct allocation infos and traces.
+nodes, `a` allocation infos = (size, trace)). We decompress in batches of about
+a MiB; a compiled decoder (profiler/parsers/_htdecode.c, built with the package)
+reads every event, trace and allocation-info line once and keeps the per-info
+state; the rare strings, instruction pointers and metadata come back here, as do
+the moments the timeline needs a state (a wanted marker, a slice of work, a
+clock target). Time grows with the file, memory only with the number of
+distinct allocation infos and traces.
 
 Figures follow heaptrack_print's own accounting (src/analyze/accumulatedtracedata.cpp
 of heaptrack 1.4) so they agree with `heaptrack_print -f FILE`:
@@ -53,7 +56,7 @@ FORMAT = "heaptrack"
 
 _VERSION_RE = re.compile(rb"v [0-9a-f]{1,8} [0-9a-f]{1,4}\n")
 
-BATCH_SIZE = 1 << 20         # decompressed text handled per vectorised batch
+BATCH_SIZE = 1 << 20         # decompressed text handed to the decoder at a time
 SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # Fallback without markers. heaptrack's clock starts when its preload library initialises, some
 # tens of ms after the process (fork) start the iteration records count from. On seven planted captures (60 ms
@@ -229,8 +232,10 @@ class _Reader:
             raise self.bad(line_no, "no heaptrack version line before the first record")
 
     # -- one batch of complete lines ----------------------------------------------------
-    def feed(self, batch: bytes):
+    def feed(self, batch: bytes, end: int | None = None):
+        """The complete lines of batch[:end]."""
         dec, codes = self.dec, self.codes
+        end = len(batch) if end is None else end
         if dec.lines == 0 and not _VERSION_RE.match(batch[:64]):
             if batch.lstrip(b"\n").startswith(b"# strings: "):
                 raise BadCapture(f"{self.path}: empty heaptrack capture (the program ended before "
@@ -239,7 +244,7 @@ class _Reader:
                              "(no `v` version line)")
         pos, resume = 0, 0
         while True:
-            stop, pos, value = dec.feed(batch, pos, resume)
+            stop, pos, value = dec.feed(batch, pos, resume, end)
             if stop == codes.DONE:
                 break
             if stop == codes.SLOW:
@@ -409,10 +414,10 @@ def parse(path, boundaries=None) -> Capture:
         pieces.append(piece)
         size += len(piece)
         if size >= BATCH_SIZE:
-            buf = tail + b"".join(pieces)
+            buf = tail + piece if len(pieces) == 1 else tail + b"".join(pieces)
             cut = buf.rfind(b"\n") + 1
             if cut:
-                rd.feed(buf[:cut])
+                rd.feed(buf, cut)
             tail, pieces, size = buf[cut:], [], 0
     buf = tail + b"".join(pieces)
     cut_line = None
@@ -420,7 +425,7 @@ def parse(path, boundaries=None) -> Capture:
         # the writer was killed mid-line: what came before the partial record stands
         cut = buf.rfind(b"\n") + 1
         if cut:
-            rd.feed(buf[:cut])
+            rd.feed(buf, cut)
         cut_line = rd.lines + 1
     elif buf:
         rd.feed(buf)

@@ -449,14 +449,14 @@ def test_markers_can_be_turned_off(monkeypatch):
     assert IterationMarker()._malloc is not None
 
 
-# --- the batch readers: definitions as arrays in every batch after the first ---------------------
+# --- batches: the decoder's state carries over from one batch of lines to the next ---------------
 
 LLAMA = Path(__file__).parent.parent / "data" / "triage" / "llama_switch.zst"
 
 
 def _small_batches(monkeypatch):
-    """Batches of ~4 KiB: every batch after the first goes through the array reader of `t`/`a`
-    definitions (a real capture's batches are 1 MiB, more than most fixtures hold)."""
+    """Batches of ~4 KiB: the decoder stops and resumes at hundreds of batch ends (a real
+    capture's batches are 1 MiB, more than most fixtures hold)."""
     from profiler.parsers import decompress
 
     monkeypatch.setattr(decompress, "PIECE_MAX", 4096)
@@ -484,8 +484,8 @@ def test_small_batches_read_the_same(monkeypatch, name, records):
                                           (b"t 1 2 3", "malformed record"), (b"a 1z 2", "malformed record"),
                                           (b"t ffffff 1", "undefined instruction pointer")])
 def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch, record, what):
-    """A bad `t`/`a` record deep in the file, in a batch the array reader takes: the batch is read
-    again line by line, and the message names the very line, as with one big batch."""
+    """A bad `t`/`a` record deep in the file: the decoder hands it back and the message names the
+    very line, whatever the batches."""
     lines = zstandard.ZstdDecompressor().decompressobj().decompress(LLAMA.read_bytes()).split(b"\n")
     k = [i for i, line in enumerate(lines) if line.startswith(b"t ")][-200]
     lines.insert(k, record)
