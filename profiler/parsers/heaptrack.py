@@ -1,4 +1,4 @@
-"""heaptrack captures (`heaptrack.NAME.PID.zst` / `.gz`, or uncompressed): one streaming pass, vectorised.
+"""heaptrack captures (`heaptrack.NAME.PID.zst` / `.gz`, or uncompressed): one streaming pass, the per-line part in C.
 
 A heaptrack file is mostly `+`/`-`/`c`/`R` lines (millions of them) between a
 few thousand definitions (`s` strings, `i` instruction pointers, `t` trace
