@@ -102,6 +102,20 @@ def sniff(head: bytes, path) -> bool:
 
 # ----------------------------------------------------------------------------- the reader
 
+def _decoder_module():
+    """The compiled decoder, built with the package; a checkout without it is told how to build it."""
+    import importlib
+
+    try:
+        return importlib.import_module("profiler.parsers._htdecode")
+    except ImportError as exc:
+        from profiler.errors import ToolMissing
+
+        raise ToolMissing(f"memprof's heaptrack decoder (profiler/parsers/_htdecode.c) is not built ({exc}): "
+                          "run `pip install -e .` (or `python setup.py build_ext --inplace`) in the memprof "
+                          "checkout; it needs gcc and the Python headers") from None
+
+
 class _Reader:
     """Streaming state of one capture. The compiled decoder (profiler/parsers/_htdecode.c) reads
     the event (`+ - c R`), trace (`t`) and allocation-info (`a`) lines and owns what they define:
@@ -113,10 +127,9 @@ class _Reader:
     def __init__(self, path: Path, timeline: Timeline):
         import numpy as np
 
-        from profiler.parsers import _htdecode
-
         self.np = np
         self.path = path
+        _htdecode = _decoder_module()
         self.dec = dec = _htdecode.Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
         self.codes = _htdecode
         # definitions read here

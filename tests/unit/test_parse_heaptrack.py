@@ -494,3 +494,18 @@ def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch
     assert f"line {k + 1}:" in msg and what in msg
     _small_batches(monkeypatch)
     assert bad(tmp_path, "late2.zst", data) == msg.replace("late.zst", "late2.zst")
+
+
+def test_a_checkout_without_the_built_decoder_says_how_to_build_it(monkeypatch):
+    """The decoder is a C extension built by `pip install -e .`; a checkout where it was never built
+    (a merge brought the C file, nobody ran the install) gets one line with the command, not a
+    traceback."""
+    import sys
+
+    from profiler.errors import ExitCode, ToolMissing
+
+    monkeypatch.setitem(sys.modules, "profiler.parsers._htdecode", None)   # import fails
+    with pytest.raises(ToolMissing) as exc:
+        load_capture(ZST)
+    assert exc.value.exit_code == ExitCode.TOOL_MISSING
+    assert "pip install -e ." in str(exc.value) and "\n" not in str(exc.value)
