@@ -262,7 +262,6 @@ class _Reader:
                 break
             if stop == codes.SLOW:
                 self.slow_line(batch[pos:value], dec.lines + 1)
-                resume = codes.SKIP
             elif stop == codes.MARKER:
                 self._marker(value)
             elif stop == codes.WORK:
@@ -274,7 +273,8 @@ class _Reader:
             else:
                 raise self.bad(dec.lines + 1, "malformed event record" if stop == codes.BAD_EVENT
                                else "malformed number")
-            resume = stop if stop != codes.SLOW else codes.SKIP
+            # the line is dealt with: resume on it, past this stop (a SLOW line is stepped over)
+            resume = codes.SKIP if stop == codes.SLOW else stop
         if self.tl.grid and not self.tl.by_work and dec.events_seen:
             # the slices are of work from the first event on, even in a capture too short for one
             self.tl.due_work({"calls": dec.plus_seen, "bytes": dec.bytes_seen})
