@@ -17,7 +17,7 @@ export MEMPROF_CORPUS_VENV
 setup: $(STAMP)
 
 $(STAMP): setup.cfg setup.py pyproject.toml profiler/parsers/_htdecode.c scripts/install_system.sh
-	bash scripts/install_system.sh
+	PYTHON=$(PYTHON) bash scripts/install_system.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
