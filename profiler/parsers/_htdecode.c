@@ -276,7 +276,11 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                 d->counts.p[v]--;
                 d->leaked -= d->sizes.p[v];
                 d->events_seen++;
-                if (past_push(d, &d->peak_state, 2 * v + 1) < 0)
+                if (d->leaked > d->peak) {      /* a negative size (an odd `a` record read by Python) */
+                    d->peak = d->leaked;
+                    d->peak_ms = d->last_ms;
+                    past_reset(&d->peak_state);
+                } else if (past_push(d, &d->peak_state, 2 * v + 1) < 0)
                     goto fail;
                 if (d->clock_on && past_push(d, &d->clock_state, 2 * v + 1) < 0)
                     goto fail;
