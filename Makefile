@@ -16,8 +16,8 @@ export MEMPROF_CORPUS_VENV
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml scripts/install_system.sh
-	bash scripts/install_system.sh
+$(STAMP): setup.cfg setup.py pyproject.toml profiler/parsers/_htdecode.c scripts/install_system.sh
+	PYTHON=$(PYTHON) bash scripts/install_system.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
@@ -44,4 +44,4 @@ bench: setup
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache profiler/parsers/_htdecode*.so

@@ -34,6 +34,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands that only read what runs left (no workload, profiler or server is started): their linear
+# algebra is on a few hundred points, so OpenBLAS's worker threads only cost start-up. They are
+# capped at one before numpy loads; commands that launch a program leave the environment alone,
+# since the program inherits it and its own BLAS threads are part of what is measured.
+OFFLINE_COMMANDS = frozenset({"analyze", "report", "check", "compare"})
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS",)
+
+
+def _one_blas_thread() -> None:
+    for var in BLAS_THREADS:
+        os.environ.setdefault(var, "1")
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return list(COMMANDS)
@@ -41,6 +54,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
+        if name in OFFLINE_COMMANDS and "numpy" not in sys.modules:
+            _one_blas_thread()
         module = importlib.import_module(f"profiler.commands.{COMMANDS[name][0]}")
         return module.command
 

@@ -13,6 +13,10 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
+# the Python headers, for the heaptrack decoder's C extension (a distribution's python3 ships them
+# apart; pyenv and python.org builds have them)
+"${PYTHON:-python3}" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || need+=(python3-dev)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -30,37 +30,66 @@ def sites_frame(rows: Iterable[tuple], backend: str, counts_known: bool = True):
 
     `stack` is a tuple of Frame, innermost first; `site`, `function` and `module`
     come from its first non-allocator frame. alloc_count may be None (massif does not count
-    calls: pass counts_known=False and the column is float NaN even when there are no rows)."""
+    calls: pass counts_known=False and the column is float NaN even when there are no rows).
+    Built column by column (one pass per column, the allocator test and the label once per
+    distinct function and frame): a capture has tens of thousands of sites."""
     import numpy as np
     import pandas as pd
 
-    cols: dict[str, list] = {c: [] for c in SITE_COLUMNS}
-    for site_id, stack, live_end, peak, count, leak_kind in rows:
-        frame = site_frame(stack)
-        cols["site_id"].append(int(site_id))
-        cols["site"].append(frame.label() if frame else "???")
-        cols["function"].append(frame.function if frame else None)
-        cols["module"].append(frame.module if frame else None)
-        cols["stack"].append(tuple(stack))
-        cols["backend"].append(backend)
-        cols["live_bytes_end"].append(int(live_end))
-        cols["peak_bytes"].append(int(peak))
-        cols["alloc_count"].append(np.nan if count is None else count)
-        cols["leak_kind"].append(leak_kind)
-        cols["category"].append(None)
-        cols["slope_bytes_per_iter"].append(np.nan)
-        cols["verdict"].append(None)
-    # text columns stay `object` so a missing function/module is None, not NaN (pandas 3 infers str)
-    text = {"site", "function", "module", "stack", "backend", "leak_kind", "category", "verdict"}
-    df = pd.DataFrame({c: pd.Series(v, dtype=object) if c in text else v for c, v in cols.items()},
-                      columns=SITE_COLUMNS)
-    df["site_id"] = df["site_id"].astype("int64")
-    df["live_bytes_end"] = df["live_bytes_end"].astype("int64")
-    df["peak_bytes"] = df["peak_bytes"].astype("int64")
-    floats = not counts_known or df["alloc_count"].isna().any()
-    df["alloc_count"] = df["alloc_count"].astype("float64" if floats else "int64")
-    df["slope_bytes_per_iter"] = df["slope_bytes_per_iter"].astype("float64")
-    return df
+    rows = list(rows)
+    n = len(rows)
+    stacks = [tuple(r[1]) for r in rows]
+    allocator: dict = {}
+    labels: dict = {}
+    picked = []
+    for stack in stacks:
+        frame = stack[0] if stack else None
+        for fr in stack:
+            fn = fr.function
+            a = allocator.get(fn)
+            if a is None:
+                a = allocator[fn] = is_allocator(fn)
+            if not a:
+                frame = fr
+                break
+        picked.append(frame)
+    site = []
+    for frame in picked:
+        if frame is None:
+            site.append("???")
+            continue
+        lab = labels.get(frame)
+        if lab is None:
+            lab = labels[frame] = frame.label()
+        site.append(lab)
+    counts = [r[4] for r in rows]
+    floats = not counts_known or any(c is None or c != c for c in counts)
+    if floats:
+        alloc_count = np.array([np.nan if c is None else c for c in counts], dtype="float64")
+    else:
+        alloc_count = np.array(counts, dtype="int64")
+
+    def obj(values):
+        # text columns stay `object` so a missing function/module is None, not NaN (pandas 3 infers str)
+        return pd.Series(values, dtype=object)
+
+    nothing = [None] * n
+    cols = {
+        "site_id": np.array([int(r[0]) for r in rows], dtype="int64"),
+        "site": obj(site),
+        "function": obj([f.function if f else None for f in picked]),
+        "module": obj([f.module if f else None for f in picked]),
+        "stack": obj(stacks),
+        "backend": obj([backend] * n),
+        "live_bytes_end": np.array([int(r[2]) for r in rows], dtype="int64"),
+        "peak_bytes": np.array([int(r[3]) for r in rows], dtype="int64"),
+        "alloc_count": alloc_count,
+        "leak_kind": obj([r[5] for r in rows]),
+        "category": obj(nothing),
+        "slope_bytes_per_iter": np.full(n, np.nan),
+        "verdict": obj(nothing),
+    }
+    return pd.DataFrame(cols, columns=SITE_COLUMNS)
 
 
 def timeline_frame(site_ids, slices, times, live):

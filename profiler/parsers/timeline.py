@@ -177,6 +177,22 @@ class Timeline:
             out += [(axis, k, n) for k, n in g.due(top)]
         return out
 
+    def next_clock_ms(self) -> float:
+        """The earliest clock target not cut yet (inf when none): a stamp above it makes it due,
+        so a decoder that reads events one by one need not ask before."""
+        return min(self._pending.values(), default=float("inf"))
+
+    def next_work(self, axis: str) -> int:
+        """The least count of `axis` a work target not cut yet can have: a decoder reading events
+        one by one asks due_work only once its count passes it (the grid's step only doubles,
+        so no target is ever made below it)."""
+        g = self._work.get(axis)
+        if g is None:
+            return int(WORK_GRID_START.get(axis, 64.0))
+        if g.pending:
+            return int(min(g.pending.values()))
+        return int((len(g.targets) + 1) * g.dt)
+
     def at_work(self, axis: str, key: int, vector, stamp_ms: float, seq: int) -> None:
         """The state at work target `key` of `axis` (from `due_work`), at stream position `seq`
         (+/- events before the cut) and decoder clock `stamp_ms` (its latest stamp there)."""

@@ -94,6 +94,20 @@ def test_per_site_figures_equal_heaptrack_per_trace_figures(cap):
     assert cap.sites["site_id"].is_unique
 
 
+CORPUS = Path(__file__).parent.parent / "data" / "corpus"
+
+
+@pytest.mark.parametrize("name", ["msgpack-roundtrip-no-records", "regex-cache-no-records", "msgspec-0.13.1-no-records"])
+def test_sites_at_the_peak_add_up_to_the_peak(name):
+    """Real captures (no markers) whose peak is followed by 100k+ events: the decoder keeps the
+    state at the peak as the events since, then as a copy once they outnumber the infos; each
+    site's bytes at that moment must add up to heaptrack's peak heap, event for event."""
+    cap = load_capture(CORPUS / name / "capture" / "heaptrack.run.zst")
+    assert cap.meta["markers"]["calls"] == 0 and cap.totals["calls"] > 200_000
+    assert int(cap.sites["peak_bytes"].sum()) == cap.totals["peak_heap_bytes"]
+    assert (cap.sites["peak_bytes"] >= 0).all()
+
+
 # --- the planted sites ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("function, live_end, peak, calls", [
@@ -435,14 +449,14 @@ def test_markers_can_be_turned_off(monkeypatch):
     assert IterationMarker()._malloc is not None
 
 
-# --- the batch readers: definitions as arrays in every batch after the first ---------------------
+# --- batches: the decoder's state carries over from one batch of lines to the next ---------------
 
 LLAMA = Path(__file__).parent.parent / "data" / "triage" / "llama_switch.zst"
 
 
 def _small_batches(monkeypatch):
-    """Batches of ~4 KiB: every batch after the first goes through the array reader of `t`/`a`
-    definitions (a real capture's batches are 1 MiB, more than most fixtures hold)."""
+    """Batches of ~4 KiB: the decoder stops and resumes at hundreds of batch ends (a real
+    capture's batches are 1 MiB, more than most fixtures hold)."""
     from profiler.parsers import decompress
 
     monkeypatch.setattr(decompress, "PIECE_MAX", 4096)
@@ -470,8 +484,8 @@ def test_small_batches_read_the_same(monkeypatch, name, records):
                                           (b"t 1 2 3", "malformed record"), (b"a 1z 2", "malformed record"),
                                           (b"t ffffff 1", "undefined instruction pointer")])
 def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch, record, what):
-    """A bad `t`/`a` record deep in the file, in a batch the array reader takes: the batch is read
-    again line by line, and the message names the very line, as with one big batch."""
+    """A bad `t`/`a` record deep in the file: the decoder hands it back and the message names the
+    very line, whatever the batches."""
     lines = zstandard.ZstdDecompressor().decompressobj().decompress(LLAMA.read_bytes()).split(b"\n")
     k = [i for i, line in enumerate(lines) if line.startswith(b"t ")][-200]
     lines.insert(k, record)
@@ -480,3 +494,18 @@ def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch
     assert f"line {k + 1}:" in msg and what in msg
     _small_batches(monkeypatch)
     assert bad(tmp_path, "late2.zst", data) == msg.replace("late.zst", "late2.zst")
+
+
+def test_a_checkout_without_the_built_decoder_says_how_to_build_it(monkeypatch):
+    """The decoder is a C extension built by `pip install -e .`; a checkout where it was never built
+    (a merge brought the C file, nobody ran the install) gets one line with the command, not a
+    traceback."""
+    import sys
+
+    from profiler.errors import ExitCode, ToolMissing
+
+    monkeypatch.setitem(sys.modules, "profiler.parsers._htdecode", None)   # import fails
+    with pytest.raises(ToolMissing) as exc:
+        load_capture(ZST)
+    assert exc.value.exit_code == ExitCode.TOOL_MISSING
+    assert "pip install -e ." in str(exc.value) and "\n" not in str(exc.value)
