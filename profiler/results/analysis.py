@@ -55,7 +55,7 @@ class RunCut(Record):
         how = "stopped at once" if self.how == "at once" else "stopped after the current step"
         saved = f"; the tool's data saved through vgdb ({', '.join(self.saved)})" if self.saved else ""
         return (f"RUN CUT ({why}, {how}, after {self.after_s} s and {self.iterations or 0} "
-                f"iteration(s)){saved}: the capture ends there")
+                f"iteration(s)){saved}: nothing after it was measured")
 
 
 @dataclass(frozen=True, kw_only=True)

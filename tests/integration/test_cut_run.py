@@ -28,7 +28,7 @@ def test_a_cut_run_leads_with_its_cut_line_in_analyze_and_report(tiny_models, tm
     n = len(list(rundir.iter_records(records)))
     assert cut["reason"] == "interrupted" and cut["iterations"] == n >= 3
     line = (f"RUN CUT (INTERRUPTED, stopped after the current step, after {cut['after_s']} s and {n} "
-            "iteration(s)): the capture ends there")
+            "iteration(s)): nothing after it was measured")
 
     p = memprof("analyze", run)
     assert p.returncode == 0, p.stderr

@@ -139,7 +139,7 @@ def test_ctrl_c_stops_after_the_step_and_keeps_records(tiny_models, tmp_path):
     # the RUN CUT line, and the error line says where it stopped and what was kept
     lines = out.splitlines()
     assert lines[0] == (f"RUN CUT (INTERRUPTED, stopped after the current step, after {cut['after_s']} s and {n} "
-                        "iteration(s)): the capture ends there")
+                        "iteration(s)): nothing after it was measured")
     assert lines[1].startswith("VERDICT: ") and lines[1].endswith(f"(run: {run})")
     assert err.strip().splitlines()[-1] == (
         f"memprof: error: interrupted after {cut['after_s']} s and {n} iteration(s); kept {n} iteration "

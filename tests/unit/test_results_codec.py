@@ -81,5 +81,5 @@ def test_a_cut_at_a_whole_second_reads_as_the_runner_wrote_it():
     cut = RunCut.from_json({"reason": "interrupted", "how": "after the current step", "after_s": 1.0,
                             "saved": [], "iterations": 6})
     assert cut.line() == ("RUN CUT (INTERRUPTED, stopped after the current step, after 1.0 s and 6 iteration(s)): "
-                          "the capture ends there")
+                          "nothing after it was measured")
     assert cut.to_json()["after_s"] == 1.0 and isinstance(cut.to_json()["after_s"], float)
