@@ -16,7 +16,7 @@ dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
 # the Python headers, for the heaptrack decoder's C extension (a distribution's python3 ships them
 # apart; pyenv and python.org builds have them)
 "${PYTHON:-python3}" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-    || need+=(python3-dev)
+    || need+=("python$("${PYTHON:-python3}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev")
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -128,6 +128,8 @@ class MassifHooks(_ProbeRecord, StopHooks):
             if text is not None and not wrote:
                 why = "vgdb answered but massif wrote no snapshot file"
             self._probe_done(record, wrote, t0, file=path.name if wrote else None, why=None if wrote else why)
+        except OSError as exc:
+            self._probe_done(record, False, t0, why=f"the snapshot file could not be read back ({exc.strerror or exc})")
         finally:
             release_probe(self.cap.parent)
 
@@ -191,6 +193,8 @@ class MemcheckHooks(_ProbeRecord, StopHooks):
                 f.write(header + text)
                 f.flush()
             self._probe_done(record, True, t, file=path.name)
+        except OSError as exc:
+            self._probe_done(record, False, t, why=f"the leak check could not be written ({exc.strerror or exc})")
         finally:
             release_probe(self.cap.parent)
 

@@ -106,12 +106,6 @@ def loop_config_from_options(opts: dict, *, validate_models: bool = True, valgri
     return LoopConfig.from_options(opts, given=given, valgrind=valgrind, validate_models=validate_models)
 
 
-def loop_run_dir(opts: dict, label: str):
-    from profiler.rundir import new_run_dir
-
-    return new_run_dir(opts.get("out"), label)
-
-
 def profile_command(backend: str, cmd, loop_opts: dict, *, valgrind: bool = False, scale: str | None = None,
                     **session_kw) -> None:
     """The profiler commands' shared body: `--scale` runs (two runs of `-- CMD`), else refuse loop

@@ -17,6 +17,7 @@ def _blas_threads(command: str, **env) -> str:
     base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", PROBE, command], capture_output=True, text=True,
                          env={**base, **env}, check=True).stdout.split()
+    assert out[1] == "False", "numpy was loaded before the command was chosen: the cap would come too late"
     return out[0]
 
 
