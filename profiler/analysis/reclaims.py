@@ -236,7 +236,7 @@ def envelope(iterations, y, start: int, positions: list[int], judged=None) -> En
         pk = a + int(np.argmax(seen))
         teeth.append({"first": int(it[a]), "last": int(it[b - 1]), "n": int(b - a), "complete": b < n,
                       "base_mb": stats.rnd(base), "slope_mb_per_iter": stats.sig(slope),
-                      "low_mb": stats.rnd(seen.min()), "peak_mb": stats.rnd(seen.max()), "peak_iteration": int(it[pk]),
+                      "low_mb": stats.rnd(seen.min()), "judged_low_mb": float(v.min()), "peak_mb": stats.rnd(seen.max()), "peak_iteration": int(it[pk]),
                       "_v": v, "_base": base, "_peak": float(v.max())})
     pooled = np.concatenate(resid) if resid else np.zeros(0)
     sigma = max(stats.robust_sigma(pooled) if pooled.size else 0.0, _floor(y[start:]))

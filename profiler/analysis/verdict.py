@@ -245,18 +245,37 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
                        f"{peaks}: memory grows and is reclaimed")
 
 
-def _floors_climb(env: Envelope) -> str | None:
-    """The floors the reclaims return to (the low of each tooth after one: never the first,
-    cold tooth's), when there are MIN_FLOORS or more (two floors are one step, not a climb) and
-    they climb: from the first floor to the last beyond the noise of
-    two readings (3 x sqrt(2) x the envelope's sigma), by a relevant rate (10% of the level per
-    1000 iterations) and with no floor falling that much below the one before. A description
-    of the climb, or None. Why: teeth of very different lengths compared at the same age can
-    hide a floor that steps up from reclaim to reclaim."""
-    lows = [float(t.low_mb) for t in env.teeth[1:]]
-    if len(lows) < MIN_FLOORS or env.noise_sigma_mb is None:
+def _floors(env: Envelope, least: int) -> tuple[list[float], list[float], float] | None:
+    """The floors the reclaims return to (the low of each tooth after one: never the first, cold
+    tooth's) when there are `least` or more: as RSS (to show), as judged (to compare: each model's
+    level taken out for a series alternating models, the series the noise was measured on), and
+    the noise of two readings (3 x sqrt(2) x the envelope's sigma). None with fewer floors."""
+    teeth = env.teeth[1:]
+    if len(teeth) < least or env.noise_sigma_mb is None:
         return None
-    tol = NOISE_SIGMAS * math.sqrt(2) * float(env.noise_sigma_mb)
+    shown = [float(t.low_mb) for t in teeth]
+    judged = [float(t.judged_low_mb if t.judged_low_mb is not None else t.low_mb) for t in teeth]
+    return shown, judged, NOISE_SIGMAS * math.sqrt(2) * float(env.noise_sigma_mb)
+
+
+def _listed(shown: list[float], judged: list[float]) -> str:
+    """The floors as RSS, and as judged when that differs (a series alternating models)."""
+    text = ", ".join(f"{v:.1f}" for v in shown) + " MB"
+    if any(abs(a - b) >= 0.05 for a, b in zip(shown, judged)):
+        text += " (" + ", ".join(f"{v:.1f}" for v in judged) + " MB with each model's level taken out)"
+    return text
+
+
+def _floors_climb(env: Envelope) -> str | None:
+    """The floors, when there are MIN_FLOORS or more (two floors are one step, not a climb) and
+    they climb: from the first floor to the last beyond the noise of two readings, by a relevant
+    rate (10% of the level per 1000 iterations) and with no floor falling that much below the one
+    before. A description of the climb, or None. Why: teeth of very different lengths compared at
+    the same age can hide a floor that steps up from reclaim to reclaim."""
+    floors = _floors(env, MIN_FLOORS)
+    if floors is None:
+        return None
+    shown, lows, tol = floors
     total = lows[-1] - lows[0]
     span = env.reclaims[-1] - env.reclaims[0]
     level = float(env.level_mb or 0.0)
@@ -265,22 +284,21 @@ def _floors_climb(env: Envelope) -> str | None:
     steady = all(b - a >= -tol for a, b in zip(lows[:-1], lows[1:]))
     if not (total > tol and relevant and steady):
         return None
-    return (", ".join(f"{v:.1f}" for v in lows) + f" MB (+{total:.1f} MB, beyond the noise ±{tol:.2f} MB; "
+    return (_listed(shown, lows) + f" (+{total:.1f} MB, beyond the noise ±{tol:.2f} MB; "
             f"{_signed(rate)} MB/iter, {rate * 1000 / level:+.0%} of the {level:.0f} MB level per 1000 iterations)")
 
 
 def _floor_falls(env: Envelope) -> str | None:
-    """With two or more reclaims, a floor (the low of a tooth after a reclaim) that falls more than
-    the noise of two readings below the one before: the floors, listed, and the fall; else None."""
-    lows = [float(t.low_mb) for t in env.teeth[1:]]
-    if len(lows) < 2 or env.noise_sigma_mb is None:
+    """With two or more reclaims, a floor that falls more than the noise of two readings below
+    the one before: the floors, listed, and the fall; else None."""
+    floors = _floors(env, 2)
+    if floors is None:
         return None
-    tol = NOISE_SIGMAS * math.sqrt(2) * float(env.noise_sigma_mb)
+    shown, lows, tol = floors
     drops = [a - b for a, b in zip(lows[:-1], lows[1:])]
     if max(drops) <= tol:
         return None
-    return (", ".join(f"{v:.1f}" for v in lows) + f" MB: one falls back {max(drops):.1f} MB, beyond the noise "
-            f"±{tol:.2f} MB")
+    return _listed(shown, lows) + f": one falls back {max(drops):.1f} MB, beyond the noise ±{tol:.2f} MB"
 
 
 def _one_late_reclaim(env: Envelope) -> str:

@@ -251,6 +251,9 @@ class Tooth(Record):
     peak_iteration: int
     offset_mb: float | None = field_key(omit_none=True, default=None)
     offset_ages: int | None = field_key(omit_none=True, default=None)
+    # the low of the series the tests ran on (each model's level taken out when the records
+    # alternate models; low_mb is the RSS itself): the floors are compared on it
+    judged_low_mb: float | None = field_key(internal=True, default=None)
 
 
 @dataclass(frozen=True)
