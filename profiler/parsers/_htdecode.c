@@ -454,7 +454,7 @@ static PyObject *Decoder_stacks(Decoder *d, PyObject *args)
         while (t) {
             if (uses[t]++)
                 break;
-            t = parent[t - 1] < t ? parent[t - 1] : 0;
+            t = parent[t - 1] >= 0 && parent[t - 1] < t ? parent[t - 1] : 0;
         }
     }
     if (!(out = PyList_New(ns)))
@@ -465,7 +465,7 @@ static PyObject *Decoder_stacks(Decoder *d, PyObject *args)
         while (t && !memo[t]) {
             if (vec_push(&path, t) < 0)
                 goto fail;
-            t = parent[t - 1] < t ? parent[t - 1] : 0;
+            t = parent[t - 1] >= 0 && parent[t - 1] < t ? parent[t - 1] : 0;
         }
         PyObject *base = t ? memo[t] : empty;
         Py_ssize_t seg = path.n;          /* path[j, seg): nodes below base not in a tuple yet */
@@ -546,6 +546,11 @@ static PyObject *Decoder_add_trace(Decoder *d, PyObject *args)
     long long ip, parent;
     if (!PyArg_ParseTuple(args, "LL", &ip, &parent))
         return NULL;
+    /* the walks up in stacks() index by parent: a node's parent is the root or an earlier node */
+    if (ip < 1 || ip > d->n_ips || parent < 0 || parent > d->trace_ip.n) {
+        PyErr_SetString(PyExc_ValueError, "trace node out of range");
+        return NULL;
+    }
     if (vec_push(&d->trace_ip, ip) < 0 || vec_push(&d->trace_parent, parent) < 0)
         return NULL;
     Py_RETURN_NONE;

@@ -102,6 +102,19 @@ def sniff(head: bytes, path) -> bool:
 
 # ----------------------------------------------------------------------------- the reader
 
+_HEX_FIELD_RE = re.compile(rb"[0-9a-f]+")
+
+
+def _hex_fields(line: bytes) -> list[int]:
+    """The two numbers of a `t`/`a` record, as heaptrack writes them: plain lowercase hex.
+    int(x, 16) alone would take a sign, `0x`, `_` or spaces, which heaptrack_print refuses
+    and which would give the decoder a negative trace or size; ValueError otherwise."""
+    fields = line[2:].split(b" ")
+    if len(fields) != 2 or not all(_HEX_FIELD_RE.fullmatch(f) for f in fields):
+        raise ValueError(line)
+    return [int(f, 16) for f in fields]
+
+
 def _decoder_module():
     """The compiled decoder, built with the package; a checkout without it is told how to build it."""
     import importlib
@@ -200,14 +213,14 @@ class _Reader:
                 self.ips.append((v[0], v[1], frames))
                 dec.n_ips = len(self.ips)
             elif c == b"t":
-                ip, parent = (int(x, 16) for x in line[2:].split(b" "))
+                ip, parent = _hex_fields(line)
                 if not 1 <= ip <= len(self.ips):
                     raise self.bad(line_no, f"reference to undefined instruction pointer {ip:x}")
                 if parent > dec.n_traces:
                     raise self.bad(line_no, f"reference to undefined trace {parent:x}")
                 dec.add_trace(ip, parent)
             elif c == b"a":
-                size, trace = (int(x, 16) for x in line[2:].split(b" "))
+                size, trace = _hex_fields(line)
                 if trace > dec.n_traces:
                     raise self.bad(line_no, f"reference to undefined trace {trace:x}")
                 if size >= MAX_SIZE:

@@ -482,7 +482,12 @@ def test_small_batches_read_the_same(monkeypatch, name, records):
 
 @pytest.mark.parametrize("record, what", [(b"t 3 fffff", "undefined trace"), (b"a 10 fffff", "undefined trace"),
                                           (b"t 1 2 3", "malformed record"), (b"a 1z 2", "malformed record"),
-                                          (b"t ffffff 1", "undefined instruction pointer")])
+                                          (b"t ffffff 1", "undefined instruction pointer"),
+                                          # int(x, 16) takes these, heaptrack_print does not
+                                          (b"t 3 -1", "malformed record"), (b"t 3 +2", "malformed record"),
+                                          (b"t 3 0x2", "malformed record"), (b"t 3 0_2", "malformed record"),
+                                          (b"t 3  2", "malformed record"), (b"t 3 2 ", "malformed record"),
+                                          (b"t 3 A", "malformed record")])
 def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch, record, what):
     """A bad `t`/`a` record deep in the file: the decoder hands it back and the message names the
     very line, whatever the batches."""
@@ -494,6 +499,37 @@ def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch
     assert f"line {k + 1}:" in msg and what in msg
     _small_batches(monkeypatch)
     assert bad(tmp_path, "late2.zst", data) == msg.replace("late.zst", "late2.zst")
+
+
+def _planted_edited(tmp_path, line_no: int, old: bytes, new: bytes):
+    """planted.txt with one line of the real capture replaced."""
+    lines = text().split(b"\n")
+    assert lines[line_no - 1] == old
+    lines[line_no - 1] = new
+    p = tmp_path / "planted.txt"
+    p.write_bytes(b"\n".join(lines))
+    return p
+
+
+def test_a_negative_parent_is_a_bad_capture_not_a_crash(tmp_path):
+    """`t 3 -1` used to reach the decoder, whose stack walk then wrote out of bounds (bus error)."""
+    p = _planted_edited(tmp_path, 23, b"t 3 2", b"t 3 -1")
+    with pytest.raises(BadCapture, match=r"line 23: malformed record b't 3 -1'"):
+        load_capture(p)
+
+
+def test_the_decoder_refuses_trace_nodes_out_of_range():
+    from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
+
+    dec = ht._decoder_module().Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
+    dec.n_ips = 2
+    dec.add_trace(1, 0)
+    for ip, parent in [(1, -1), (1, 2), (0, 0), (3, 0), (-1, 0)]:
+        with pytest.raises(ValueError):
+            dec.add_trace(ip, parent)
+    assert dec.n_traces == 1
+    dec.add_trace(2, 1)
+    assert dec.stacks([2, 1, 0], [None, (1,), (2,)]) == [(2, 1), (1,), ()]
 
 
 def test_a_checkout_without_the_built_decoder_says_how_to_build_it(monkeypatch):
