@@ -561,6 +561,11 @@ static PyObject *Decoder_add_info(Decoder *d, PyObject *args)
     long long size, trace;
     if (!PyArg_ParseTuple(args, "LL", &size, &trace))
         return NULL;
+    /* the sites are the infos' traces: a trace node defined already, or the root */
+    if (trace < 0 || trace > d->trace_ip.n) {
+        PyErr_SetString(PyExc_ValueError, "allocation info out of range");
+        return NULL;
+    }
     if (add_info(d, size, trace) < 0)
         return NULL;
     Py_RETURN_NONE;

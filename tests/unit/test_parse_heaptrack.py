@@ -518,6 +518,25 @@ def test_a_negative_parent_is_a_bad_capture_not_a_crash(tmp_path):
         load_capture(p)
 
 
+@pytest.mark.parametrize("record", [b"a 11c00 -1"])
+def test_a_negative_trace_or_size_is_a_bad_capture(tmp_path, record):
+    """A negative trace was an internal IndexError (exit 70)."""
+    p = _planted_edited(tmp_path, 26, b"a 11c00 4", record)
+    with pytest.raises(BadCapture, match=r"line 26: malformed record " + re.escape(repr(record))):
+        load_capture(p)
+
+
+def test_the_decoder_refuses_allocation_infos_out_of_range():
+    from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
+
+    dec = ht._decoder_module().Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
+    dec.add_info(16, 0)
+    for size, trace in [(16, -1), (16, 1)]:
+        with pytest.raises(ValueError):
+            dec.add_info(size, trace)
+    assert dec.n_infos == 1
+
+
 def test_the_decoder_refuses_trace_nodes_out_of_range():
     from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
 
