@@ -276,11 +276,8 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                 d->counts.p[v]--;
                 d->leaked -= d->sizes.p[v];
                 d->events_seen++;
-                if (d->leaked > d->peak) {      /* a negative size (an odd `a` record read by Python) */
-                    d->peak = d->leaked;
-                    d->peak_ms = d->last_ms;
-                    past_reset(&d->peak_state);
-                } else if (past_push(d, &d->peak_state, 2 * v + 1) < 0)
+                /* sizes are never negative (add_info refuses them): a free never raises the peak */
+                if (past_push(d, &d->peak_state, 2 * v + 1) < 0)
                     goto fail;
                 if (d->clock_on && past_push(d, &d->clock_state, 2 * v + 1) < 0)
                     goto fail;
@@ -561,8 +558,8 @@ static PyObject *Decoder_add_info(Decoder *d, PyObject *args)
     long long size, trace;
     if (!PyArg_ParseTuple(args, "LL", &size, &trace))
         return NULL;
-    /* the sites are the infos' traces: a trace node defined already, or the root */
-    if (trace < 0 || trace > d->trace_ip.n) {
+    /* column_bytes() and the peak (checked on a malloc only) rely on 0 <= size < MAX_SIZE */
+    if (size < 0 || size >= MAX_SIZE || trace < 0 || trace > d->trace_ip.n) {
         PyErr_SetString(PyExc_ValueError, "allocation info out of range");
         return NULL;
     }

@@ -518,9 +518,10 @@ def test_a_negative_parent_is_a_bad_capture_not_a_crash(tmp_path):
         load_capture(p)
 
 
-@pytest.mark.parametrize("record", [b"a 11c00 -1"])
+@pytest.mark.parametrize("record", [b"a 11c00 -1", b"a -11c00 4", b"a +11c00 4"])
 def test_a_negative_trace_or_size_is_a_bad_capture(tmp_path, record):
-    """A negative trace was an internal IndexError (exit 70)."""
+    """A negative trace was an internal IndexError (exit 70); a negative size was read (and raised
+    the heap on its free) where heaptrack_print says `failed to parse line`."""
     p = _planted_edited(tmp_path, 26, b"a 11c00 4", record)
     with pytest.raises(BadCapture, match=r"line 26: malformed record " + re.escape(repr(record))):
         load_capture(p)
@@ -531,7 +532,7 @@ def test_the_decoder_refuses_allocation_infos_out_of_range():
 
     dec = ht._decoder_module().Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
     dec.add_info(16, 0)
-    for size, trace in [(16, -1), (16, 1)]:
+    for size, trace in [(-1, 0), (ht.MAX_SIZE, 0), (16, -1), (16, 1)]:
         with pytest.raises(ValueError):
             dec.add_info(size, trace)
     assert dec.n_infos == 1
