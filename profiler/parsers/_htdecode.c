@@ -14,7 +14,10 @@
  *   MARKER  the malloc of a marker size whose iteration code the timeline wants (before it);
  *   WORK    a malloc that takes the call or byte count past a work-slice threshold (before it);
  *   CLOCK   a `c` stamp past the clock threshold (before it);
- *   BAD_EVENT, BAD_NUMBER, UNDEFINED: malformed event lines (Python raises with the line number).
+ *   BAD_EVENT, BAD_NUMBER, UNDEFINED: malformed event lines (Python raises with the line number);
+ *   RANGE   an event that would take a byte total out of int64 (the line is not applied).
+ * bytes_moved (the bytes of every `+` and `-`, never reset) stays in int64, so does every sum of
+ * live counts x sizes (each |count| x size is at most the bytes moved for that info).
  * A stop leaves the line unread; Python resumes at the same position with `resume` = the stop's
  * code, and the pass then reads the line without stopping there again for that reason or any
  * earlier one (SKIP: step over the line Python has read).
@@ -32,7 +35,7 @@
 #include <string.h>
 
 enum { DONE = 0, SLOW = 1, MARKER = 2, WORK = 3, CLOCK = 4, SKIP = 5,
-       BAD_EVENT = 10, BAD_NUMBER = 11, UNDEFINED = 12 };
+       BAD_EVENT = 10, BAD_NUMBER = 11, UNDEFINED = 12, RANGE = 13 };
 
 #define MAX_DIGITS 15                 /* 16+ hex digits: malformed (sums stay in int64) */
 #define MAX_SIZE ((int64_t)1 << 48)   /* a larger allocation size is corruption */
@@ -89,7 +92,7 @@ typedef struct {
     int64_t marker_base, marker_step, marker_span;
     /* totals, as heaptrack_print counts them */
     long long total_calls, total_temp, leaked, peak, peak_ms, allocated, last_ptr, peak_rss;
-    long long last_ms, events_seen, plus_seen, bytes_seen, lines, n_ips;
+    long long last_ms, events_seen, plus_seen, bytes_seen, lines, n_ips, bytes_moved;
     /* stops */
     int clock_on, work_on;
     double clock_thr;
@@ -232,13 +235,22 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                     break;
                 }
                 int64_t mc = d->code.p[v], sz = d->sizes.p[v];
+                long long moved, leaked, allocated, seen;
+                if (__builtin_add_overflow(d->bytes_moved, sz, &moved) ||
+                    __builtin_add_overflow(d->leaked, sz, &leaked) ||
+                    __builtin_add_overflow(d->allocated, sz, &allocated) ||
+                    __builtin_add_overflow(d->bytes_seen, sz, &seen)) {
+                    code = RANGE;
+                    value = v;
+                    break;
+                }
                 if (resume < MARKER && mc >= 0 && mc < d->n_wanted && d->wanted[mc]) {
                     code = MARKER;
                     value = v;
                     break;
                 }
                 if (resume < WORK && d->work_on &&
-                    (d->plus_seen + 1 > d->calls_thr || d->bytes_seen + sz > d->bytes_thr)) {
+                    (d->plus_seen + 1 > d->calls_thr || seen > d->bytes_thr)) {
                     code = WORK;
                     value = v;
                     break;
@@ -247,11 +259,12 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                 d->calls.p[v]++;
                 if (mc >= 0)
                     d->hits.p[v]++;
-                d->leaked += sz;
+                d->bytes_moved = moved;
+                d->leaked = leaked;
                 d->total_calls++;
-                d->allocated += sz;
+                d->allocated = allocated;
                 d->plus_seen++;
-                d->bytes_seen += sz;
+                d->bytes_seen = seen;
                 d->events_seen++;
                 d->last_ptr = v;
                 if (d->leaked > d->peak) {
@@ -268,13 +281,21 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                     value = v;
                     break;
                 }
+                long long moved, leaked;
+                if (__builtin_add_overflow(d->bytes_moved, d->sizes.p[v], &moved) ||
+                    __builtin_sub_overflow(d->leaked, d->sizes.p[v], &leaked)) {
+                    code = RANGE;
+                    value = v;
+                    break;
+                }
                 /* temporary: the previous +/- event was the malloc of this same info (a `- 0`
                  * right after another `-` also counts, as in heaptrack_print) */
                 if (v == d->last_ptr)
                     d->total_temp++;
                 d->last_ptr = 0;
                 d->counts.p[v]--;
-                d->leaked -= d->sizes.p[v];
+                d->bytes_moved = moved;
+                d->leaked = leaked;
                 d->events_seen++;
                 /* sizes are never negative (add_info refuses them): a free never raises the peak */
                 if (past_push(d, &d->peak_state, 2 * v + 1) < 0)
@@ -409,7 +430,12 @@ static PyObject *Decoder_column_bytes(Decoder *d, PyObject *args)
             PyErr_SetString(PyExc_IndexError, "column out of range");
             goto done;
         }
-        o[col[i]] += counts[i] * sz[i];
+        int64_t b;
+        if (__builtin_mul_overflow(counts[i], sz[i], &b) || __builtin_add_overflow(o[col[i]], b, &o[col[i]])) {
+            Py_CLEAR(out);      /* not reached while bytes_moved stays in int64 (see the top) */
+            PyErr_SetString(PyExc_OverflowError, "live bytes out of range");
+            goto done;
+        }
     }
 done:
     Py_XDECREF(held);
@@ -717,8 +743,9 @@ PyMODINIT_FUNC PyInit__htdecode(void)
         return NULL;
     }
     static const char *codes[] = {"DONE", "SLOW", "MARKER", "WORK", "CLOCK", "SKIP",
-                                  "BAD_EVENT", "BAD_NUMBER", "UNDEFINED"};
-    static const int values[] = {DONE, SLOW, MARKER, WORK, CLOCK, SKIP, BAD_EVENT, BAD_NUMBER, UNDEFINED};
+                                  "BAD_EVENT", "BAD_NUMBER", "UNDEFINED", "RANGE"};
+    static const int values[] = {DONE, SLOW, MARKER, WORK, CLOCK, SKIP, BAD_EVENT, BAD_NUMBER, UNDEFINED,
+                                 RANGE};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
         if (PyModule_AddIntConstant(m, codes[i], values[i]) < 0)
             return NULL;

@@ -63,6 +63,7 @@ SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # iterations, busy 2-core machine) every lag from 0.02 to 0.04 s cut all 12 boundaries exactly
 # and 0.00 cut none; we take the middle. A `c` stamp every 10 ms bounds the resolution.
 CLOCK_LAG_S = 0.03
+INT64_MAX = (1 << 63) - 1
 MAX_SIZE = 1 << 48           # an allocation info larger than 256 TiB is corruption (sums stay in int64)
 
 
@@ -283,6 +284,8 @@ class _Reader:
                 self._clock(value)
             elif stop == codes.UNDEFINED:
                 raise self.bad(dec.lines + 1, f"reference to undefined allocation {value:x}")
+            elif stop == codes.RANGE:
+                raise self.bad(dec.lines + 1, "byte totals out of range (more than 2^63 bytes)")
             else:
                 raise self.bad(dec.lines + 1, "malformed event record" if stop == codes.BAD_EVENT
                                else "malformed number")
@@ -297,8 +300,9 @@ class _Reader:
     def _thresholds(self):
         dec, tl = self.dec, self.tl
         if dec.work_on:
-            dec.calls_thr = tl.next_work("calls")
-            dec.bytes_thr = tl.next_work("bytes")
+            # the decoder's counts stay in int64 (a RANGE stop beyond), so a target past it is never due
+            dec.calls_thr = min(tl.next_work("calls"), INT64_MAX)
+            dec.bytes_thr = min(tl.next_work("bytes"), INT64_MAX)
         if dec.clock_on:
             dec.clock_thr = tl.next_clock_ms()
 

@@ -527,6 +527,36 @@ def test_a_negative_trace_or_size_is_a_bad_capture(tmp_path, record):
         load_capture(p)
 
 
+HUGE = (1 << 48) - 1            # the largest allocation size the reader takes
+IN_RANGE = 32767                 # events of it that keep planted's byte totals in int64 (32768 x HUGE do not)
+
+
+def _huge_events(tmp_path, event: bytes, k: int):
+    """planted.txt with an allocation info of HUGE bytes defined at the end and k events of it."""
+    t = text()
+    n = sum(1 for line in t.split(b"\n") if line.startswith(b"a "))
+    p = tmp_path / "huge.txt"
+    p.write_bytes(t + b"a %x 4\n" % HUGE + (event + b" %x\n" % n) * k)
+    return p, t.count(b"\n") + 1
+
+
+@pytest.mark.parametrize("event", [b"+", b"-"])
+def test_byte_totals_out_of_int64_are_a_bad_capture(tmp_path, event):
+    """The decoder's sums were signed int64 additions that overflowed silently (negative totals) or
+    gave an OverflowError traceback; the event that would take them out of range is named."""
+    p, a_line = _huge_events(tmp_path, event, IN_RANGE + 1)
+    with pytest.raises(BadCapture, match=rf"line {a_line + IN_RANGE + 1}: byte totals out of range"):
+        load_capture(p)
+
+
+def test_byte_totals_just_in_range_are_exact(tmp_path):
+    p, _ = _huge_events(tmp_path, b"+", IN_RANGE)
+    big, base = load_capture(p).totals, load_capture(ZST).totals
+    assert big["calls"] == base["calls"] + IN_RANGE
+    assert big["allocated_bytes_total"] == base["allocated_bytes_total"] + IN_RANGE * HUGE
+    assert big["live_bytes_end"] == base["live_bytes_end"] + IN_RANGE * HUGE == big["peak_heap_bytes"]
+
+
 def test_the_decoder_refuses_allocation_infos_out_of_range():
     from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
 
