@@ -164,7 +164,8 @@ static int add_info(Decoder *d, int64_t size, int64_t trace)
         vec_reserve(&d->hits, n + 1) < 0 || vec_reserve(&d->code, n + 1) < 0)
         return -1;
     int64_t k = size - d->marker_base, code = -1;
-    if (k >= 0 && k % d->marker_step == 0 && k / d->marker_step < d->marker_span)
+    /* marker_step > 0 unless the object skipped __init__ (Decoder.__new__): then no markers */
+    if (k >= 0 && d->marker_step > 0 && k % d->marker_step == 0 && k / d->marker_step < d->marker_span)
         code = k / d->marker_step;
     d->sizes.p[n] = size;
     d->trace.p[n] = trace;
@@ -205,6 +206,11 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*ni|n", &buf, &pos, &resume, &n))
         return NULL;
     const unsigned char *b = buf.buf;
+    if (pos < 0) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "feed() position must not be negative");
+        return NULL;
+    }
     if (n < 0 || n > buf.len)
         n = buf.len;
     if (n && b[n - 1] != '\n') {
@@ -598,6 +604,8 @@ static PyObject *Decoder_add_info(Decoder *d, PyObject *args)
 static PyObject *Decoder_attach(Decoder *d, PyObject *Py_UNUSED(ignored))
 {
     d->total_calls = d->total_temp = d->leaked = d->peak = d->allocated = 0;
+    d->peak_ms = d->last_ms;            /* the new peak (0 bytes) is now: its state is the counts now */
+    past_reset(&d->peak_state);
     Py_RETURN_NONE;
 }
 

@@ -582,6 +582,32 @@ def test_the_decoder_refuses_trace_nodes_out_of_range():
     assert dec.stacks([2, 1, 0], [None, (1,), (2,)]) == [(2, 1), (1,), ()]
 
 
+def _decoder():
+    from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
+
+    return ht._decoder_module().Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
+
+
+def test_the_decoder_survives_misuse():
+    """Misuse from Python gets an exception, not a crash: an object that skipped __init__ (marker
+    step 0 was a division by zero), a negative position (read before the buffer)."""
+    import numpy as np
+
+    Decoder = ht._decoder_module().Decoder
+    raw = Decoder.__new__(Decoder)
+    raw.add_info(16, 0)
+    assert raw.info(0) == (16, 0, -1)
+    with pytest.raises(ValueError, match="negative"):
+        _decoder().feed(b"a 10 0\n+ 0\n", -1, 0)
+    dec = _decoder()
+    assert dec.feed(b"a 10 0\n+ 0\n+ 0\nc 5\n- 0\n", 0, 0)[0] == 0
+    assert np.frombuffer(dec.array("peak"), np.int64).tolist() == [2] and dec.peak == 32
+    # `A`: the totals start again, and so does the peak: its state and time are those of now
+    dec.attach()
+    assert dec.peak == 0 and dec.peak_ms == 5
+    assert np.frombuffer(dec.array("peak"), np.int64).tolist() == [1]
+
+
 def test_a_checkout_without_the_built_decoder_says_how_to_build_it(monkeypatch):
     """The decoder is a C extension built by `pip install -e .`; a checkout where it was never built
     (a merge brought the C file, nobody ran the install) gets one line with the command, not a
