@@ -558,9 +558,7 @@ def test_byte_totals_just_in_range_are_exact(tmp_path):
 
 
 def test_the_decoder_refuses_allocation_infos_out_of_range():
-    from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
-
-    dec = ht._decoder_module().Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
+    dec = _decoder()
     dec.add_info(16, 0)
     for size, trace in [(-1, 0), (ht.MAX_SIZE, 0), (16, -1), (16, 1)]:
         with pytest.raises(ValueError):
@@ -569,9 +567,7 @@ def test_the_decoder_refuses_allocation_infos_out_of_range():
 
 
 def test_the_decoder_refuses_trace_nodes_out_of_range():
-    from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
-
-    dec = ht._decoder_module().Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
+    dec = _decoder()
     dec.n_ips = 2
     dec.add_trace(1, 0)
     for ip, parent in [(1, -1), (1, 2), (0, 0), (3, 0), (-1, 0)]:
