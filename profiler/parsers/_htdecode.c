@@ -14,7 +14,10 @@
  *   MARKER  the malloc of a marker size whose iteration code the timeline wants (before it);
  *   WORK    a malloc that takes the call or byte count past a work-slice threshold (before it);
  *   CLOCK   a `c` stamp past the clock threshold (before it);
- *   BAD_EVENT, BAD_NUMBER, UNDEFINED: malformed event lines (Python raises with the line number).
+ *   BAD_EVENT, BAD_NUMBER, UNDEFINED: malformed event lines (Python raises with the line number);
+ *   RANGE   an event that would take a byte total out of int64 (the line is not applied).
+ * bytes_moved (the bytes of every `+` and `-`, never reset) stays in int64, so does every sum of
+ * live counts x sizes (each |count| x size is at most the bytes moved for that info).
  * A stop leaves the line unread; Python resumes at the same position with `resume` = the stop's
  * code, and the pass then reads the line without stopping there again for that reason or any
  * earlier one (SKIP: step over the line Python has read).
@@ -32,7 +35,7 @@
 #include <string.h>
 
 enum { DONE = 0, SLOW = 1, MARKER = 2, WORK = 3, CLOCK = 4, SKIP = 5,
-       BAD_EVENT = 10, BAD_NUMBER = 11, UNDEFINED = 12 };
+       BAD_EVENT = 10, BAD_NUMBER = 11, UNDEFINED = 12, RANGE = 13 };
 
 #define MAX_DIGITS 15                 /* 16+ hex digits: malformed (sums stay in int64) */
 #define MAX_SIZE ((int64_t)1 << 48)   /* a larger allocation size is corruption */
@@ -89,7 +92,7 @@ typedef struct {
     int64_t marker_base, marker_step, marker_span;
     /* totals, as heaptrack_print counts them */
     long long total_calls, total_temp, leaked, peak, peak_ms, allocated, last_ptr, peak_rss;
-    long long last_ms, events_seen, plus_seen, bytes_seen, lines, n_ips;
+    long long last_ms, events_seen, plus_seen, bytes_seen, lines, n_ips, bytes_moved;
     /* stops */
     int clock_on, work_on;
     double clock_thr;
@@ -161,7 +164,8 @@ static int add_info(Decoder *d, int64_t size, int64_t trace)
         vec_reserve(&d->hits, n + 1) < 0 || vec_reserve(&d->code, n + 1) < 0)
         return -1;
     int64_t k = size - d->marker_base, code = -1;
-    if (k >= 0 && k % d->marker_step == 0 && k / d->marker_step < d->marker_span)
+    /* marker_step > 0 unless the object skipped __init__ (Decoder.__new__): then no markers */
+    if (k >= 0 && d->marker_step > 0 && k % d->marker_step == 0 && k / d->marker_step < d->marker_span)
         code = k / d->marker_step;
     d->sizes.p[n] = size;
     d->trace.p[n] = trace;
@@ -202,6 +206,11 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*ni|n", &buf, &pos, &resume, &n))
         return NULL;
     const unsigned char *b = buf.buf;
+    if (pos < 0) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "feed() position must not be negative");
+        return NULL;
+    }
     if (n < 0 || n > buf.len)
         n = buf.len;
     if (n && b[n - 1] != '\n') {
@@ -232,13 +241,22 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                     break;
                 }
                 int64_t mc = d->code.p[v], sz = d->sizes.p[v];
+                long long moved, leaked, allocated, seen;
+                if (__builtin_add_overflow(d->bytes_moved, sz, &moved) ||
+                    __builtin_add_overflow(d->leaked, sz, &leaked) ||
+                    __builtin_add_overflow(d->allocated, sz, &allocated) ||
+                    __builtin_add_overflow(d->bytes_seen, sz, &seen)) {
+                    code = RANGE;
+                    value = v;
+                    break;
+                }
                 if (resume < MARKER && mc >= 0 && mc < d->n_wanted && d->wanted[mc]) {
                     code = MARKER;
                     value = v;
                     break;
                 }
                 if (resume < WORK && d->work_on &&
-                    (d->plus_seen + 1 > d->calls_thr || d->bytes_seen + sz > d->bytes_thr)) {
+                    (d->plus_seen + 1 > d->calls_thr || seen > d->bytes_thr)) {
                     code = WORK;
                     value = v;
                     break;
@@ -247,11 +265,12 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                 d->calls.p[v]++;
                 if (mc >= 0)
                     d->hits.p[v]++;
-                d->leaked += sz;
+                d->bytes_moved = moved;
+                d->leaked = leaked;
                 d->total_calls++;
-                d->allocated += sz;
+                d->allocated = allocated;
                 d->plus_seen++;
-                d->bytes_seen += sz;
+                d->bytes_seen = seen;
                 d->events_seen++;
                 d->last_ptr = v;
                 if (d->leaked > d->peak) {
@@ -268,19 +287,24 @@ static PyObject *Decoder_feed(Decoder *d, PyObject *args)
                     value = v;
                     break;
                 }
+                long long moved, leaked;
+                if (__builtin_add_overflow(d->bytes_moved, d->sizes.p[v], &moved) ||
+                    __builtin_sub_overflow(d->leaked, d->sizes.p[v], &leaked)) {
+                    code = RANGE;
+                    value = v;
+                    break;
+                }
                 /* temporary: the previous +/- event was the malloc of this same info (a `- 0`
                  * right after another `-` also counts, as in heaptrack_print) */
                 if (v == d->last_ptr)
                     d->total_temp++;
                 d->last_ptr = 0;
                 d->counts.p[v]--;
-                d->leaked -= d->sizes.p[v];
+                d->bytes_moved = moved;
+                d->leaked = leaked;
                 d->events_seen++;
-                if (d->leaked > d->peak) {      /* a negative size (an odd `a` record read by Python) */
-                    d->peak = d->leaked;
-                    d->peak_ms = d->last_ms;
-                    past_reset(&d->peak_state);
-                } else if (past_push(d, &d->peak_state, 2 * v + 1) < 0)
+                /* sizes are never negative (add_info refuses them): a free never raises the peak */
+                if (past_push(d, &d->peak_state, 2 * v + 1) < 0)
                     goto fail;
                 if (d->clock_on && past_push(d, &d->clock_state, 2 * v + 1) < 0)
                     goto fail;
@@ -412,7 +436,12 @@ static PyObject *Decoder_column_bytes(Decoder *d, PyObject *args)
             PyErr_SetString(PyExc_IndexError, "column out of range");
             goto done;
         }
-        o[col[i]] += counts[i] * sz[i];
+        int64_t b;
+        if (__builtin_mul_overflow(counts[i], sz[i], &b) || __builtin_add_overflow(o[col[i]], b, &o[col[i]])) {
+            Py_CLEAR(out);      /* not reached while bytes_moved stays in int64 (see the top) */
+            PyErr_SetString(PyExc_OverflowError, "live bytes out of range");
+            goto done;
+        }
     }
 done:
     Py_XDECREF(held);
@@ -454,7 +483,7 @@ static PyObject *Decoder_stacks(Decoder *d, PyObject *args)
         while (t) {
             if (uses[t]++)
                 break;
-            t = parent[t - 1] < t ? parent[t - 1] : 0;
+            t = parent[t - 1] >= 0 && parent[t - 1] < t ? parent[t - 1] : 0;
         }
     }
     if (!(out = PyList_New(ns)))
@@ -465,7 +494,7 @@ static PyObject *Decoder_stacks(Decoder *d, PyObject *args)
         while (t && !memo[t]) {
             if (vec_push(&path, t) < 0)
                 goto fail;
-            t = parent[t - 1] < t ? parent[t - 1] : 0;
+            t = parent[t - 1] >= 0 && parent[t - 1] < t ? parent[t - 1] : 0;
         }
         PyObject *base = t ? memo[t] : empty;
         Py_ssize_t seg = path.n;          /* path[j, seg): nodes below base not in a tuple yet */
@@ -546,6 +575,11 @@ static PyObject *Decoder_add_trace(Decoder *d, PyObject *args)
     long long ip, parent;
     if (!PyArg_ParseTuple(args, "LL", &ip, &parent))
         return NULL;
+    /* the walks up in stacks() index by parent: a node's parent is the root or an earlier node */
+    if (ip < 1 || ip > d->n_ips || parent < 0 || parent > d->trace_ip.n) {
+        PyErr_SetString(PyExc_ValueError, "trace node out of range");
+        return NULL;
+    }
     if (vec_push(&d->trace_ip, ip) < 0 || vec_push(&d->trace_parent, parent) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -556,6 +590,11 @@ static PyObject *Decoder_add_info(Decoder *d, PyObject *args)
     long long size, trace;
     if (!PyArg_ParseTuple(args, "LL", &size, &trace))
         return NULL;
+    /* column_bytes() and the peak (checked on a malloc only) rely on 0 <= size < MAX_SIZE */
+    if (size < 0 || size >= MAX_SIZE || trace < 0 || trace > d->trace_ip.n) {
+        PyErr_SetString(PyExc_ValueError, "allocation info out of range");
+        return NULL;
+    }
     if (add_info(d, size, trace) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -565,6 +604,8 @@ static PyObject *Decoder_add_info(Decoder *d, PyObject *args)
 static PyObject *Decoder_attach(Decoder *d, PyObject *Py_UNUSED(ignored))
 {
     d->total_calls = d->total_temp = d->leaked = d->peak = d->allocated = 0;
+    d->peak_ms = d->last_ms;            /* the new peak (0 bytes) is now: its state is the counts now */
+    past_reset(&d->peak_state);
     Py_RETURN_NONE;
 }
 
@@ -710,8 +751,9 @@ PyMODINIT_FUNC PyInit__htdecode(void)
         return NULL;
     }
     static const char *codes[] = {"DONE", "SLOW", "MARKER", "WORK", "CLOCK", "SKIP",
-                                  "BAD_EVENT", "BAD_NUMBER", "UNDEFINED"};
-    static const int values[] = {DONE, SLOW, MARKER, WORK, CLOCK, SKIP, BAD_EVENT, BAD_NUMBER, UNDEFINED};
+                                  "BAD_EVENT", "BAD_NUMBER", "UNDEFINED", "RANGE"};
+    static const int values[] = {DONE, SLOW, MARKER, WORK, CLOCK, SKIP, BAD_EVENT, BAD_NUMBER, UNDEFINED,
+                                 RANGE};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
         if (PyModule_AddIntConstant(m, codes[i], values[i]) < 0)
             return NULL;

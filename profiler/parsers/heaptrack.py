@@ -63,6 +63,7 @@ SUPPORTED_FILE_FORMATS = (1, 2, 3)
 # iterations, busy 2-core machine) every lag from 0.02 to 0.04 s cut all 12 boundaries exactly
 # and 0.00 cut none; we take the middle. A `c` stamp every 10 ms bounds the resolution.
 CLOCK_LAG_S = 0.03
+INT64_MAX = (1 << 63) - 1
 MAX_SIZE = 1 << 48           # an allocation info larger than 256 TiB is corruption (sums stay in int64)
 
 
@@ -101,6 +102,19 @@ def sniff(head: bytes, path) -> bool:
 
 
 # ----------------------------------------------------------------------------- the reader
+
+_HEX_FIELD_RE = re.compile(rb"[0-9a-f]+")
+
+
+def _hex_fields(line: bytes) -> list[int]:
+    """The two numbers of a `t`/`a` record, as heaptrack writes them: plain lowercase hex.
+    int(x, 16) alone would take a sign, `0x`, `_` or spaces, which heaptrack_print refuses
+    and which would give the decoder a negative trace or size; ValueError otherwise."""
+    fields = line[2:].split(b" ")
+    if len(fields) != 2 or not all(_HEX_FIELD_RE.fullmatch(f) for f in fields):
+        raise ValueError(line)
+    return [int(f, 16) for f in fields]
+
 
 def _decoder_module():
     """The compiled decoder, built with the package; a checkout without it is told how to build it."""
@@ -200,14 +214,14 @@ class _Reader:
                 self.ips.append((v[0], v[1], frames))
                 dec.n_ips = len(self.ips)
             elif c == b"t":
-                ip, parent = (int(x, 16) for x in line[2:].split(b" "))
+                ip, parent = _hex_fields(line)
                 if not 1 <= ip <= len(self.ips):
                     raise self.bad(line_no, f"reference to undefined instruction pointer {ip:x}")
                 if parent > dec.n_traces:
                     raise self.bad(line_no, f"reference to undefined trace {parent:x}")
                 dec.add_trace(ip, parent)
             elif c == b"a":
-                size, trace = (int(x, 16) for x in line[2:].split(b" "))
+                size, trace = _hex_fields(line)
                 if trace > dec.n_traces:
                     raise self.bad(line_no, f"reference to undefined trace {trace:x}")
                 if size >= MAX_SIZE:
@@ -270,6 +284,8 @@ class _Reader:
                 self._clock(value)
             elif stop == codes.UNDEFINED:
                 raise self.bad(dec.lines + 1, f"reference to undefined allocation {value:x}")
+            elif stop == codes.RANGE:
+                raise self.bad(dec.lines + 1, "byte totals out of range (more than 2^63 bytes)")
             else:
                 raise self.bad(dec.lines + 1, "malformed event record" if stop == codes.BAD_EVENT
                                else "malformed number")
@@ -284,8 +300,9 @@ class _Reader:
     def _thresholds(self):
         dec, tl = self.dec, self.tl
         if dec.work_on:
-            dec.calls_thr = tl.next_work("calls")
-            dec.bytes_thr = tl.next_work("bytes")
+            # the decoder's counts stay in int64 (a RANGE stop beyond), so a target past it is never due
+            dec.calls_thr = min(tl.next_work("calls"), INT64_MAX)
+            dec.bytes_thr = min(tl.next_work("bytes"), INT64_MAX)
         if dec.clock_on:
             dec.clock_thr = tl.next_clock_ms()
 

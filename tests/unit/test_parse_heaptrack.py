@@ -482,7 +482,12 @@ def test_small_batches_read_the_same(monkeypatch, name, records):
 
 @pytest.mark.parametrize("record, what", [(b"t 3 fffff", "undefined trace"), (b"a 10 fffff", "undefined trace"),
                                           (b"t 1 2 3", "malformed record"), (b"a 1z 2", "malformed record"),
-                                          (b"t ffffff 1", "undefined instruction pointer")])
+                                          (b"t ffffff 1", "undefined instruction pointer"),
+                                          # int(x, 16) takes these, heaptrack_print does not
+                                          (b"t 3 -1", "malformed record"), (b"t 3 +2", "malformed record"),
+                                          (b"t 3 0x2", "malformed record"), (b"t 3 0_2", "malformed record"),
+                                          (b"t 3  2", "malformed record"), (b"t 3 2 ", "malformed record"),
+                                          (b"t 3 A", "malformed record")])
 def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch, record, what):
     """A bad `t`/`a` record deep in the file: the decoder hands it back and the message names the
     very line, whatever the batches."""
@@ -494,6 +499,109 @@ def test_bad_definition_late_in_a_capture_is_named_by_line(tmp_path, monkeypatch
     assert f"line {k + 1}:" in msg and what in msg
     _small_batches(monkeypatch)
     assert bad(tmp_path, "late2.zst", data) == msg.replace("late.zst", "late2.zst")
+
+
+def _planted_edited(tmp_path, line_no: int, old: bytes, new: bytes):
+    """planted.txt with one line of the real capture replaced."""
+    lines = text().split(b"\n")
+    assert lines[line_no - 1] == old
+    lines[line_no - 1] = new
+    p = tmp_path / "planted.txt"
+    p.write_bytes(b"\n".join(lines))
+    return p
+
+
+def test_a_negative_parent_is_a_bad_capture_not_a_crash(tmp_path):
+    """`t 3 -1` used to reach the decoder, whose stack walk then wrote out of bounds (bus error)."""
+    p = _planted_edited(tmp_path, 23, b"t 3 2", b"t 3 -1")
+    with pytest.raises(BadCapture, match=r"line 23: malformed record b't 3 -1'"):
+        load_capture(p)
+
+
+@pytest.mark.parametrize("record", [b"a 11c00 -1", b"a -11c00 4", b"a +11c00 4"])
+def test_a_negative_trace_or_size_is_a_bad_capture(tmp_path, record):
+    """A negative trace was an internal IndexError (exit 70); a negative size was read (and raised
+    the heap on its free) where heaptrack_print says `failed to parse line`."""
+    p = _planted_edited(tmp_path, 26, b"a 11c00 4", record)
+    with pytest.raises(BadCapture, match=r"line 26: malformed record " + re.escape(repr(record))):
+        load_capture(p)
+
+
+HUGE = (1 << 48) - 1            # the largest allocation size the reader takes
+IN_RANGE = 32767                 # events of it that keep planted's byte totals in int64 (32768 x HUGE do not)
+
+
+def _huge_events(tmp_path, event: bytes, k: int):
+    """planted.txt with an allocation info of HUGE bytes defined at the end and k events of it."""
+    t = text()
+    n = sum(1 for line in t.split(b"\n") if line.startswith(b"a "))
+    p = tmp_path / "huge.txt"
+    p.write_bytes(t + b"a %x 4\n" % HUGE + (event + b" %x\n" % n) * k)
+    return p, t.count(b"\n") + 1
+
+
+@pytest.mark.parametrize("event", [b"+", b"-"])
+def test_byte_totals_out_of_int64_are_a_bad_capture(tmp_path, event):
+    """The decoder's sums were signed int64 additions that overflowed silently (negative totals) or
+    gave an OverflowError traceback; the event that would take them out of range is named."""
+    p, a_line = _huge_events(tmp_path, event, IN_RANGE + 1)
+    with pytest.raises(BadCapture, match=rf"line {a_line + IN_RANGE + 1}: byte totals out of range"):
+        load_capture(p)
+
+
+def test_byte_totals_just_in_range_are_exact(tmp_path):
+    p, _ = _huge_events(tmp_path, b"+", IN_RANGE)
+    big, base = load_capture(p).totals, load_capture(ZST).totals
+    assert big["calls"] == base["calls"] + IN_RANGE
+    assert big["allocated_bytes_total"] == base["allocated_bytes_total"] + IN_RANGE * HUGE
+    assert big["live_bytes_end"] == base["live_bytes_end"] + IN_RANGE * HUGE == big["peak_heap_bytes"]
+
+
+def test_the_decoder_refuses_allocation_infos_out_of_range():
+    dec = _decoder()
+    dec.add_info(16, 0)
+    for size, trace in [(-1, 0), (ht.MAX_SIZE, 0), (16, -1), (16, 1)]:
+        with pytest.raises(ValueError):
+            dec.add_info(size, trace)
+    assert dec.n_infos == 1
+
+
+def test_the_decoder_refuses_trace_nodes_out_of_range():
+    dec = _decoder()
+    dec.n_ips = 2
+    dec.add_trace(1, 0)
+    for ip, parent in [(1, -1), (1, 2), (0, 0), (3, 0), (-1, 0)]:
+        with pytest.raises(ValueError):
+            dec.add_trace(ip, parent)
+    assert dec.n_traces == 1
+    dec.add_trace(2, 1)
+    assert dec.stacks([2, 1, 0], [None, (1,), (2,)]) == [(2, 1), (1,), ()]
+
+
+def _decoder():
+    from profiler.markers import MARKER_BASE, MARKER_SPAN, marker_size
+
+    return ht._decoder_module().Decoder(MARKER_BASE, marker_size(1) - marker_size(0), MARKER_SPAN)
+
+
+def test_the_decoder_survives_misuse():
+    """Misuse from Python gets an exception, not a crash: an object that skipped __init__ (marker
+    step 0 was a division by zero), a negative position (read before the buffer)."""
+    import numpy as np
+
+    Decoder = ht._decoder_module().Decoder
+    raw = Decoder.__new__(Decoder)
+    raw.add_info(16, 0)
+    assert raw.info(0) == (16, 0, -1)
+    with pytest.raises(ValueError, match="negative"):
+        _decoder().feed(b"a 10 0\n+ 0\n", -1, 0)
+    dec = _decoder()
+    assert dec.feed(b"a 10 0\n+ 0\n+ 0\nc 5\n- 0\n", 0, 0)[0] == 0
+    assert np.frombuffer(dec.array("peak"), np.int64).tolist() == [2] and dec.peak == 32
+    # `A`: the totals start again, and so does the peak: its state and time are those of now
+    dec.attach()
+    assert dec.peak == 0 and dec.peak_ms == 5
+    assert np.frombuffer(dec.array("peak"), np.int64).tolist() == [1]
 
 
 def test_a_checkout_without_the_built_decoder_says_how_to_build_it(monkeypatch):
