@@ -339,85 +339,89 @@ def run_workload(run_dir: Path, argv: list[str], *, env: dict | None = None,
     )
     start = time.monotonic()
     cut: dict | None = None
-    with open(log_path, "ab") as log:
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=child_env, start_new_session=True, preexec_fn=_die_with_parent)
-        except FileNotFoundError:
-            raise ToolMissing(f"cannot run {argv[0]}: not found") from None
-        except PermissionError:
-            raise ToolMissing(f"cannot run {argv[0]}: permission denied") from None
-        dog = _start_watchdog(proc.pid)
-        tail = rundir.RecordTail(iterations_path, from_end=True, probes=True)
-        asked = False
-        kill_at = None
-        try:
-            with _Signals() as sig, IterationFollower(iterations_path, expected_iterations, label,
-                                                      enabled=progress):
-                while True:
-                    try:
-                        rc = proc.wait(timeout=0.2)
-                        break
-                    except subprocess.TimeoutExpired:
-                        pass
-                    except KeyboardInterrupt:  # a handler could not be installed (not main thread)
-                        sig.handler(signal.SIGINT, None)
-                    now = time.monotonic()
-                    if sig.count >= 1 and not asked:
-                        asked = True
-                        cut = {"reason": "interrupted", "how": "after the current step",
-                               "after_s": round(now - start, 1), "saved": []}
-                        _signal_group(proc.pid, signal.SIGINT)
-                    timed_out = timeout is not None and now - start > timeout
-                    if kill_at is None and (sig.count >= 2 or timed_out):
-                        reason = "interrupted" if sig.count >= 2 else "timeout"
-                        if timed_out and sig.count < 2:
-                            print(f"memprof: timed out after {timeout:g} s: stopping now", file=sys.stderr,
-                                  flush=True)
-                        cut = {"reason": reason, "how": "at once", "after_s": round(now - start, 1),
-                               "saved": list(hooks.save(proc.pid))}
-                        _signal_pids(hooks.targets(proc.pid), HARD_STOP_SIGNAL)
-                        kill_at = time.monotonic() + hooks.grace_s
-                    elif kill_at is None and not asked:
-                        for rec in tail.new():
-                            if rundir.is_probe(rec):
-                                # hooks written before at_probe existed lack it: nothing waits for them
-                                getattr(hooks, "at_probe", lambda pid, record: None)(proc.pid, rec)
-                            else:
-                                hooks.at_boundary(proc.pid, rec)
-                    if kill_at is not None and (sig.count >= 3 or time.monotonic() > kill_at):
-                        if cut is not None:
-                            cut["killed"] = True
-                        _signal_group(proc.pid, signal.SIGKILL)
-                        kill_at = float("inf")
-        finally:
-            if proc.poll() is None:  # we are being torn down: do not leave the loop orphaned
+    # memprof owns the signals until the run's fields are on disk: a second Ctrl-C that lands
+    # while a tool's writer finishes after the workload (heaptrack's interpreter) only counts,
+    # so the cut is still recorded; a third ends that wait
+    sig = _Signals()
+    with sig:
+        with open(log_path, "ab") as log:
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        env=child_env, start_new_session=True, preexec_fn=_die_with_parent)
+            except FileNotFoundError:
+                raise ToolMissing(f"cannot run {argv[0]}: not found") from None
+            except PermissionError:
+                raise ToolMissing(f"cannot run {argv[0]}: permission denied") from None
+            dog = _start_watchdog(proc.pid)
+            tail = rundir.RecordTail(iterations_path, from_end=True, probes=True)
+            asked = False
+            kill_at = None
+            try:
+                with IterationFollower(iterations_path, expected_iterations, label, enabled=progress):
+                    while True:
+                        try:
+                            rc = proc.wait(timeout=0.2)
+                            break
+                        except subprocess.TimeoutExpired:
+                            pass
+                        except KeyboardInterrupt:  # a handler could not be installed (not main thread)
+                            sig.handler(signal.SIGINT, None)
+                        now = time.monotonic()
+                        if sig.count >= 1 and not asked:
+                            asked = True
+                            cut = {"reason": "interrupted", "how": "after the current step",
+                                   "after_s": round(now - start, 1), "saved": []}
+                            _signal_group(proc.pid, signal.SIGINT)
+                        timed_out = timeout is not None and now - start > timeout
+                        if kill_at is None and (sig.count >= 2 or timed_out):
+                            reason = "interrupted" if sig.count >= 2 else "timeout"
+                            if timed_out and sig.count < 2:
+                                print(f"memprof: timed out after {timeout:g} s: stopping now", file=sys.stderr,
+                                      flush=True)
+                            cut = {"reason": reason, "how": "at once", "after_s": round(now - start, 1),
+                                   "saved": list(hooks.save(proc.pid))}
+                            _signal_pids(hooks.targets(proc.pid), HARD_STOP_SIGNAL)
+                            kill_at = time.monotonic() + hooks.grace_s
+                        elif kill_at is None and not asked:
+                            for rec in tail.new():
+                                if rundir.is_probe(rec):
+                                    # hooks written before at_probe existed lack it: nothing waits for them
+                                    getattr(hooks, "at_probe", lambda pid, record: None)(proc.pid, rec)
+                                else:
+                                    hooks.at_boundary(proc.pid, rec)
+                        if kill_at is not None and (sig.count >= 3 or time.monotonic() > kill_at):
+                            if cut is not None:
+                                cut["killed"] = True
+                            _signal_group(proc.pid, signal.SIGKILL)
+                            kill_at = float("inf")
+            finally:
+                if proc.poll() is None:  # we are being torn down: do not leave the loop orphaned
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                # the workload's helpers (a tool's writer process) may outlive the leader briefly
+                deadline = time.monotonic() + 10
+                while group_pids(proc.pid) and time.monotonic() < deadline and sig.count < 3:
+                    time.sleep(0.1)
                 _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-            # the workload's helpers (a tool's writer process) may outlive the leader briefly
-            deadline = time.monotonic() + 10
-            while group_pids(proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            _signal_group(proc.pid, signal.SIGKILL)
-            _stop_watchdog(dog)
-    elapsed = time.monotonic() - start
-    n = count_records(iterations_path) - before
-    fields = {"finished": _now(), "elapsed_s": round(elapsed, 3), "returncode": rc,
-              "exit_status": "ok" if rc == 0 else (f"signal {_signal_name(-rc)}" if rc < 0 else f"exit {rc}"),
-              "iterations": n}
-    info_path = run_dir / CHILD_INFO
-    if info_path.is_file():
-        try:
-            fields["llama"] = json.loads(info_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            pass
-    if cut is None and (rc == 130 or rc == -signal.SIGINT):
-        cut = {"reason": "interrupted", "how": "by the workload", "after_s": round(elapsed, 1), "saved": []}
-    if cut is not None:
-        cut["iterations"] = n
-        fields["exit_status"] = "timed out" if cut["reason"] == "timeout" else "interrupted"
-        fields["cut"] = cut
-    rundir.update_meta(run_dir, **fields)
+                _stop_watchdog(dog)
+        elapsed = time.monotonic() - start
+        n = count_records(iterations_path) - before
+        fields = {"finished": _now(), "elapsed_s": round(elapsed, 3), "returncode": rc,
+                  "exit_status": "ok" if rc == 0 else (f"signal {_signal_name(-rc)}" if rc < 0 else f"exit {rc}"),
+                  "iterations": n}
+        info_path = run_dir / CHILD_INFO
+        if info_path.is_file():
+            try:
+                fields["llama"] = json.loads(info_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                pass
+        if cut is None and (rc == 130 or rc == -signal.SIGINT):
+            cut = {"reason": "interrupted", "how": "by the workload", "after_s": round(elapsed, 1), "saved": []}
+        if cut is not None:
+            cut["iterations"] = n
+            fields["exit_status"] = "timed out" if cut["reason"] == "timeout" else "interrupted"
+            fields["cut"] = cut
+        rundir.update_meta(run_dir, **fields)
 
     if cut is not None:
         # records alone are analysable (a memory series); with none, say so instead of suggesting it
