@@ -59,6 +59,24 @@ memcheck_fixtures() {
 }
 if want memcheck; then memcheck_fixtures; fi
 
+# --- memcheck_split: one allocation stack, two loss records (definite + possible) ---------
+# split_kinds.c at n=5 (all definitely lost) and n=10 (the block of iteration 7 keeps an
+# interior pointer: 9 definitely lost, 1 possibly lost), each with its twin text log.
+memcheck_split_fixtures() {
+    local out="$DATA/memcheck" tmp n
+    tmp="$(mktemp -d)"
+    gcc -O0 -g -fno-omit-frame-pointer -o "$tmp/split_kinds" "$out/split_kinds.c"
+    for n in 5 10; do
+        (cd "$tmp" && valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all --xml=yes \
+            --xml-file="split$n.xml" ./split_kinds "$n" &&
+         valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all --log-file="split$n.log" \
+            ./split_kinds "$n")
+        cp "$tmp/split$n.xml" "$tmp/split$n.log" "$out/"
+    done
+    rm -rf "$tmp"
+}
+if want memcheck_split; then memcheck_split_fixtures; fi
+
 # --- valgrind logs (the preflight's "unhandled instruction" detection) ----------
 # avx512_memcheck.log: Valgrind 3.19 memcheck, run as memprof runs it (XML plus a text
 # log), on a program with one AVX-512 instruction: the decoder's message and SIGILL.

@@ -499,32 +499,50 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
     # count them with the site so that sites rank by what leaks through them
     indirect_in_site = "indirect" in hidden
 
-    rows = []
+    rows: list[dict] = []
+    by_stack: dict[tuple, dict] = {}
     indirect_held: dict[int, int] = {}
+    kinds_of: dict[int, dict[str, list[int]]] = {}
     sums = {k: [0, 0] for k in ALL_KINDS}
-    for i, rec in enumerate(st.leaks):
+    for rec in st.leaks:
         sums[rec["kind"]][0] += rec["bytes"]
         sums[rec["kind"]][1] += rec["blocks"]
-        top = _site_of(rec["frames"])
-        rows.append({
-            "site_id": i,
-            "site": top.label() if top else "???",
-            "function": top.function if top else None,
-            "module": top.module if top else None,
-            "stack": rec["frames"],
-            "backend": FORMAT,
-            "live_bytes_end": rec["bytes"] + (rec["indirect"] if indirect_in_site else 0),
-            "peak_bytes": math.nan,
-            "alloc_count": rec["blocks"],
-            "leak_kind": rec["kind"],
-            "category": None,
-            "slope_bytes_per_iter": math.nan,
-            "verdict": None,
-        })
+        row = by_stack.get(rec["frames"])
+        if row is None:
+            top = _site_of(rec["frames"])
+            row = by_stack[rec["frames"]] = {
+                "site_id": len(rows),
+                "site": top.label() if top else "???",
+                "function": top.function if top else None,
+                "module": top.module if top else None,
+                "stack": rec["frames"],
+                "backend": FORMAT,
+                "live_bytes_end": 0,
+                "peak_bytes": math.nan,
+                "alloc_count": 0,
+                "leak_kind": rec["kind"],
+                "category": None,
+                "slope_bytes_per_iter": math.nan,
+                "verdict": None,
+            }
+            rows.append(row)
+        sid = row["site_id"]
+        row["live_bytes_end"] += rec["bytes"] + (rec["indirect"] if indirect_in_site else 0)
+        row["alloc_count"] += rec["blocks"]
+        row["leak_kind"] = min(row["leak_kind"], rec["kind"], key=ALL_KINDS.index)
+        split = kinds_of.setdefault(sid, {}).setdefault(rec["kind"], [0, 0])
+        split[0] += rec["bytes"]
+        split[1] += rec["blocks"]
         if rec["indirect"]:
-            indirect_held[i] = rec["indirect"]
+            indirect_held[sid] = indirect_held.get(sid, 0) + rec["indirect"]
+    # memcheck writes one loss record per (allocation stack, kind), and the kind of a block can
+    # change with a stale interior pointer left on the stack: one site, its kind the most severe
+    mixed = {sid: k for sid, k in kinds_of.items() if len(k) > 1}
     notes = ["memcheck has no time axis: no timeline, peak_bytes is NaN"]
     caveats: list[str] = []     # what the reader of a verdict must know (printed with the capture)
+    if mixed:
+        notes.append(f"{len(mixed)} allocation stack(s) have loss records of several kinds: each is one "
+                     f"site, with the most severe kind (meta loss_kinds_by_site has the split)")
     # a kind that memcheck was asked to show but that has no record really is zero
     for k in ALL_KINDS:
         if k in hidden and sums[k] == [0, 0]:
@@ -596,6 +614,8 @@ def parse(path, boundaries=None, fileobj=None) -> Capture:
         "shown_kinds": list(shown),
         "hidden_kinds": hidden,
         "loss_records": len(st.leaks),
+        # site_id -> {kind: [bytes, blocks]} for the sites whose stack has records of several kinds
+        "loss_kinds_by_site": mixed,
         # site_id -> indirectly lost bytes only reachable through that record's blocks
         "indirect_bytes_held": indirect_held,
         "errors_by_kind": errors_by_kind,

@@ -116,8 +116,11 @@ def read_checks(path: Path):
         yield check
 
 
-def _key(kind: str, stack) -> tuple:
-    return (kind, tuple((fr.function, fr.module, fr.file, fr.line) for fr in stack))
+def _key(stack) -> tuple:
+    """A site is an allocation stack. memcheck's loss records are (stack, kind), and a block can
+    change kind between checks (an interior pointer left on the stack, then gone): its bytes stay
+    with its site."""
+    return tuple((fr.function, fr.module, fr.file, fr.line) for fr in stack)
 
 
 def parse(path: str | Path, boundaries=None) -> Capture:
@@ -129,7 +132,7 @@ def parse(path: str | Path, boundaries=None) -> Capture:
     ids: dict[tuple, int] = {}
     stacks: dict[int, tuple] = {}
     kinds: dict[int, str] = {}
-    current: dict[int, int] = {}
+    current: dict[tuple[int, str], int] = {}    # a loss record's bytes: (site, kind)
     peak: dict[int, int] = {}
     columns: list[dict[int, int]] = []
     slices, times = [], []
@@ -144,13 +147,16 @@ def parse(path: str | Path, boundaries=None) -> Capture:
         if fields.get("final"):
             current = {}       # an "any" check lists every record: it replaces, not updates
         for kind, stack, nbytes, _blocks in check["records"]:
-            key = _key(kind, stack)
-            sid = ids.setdefault(key, len(ids) + 1)
+            sid = ids.setdefault(_key(stack), len(ids) + 1)
             stacks.setdefault(sid, tuple(stack))
             kinds[sid] = kind
-            current[sid] = nbytes
+            current[(sid, kind)] = nbytes
+        column: dict[int, int] = {}
+        for (sid, _kind), nbytes in current.items():
+            column[sid] = column.get(sid, 0) + nbytes
+        for sid, nbytes in column.items():
             peak[sid] = max(peak.get(sid, 0), nbytes)
-        columns.append(dict(current))
+        columns.append(column)
         try:
             it = int(fields.get("iteration"))
         except (TypeError, ValueError):
@@ -163,14 +169,14 @@ def parse(path: str | Path, boundaries=None) -> Capture:
         if check["summary"]:
             summary = check["summary"]
             counted = sum(v[0] for k, v in summary.items() if k in TOTAL_PREFIX)
-            if counted != sum(current.values()):
-                mismatch.append((it, counted - sum(current.values())))
+            if counted != sum(column.values()):
+                mismatch.append((it, counted - sum(column.values())))
     if not columns:
         raise BadCapture(f"{path}: no leak check in this file")
     site_ids = sorted(stacks)
     # leak_kind stays None: the timeline, not the kind at one moment, judges these sites
     # (triage reads a leak kind as an exit record); the kinds are in meta["leak_kinds"]
-    rows = [(sid, stacks[sid], current.get(sid, 0), peak.get(sid, 0), None, None) for sid in site_ids]
+    rows = [(sid, stacks[sid], columns[-1].get(sid, 0), peak.get(sid, 0), None, None) for sid in site_ids]
     sites = sites_frame(rows, "memcheck", counts_known=False)
     live = [[col.get(sid, 0) for sid in site_ids] for col in columns]
     timeline = timeline_frame(site_ids, slices, times, live) if site_ids else None
@@ -197,7 +203,7 @@ def _probe_state(check: dict, ids: dict) -> dict:
     live: dict[int, int] = {}
     unmatched = 0
     for kind, stack, nbytes, _blocks in check["records"]:
-        sid = ids.get(_key(kind, stack))
+        sid = ids.get(_key(stack))
         if sid is None:
             unmatched += nbytes
         else:

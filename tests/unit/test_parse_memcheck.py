@@ -80,6 +80,22 @@ def test_planted_sites_exact():
     assert cap.totals["errors"] == 0 and cap.totals["suppressed"] == 0
 
 
+def test_one_stack_in_two_loss_records_is_one_site():
+    """split10.xml: lose_block leaks 10 blocks; the one with an interior pointer left in a global
+    is "possibly lost", the other 9 "definitely lost" (split_kinds.c). Two loss records, one
+    allocation stack: one site holding all 10, its kind the most severe."""
+    cap = load_capture(DATA / "split10.xml")
+    summary = leak_summary(DATA / "split10.log")
+    assert summary["definitely lost"] == (9 * 32768, 9) and summary["possibly lost"] == (32768, 1)
+    assert (cap.totals["definitely_lost_bytes"], cap.totals["possibly_lost_bytes"]) == (9 * 32768, 32768)
+    assert cap.meta["loss_records"] == 2
+    (row,) = cap.sites.itertuples()
+    assert (row.function, row.leak_kind, row.live_bytes_end, row.alloc_count) == ("lose_block", "definite",
+                                                                                 10 * 32768, 10)
+    assert cap.meta["loss_kinds_by_site"] == {row.site_id: {"definite": [9 * 32768, 9], "possible": [32768, 1]}}
+    assert any("several kinds" in n for n in cap.meta["notes"])
+
+
 def test_frames_without_symbols_keep_address_and_object():
     """A stripped program: its frames have only <ip> and <obj>; the object is the module."""
     cap = load_capture(DATA / "stripped.xml")

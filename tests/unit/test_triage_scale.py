@@ -49,6 +49,18 @@ def test_differential_verdicts_per_site(pair):
     assert (lost["live_a"], lost["live_b"], lost["blocks_a"], lost["blocks_b"]) == (5 * 32 * KiB, 10 * 32 * KiB, 5, 10)
 
 
+def test_a_site_whose_blocks_split_across_kinds_still_pairs(rules):
+    """memcheck can call one of a site's blocks possibly lost in one run only (split_kinds.c: all
+    5 definitely lost at n=5; 9 definite and 1 possible at n=10). The site is the stack, so it
+    pairs: +32 KiB per unit of n, not 25.6 KiB and an unmatched 'possible' row."""
+    a = triage_capture(load_capture(DATA / "memcheck" / "split5.xml"), rules)
+    b = triage_capture(load_capture(DATA / "memcheck" / "split10.xml"), rules)
+    d = scale.judge([a], [b], 5, 10)
+    (row,) = d["sites"]
+    assert (row["function"], row["verdict"], row["bytes_per_n"]) == ("lose_block", "leak", 32 * KiB)
+    assert (row["live_a"], row["live_b"], row["blocks_a"], row["blocks_b"]) == (5 * 32 * KiB, 10 * 32 * KiB, 5, 10)
+
+
 def test_the_same_run_twice_grows_nothing(pair):
     d = scale.judge([pair[1]], [pair[1]], 5, 10)
     assert d["verdict"] == "plateau" and not d["leaking_sites"]
