@@ -42,7 +42,8 @@ The troughs rise when the rise is beyond noise, relevant and consistent:
     levels must rise as the series verdict asks of a series (Mann-Kendall p < 0.01,
     Theil-Sen 95% interval above 0); the rate is their Theil-Sen slope;
   - relevant, in both cases: projected over 1000 iterations the rate adds >= 10% of
-    the level (the rule of verdict.py).
+    the level (the rule of verdict.py); with 6 or more teeth the rate's 95% interval must
+    not span that bar (relevance_settled), or whether the drift matters is not known.
 The peaks (of teeth ended by a reclaim) are judged by the same tests, on the
 peak values, when there are two or more such teeth. An unfinished last tooth that has already run
 1.5 times longer than any finished one and stands above every earlier peak may
@@ -197,9 +198,15 @@ def _judge(offsets: list[float], starts: list[float], sigma: float, level: float
         out.update(test="noise", p=None, ci_mb=None, noise_mb=stats.rnd(NOISE_SIGMAS * se, 3))
         # few teeth: every one must run higher (one tooth of two is a coin toss), more: at least half
         consistent = pos == k if k <= 2 else pos >= k / 2
-    relevant = bool(level > 0 and math.isfinite(rate) and rate * 1000 >= RELEVANT_FRACTION_PER_1000 * level)
+    bar = RELEVANT_FRACTION_PER_1000 * level / 1000
+    relevant = bool(level > 0 and math.isfinite(rate) and rate >= bar)
+    # a measured rate comes with its interval: a drift whose interval spans the bar is neither
+    # a leak nor a plateau by it (real served runs: consecutive prefixes of one run crossed it)
+    ci = out["ci_mb"]
+    settled = not (ci is not None and None not in ci and level > 0 and ci[0] < bar <= ci[1])
     out.update(mb_per_iter=stats.sig(rate), beyond_noise=bool(beyond), relevant=relevant,
-               consistent=bool(consistent), rises=bool(beyond and relevant and consistent and k > 0))
+               consistent=bool(consistent), relevance_settled=bool(settled),
+               rises=bool(beyond and relevant and settled and consistent and k > 0))
     if out["ci_mb"] is not None:
         out["ci_mb"] = tuple(out["ci_mb"])
     return EnvelopeTest(**out)

@@ -31,6 +31,10 @@ raw series, whose trend follows the teeth; the envelope decides instead:
   return to (the low of each tooth after a reclaim; three or more of them) climb from
   the first to the last beyond the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
   falling that much: teeth of very different lengths can hide a floor that steps up.
+- inconclusive: with 6 or more teeth, the troughs climb (Mann-Kendall) but the 95% interval of
+  their rate spans the relevance bar (10% of the level per 1000 iterations): a slow drift that
+  a bar on the point estimate alone would call a leak at one run length and a plateau at the
+  next (a real 1500-request served run did so).
 - inconclusive: the last tooth is overdue (already 1.5x longer than any
   finished tooth and above every earlier peak: it may never be reclaimed), or the
   troughs hold while the peaks rise (the teeth get taller).
@@ -210,6 +214,8 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
                                 "leak leaves more behind at every reclaim: the evidence conflicts; run at least "
                                 f"{env.reclaims[-1] - env.reclaims[0] + env.teeth[-1].n} more iterations to see "
                                 "whether the floor keeps up with the teeth")
+    if tr.beyond_noise and tr.consistent and not tr.relevance_settled:
+        return "inconclusive", _drift_unsettled(env, troughs)
     if tr.rises:
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
                         f"{tr.positive} of {tr.n} higher: the reclaims give back the teeth but not the rest: a leak")
@@ -299,6 +305,23 @@ def _floor_falls(env: Envelope) -> str | None:
     if max(drops) <= tol:
         return None
     return _listed(shown, lows) + f": one falls back {max(drops):.1f} MB, beyond the noise ±{tol:.2f} MB"
+
+
+def _drift_unsettled(env: Envelope, troughs: str) -> str:
+    """Why troughs that climb beyond the noise, at a rate whose interval spans the relevance bar,
+    settle nothing: the drift may or may not add 10% of the level per 1000 iterations, and a hard
+    bar on the point estimate would flip the verdict between leak and plateau from one run length
+    to the next. What settles it: as many iterations again as the reclaims have spanned."""
+    tr = env.troughs
+    level = float(env.level_mb or 0.0)
+    lo, hi = tr.ci_mb
+    span = env.reclaims[-1] - env.reclaims[0]
+    return (f"sawtooth with {len(env.reclaims)} reclaims (at {_iters(env.reclaims)}): the troughs climb "
+            f"({troughs}, {tr.positive} of {tr.n} higher), but the rate's 95% interval, {_signed(lo)} to "
+            f"{_signed(hi)} MB/iter ({lo * 1000 / level:+.0%} to {hi * 1000 / level:+.0%} of the level per "
+            f"1000 iterations), spans the {RELEVANT_FRACTION_PER_1000:.0%} per 1000 iterations counted as a "
+            f"leak: a slow drift that may or may not matter; run at least {span} more iterations (as many as "
+            "from the first reclaim to the last) to narrow it")
 
 
 def _one_late_reclaim(env: Envelope) -> str:

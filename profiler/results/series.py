@@ -272,6 +272,9 @@ class EnvelopeTest(Record):
     relevant: bool
     consistent: bool
     rises: bool
+    # False when the rate's 95% interval (Mann-Kendall test only) reaches both sides of the
+    # relevance bar: whether the drift is material is then not known
+    relevance_settled: bool = True
 
 
 @dataclass(frozen=True)
