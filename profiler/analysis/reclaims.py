@@ -24,7 +24,9 @@ reported from the series itself.
 
 Envelope: the teeth are the runs between reclaims (the first starts after warmup).
 The first tooth starts cold: with three or more teeth it is left out of the trough and
-peak comparisons (it is warmup, never the baseline the later teeth climb from).
+peak comparisons (it is warmup, never the baseline the later teeth climb from). An unfinished
+last tooth of fewer than 8 records is left out of the trough comparison while two or more
+other teeth remain to compare.
 Each tooth with 3+ points gets a Theil-Sen line against its age (iterations since
 the tooth began); the envelope noise is the robust sigma of all teeth's residuals.
 How much a tooth runs above the one before is the median, over the ages both
@@ -36,7 +38,8 @@ The troughs rise when the rise is beyond noise, relevant and consistent:
     medians over m common ages (the model: independent noise of robust sigma); the
     rate is the Theil-Sen slope of the cumulative offsets against the teeth's first
     iterations (total / spacing for one reclaim); consistent means at least half
-    the offsets are positive (one tooth that jumps is a step, not a climb);
+    the offsets are positive and, the largest left out, the others still add up beyond
+    their noise (one tooth that jumps is a step, not a climb);
   - with 6 or more teeth, the noise is measured rather than modelled: each tooth's
     level is the median of its gap to the median tooth at the same age, and the
     levels must rise as the series verdict asks of a series (Mann-Kendall p < 0.01,
@@ -66,6 +69,7 @@ RELEVANT_FRACTION_PER_1000 = 0.10
 OVERDUE_FACTOR = 1.5
 MEDIAN_SE = 1.2533        # standard error of a median / of a mean, for normal noise (sqrt(pi/2))
 MANY_TEETH = 6            # from this many teeth on, the tooth levels are a series of their own
+MIN_LAST_TOOTH = 8        # an unfinished last tooth shorter than this is not compared when others are
 from profiler.constants import TREND_P  # noqa: E402
 MIN_GC_FALL_MB = 0.25     # a GC run after which heap in use fell less than this is not reported
 MAX_GC_EVENTS = 100
@@ -196,8 +200,14 @@ def _judge(offsets: list[float], starts: list[float], sigma: float, level: float
         se = MEDIAN_SE * math.sqrt(2) * sigma / math.sqrt(max(m, 1)) * math.sqrt(max(k, 1))
         beyond = total > NOISE_SIGMAS * se
         out.update(test="noise", p=None, ci_mb=None, noise_mb=stats.rnd(NOISE_SIGMAS * se, 3))
-        # few teeth: every one must run higher (one tooth of two is a coin toss), more: at least half
+        # few teeth: every one must run higher (one tooth of two is a coin toss), more: at least half;
+        # and the rise must not rest on one tooth's jump: without the largest offset, what the other
+        # teeth add is still beyond their noise (a served run: +6.1, -1.1, +0.04 MB is one step)
         consistent = pos == k if k <= 2 else pos >= k / 2
+        if k >= 2:
+            rest = total - max(offsets)
+            consistent = consistent and rest > NOISE_SIGMAS * se * math.sqrt((k - 1) / k)
+            out["largest_mb"] = stats.rnd(max(offsets), 3)
     bar = RELEVANT_FRACTION_PER_1000 * level / 1000
     relevant = bool(level > 0 and math.isfinite(rate) and rate >= bar)
     # a measured rate comes with its interval: a drift whose interval spans the bar is neither
@@ -260,9 +270,14 @@ def envelope(iterations, y, start: int, positions: list[int], judged=None) -> En
     # the first tooth starts cold (libraries mapped, pools filled for the first time): with two
     # or more teeth after it, it is warmup and not the baseline the later teeth are compared with
     cold = 1 if len(teeth) >= 3 else 0
-    m = int(np.median(overlaps[cold:])) if overlaps[cold:] else 1
-    troughs = _judge(offsets[cold:], starts[cold:], sigma, level, max(m, 1),
-                     _levels([t["_v"] for t in teeth[cold:]]))
+    # an unfinished last tooth of a few records is compared over those few ages only, and a served
+    # run's such offset came and went (+3.6 MB over 3 ages, -7.7 MB over 11): with other teeth to
+    # compare, it waits until it has MIN_LAST_TOOTH records
+    cut = len(teeth) - 1 if (not teeth[-1]["complete"] and teeth[-1]["n"] < MIN_LAST_TOOTH
+                             and len(teeth) - cold >= 3) else len(teeth)
+    m = int(np.median(overlaps[cold:cut - 1])) if overlaps[cold:cut - 1] else 1
+    troughs = _judge(offsets[cold:cut - 1], starts[cold:cut], sigma, level, max(m, 1),
+                     _levels([t["_v"] for t in teeth[cold:cut]]))
 
     done = [t for t in teeth if t["complete"]]
     done_cmp = done[1:] if len(done) >= 3 else done

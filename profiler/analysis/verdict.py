@@ -31,6 +31,10 @@ raw series, whose trend follows the teeth; the envelope decides instead:
   return to (the low of each tooth after a reclaim; three or more of them) climb from
   the first to the last beyond the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
   falling that much: teeth of very different lengths can hide a floor that steps up.
+- inconclusive: the troughs rise, but on ONE pair of teeth (one reclaim, or two with the cold
+  first tooth left out) by less than 10% of the level: the noise is measured within the teeth,
+  and a whole tooth's level moves from one reclaim to the next by up to ~9% of the level in
+  real served runs with no leak; one pair cannot tell that from a leak.
 - inconclusive: with 6 or more teeth, the troughs climb (Mann-Kendall) but the 95% interval of
   their rate spans the relevance bar (10% of the level per 1000 iterations): a slow drift that
   a bar on the point estimate alone would call a leak at one run length and a plateau at the
@@ -38,6 +42,9 @@ raw series, whose trend follows the teeth; the envelope decides instead:
 - inconclusive: the last tooth is overdue (already 1.5x longer than any
   finished tooth and above every earlier peak: it may never be reclaimed), or the
   troughs hold while the peaks rise (the teeth get taller).
+- inconclusive: the troughs rise by the few-teeth test, but most of the rise is one tooth's
+  offset and the others add up to no more than their noise: one step, not a climb (a real
+  served run: +6.1, -1.1 and +0.04 MB).
 - inconclusive: the troughs rise by the few-teeth test (2-5 teeth, modelled noise) but a
   floor the reclaims return to falls back below the one before by more than the noise of
   two readings: the modelled noise misses how much a tooth's level scatters (real served
@@ -88,6 +95,9 @@ MIN_STABLE = 8
 WEAK_P = 0.05
 NOISE_SIGMAS = 3.0
 MIN_FLOORS = 3
+# from one reclaim to the next, a tooth's level moved by up to ~9% of the level with no leak
+# (real served runs of the twins, tests/data/series/serve_600 and serve_1500)
+ONE_PAIR_SCATTER = 0.10
 RELEVANT_FRACTION_PER_1000 = 0.10
 
 
@@ -207,6 +217,8 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
                                 f"({env.teeth[0].n} iterations), which starts cold (warmup), and one reclaim "
                                 "leaves one floor, with no earlier one to rise above: the evidence is weak; "
                                 f"{_settle(env)}")
+    if tr.rises and tr.n == 1 and tr.total_mb is not None and tr.total_mb < ONE_PAIR_SCATTER * level:
+        return "inconclusive", _one_pair(env, troughs)
     fell = _floor_falls(env) if tr.rises and tr.test == "noise" else None
     if fell:
         return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): {troughs}, but the floors the reclaims "
@@ -220,6 +232,13 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
                         f"{tr.positive} of {tr.n} higher: the reclaims give back the teeth but not the rest: a leak")
     if tr.beyond_noise and tr.relevant and not tr.consistent:
+        if tr.largest_mb is not None and tr.positive >= (tr.n if tr.n <= 2 else tr.n / 2):
+            return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): {troughs}, but {tr.largest_mb:+.2f} MB "
+                                    f"of it is one tooth's, and "
+                                    + (f"the other {tr.n - 1} add" if tr.n > 2 else "the other adds")
+                                    + f" {tr.total_mb - tr.largest_mb:+.2f} MB, within the noise: one step, not a "
+                                    f"climb; run at least {max(env.teeth[-1].n, MIN_STABLE)} more iterations "
+                                    "(another tooth as long as the last) to see whether the next one runs higher too")
         return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): the troughs moved but not in every "
                                 f"tooth ({troughs}, {tr.positive} of {tr.n} higher): run more iterations")
     climb = _floors_climb(env)
@@ -305,6 +324,26 @@ def _floor_falls(env: Envelope) -> str | None:
     if max(drops) <= tol:
         return None
     return _listed(shown, lows) + f": one falls back {max(drops):.1f} MB, beyond the noise ±{tol:.2f} MB"
+
+
+def _one_pair(env: Envelope, troughs: str) -> str:
+    """Why one pair of teeth running apart settles nothing when the gap is under ONE_PAIR_SCATTER of
+    the level: the noise is measured within the teeth, and how far a whole tooth's level moves from
+    one reclaim to the next needs more pairs to measure. What settles it: another tooth."""
+    tr = env.troughs
+    k = len(env.reclaims)
+    level = float(env.level_mb or 0.0)
+    if k == 1:
+        settle = _settle(env)
+    else:
+        before = env.teeth[-2].n
+        settle = (f"run at least {max(MIN_STABLE, before)} more iterations (another tooth as long as the one "
+                  "before) to compare another pair of teeth")
+    return (f"sawtooth with {k} reclaim{'s' if k > 1 else ''} (at {_iters(env.reclaims)}): {troughs}; but that "
+            f"is one pair of teeth, and the noise is measured within teeth: in real served runs a tooth's level "
+            f"moved by up to 9% of the level from one reclaim to the next with no leak, and "
+            f"{tr.total_mb:+.2f} MB is {tr.total_mb / level:.1%} of the {level:.0f} MB level (one pair counts "
+            f"from {ONE_PAIR_SCATTER:.0%}): the evidence is weak; {settle}")
 
 
 def _drift_unsettled(env: Envelope, troughs: str) -> str:

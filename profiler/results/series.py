@@ -275,6 +275,8 @@ class EnvelopeTest(Record):
     # False when the rate's 95% interval (Mann-Kendall test only) reaches both sides of the
     # relevance bar: whether the drift is material is then not known
     relevance_settled: bool = True
+    # the largest single offset (noise test, two or more offsets): a rise that rests on it is a step
+    largest_mb: float | None = field_key(omit_none=True, default=None)
 
 
 @dataclass(frozen=True)

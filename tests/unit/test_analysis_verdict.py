@@ -311,14 +311,34 @@ def test_sawtooth_whose_troughs_climb_is_a_leak():
 
 
 def test_one_reclaim_that_leaves_memory_behind_is_a_leak():
-    # +2 MB/iter; at iteration 31 a reclaim gives back only 40 of the 60 MB: the second tooth runs 20 MB higher
+    # +2 MB/iter; at iteration 31 a reclaim gives back only 40 of the 60 MB: the second tooth runs
+    # 20 MB higher, 15% of a 133 MB level: more than a tooth's level moves between reclaims
     rng = np.random.default_rng(21)
     k = np.arange(50)
-    y = 500 + 2.0 * k - 40.0 * (k >= 30) + rng.normal(0, 0.5, 50)
+    y = 100 + 2.0 * k - 40.0 * (k >= 30) + rng.normal(0, 0.5, 50)
     r = analyze_series(_synthetic(y))
     assert [e.iteration for e in r.reclaims] == [31]
     assert r.verdict == "leak"
     assert abs(r.envelope.troughs.total_mb - 20) < 1.5
+    # the same 20 MB on a 533 MB level is 3.8% of it: one pair of teeth, weak evidence
+    r = analyze_series(_synthetic(y + 400))
+    assert r.verdict == "inconclusive" and "but that is one pair of teeth" in r.basis_sentence
+    assert "run at least 10 more iterations (another tooth as long as the first)" in r.basis_sentence
+
+
+def test_two_teeth_at_scattered_levels_are_never_a_leak():
+    """40 flat runs of two 20-iteration teeth, each tooth at its own level (sd 1 MB, within-tooth
+    noise 0.2 MB): the old one-reclaim rule called 18 of them a leak. A leak that moves the second
+    tooth by 20% of the level is still found in every draw."""
+    rng = np.random.default_rng(7)
+    k = np.arange(20)
+    flat = leak = 0
+    for _ in range(40):
+        teeth = [100 + rng.normal(0, 1.0) + k for _ in range(2)]
+        noise = rng.normal(0, 0.2, 40)
+        flat += analyze_series(_synthetic(np.concatenate(teeth) + noise)).verdict == "leak"
+        leak += analyze_series(_synthetic(np.concatenate([teeth[0], teeth[1] + 25]) + noise)).verdict == "leak"
+    assert flat == 0 and leak == 40
 
 
 def test_one_point_dip_and_a_step_down_are_not_reclaims():
