@@ -174,7 +174,7 @@ def _offset(a: np.ndarray, b: np.ndarray, base_a: float, base_b: float) -> tuple
 
 
 def _judge(offsets: list[float], starts: list[float], sigma: float, level: float, m: int,
-           levels: np.ndarray | None = None) -> EnvelopeTest:
+           levels: np.ndarray | None = None, troughs: bool = True) -> EnvelopeTest:
     """offsets[j]: how far tooth j+1 runs above tooth j; starts: the teeth's first iterations;
     m: ages each offset is a median over (1: teeth compared at one point); levels: each tooth's
     level against the common profile, used for the trend tests when there are MANY_TEETH."""
@@ -204,7 +204,7 @@ def _judge(offsets: list[float], starts: list[float], sigma: float, level: float
         # and the rise must not rest on one tooth's jump: without the largest offset, what the other
         # teeth add is still beyond their noise (a served run: +6.1, -1.1, +0.04 MB is one step)
         consistent = pos == k if k <= 2 else pos >= k / 2
-        if k >= 2:
+        if k >= 2 and troughs:
             rest = total - max(offsets)
             consistent = consistent and rest > NOISE_SIGMAS * se * math.sqrt((k - 1) / k)
             out["largest_mb"] = stats.rnd(max(offsets), 3)
@@ -213,7 +213,7 @@ def _judge(offsets: list[float], starts: list[float], sigma: float, level: float
     # a measured rate comes with its interval: a drift whose interval spans the bar is neither
     # a leak nor a plateau by it (real served runs: consecutive prefixes of one run crossed it)
     ci = out["ci_mb"]
-    settled = not (ci is not None and None not in ci and level > 0 and ci[0] < bar <= ci[1])
+    settled = not (troughs and ci is not None and None not in ci and level > 0 and ci[0] < bar <= ci[1])
     out.update(mb_per_iter=stats.sig(rate), beyond_noise=bool(beyond), relevant=relevant,
                consistent=bool(consistent), relevance_settled=bool(settled),
                rises=bool(beyond and relevant and settled and consistent and k > 0))
@@ -284,7 +284,9 @@ def envelope(iterations, y, start: int, positions: list[int], judged=None) -> En
     peaks = None
     if len(done_cmp) >= 2:
         pv = np.array([t["_peak"] for t in done_cmp])
-        peaks = _judge(list(np.diff(pv)), [float(t["peak_iteration"]) for t in done_cmp], sigma, level, 1, pv)
+        # the peaks keep the plain tests: a taller tooth is already only ever inconclusive
+        peaks = _judge(list(np.diff(pv)), [float(t["peak_iteration"]) for t in done_cmp], sigma, level, 1, pv,
+                       troughs=False)
 
     last = teeth[-1]
     overdue = bool(not last["complete"] and done
@@ -301,6 +303,7 @@ def envelope(iterations, y, start: int, positions: list[int], judged=None) -> En
         troughs=troughs,
         peaks=peaks,
         cold_first_tooth_excluded=bool(cold),
+        short_last_tooth_excluded=cut < len(teeth),
         overdue=overdue,
         highest_peak_mb=stats.rnd(max(t["peak_mb"] for t in teeth)),
         highest_peak_iteration=max(teeth, key=lambda t: t["peak_mb"])["peak_iteration"],

@@ -31,8 +31,8 @@ raw series, whose trend follows the teeth; the envelope decides instead:
   return to (the low of each tooth after a reclaim; three or more of them) climb from
   the first to the last beyond the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
   falling that much: teeth of very different lengths can hide a floor that steps up.
-- inconclusive: the troughs rise, but on ONE pair of teeth (one reclaim, or two with the cold
-  first tooth left out) by less than 10% of the level: the noise is measured within the teeth,
+- inconclusive: the troughs rise, but on ONE pair of teeth (one reclaim; two with the cold
+  first tooth left out; or three with a short last tooth left out too) by less than 10% of the level: the noise is measured within the teeth,
   and a whole tooth's level moves from one reclaim to the next by up to ~9% of the level in
   real served runs with no leak; one pair cannot tell that from a leak.
 - inconclusive: with 6 or more teeth, the troughs climb (Mann-Kendall) but the 95% interval of
@@ -53,17 +53,18 @@ raw series, whose trend follows the teeth; the envelope decides instead:
 - inconclusive: ONE reclaim after which the troughs rise, compared over fewer than 8
   ages (the first tooth, or the one after, is short): the tooth before it is the run's
   first, which starts cold, and one reclaim leaves one floor with no earlier one to rise
-  above. Over 8 or more ages a tooth running higher is a leak.
+  above. Over 8 or more ages a tooth running higher by 10% of the level or more is a leak
+  (less is the one-pair case above).
 - inconclusive: ONE reclaim with fewer than 8 records after it (a fall near the end of
   the run): the tooth after it cannot be compared with the one before over enough ages,
   and one reclaim has no earlier floor to hold its own against; the sentence says how many
   more iterations would bring the next reclaim (another tooth as long as the first).
-- plateau: otherwise, even after ONE reclaim. Why one is enough: the reclaim
-  shows the growth before it was reclaimable, and the tooth after it is compared
-  with the first one at the same age over all the iterations it has, so a leak
-  under the reclaim shows as a tooth running above its predecessor. What one
-  reclaim cannot show is how long teeth get, so the evidence says how long the
-  tooth was and the budget is taken from the highest peak.
+- plateau: otherwise, even after ONE reclaim. Why one is enough for a plateau: the
+  reclaim shows the growth before it was reclaimable, and the tooth after it is compared
+  with the first one at the same age over all the iterations it has, so a large leak
+  under the reclaim shows as a tooth running well above its predecessor (a small one is
+  inconclusive, above). What one reclaim cannot show is how long teeth get, so the
+  evidence says how long the tooth was and the budget is taken from the highest peak.
 
 Budget (the seed's "max expected / alert / RAM"), in MB:
     max_expected = nice(max(peak RSS seen, stable mean + 3 sigma) x 1.05)
@@ -226,13 +227,13 @@ def decide_envelope(env: Envelope, *, n_stable: int, late_name: str = "stable") 
                                 "leak leaves more behind at every reclaim: the evidence conflicts; run at least "
                                 f"{env.reclaims[-1] - env.reclaims[0] + env.teeth[-1].n} more iterations to see "
                                 "whether the floor keeps up with the teeth")
-    if tr.beyond_noise and tr.consistent and not tr.relevance_settled:
+    if tr.beyond_noise and tr.consistent and not tr.relevance_settled and level > 0:
         return "inconclusive", _drift_unsettled(env, troughs)
     if tr.rises:
         return "leak", (f"sawtooth with {k} reclaim(s) (at {where}) whose troughs climb: {troughs}, "
                         f"{tr.positive} of {tr.n} higher: the reclaims give back the teeth but not the rest: a leak")
     if tr.beyond_noise and tr.relevant and not tr.consistent:
-        if tr.largest_mb is not None and tr.positive >= (tr.n if tr.n <= 2 else tr.n / 2):
+        if tr.largest_mb is not None and tr.total_mb is not None and tr.positive >= (tr.n if tr.n <= 2 else tr.n / 2):
             return "inconclusive", (f"sawtooth with {k} reclaims (at {where}): {troughs}, but {tr.largest_mb:+.2f} MB "
                                     f"of it is one tooth's, and "
                                     + (f"the other {tr.n - 1} add" if tr.n > 2 else "the other adds")
@@ -333,7 +334,11 @@ def _one_pair(env: Envelope, troughs: str) -> str:
     tr = env.troughs
     k = len(env.reclaims)
     level = float(env.level_mb or 0.0)
-    if k == 1:
+    if env.short_last_tooth_excluded:
+        last = env.teeth[-1]
+        settle = (f"the last tooth has {last.n} record{'s' if last.n != 1 else ''}, too few to compare: run at "
+                  f"least {MIN_STABLE - last.n} more iterations to compare it with the one before")
+    elif k == 1:
         settle = _settle(env)
     else:
         before = env.teeth[-2].n

@@ -293,6 +293,8 @@ class Envelope(Record):
     highest_peak_mb: float | None
     highest_peak_iteration: int
     tooth_length: float | None
+    # an unfinished last tooth of fewer than 8 records, left out of the trough comparison
+    short_last_tooth_excluded: bool = False
 
 
 @dataclass(frozen=True)
