@@ -62,6 +62,17 @@ def is_material(site: SiteBrief, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_
     return True
 
 
+def _slice_growth(sites: list[SiteBrief], scale_of: dict) -> str:
+    """Each site's rate per slice, the slices it was judged over and what that adds to the peak heap."""
+    parts = []
+    for d in sites[:MAX_NAMED]:
+        steps, peak = scale_of[d.site]
+        grown = d.slope_bytes_per_iter * steps
+        parts.append(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/slice over {steps} slices, "
+                     f"{fmt_bytes(grown)}, {grown / peak:.0%} of a {fmt_bytes(peak)} peak heap")
+    return ", ".join(parts)
+
+
 def growth_scale(capture) -> tuple[int | None, float | None]:
     """(slices triage judged, peak heap bytes) of a capture: what a per-slice rate is held against."""
     tri = capture.triage
@@ -279,12 +290,7 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
     if per_slice:
         evidence.append(
             f"minor growth, not counted as a leak: {len(per_slice)} site(s) grow over the run by less than "
-            f"{MIN_SLICE_GROWTH_SHARE:.0%} of the peak heap: "
-            + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit} over {scale_of[d.site][0]} "
-                        f"slices, {fmt_bytes(d.slope_bytes_per_iter * scale_of[d.site][0])} of a "
-                        f"{fmt_bytes(scale_of[d.site][1])} peak heap" for d in per_slice[:MAX_NAMED])
-            + "; without iteration records a slice has no work to rate it by: record iterations "
-              "(memprof_marks) or run longer to tell a table still filling from a leak")
+            f"{MIN_SLICE_GROWTH_SHARE:.0%} of the peak heap: {_slice_growth(per_slice, scale_of)}")
 
     rss_growing = _rss_growing(series)
     site_growth_mb = sum(d.slope_bytes_per_iter for d in leaking_sites if d.unit == TimelineUnit.ITERATION) / MB
@@ -333,6 +339,15 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
             + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
             f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
             f"garbage awaiting Python's cyclic collector, not a leak ({floor.sentence if floor is not None else series.basis_sentence})")
+    elif per_slice:
+        # steady growth too small to call a leak over this run, too steady to call a plateau: a
+        # slice of time has no work to rate it by
+        verdict, basis = "inconclusive", cap_basis
+        basis_sentence = (f"{basis}: no site grows by {MIN_SLICE_GROWTH_SHARE:.0%} of the peak heap over the run, "
+                          f"but {len(per_slice)} keep{'s' if len(per_slice) == 1 else ''} growing slice after "
+                          f"slice ({_slice_growth(per_slice, scale_of)}): a table still filling or a small "
+                          "leak; iteration records (memprof_marks) would rate it per iteration, a longer run "
+                          "would show whether it stops")
     elif short and len(short) == len(summaries) and series is None:
         # a capture cut inside the first iterations (or a one-iteration run) shows no growth because
         # it had no time to: that is not a plateau
@@ -369,6 +384,10 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
         verdict, basis, basis_sentence = "inconclusive", None, "nothing to judge"
     evidence.insert(0, basis_sentence)
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
+    if per_slice and not leaking_sites and not collected:
+        explained = (f"Undecided: {len(per_slice)} site(s) grow steadily, by under {MIN_SLICE_GROWTH_SHARE:.0%} "
+                     f"of the peak heap over the run ({', '.join(_name(d) for d in per_slice[:MAX_NAMED])}); "
+                     "record iterations or run longer to tell a table still filling from a leak.")
     if short and not leaking_sites and not collected:
         if verdict == "inconclusive" and series is None:
             explained = f"Inconclusive: {_short_text(short)}."
