@@ -61,7 +61,8 @@ if want memcheck; then memcheck_fixtures; fi
 
 # --- memcheck_split: one allocation stack, two loss records (definite + possible) ---------
 # split_kinds.c at n=5 (all definitely lost) and n=10 (the block of iteration 7 keeps an
-# interior pointer: 9 definitely lost, 1 possibly lost), each with its twin text log.
+# interior pointer: 9 definitely lost, 1 possibly lost), each with its twin text log; _kept: the
+# other blocks kept in an array (n=5: 5 still reachable; n=10: 9 still reachable, 1 possibly lost).
 memcheck_split_fixtures() {
     local out="$DATA/memcheck" tmp n
     tmp="$(mktemp -d)"
@@ -70,8 +71,12 @@ memcheck_split_fixtures() {
         (cd "$tmp" && valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all --xml=yes \
             --xml-file="split$n.xml" ./split_kinds "$n" &&
          valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all --log-file="split$n.log" \
-            ./split_kinds "$n")
-        cp "$tmp/split$n.xml" "$tmp/split$n.log" "$out/"
+            ./split_kinds "$n" &&
+         valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all --xml=yes \
+            --xml-file="split${n}_kept.xml" ./split_kinds "$n" keep &&
+         valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all --log-file="split${n}_kept.log" \
+            ./split_kinds "$n" keep)
+        cp "$tmp/split$n.xml" "$tmp/split$n.log" "$tmp/split${n}_kept.xml" "$tmp/split${n}_kept.log" "$out/"
     done
     rm -rf "$tmp"
 }

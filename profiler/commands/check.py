@@ -51,7 +51,11 @@ def command(path, max_slope, allow, min_growth, rules, as_json):
             if not reason.startswith("site leaks: "):
                 click.echo(reason)
         for d in found["minor_sites"]:
-            click.echo(f"minor (under --min-growth): {gate.site_line(d)}", err=True)
+            from profiler.triage.runverdict import MIN_SLICE_GROWTH_SHARE
+
+            bar = ("under --min-growth" if d.get("unit") != "slice"
+                   else f"grows under {MIN_SLICE_GROWTH_SHARE:.0%} of the peak heap over the run")
+            click.echo(f"minor ({bar}): {gate.site_line(d)}", err=True)
         for d in found["collected_by_probe"]:
             click.echo(f"garbage the collection probe freed, not a leak: {gate.site_line(d)}", err=True)
         if not found["failed"]:

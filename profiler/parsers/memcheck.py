@@ -55,7 +55,10 @@ TOTAL_PREFIX = {
     "possible": "possibly_lost",
     "reachable": "still_reachable",
 }
-ALL_KINDS = ("definite", "indirect", "possible", "reachable")
+ALL_KINDS = ("definite", "indirect", "possible", "reachable")   # most severe first
+# memcheck's own words for each kind, as its LEAK SUMMARY and loss records print them
+KIND_WORDS = {"definite": "definitely lost", "indirect": "indirectly lost", "possible": "possibly lost",
+              "reachable": "still reachable"}
 DEFAULT_SHOWN = ("definite", "possible")  # memcheck's default --show-leak-kinds
 
 _CHUNK = 1 << 16

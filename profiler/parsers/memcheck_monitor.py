@@ -27,12 +27,12 @@ import re
 from pathlib import Path
 
 from profiler.errors import BadCapture
+from profiler.parsers.memcheck import ALL_KINDS, KIND_WORDS
 from profiler.tables import Capture, Frame, ProbeState, TimelineUnit
 
 FORMAT = "memcheck-timeline"
 HEADER = "# memprof leak check:"
-KINDS = {"definitely lost": "definite", "indirectly lost": "indirect", "possibly lost": "possible",
-         "still reachable": "reachable"}
+KINDS = {words: kind for kind, words in KIND_WORDS.items()}
 TOTAL_PREFIX = {"definite": "definitely_lost", "indirect": "indirectly_lost", "possible": "possibly_lost",
                 "reachable": "still_reachable"}
 
@@ -149,7 +149,7 @@ def parse(path: str | Path, boundaries=None) -> Capture:
         for kind, stack, nbytes, _blocks in check["records"]:
             sid = ids.setdefault(_key(stack), len(ids) + 1)
             stacks.setdefault(sid, tuple(stack))
-            kinds[sid] = kind
+            kinds[sid] = min(kinds.get(sid, kind), kind, key=ALL_KINDS.index)   # the most severe seen
             current[(sid, kind)] = nbytes
         column: dict[int, int] = {}
         for (sid, _kind), nbytes in current.items():

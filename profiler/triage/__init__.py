@@ -34,6 +34,32 @@ def iteration_count(capture) -> int | None:
     return None
 
 
+def _loss_kinds(capture, id_map: dict) -> dict[int, str]:
+    """For each merged site whose blocks memcheck put under several loss kinds, the split in
+    memcheck's words ("9 blocks definitely lost (288 KiB), 1 block possibly lost (32.0 KiB)"). The
+    parser gives a stack's split (meta loss_kinds_by_site); a site of one kind is its own row."""
+    mixed = capture.meta.get("loss_kinds_by_site") if capture.meta else None
+    if not mixed:
+        return {}
+    from profiler.fmt import fmt_bytes
+    from profiler.triage.growth import KIND_WORDS
+    from profiler.parsers.memcheck import ALL_KINDS
+
+    mixed = {int(k): v for k, v in mixed.items()}
+    merged: dict[int, dict[str, list[int]]] = {}
+    for rec in capture.sites[["site_id", "live_bytes_end", "alloc_count", "leak_kind"]].itertuples(index=False):
+        sid, live, blocks, kind = int(rec[0]), rec[1], rec[2], rec[3]
+        own = mixed.get(sid) or ({kind: [int(live), int(blocks)]} if isinstance(kind, str) else {})
+        into = merged.setdefault(int(id_map.get(sid, sid)), {})
+        for k, (b, n) in own.items():
+            acc = into.setdefault(k, [0, 0])
+            acc[0] += int(b)
+            acc[1] += int(n)
+    return {sid: ", ".join(f"{split[k][1]} block{'s' if split[k][1] != 1 else ''} {KIND_WORDS[k]} "
+                           f"({fmt_bytes(split[k][0])})" for k in ALL_KINDS if k in split)
+            for sid, split in merged.items() if len(split) > 1}
+
+
 def triage_capture(capture, rules: Rules | None = None, *, iterations: int | None = None):
     """A new Capture whose sites are re-named by the plumbing rules, merged, and judged.
 
@@ -72,11 +98,14 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
         start, stop = 0, None
 
     verdicts, slopes, evidence = [], [], []
+    split = _loss_kinds(capture, id_map)
     for rec in sites[["site_id", "live_bytes_end", "peak_bytes", "alloc_count", "leak_kind", "category"]].itertuples(
             index=False):
         sid, live_end, peak, count, kind, cat = rec
         if isinstance(kind, str) and kind:
             j = growth.judge_exit_record(kind, count, live_end, n_iter or None, cat)
+            if int(sid) in split:     # blocks of several kinds: the verdict names the most severe
+                j = growth.Judgement(j.verdict, j.slope_bytes_per_iter, f"{j.evidence}; its blocks: {split[int(sid)]}")
         elif slices:
             v = series.get(int(sid), [0.0] * len(slices))
             if max(v) <= 0 and live_end and live_end > 0:

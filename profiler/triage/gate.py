@@ -46,7 +46,7 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
     """{failed, reasons, leaking_sites, allowed_sites, minor_sites, series_slope_mb_per_iter, ...}: the
     `check --json` document. A leaking site growing less than `min_growth` bytes per iteration is
     minor: listed, not failing."""
-    from profiler.triage.runverdict import is_material, judged_unit, rss_rate, site_brief
+    from profiler.triage.runverdict import growth_scale, is_material, judged_unit, rss_rate, site_brief
 
     allow = list(allow or ())
     captures = result.parsed
@@ -55,6 +55,7 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
     leaking, allowed, minor, collected = [], [], [], []
     for cap in captures:
         unit = judged_unit(cap)
+        scale = growth_scale(cap)
         s = cap.sites
         if not len(s):
             continue
@@ -69,7 +70,7 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
                 collected.append(brief.to_json())
             elif pat:
                 allowed.append({**brief.to_json(), "allowed_by": pat})
-            elif not is_material(brief, min_growth):
+            elif not is_material(brief, min_growth, scale=scale):
                 minor.append(brief.to_json())
             else:
                 leaking.append(brief.to_json())

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from profiler.fmt import fmt_bytes  # noqa: F401  (re-exported: triage's evidence sentences use it)
+from profiler.parsers.memcheck import KIND_WORDS as MEMCHECK_KIND_WORDS
 
 LEAK, POOL, INIT_ONCE, TRANSIENT = "leak", "pool", "init-once", "transient"
 # growth unknown: what is left at exit, from a tool with no timeline and a run with no known
@@ -144,6 +145,7 @@ def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: fl
 
 
 LOST_KINDS = ("definite", "indirect")
+KIND_WORDS = {**MEMCHECK_KIND_WORDS, "": "still reachable"}
 
 
 def judge_exit_record(leak_kind: str | None, blocks: float | None, nbytes: float,
@@ -163,28 +165,28 @@ def judge_exit_record(leak_kind: str | None, blocks: float | None, nbytes: float
     count = f"{b} block{'s' if b != 1 else ''}" if b is not None else "blocks"
     if kind in LOST_KINDS:
         slope = (nbytes / iterations) if (iterations and b and b % iterations == 0) else 0.0
-        return Judgement(LEAK, float(slope), f"{kind}ly lost at exit: {size} in {count} (memcheck)")
+        return Judgement(LEAK, float(slope), f"{KIND_WORDS[kind]} at exit: {size} in {count} (memcheck)")
     if not iterations or b is None:
         return Judgement(UNKNOWN, 0.0,
-                         f"{'still reachable' if kind in ('', 'reachable') else kind + 'ly lost'} at exit: "
+                         f"{KIND_WORDS.get(kind, kind)} at exit: "
                          f"{size} in {count}; growth unknown: memcheck has no timeline and the run "
                          f"has no iteration count (write iteration records, or run twice at two "
                          f"sizes with --scale A,B)")
     if b >= iterations and b % iterations == 0:
         return Judgement(LEAK, float(nbytes) / iterations,
-                         f"{kind} at exit: {size} in {count} = {b // iterations} per iteration over "
+                         f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count} = {b // iterations} per iteration over "
                          f"{iterations} iterations, none freed: a leak still reachable "
                          f"(block-count heuristic, memcheck has no timeline)")
     if b == 1 or category in ("init", "libc", "python", "weights"):
         return Judgement(INIT_ONCE, 0.0,
-                         f"{kind} at exit: {size} in {count} in a run of {iterations} iterations: "
+                         f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count} in a run of {iterations} iterations: "
                          f"allocated at set-up and kept (block-count heuristic, memcheck has no timeline)")
     if b < iterations:
         return Judgement(POOL, 0.0,
-                         f"{kind} at exit: {size} in {count}, fewer than the {iterations} iterations: "
+                         f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count}, fewer than the {iterations} iterations: "
                          f"grew a few times and stopped, a pool (block-count heuristic, memcheck has no timeline)")
     return Judgement(INIT_ONCE, 0.0,
-                     f"{kind} at exit: {size} in {count}, not a multiple of the {iterations} iterations: "
+                     f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count}, not a multiple of the {iterations} iterations: "
                      f"not one allocation per iteration (block-count heuristic, memcheck has no timeline)")
 
 

@@ -5,7 +5,7 @@ site grow, and a run with no iteration records cannot say per what. Two runs can
 holds more at exit when the command does more work grows WITH the work, at
 (live_B - live_A) / (B - A) bytes per unit of n; a site that holds the same at both sizes does
 not, whatever it holds (set-up kept to the end, or a pool that reached its level in both runs).
-Sites are matched by their label (function, file and line) and loss kind.
+Sites are matched by their label (function, file and line).
 """
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ def _num(x) -> float | None:
 
 
 def _key(r: dict):
-    from profiler.triage.diff import join_key   # labels without directories: two builds still pair
+    """A site's label without directories (two builds still pair). Not its loss kind: memcheck
+    gives one stack one site, and the most severe kind among its blocks can differ between the
+    two runs (a stale interior pointer makes one block possibly lost in one of them)."""
+    from profiler.triage.diff import join_key
 
-    kind = r["leak_kind"]
-    return (join_key(r["site"]), kind if isinstance(kind, str) else None)
+    return join_key(r["site"])
 
 
 def _rows(capture) -> dict:
@@ -40,9 +42,18 @@ def _rows(capture) -> dict:
             o = out[k]
             o["live_bytes_end"] = (_num(o["live_bytes_end"]) or 0) + (_num(r["live_bytes_end"]) or 0)
             o["alloc_count"] = (_num(o["alloc_count"]) or 0) + (_num(r["alloc_count"]) or 0)
+            o["leak_kind"] = _severest(o["leak_kind"], r["leak_kind"])
         else:
             out[k] = dict(r)
     return out
+
+
+def _severest(a, b):
+    """The more severe of two memcheck loss kinds (None for a tool without kinds)."""
+    from profiler.parsers.memcheck import ALL_KINDS
+
+    kinds = [k for k in (a, b) if isinstance(k, str) and k in ALL_KINDS]
+    return min(kinds, key=ALL_KINDS.index) if kinds else None
 
 
 def judge_site(live_a: float, live_b: float, blocks_a, blocks_b, a: int, b: int) -> tuple[str, float, str]:
@@ -80,7 +91,8 @@ def judge(captures_a: list, captures_b: list, a: int, b: int) -> dict:
         for k in list(ra) + [k for k in rb if k not in ra]:
             x, y = ra.get(k), rb.get(k)
             ref = y or x
-            row = {"site": k[0], "leak_kind": k[1], "backend": ca.format,
+            row = {"site": k, "leak_kind": _severest(x["leak_kind"] if x else None, y["leak_kind"] if y else None),
+                   "backend": ca.format,
                    "function": ref["function"] if isinstance(ref["function"], str) else None,
                    "module": ref["module"] if isinstance(ref["module"], str) else None,
                    "category": ref["category"],

@@ -94,6 +94,15 @@ def test_one_stack_in_two_loss_records_is_one_site():
                                                                                  10 * 32768, 10)
     assert cap.meta["loss_kinds_by_site"] == {row.site_id: {"definite": [9 * 32768, 9], "possible": [32768, 1]}}
     assert any("several kinds" in n for n in cap.meta["notes"])
+    # triage names the site by its most severe kind and says what the rest of its blocks are
+    from profiler.triage import load_rules, triage_capture
+
+    (ev,) = triage_capture(cap, load_rules()).sites["evidence"]
+    assert ev == ("definitely lost at exit: 320 KiB in 10 blocks (memcheck); its blocks: 9 blocks definitely "
+                  "lost (288 KiB), 1 block possibly lost (32.0 KiB)")
+    kept = triage_capture(load_capture(DATA / "split10_kept.xml"), load_rules()).sites
+    assert leak_summary(DATA / "split10_kept.log")["still reachable"] == (9 * 32768, 9)
+    assert kept["evidence"][0].startswith("possibly lost at exit: 320 KiB in 10 blocks; growth unknown")
 
 
 def test_frames_without_symbols_keep_address_and_object():

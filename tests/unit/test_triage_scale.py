@@ -61,6 +61,20 @@ def test_a_site_whose_blocks_split_across_kinds_still_pairs(rules):
     assert (row["live_a"], row["live_b"], row["blocks_a"], row["blocks_b"]) == (5 * 32 * KiB, 10 * 32 * KiB, 5, 10)
 
 
+def test_a_site_whose_most_severe_kind_differs_between_the_runs_still_pairs(rules):
+    """split_kinds.c with `keep`: at n=5 all 5 blocks still reachable; at n=10 9 reachable and 1
+    possibly lost, so the one site's most severe kind is 'possible' in one run only. Sites pair by
+    label: +32 KiB per unit of n, a leak."""
+    a = triage_capture(load_capture(DATA / "memcheck" / "split5_kept.xml"), rules)
+    b = triage_capture(load_capture(DATA / "memcheck" / "split10_kept.xml"), rules)
+    assert list(a.sites["leak_kind"]) == ["reachable"] and list(b.sites["leak_kind"]) == ["possible"]
+    d = scale.judge([a], [b], 5, 10)
+    (row,) = d["sites"]
+    assert (row["function"], row["leak_kind"], row["verdict"], row["bytes_per_n"]) == ("lose_block", "possible",
+                                                                                      "leak", 32 * KiB)
+    assert d["verdict"] == "leak"
+
+
 def test_the_same_run_twice_grows_nothing(pair):
     d = scale.judge([pair[1]], [pair[1]], 5, 10)
     assert d["verdict"] == "plateau" and not d["leaking_sites"]
