@@ -46,7 +46,8 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
     """{failed, reasons, leaking_sites, allowed_sites, minor_sites, series_slope_mb_per_iter, ...}: the
     `check --json` document. A leaking site growing less than `min_growth` bytes per iteration is
     minor: listed, not failing."""
-    from profiler.triage.runverdict import growth_scale, is_material, judged_unit, rss_rate, site_brief
+    from profiler.triage.runverdict import MIN_SLICE_GROWTH_BYTES, MIN_SLICE_GROWTH_SHARE, growth_scale, \
+        is_material, judged_unit, minor_slice_sites, rss_rate, site_brief
 
     allow = list(allow or ())
     captures = result.parsed
@@ -55,7 +56,6 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
     leaking, allowed, minor, collected = [], [], [], []
     for cap in captures:
         unit = judged_unit(cap)
-        scale = growth_scale(cap)
         s = cap.sites
         if not len(s):
             continue
@@ -64,13 +64,14 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
         grouped = thin.grouped_site_ids(cap)
         briefs = [site_brief(r, cap, unit) for r in s[(s["verdict"] == LEAK) & ~s["site_id"].isin(grouped)]
                   .to_dict("records")] + thin.findings(cap)
+        small = minor_slice_sites(briefs, growth_scale(cap), min_growth)
         for brief in briefs:
             pat = _allowed(brief, allow)
             if brief.site in collected_names:
                 collected.append(brief.to_json())
             elif pat:
                 allowed.append({**brief.to_json(), "allowed_by": pat})
-            elif not is_material(brief, min_growth, scale=scale):
+            elif not is_material(brief, min_growth) or brief.site in small:
                 minor.append(brief.to_json())
             else:
                 leaking.append(brief.to_json())
@@ -104,6 +105,9 @@ def check_result(result: AnalysisResult, *, max_slope: float | None = None, allo
         "minor_sites": minor,
         "collected_by_probe": collected,
         "min_growth_bytes_per_iter": min_growth,
+        # without iteration records: what a capture's per-slice growers must add in all (either bar)
+        "min_slice_growth": {"share_of_peak_heap": MIN_SLICE_GROWTH_SHARE, "bytes": MIN_SLICE_GROWTH_BYTES}
+        if min_growth > 0 else None,
         "series_slope_mb_per_iter": slope,
         "max_slope_mb_per_iter": max_slope,
         "captures": [{"format": c.format, "path": c.path, "sites": int(len(c.sites))} for c in captures],

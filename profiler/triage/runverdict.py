@@ -33,10 +33,12 @@ MAX_NAMED = 5
 # A site that grows by less than this per iteration (1 MiB per 1000 iterations) is minor growth:
 # reported, but it does not make the run a leak (a few interned strings are not an OOM in waiting).
 MIN_MATERIAL_BYTES_PER_ITER = 1024
-# Without iteration records a site grows per slice of time: it is minor when all it adds over the
-# judged slices is under this share of the capture's peak heap (the fixed ujson 5.12.1's interned
-# strings: 1%; the leaking releases in tests/corpus: 18% to 91%)
+# Without iteration records sites grow per slice of time: they are minor when what they add in all
+# over the capture's slices is under this share of its peak heap and under this many bytes (the
+# fixed ujson 5.12.1's interned strings: 32 KiB, 1%; the leaking releases in tests/corpus: 1.4 MiB
+# and more, 18% to 91%)
 MIN_SLICE_GROWTH_SHARE = 0.05
+MIN_SLICE_GROWTH_BYTES = 1 << 20
 
 # a site timeline needs this many iteration boundaries before "no site keeps growing" says anything
 MIN_STEPS_FOR_GROWTH = 2
@@ -45,32 +47,47 @@ SITE_TIMELINE = "site timeline"
 CAPTURE_RECORDS = "capture leak records"
 
 
-def is_material(site: SiteBrief, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER, *,
-                scale: tuple[int | None, float | None] = (None, None)) -> bool:
+def is_material(site: SiteBrief, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER) -> bool:
     """A leaking site matters when it grows at least `min_bytes_per_iter`; a leak judged without a
-    timeline (memcheck's loss records) has no rate and always matters. A rate per time slice (no
-    iteration records) fits no per-iteration bar: with `scale` = (judged slices, the capture's peak
-    heap) its growth over the judged slices must reach MIN_SLICE_GROWTH_SHARE of the peak heap."""
+    timeline (memcheck's loss records) has no rate and always matters; a rate per time slice is
+    judged with the rest of its capture's (minor_slice_sites)."""
     slope = site.slope_bytes_per_iter or 0.0
-    if not slope:
+    if site.unit != TimelineUnit.ITERATION or not slope:
         return True
-    if site.unit == TimelineUnit.ITERATION:
-        return slope >= min_bytes_per_iter
+    return slope >= min_bytes_per_iter
+
+
+def minor_slice_sites(sites, scale: tuple[int | None, float | None],
+                      min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER) -> set[str]:
+    """The labels of one capture's leaking sites judged per time slice (no iteration records) that
+    are minor: together, at their late rates over the capture's slice steps, they add less than
+    MIN_SLICE_GROWTH_BYTES and less than MIN_SLICE_GROWTH_SHARE of its peak heap. A slice has no
+    work to rate growth by, so the bar is on what the sites add in all (a leak spread over many
+    sites adds up) against both the heap and an absolute size (a large set-up heap hides nothing).
+    min_bytes_per_iter <= 0 (`check --min-growth 0`) makes nothing minor."""
     steps, peak = scale
-    if site.unit == TimelineUnit.SLICE and steps and peak:
-        return slope * steps >= MIN_SLICE_GROWTH_SHARE * float(peak)
-    return True
+    per_slice = [d for d in sites if d.unit == TimelineUnit.SLICE and d.slope_bytes_per_iter]
+    if not per_slice or min_bytes_per_iter <= 0 or not steps or steps < 2 or not peak:
+        return set()
+    grown = sum(d.slope_bytes_per_iter for d in per_slice) * (steps - 1)
+    if grown >= MIN_SLICE_GROWTH_BYTES or grown >= MIN_SLICE_GROWTH_SHARE * float(peak):
+        return set()
+    return {d.site for d in per_slice}
 
 
 def _slice_growth(sites: list[SiteBrief], scale_of: dict) -> str:
-    """Each site's rate per slice, the slices it was judged over and what that adds to the peak heap."""
-    parts = []
+    """Each site's late rate per slice and what it adds at that rate over the slice steps, then
+    their sum against the peak heap."""
+    parts, total = [], 0.0
     for d in sites[:MAX_NAMED]:
         steps, peak = scale_of[d.site]
-        grown = d.slope_bytes_per_iter * steps
-        parts.append(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/slice over {steps} slices, "
-                     f"{fmt_bytes(grown)}, {grown / peak:.0%} of a {fmt_bytes(peak)} peak heap")
-    return ", ".join(parts)
+        grown = d.slope_bytes_per_iter * (steps - 1)
+        total += grown
+        parts.append(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/slice late in the run, "
+                     f"{fmt_bytes(grown)} at that rate over {steps - 1} slice steps")
+    steps, peak = scale_of[sites[0].site]
+    return (", ".join(parts) + f"; in all {total / float(peak):.0%} of a {fmt_bytes(peak)} peak heap, under "
+            f"{MIN_SLICE_GROWTH_SHARE:.0%} of it and under {fmt_bytes(MIN_SLICE_GROWTH_BYTES)}")
 
 
 def growth_scale(capture) -> tuple[int | None, float | None]:
@@ -263,7 +280,10 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
                 leaking[key] = site
                 scale_of[key] = (summ.judged_steps, _f(summ.peak_heap_bytes) or None)
     ranked = sorted(leaking.values(), key=lambda d: (-d.slope_bytes_per_iter, -d.live_bytes_end))
-    material = {d.site: is_material(d, scale=scale_of[d.site]) for d in ranked}
+    minor_slices: set[str] = set()
+    for summ in summaries:
+        minor_slices |= minor_slice_sites(summ.leaking_sites, (summ.judged_steps, _f(summ.peak_heap_bytes) or None))
+    material = {d.site: is_material(d) and d.site not in minor_slices for d in ranked}
     leaking_sites = [d for d in ranked if material[d.site]]
     minor_sites = [d for d in ranked if not material[d.site]]
     collected, freed_mb = probe_collected(series, leaking_sites)
@@ -289,8 +309,8 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
             + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/{d.unit}" for d in per_iter[:MAX_NAMED]))
     if per_slice:
         evidence.append(
-            f"minor growth, not counted as a leak: {len(per_slice)} site(s) grow over the run by less than "
-            f"{MIN_SLICE_GROWTH_SHARE:.0%} of the peak heap: {_slice_growth(per_slice, scale_of)}")
+            f"minor growth, not counted as a leak: {len(per_slice)} site(s) grow per time slice by little: "
+            f"{_slice_growth(per_slice, scale_of)}")
 
     rss_growing = _rss_growing(series)
     site_growth_mb = sum(d.slope_bytes_per_iter for d in leaking_sites if d.unit == TimelineUnit.ITERATION) / MB
@@ -343,11 +363,10 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
         # steady growth too small to call a leak over this run, too steady to call a plateau: a
         # slice of time has no work to rate it by
         verdict, basis = "inconclusive", cap_basis
-        basis_sentence = (f"{basis}: no site grows by {MIN_SLICE_GROWTH_SHARE:.0%} of the peak heap over the run, "
-                          f"but {len(per_slice)} keep{'s' if len(per_slice) == 1 else ''} growing slice after "
-                          f"slice ({_slice_growth(per_slice, scale_of)}): a table still filling or a small "
-                          "leak; iteration records (memprof_marks) would rate it per iteration, a longer run "
-                          "would show whether it stops")
+        basis_sentence = (f"{basis}: {len(per_slice)} site(s) keep growing slice after slice, but by little "
+                          f"({_slice_growth(per_slice, scale_of)}): a table still filling or a small leak; "
+                          "iteration records (memprof_marks) would rate it per iteration, a longer run would "
+                          "show whether it stops")
     elif short and len(short) == len(summaries) and series is None:
         # a capture cut inside the first iterations (or a one-iteration run) shows no growth because
         # it had no time to: that is not a plateau
@@ -385,9 +404,9 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
     evidence.insert(0, basis_sentence)
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
     if per_slice and not leaking_sites and not collected:
-        explained = (f"Undecided: {len(per_slice)} site(s) grow steadily, by under {MIN_SLICE_GROWTH_SHARE:.0%} "
-                     f"of the peak heap over the run ({', '.join(_name(d) for d in per_slice[:MAX_NAMED])}); "
-                     "record iterations or run longer to tell a table still filling from a leak.")
+        explained = (f"Undecided: {len(per_slice)} site(s) grow steadily but by little "
+                     f"({', '.join(_name(d) for d in per_slice[:MAX_NAMED])}); record iterations or run longer "
+                     "to tell a table still filling from a leak.")
     if short and not leaking_sites and not collected:
         if verdict == "inconclusive" and series is None:
             explained = f"Inconclusive: {_short_text(short)}."

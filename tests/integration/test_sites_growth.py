@@ -52,6 +52,22 @@ def test_thin_leak_is_one_finding(thin_bin, tmp_path):
     assert c.returncode == 1 and len(c.stdout.splitlines()) == 1, c.stdout + c.stderr
 
 
+def test_a_small_leak_under_a_large_set_up_heap_without_records(tmp_path):
+    """No iteration records: leak_step's 64 KiB per iteration is judged per time slice and adds
+    ~1.9 MiB over the run, 1% of the 200 MiB set-up heap; still a leak (over 1 MiB), and check fails."""
+    need("heaptrack")
+    prog = tmp_path / "big_setup_leak"
+    subprocess.run(["gcc", "-O0", "-g", "-o", str(prog), str(WORKLOADS / "big_setup_leak.c")], check=True)
+    run = tmp_path / "run"
+    p = memprof("heaptrack", "--out", run, "--", prog, 30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = analysis(run)
+    assert r["captures"][0]["meta"]["triage"]["timeline_unit"] == "slice"
+    assert r["verdict"] == "leak", r["triage"]["evidence"]
+    assert [d["function"] for d in r["triage"]["leaking_sites"]] == ["leak_step"]
+    assert memprof("check", run).returncode == 1
+
+
 def _lazy(tmp_path, name, *args) -> dict:
     need("heaptrack")
     run = tmp_path / name

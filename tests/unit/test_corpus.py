@@ -109,28 +109,29 @@ def test_run_verdict_is_the_trackers_answer(tmp_path_factory, case, mode):
 
 
 def test_slice_growth_under_a_twentieth_of_the_peak_heap_is_minor(tmp_path_factory):
-    """The fixed ujson 5.12.1 without iteration records: PyUnicode_New grows in every slice, but
-    all it adds over the judged slices is ~1% of the peak heap heaptrack_print states (interned
-    strings filling a table): minor growth, named with its figures, not a leak; and since it does
+    """The fixed ujson 5.12.1 without iteration records: PyUnicode_New grows in every slice, but at
+    its late rate it adds ~32 KiB over the slices, ~1% of the peak heap heaptrack_print states
+    (interned strings filling a table): minor growth, named with its figures, not a leak; and since it does
     not stop, inconclusive rather than plateau, saying what would settle it. The leaking
-    releases without records add 18% or more of their peak heap through their leaking site."""
+    releases without records add 18% or more of their peak heap, and over 1 MiB, through their leaking site."""
     case = next(c for c in COMMITTED if c["name"] == "ujson-5.12.1")
     tri = analysed(tmp_path_factory, case, "no-records")["triage"]
     (cap,) = tri["captures"]
     printed = printed_totals(DATA / "corpus" / "ujson-5.12.1-no-records" / "heaptrack_print.txt")
     assert_printed(cap["peak_heap_bytes"], printed["peak heap memory consumption"])
     (minor,) = tri["minor_growth_sites"]
-    growth = minor["slope_bytes_per_iter"] * cap["judged_steps"]
+    growth = minor["slope_bytes_per_iter"] * (cap["judged_steps"] - 1)
     assert minor["function"] == "PyUnicode_New" and minor["unit"] == "slice"
-    assert 0 < growth < 0.05 * cap["peak_heap_bytes"]
+    assert 0 < growth < min(0.05 * cap["peak_heap_bytes"], 1 << 20)
     assert tri["leaking_sites"] == [] and tri["verdict"] == "inconclusive"
-    assert tri["basis_sentence"].startswith("site timeline: no site grows by 5% of the peak heap over the run, "
-                                            "but 1 keeps growing slice after slice (PyUnicode_New")
-    assert any(e.startswith("minor growth, not counted as a leak: 1 site(s) grow over the run by less than 5% "
-                            "of the peak heap: PyUnicode_New") for e in tri["evidence"])
+    assert tri["basis_sentence"].startswith("site timeline: 1 site(s) keep growing slice after slice, but by "
+                                            "little (PyUnicode_New")
+    assert any(e.startswith("minor growth, not counted as a leak: 1 site(s) grow per time slice by little: "
+                            "PyUnicode_New") and "under 5% of it and under 1.0 MiB" in e for e in tri["evidence"])
     for leaky in (c for c in COMMITTED if c["truth"] == "leak"):
         tri = analysed(tmp_path_factory, leaky, "no-records")["triage"]
         (cap,) = tri["captures"]
         top = tri["leaking_sites"][0]
         if top["unit"] == "slice":
-            assert top["slope_bytes_per_iter"] * cap["judged_steps"] >= 0.18 * cap["peak_heap_bytes"], leaky["name"]
+            grown = top["slope_bytes_per_iter"] * (cap["judged_steps"] - 1)
+            assert grown >= 0.18 * cap["peak_heap_bytes"] and grown >= 1 << 20, leaky["name"]
