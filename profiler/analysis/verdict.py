@@ -32,9 +32,10 @@ raw series, whose trend follows the teeth; the envelope decides instead:
   the first to the last beyond the noise of two readings (3 x sqrt(2) x the envelope's sigma), relevantly, with none
   falling that much: teeth of very different lengths can hide a floor that steps up.
 - inconclusive: the troughs rise, but on ONE pair of teeth (one reclaim; two with the cold
-  first tooth left out; or three with a short last tooth left out too) by less than 10% of the level: the noise is measured within the teeth,
-  and a whole tooth's level moves from one reclaim to the next by up to ~9% of the level in
-  real served runs with no leak; one pair cannot tell that from a leak.
+  first tooth left out; or three with a short last tooth left out too) by less than 10% of
+  the level: the noise is measured within the teeth, and a whole tooth's level moves from
+  one reclaim to the next by up to ~9% of the level in real served runs with no leak; one
+  pair cannot tell that from a leak.
 - inconclusive: with 6 or more teeth, the troughs climb (Mann-Kendall) but the 95% interval of
   their rate spans the relevance bar (10% of the level per 1000 iterations): a slow drift that
   a bar on the point estimate alone would call a leak at one run length and a plateau at the

@@ -53,7 +53,12 @@ def command(path, max_slope, allow, min_growth, rules, as_json):
             if not reason.startswith("site leaks: "):
                 click.echo(reason)
         for d in found["minor_sites"]:
-            bar = "under --min-growth" if d.get("unit") != "slice" else "grows by little per time slice"
+            if d.get("unit") == "slice":
+                bar = "grows by little per time slice"
+            elif d.get("slope_low_bytes_per_iter") is not None and d["slope_bytes_per_iter"] >= min_growth:
+                bar = "its rate's 95% interval reaches under --min-growth"
+            else:
+                bar = "under --min-growth"
             click.echo(f"minor ({bar}): {gate.site_line(d)}", err=True)
         for d in found["collected_by_probe"]:
             click.echo(f"garbage the collection probe freed, not a leak: {gate.site_line(d)}", err=True)

@@ -119,6 +119,8 @@ class SiteBrief(Record):
     evidence: str | None = None
     backend: str | None = None
     unit: TimelineUnit = TimelineUnit.ITERATION
+    # the low end of the rate's 95% interval, for a leak growing near the minor bar
+    slope_low_bytes_per_iter: float | None = field_key(omit_none=True, default=None)
     group: ThinGroup | None = field_key(omit_none=True, default=None)
     # the capture's state right after the collection probe's gc.collect(), when the tool took one:
     # the site's live bytes there, and whether that gave its growth back (triage._mark_probe)

@@ -97,7 +97,7 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
     else:
         start, stop = 0, None
 
-    verdicts, slopes, evidence = [], [], []
+    verdicts, slopes, lows, evidence = [], [], [], []
     split = _loss_kinds(capture, id_map)
     for rec in sites[["site_id", "live_bytes_end", "peak_bytes", "alloc_count", "leak_kind", "category"]].itertuples(
             index=False):
@@ -122,9 +122,12 @@ def triage_capture(capture, rules: Rules | None = None, *, iterations: int | Non
             j = growth.judge_without_timeline(_num(live_end), _num(peak), _num(count))
         verdicts.append(j.verdict)
         slopes.append(float(j.slope_bytes_per_iter))
+        lows.append(np.nan if j.slope_low_bytes_per_iter is None else float(j.slope_low_bytes_per_iter))
         evidence.append(j.evidence)
     sites["verdict"] = verdicts
     sites["slope_bytes_per_iter"] = np.asarray(slopes, dtype="float64")
+    if not np.isnan(np.asarray(lows, dtype="float64")).all():
+        sites["slope_low_bytes_per_iter"] = np.asarray(lows, dtype="float64")
     sites["evidence"] = evidence
     groups = thin.find_groups(sites, series, slices, unit, start=start, end=stop) if slices else []
     _mark_thin(sites, groups, series)

@@ -49,9 +49,14 @@ class Judgement:
     verdict: str
     slope_bytes_per_iter: float
     evidence: str
+    # a leak's rate near the minor bar: the low end of its 95% interval (is_material holds it there)
+    slope_low_bytes_per_iter: float | None = None
 
 
 MAX_TS_POINTS = 200          # Theil-Sen on evenly spaced points beyond this (pairs grow as n^2)
+# a leak growing slower than this gets its rate's interval too: only near the minor bar (1 KiB per
+# iteration by default) does the interval decide anything, and only a few sites are there
+INTERVAL_BELOW = 16 * 1024
 
 
 def theil_sen(y: Sequence[float], x: Sequence[float] | None = None) -> float:
@@ -122,11 +127,18 @@ def judge_series(slices: Sequence[int], live: Sequence[float], *, peak_bytes: fl
     if (slope > 0 and slope * (n - 1 - half) >= MIN_LEAK_GROWTH and not plateau
             and end >= early_max + MIN_LEAK_GROWTH
             and late_growth >= MIN_LEAK_GROWTH and late_ups >= min(2, n - 1 - half)):
+        low = None
+        if slope < INTERVAL_BELOW and len(late_x) >= 3:
+            from profiler.stats import theil_sen as theil_sen_interval
+
+            low = theil_sen_interval(late_x, late_y, MAX_TS_POINTS).ci[0]
+            low = float(low) if math.isfinite(low) else None
         return Judgement(LEAK, slope,
-                         f"live bytes grow {fmt_bytes(slope)}{per} over {span} (Theil-Sen), "
+                         f"live bytes grow {fmt_bytes(slope)}{per} over {span} (Theil-Sen"
+                         + (f", 95% interval from {fmt_bytes(low)}" if low is not None else "") + "), "
                          f"grew in {len(ups)} of {len(steps)} steps and end at {fmt_bytes(end)}"
                          f"{' (their maximum)' if end >= vmax - tol else f' (maximum {fmt_bytes(vmax)})'}"
-                         f"{appeared}: no plateau")
+                         f"{appeared}: no plateau", low)
     if not ups:
         drift = end - v[f]
         note = (f", drifting by {'+' if drift > 0 else ''}{fmt_bytes(drift)} in steps under {fmt_bytes(tol)}"
@@ -163,30 +175,31 @@ def judge_exit_record(leak_kind: str | None, blocks: float | None, nbytes: float
     b = None if blocks is None or (isinstance(blocks, float) and math.isnan(blocks)) else int(blocks)
     size = fmt_bytes(nbytes or 0)
     count = f"{b} block{'s' if b != 1 else ''}" if b is not None else "blocks"
+    words = KIND_WORDS.get(kind, kind)
     if kind in LOST_KINDS:
         slope = (nbytes / iterations) if (iterations and b and b % iterations == 0) else 0.0
-        return Judgement(LEAK, float(slope), f"{KIND_WORDS[kind]} at exit: {size} in {count} (memcheck)")
+        return Judgement(LEAK, float(slope), f"{words} at exit: {size} in {count} (memcheck)")
     if not iterations or b is None:
         return Judgement(UNKNOWN, 0.0,
-                         f"{KIND_WORDS.get(kind, kind)} at exit: "
+                         f"{words} at exit: "
                          f"{size} in {count}; growth unknown: memcheck has no timeline and the run "
                          f"has no iteration count (write iteration records, or run twice at two "
                          f"sizes with --scale A,B)")
     if b >= iterations and b % iterations == 0:
         return Judgement(LEAK, float(nbytes) / iterations,
-                         f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count} = {b // iterations} per iteration over "
+                         f"{words} at exit: {size} in {count} = {b // iterations} per iteration over "
                          f"{iterations} iterations, none freed: a leak still reachable "
                          f"(block-count heuristic, memcheck has no timeline)")
     if b == 1 or category in ("init", "libc", "python", "weights"):
         return Judgement(INIT_ONCE, 0.0,
-                         f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count} in a run of {iterations} iterations: "
+                         f"{words} at exit: {size} in {count} in a run of {iterations} iterations: "
                          f"allocated at set-up and kept (block-count heuristic, memcheck has no timeline)")
     if b < iterations:
         return Judgement(POOL, 0.0,
-                         f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count}, fewer than the {iterations} iterations: "
+                         f"{words} at exit: {size} in {count}, fewer than the {iterations} iterations: "
                          f"grew a few times and stopped, a pool (block-count heuristic, memcheck has no timeline)")
     return Judgement(INIT_ONCE, 0.0,
-                     f"{KIND_WORDS.get(kind, kind)} at exit: {size} in {count}, not a multiple of the {iterations} iterations: "
+                     f"{words} at exit: {size} in {count}, not a multiple of the {iterations} iterations: "
                      f"not one allocation per iteration (block-count heuristic, memcheck has no timeline)")
 
 

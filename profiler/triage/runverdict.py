@@ -54,7 +54,15 @@ def is_material(site: SiteBrief, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_
     slope = site.slope_bytes_per_iter or 0.0
     if site.unit != TimelineUnit.ITERATION or not slope:
         return True
-    return slope >= min_bytes_per_iter
+    return slope >= min_bytes_per_iter and not unsettled(site, min_bytes_per_iter)
+
+
+def unsettled(site: SiteBrief, min_bytes_per_iter: float = MIN_MATERIAL_BYTES_PER_ITER) -> bool:
+    """A per-iteration leak whose rate is over the minor bar but whose 95% interval reaches below it
+    (a few late iterations, uneven steps): whether it is material is not known."""
+    low = site.slope_low_bytes_per_iter
+    return (site.unit == TimelineUnit.ITERATION and low is not None and min_bytes_per_iter > 0
+            and (site.slope_bytes_per_iter or 0.0) >= min_bytes_per_iter > low)
 
 
 def minor_slice_sites(sites, scale: tuple[int | None, float | None],
@@ -75,14 +83,23 @@ def minor_slice_sites(sites, scale: tuple[int | None, float | None],
     return {d.site for d in per_slice}
 
 
+def _doubtful_sentence(sites: list[SiteBrief]) -> str:
+    """Sites whose rate is over the minor bar with an interval reaching under it, named with both."""
+    return (f"{len(sites)} site(s) grow at {fmt_bytes(MIN_MATERIAL_BYTES_PER_ITER)}/iteration or more, but the "
+            "95% interval of the rate reaches below that (few or uneven steps): "
+            + ", ".join(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/iteration, from "
+                        f"{fmt_bytes(max(d.slope_low_bytes_per_iter or 0.0, 0.0))}" for d in sites[:MAX_NAMED])
+            + "; a leak or minor growth: more iterations narrow it")
+
+
 def _slice_growth(sites: list[SiteBrief], scale_of: dict) -> str:
     """Each site's late rate per slice and what it adds at that rate over the slice steps, then
     their sum against the peak heap."""
-    parts, total = [], 0.0
+    parts = []
+    total = sum(d.slope_bytes_per_iter * (scale_of[d.site][0] - 1) for d in sites)
     for d in sites[:MAX_NAMED]:
         steps, peak = scale_of[d.site]
         grown = d.slope_bytes_per_iter * (steps - 1)
-        total += grown
         parts.append(f"{_name(d)} {fmt_bytes(d.slope_bytes_per_iter)}/slice late in the run, "
                      f"{fmt_bytes(grown)} at that rate over {steps - 1} slice steps")
     steps, peak = scale_of[sites[0].site]
@@ -218,6 +235,9 @@ def site_brief(r: dict, capture, unit: TimelineUnit) -> SiteBrief:
         evidence=r["evidence"],
         backend=capture.format,
         unit=unit,
+        slope_low_bytes_per_iter=(_f(r.get("slope_low_bytes_per_iter"))
+                                  if _f(r.get("slope_low_bytes_per_iter")) or r.get("slope_low_bytes_per_iter") == 0
+                                  else None),
         live_bytes_probe=_probe_bytes(r.get("live_bytes_probe")),
         probe_collected=bool(r["probe_collected"]) if r.get("probe_collected") in (True, False) else None,
         probe_freed_bytes=_probe_bytes(r.get("probe_freed_bytes")),
@@ -300,8 +320,11 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
         if summ.peak_total_bytes:
             evidence.append(_peak_sentence(summ))
 
-    per_iter = [d for d in minor_sites if d.unit == TimelineUnit.ITERATION]
+    doubtful = [d for d in minor_sites if unsettled(d)]
+    per_iter = [d for d in minor_sites if d.unit == TimelineUnit.ITERATION and d not in doubtful]
     per_slice = [d for d in minor_sites if d.unit != TimelineUnit.ITERATION]
+    if doubtful:
+        evidence.append(_doubtful_sentence(doubtful))
     if per_iter:
         evidence.append(
             f"minor growth, not counted as a leak: {len(per_iter)} site(s) grow less than "
@@ -359,6 +382,9 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
             + f", {grew:.3g} MB/iteration in all), but after the loop the collection probe's full gc.collect() "
             f"gave back {freed_mb:.2f} MB of heap in use and the heap is back at its floor: that growth was "
             f"garbage awaiting Python's cyclic collector, not a leak ({floor.sentence if floor is not None else series.basis_sentence})")
+    elif doubtful:
+        verdict, basis = "inconclusive", cap_basis
+        basis_sentence = f"{basis}: {_doubtful_sentence(doubtful)}"
     elif per_slice:
         # steady growth too small to call a leak over this run, too steady to call a plateau: a
         # slice of time has no work to rate it by
@@ -403,7 +429,11 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
         verdict, basis, basis_sentence = "inconclusive", None, "nothing to judge"
     evidence.insert(0, basis_sentence)
     explained = _explained(verdict, series, leaking_sites, summaries, site_growth_mb, outside)
-    if per_slice and not leaking_sites and not collected:
+    if doubtful and not leaking_sites and not collected:
+        explained = (f"Undecided: {len(doubtful)} site(s) grow near {fmt_bytes(MIN_MATERIAL_BYTES_PER_ITER)}"
+                     f"/iteration ({', '.join(_name(d) for d in doubtful[:MAX_NAMED])}), too unevenly to tell "
+                     "whether above or below it; run more iterations.")
+    elif per_slice and not leaking_sites and not collected:
         explained = (f"Undecided: {len(per_slice)} site(s) grow steadily but by little "
                      f"({', '.join(_name(d) for d in per_slice[:MAX_NAMED])}); record iterations or run longer "
                      "to tell a table still filling from a leak.")
