@@ -235,21 +235,25 @@ def site_brief(r: dict, capture, unit: TimelineUnit) -> SiteBrief:
         evidence=r["evidence"],
         backend=capture.format,
         unit=unit,
-        slope_low_bytes_per_iter=(_f(r.get("slope_low_bytes_per_iter"))
-                                  if _f(r.get("slope_low_bytes_per_iter")) or r.get("slope_low_bytes_per_iter") == 0
-                                  else None),
+        slope_low_bytes_per_iter=_float_or_none(r.get("slope_low_bytes_per_iter")),
         live_bytes_probe=_probe_bytes(r.get("live_bytes_probe")),
         probe_collected=bool(r["probe_collected"]) if r.get("probe_collected") in (True, False) else None,
         probe_freed_bytes=_probe_bytes(r.get("probe_freed_bytes")),
     )
 
 
-def _probe_bytes(x) -> int | None:
+def _float_or_none(x) -> float | None:
+    """A float column's value, None where the row has none (NaN or absent)."""
     try:
         v = float(x)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(v) else int(v)
+    return None if math.isnan(v) else v
+
+
+def _probe_bytes(x) -> int | None:
+    v = _float_or_none(x)
+    return None if v is None else int(v)
 
 
 def _name(site: SiteBrief) -> str:
@@ -385,6 +389,7 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
     elif doubtful:
         verdict, basis = "inconclusive", cap_basis
         basis_sentence = f"{basis}: {_doubtful_sentence(doubtful)}"
+        evidence.remove(_doubtful_sentence(doubtful))      # it leads the evidence as the basis
     elif per_slice:
         # steady growth too small to call a leak over this run, too steady to call a plateau: a
         # slice of time has no work to rate it by
