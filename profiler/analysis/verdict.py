@@ -88,6 +88,7 @@ import math
 
 from dataclasses import dataclass
 
+from profiler.analysis.reclaims import MIN_LAST_TOOTH
 from profiler.results.series import Envelope, Loaded, Recommendation
 from profiler.stats import LineFit, MannKendall, TheilSen, rnd, sig
 
@@ -338,7 +339,7 @@ def _one_pair(env: Envelope, troughs: str) -> str:
     if env.short_last_tooth_excluded:
         last = env.teeth[-1]
         settle = (f"the last tooth has {last.n} record{'s' if last.n != 1 else ''}, too few to compare: run at "
-                  f"least {MIN_STABLE - last.n} more iterations to compare it with the one before")
+                  f"least {MIN_LAST_TOOTH - last.n} more iterations to compare it with the one before")
     elif k == 1:
         settle = _settle(env)
     else:

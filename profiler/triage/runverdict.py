@@ -110,9 +110,18 @@ def _slice_growth(sites: list[SiteBrief], scale_of: dict) -> str:
 def growth_scale(capture) -> tuple[int | None, float | None]:
     """(slices triage judged, peak heap bytes) of a capture: what a per-slice rate is held against."""
     tri = capture.triage
-    totals = capture.totals or {}
-    peak = totals.get("peak_heap_bytes", totals.get("peak_memory_bytes"))
-    return (tri.judged_steps if tri is not None else None), (_f(peak) or None)
+    return (tri.judged_steps if tri is not None else None), (_f(_peak_heap(capture.totals)) or None)
+
+
+def _peak_heap(totals: dict | None):
+    """The capture's peak heap as its tool states it (memray calls it the peak memory)."""
+    totals = totals or {}
+    return totals.get("peak_heap_bytes", totals.get("peak_memory_bytes"))
+
+
+def _summary_scale(summ: CaptureSummary) -> tuple[int | None, float | None]:
+    """growth_scale's pair from a capture's summary."""
+    return summ.judged_steps, (_f(summ.peak_heap_bytes) or None)
 
 
 def _f(x) -> float:
@@ -178,7 +187,7 @@ def capture_summary(capture, top: int = 5) -> CaptureSummary:
         unit=unit,
         weight=weight_col,
         peak_total_bytes=int(s["peak_bytes"].fillna(0).sum()) if has_peak and len(s) else None,
-        peak_heap_bytes=totals.get("peak_heap_bytes", totals.get("peak_memory_bytes")),
+        peak_heap_bytes=_peak_heap(totals),
         live_end_total_bytes=int(s["live_bytes_end"].fillna(0).sum()) if len(s) else 0,
         categories={c: by_cat[c] for c in order},
         peak_by_category={c: (by_cat[c].peak_bytes if has_peak else by_cat[c].live_bytes_end) for c in order},
@@ -302,11 +311,11 @@ def run_verdict(series: SeriesAnalysis | None, captures: list, *, probe_state: d
             key = site.site
             if key not in leaking or site.slope_bytes_per_iter > leaking[key].slope_bytes_per_iter:
                 leaking[key] = site
-                scale_of[key] = (summ.judged_steps, _f(summ.peak_heap_bytes) or None)
+                scale_of[key] = _summary_scale(summ)
     ranked = sorted(leaking.values(), key=lambda d: (-d.slope_bytes_per_iter, -d.live_bytes_end))
     minor_slices: set[str] = set()
     for summ in summaries:
-        minor_slices |= minor_slice_sites(summ.leaking_sites, (summ.judged_steps, _f(summ.peak_heap_bytes) or None))
+        minor_slices |= minor_slice_sites(summ.leaking_sites, _summary_scale(summ))
     material = {d.site: is_material(d) and d.site not in minor_slices for d in ranked}
     leaking_sites = [d for d in ranked if material[d.site]]
     minor_sites = [d for d in ranked if not material[d.site]]
